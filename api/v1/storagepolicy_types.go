@@ -1,0 +1,246 @@
+package v1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Tier names one of the two storage tiers CoucheStor moves volumes between.
+// +kubebuilder:validation:Enum=NVMe;SATA
+type Tier string
+
+const (
+	// TierNVMe is the fast tier: pools matched by a policy's nvmePoolSelector.
+	TierNVMe Tier = "NVMe"
+	// TierSATA is the cheap tier: pools matched by a policy's sataPoolSelector.
+	TierSATA Tier = "SATA"
+)
+
+// StoragePolicySpec says which volumes are tiered, on which pools each tier lives, and the IOPS
+// thresholds that move a volume from one tier to the other. The fields and their meanings are the
+// datasheet's; the optional extras keep the datasheet example valid unchanged.
+//
+// +kubebuilder:validation:XValidation:rule="self.lowWatermarkIOPS < self.highWatermarkIOPS",message="lowWatermarkIOPS must be below highWatermarkIOPS",fieldPath=".lowWatermarkIOPS"
+type StoragePolicySpec struct {
+	// HighWatermarkIOPS: a volume whose mean IOPS over samplingWindow is above this moves to NVMe.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:default=5000
+	// +optional
+	HighWatermarkIOPS int64 `json:"highWatermarkIOPS,omitempty"`
+
+	// LowWatermarkIOPS: a volume whose mean IOPS over samplingWindow is below this moves to SATA.
+	// Must be below highWatermarkIOPS; volumes in between stay where they are.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:default=500
+	// +optional
+	LowWatermarkIOPS int64 `json:"lowWatermarkIOPS,omitempty"`
+
+	// SamplingWindow is the window IOPS are averaged over, as a Go duration ("1h", "90m").
+	// A volume with less history than this is Unknown and is never moved.
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="must be a positive duration such as 30m or 1h"
+	// +kubebuilder:default="1h"
+	// +optional
+	SamplingWindow string `json:"samplingWindow,omitempty"`
+
+	// CooldownPeriod is the minimum time between two migrations of one volume, as a Go duration.
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="must be a positive duration such as 30m or 1h"
+	// +kubebuilder:default="24h"
+	// +optional
+	CooldownPeriod string `json:"cooldownPeriod,omitempty"`
+
+	// StorageClassName limits the policy to persistent volumes of this StorageClass.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:default="mayastor"
+	// +optional
+	StorageClassName string `json:"storageClassName,omitempty"`
+
+	// NVMePoolSelector selects the Mayastor pools of the hot tier, by the pool's labels (the
+	// DiskPool's spec.topology.labelled) or the DiskPool object's own labels.
+	NVMePoolSelector metav1.LabelSelector `json:"nvmePoolSelector"`
+
+	// SATAPoolSelector selects the Mayastor pools of the cold tier, like nvmePoolSelector.
+	SATAPoolSelector metav1.LabelSelector `json:"sataPoolSelector"`
+
+	// MaxConcurrentMigrations bounds how many of this policy's migrations run at once; the
+	// operator's --max-concurrent-migrations bounds all policies together.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	// +kubebuilder:default=2
+	// +optional
+	MaxConcurrentMigrations int32 `json:"maxConcurrentMigrations,omitempty"`
+
+	// MigrationTimeout bounds one migration, rebuild included, as a Go duration. A migration that
+	// times out before its source replica is removed is rolled back: no data is lost.
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="must be a positive duration such as 30m or 1h"
+	// +kubebuilder:default="30m"
+	// +optional
+	MigrationTimeout string `json:"migrationTimeout,omitempty"`
+
+	// Enabled turns the policy on or off; a disabled policy watches nothing and starts nothing.
+	// +kubebuilder:default=true
+	// +optional
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// DryRun runs the whole decision path (status, Events, TierMigration records) with no write
+	// to Mayastor.
+	// +kubebuilder:default=false
+	// +optional
+	DryRun bool `json:"dryRun,omitempty"`
+
+	// VolumeSelector further limits the policy to persistent volumes with these labels.
+	// +optional
+	VolumeSelector *metav1.LabelSelector `json:"volumeSelector,omitempty"`
+
+	// PreservationMode keeps the source replica after a migration (the volume then has one
+	// replica more); the operator's --preservation-mode turns it on for every policy.
+	// +kubebuilder:default=false
+	// +optional
+	PreservationMode bool `json:"preservationMode,omitempty"`
+
+	// AllowRepublish lets a migration move a volume's nexus (a brief I/O pause for the
+	// application) when the replica to retire is local to the nexus. Off by default: such volumes
+	// are reported and left alone.
+	// +kubebuilder:default=false
+	// +optional
+	AllowRepublish bool `json:"allowRepublish,omitempty"`
+
+	// CapacityHeadroomPercent is the share of a target pool's capacity that is kept free: a
+	// migration never fills a pool past 100 minus this percent.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=90
+	// +kubebuilder:default=10
+	// +optional
+	CapacityHeadroomPercent int32 `json:"capacityHeadroomPercent,omitempty"`
+
+	// IOPSQuery overrides the PromQL query that gives each volume's mean IOPS. "$window" is
+	// replaced by samplingWindow. The result must hold one sample per pv_name label.
+	// +kubebuilder:validation:MaxLength=4096
+	// +optional
+	IOPSQuery string `json:"iopsQuery,omitempty"`
+}
+
+// StoragePolicy condition types.
+const (
+	// ConditionReady is True when the last reconcile of the policy succeeded.
+	ConditionReady = "Ready"
+	// ConditionMetricsAvailable is True when Prometheus answered the policy's IOPS query.
+	ConditionMetricsAvailable = "MetricsAvailable"
+	// ConditionStorageAvailable is True when Mayastor answered and both tiers have pools.
+	ConditionStorageAvailable = "StorageAvailable"
+)
+
+// StoragePolicyStatus is what the operator last saw and did for a policy.
+type StoragePolicyStatus struct {
+	// ObservedGeneration is the spec generation the status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// Conditions: Ready, MetricsAvailable, StorageAvailable.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// VolumesWatched counts the volumes the policy selects.
+	// +optional
+	VolumesWatched int32 `json:"volumesWatched"`
+	// NVMeVolumes counts watched volumes whose replicas are all on the NVMe tier.
+	// +optional
+	NVMeVolumes int32 `json:"nvmeVolumes"`
+	// SATAVolumes counts watched volumes whose replicas are all on the SATA tier.
+	// +optional
+	SATAVolumes int32 `json:"sataVolumes"`
+	// UnknownVolumes counts watched volumes without IOPS data covering the sampling window.
+	// +optional
+	UnknownVolumes int32 `json:"unknownVolumes"`
+	// ActiveMigrations counts this policy's migrations in progress.
+	// +optional
+	ActiveMigrations int32 `json:"activeMigrations"`
+	// PlannedMigrations counts moves decided but waiting for a free migration slot.
+	// +optional
+	PlannedMigrations int32 `json:"plannedMigrations"`
+
+	// LastReconcileTime is when the policy was last evaluated.
+	// +optional
+	LastReconcileTime *metav1.Time `json:"lastReconcileTime,omitempty"`
+
+	// RecentMigrations is the audit trail of the policy's latest migrations, newest first.
+	// +kubebuilder:validation:MaxItems=20
+	// +listType=atomic
+	// +optional
+	RecentMigrations []MigrationRecord `json:"recentMigrations,omitempty"`
+}
+
+// MigrationRecord is one line of a policy's migration history.
+type MigrationRecord struct {
+	// Volume is the Mayastor volume id.
+	Volume string `json:"volume"`
+	// TierMigration names the TierMigration object that carried the move.
+	// +optional
+	TierMigration string `json:"tierMigration,omitempty"`
+	// From is the tier the volume left.
+	// +optional
+	From Tier `json:"from,omitempty"`
+	// To is the tier the volume moved to.
+	To Tier `json:"to"`
+	// ObservedIOPS is the mean IOPS that triggered the move.
+	// +optional
+	ObservedIOPS *int64 `json:"observedIOPS,omitempty"`
+	// Phase is the migration's last phase.
+	Phase MigrationPhase `json:"phase"`
+	// Message says why it ended as it did.
+	// +optional
+	Message string `json:"message,omitempty"`
+	// StartTime is when the migration started.
+	// +optional
+	StartTime *metav1.Time `json:"startTime,omitempty"`
+	// CompletionTime is when it ended.
+	// +optional
+	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+}
+
+// StoragePolicy moves the volumes it selects between the NVMe and SATA tiers from the IOPS each
+// volume does.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,shortName=sp;spol,categories=couchestor
+// +kubebuilder:printcolumn:name="Enabled",type=boolean,JSONPath=`.spec.enabled`
+// +kubebuilder:printcolumn:name="Dry-Run",type=boolean,JSONPath=`.spec.dryRun`
+// +kubebuilder:printcolumn:name="High",type=integer,JSONPath=`.spec.highWatermarkIOPS`
+// +kubebuilder:printcolumn:name="Low",type=integer,JSONPath=`.spec.lowWatermarkIOPS`
+// +kubebuilder:printcolumn:name="NVMe",type=integer,JSONPath=`.status.nvmeVolumes`
+// +kubebuilder:printcolumn:name="SATA",type=integer,JSONPath=`.status.sataVolumes`
+// +kubebuilder:printcolumn:name="Unknown",type=integer,JSONPath=`.status.unknownVolumes`,priority=1
+// +kubebuilder:printcolumn:name="Migrating",type=integer,JSONPath=`.status.activeMigrations`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type StoragePolicy struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   StoragePolicySpec   `json:"spec"`
+	Status StoragePolicyStatus `json:"status,omitempty"`
+}
+
+// IsEnabled reports whether the policy is active (enabled defaults to true).
+func (p *StoragePolicy) IsEnabled() bool { return p.Spec.Enabled == nil || *p.Spec.Enabled }
+
+// StoragePolicyList is a list of StoragePolicy.
+//
+// +kubebuilder:object:root=true
+type StoragePolicyList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []StoragePolicy `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&StoragePolicy{}, &StoragePolicyList{})
+}

@@ -1,0 +1,225 @@
+package v1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// MigrationPhase is where a TierMigration stands in the 4-phase move.
+// +kubebuilder:validation:Enum=Pending;Analyzing;ScalingUp;WaitingSync;ScalingDown;RollingBack;Completed;Failed
+type MigrationPhase string
+
+const (
+	// PhasePending: accepted, waiting for a free migration slot.
+	PhasePending MigrationPhase = "Pending"
+	// PhaseAnalyzing: checking the volume is healthy and choosing a target pool.
+	PhaseAnalyzing MigrationPhase = "Analyzing"
+	// PhaseScalingUp: adding a replica on a pool of the target tier.
+	PhaseScalingUp MigrationPhase = "ScalingUp"
+	// PhaseWaitingSync: waiting until the new replica is a healthy, fully rebuilt child.
+	PhaseWaitingSync MigrationPhase = "WaitingSync"
+	// PhaseScalingDown: retiring the source replica (skipped in preservation mode).
+	PhaseScalingDown MigrationPhase = "ScalingDown"
+	// PhaseRollingBack: removing the replica this migration added, source untouched.
+	PhaseRollingBack MigrationPhase = "RollingBack"
+	// PhaseCompleted: the volume is on the target tier (or, in dry-run, would have been moved).
+	PhaseCompleted MigrationPhase = "Completed"
+	// PhaseFailed: the migration stopped; status.error says why. The source replica is intact.
+	PhaseFailed MigrationPhase = "Failed"
+)
+
+// IsTerminal reports whether nothing more will happen to a migration in this phase.
+func (p MigrationPhase) IsTerminal() bool { return p == PhaseCompleted || p == PhaseFailed }
+
+// MigrationReason records why a migration was asked for.
+type MigrationReason struct {
+	// Description is a human sentence: "mean IOPS 7200 over 1h above high watermark 5000".
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	Description string `json:"description,omitempty"`
+	// ObservedIOPS is the mean IOPS over the sampling window when the move was decided.
+	// +optional
+	ObservedIOPS *int64 `json:"observedIOPS,omitempty"`
+	// HighWatermarkIOPS is the policy's high watermark at that time.
+	// +optional
+	HighWatermarkIOPS *int64 `json:"highWatermarkIOPS,omitempty"`
+	// LowWatermarkIOPS is the policy's low watermark at that time.
+	// +optional
+	LowWatermarkIOPS *int64 `json:"lowWatermarkIOPS,omitempty"`
+}
+
+// TierMigrationSpec asks for one volume to be moved to one tier. It cannot be changed once made:
+// delete the TierMigration and create another.
+//
+// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec is immutable: delete the TierMigration and create a new one"
+// +kubebuilder:validation:XValidation:rule="has(self.targetPoolSelector) || has(self.policyName)",message="either targetPoolSelector or policyName must be set, to know which pools make the target tier"
+type TierMigrationSpec struct {
+	// VolumeID is the Mayastor volume uuid (the PV's spec.csi.volumeHandle).
+	// +kubebuilder:validation:Pattern=`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`
+	VolumeID string `json:"volumeID"`
+
+	// PersistentVolumeName names the volume's PV, for Events and people.
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	PersistentVolumeName string `json:"persistentVolumeName,omitempty"`
+
+	// TargetTier is the tier the volume moves to.
+	TargetTier Tier `json:"targetTier"`
+
+	// TargetPoolSelector selects the pools of the target tier. When empty, the named policy's
+	// selector for targetTier is used.
+	// +optional
+	TargetPoolSelector *metav1.LabelSelector `json:"targetPoolSelector,omitempty"`
+
+	// SourcePoolSelector selects the pools whose replica is retired. When empty, the named
+	// policy's selector for the other tier is used; with neither, any pool not matched by
+	// targetPoolSelector is a source.
+	// +optional
+	SourcePoolSelector *metav1.LabelSelector `json:"sourcePoolSelector,omitempty"`
+
+	// PolicyName names the StoragePolicy that asked for the move, if any.
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	PolicyName string `json:"policyName,omitempty"`
+
+	// Reason records why the move was asked for.
+	// +optional
+	Reason MigrationReason `json:"reason,omitempty"`
+
+	// DryRun walks the decision path and records what would happen, with no write to Mayastor.
+	// +optional
+	DryRun bool `json:"dryRun,omitempty"`
+
+	// PreservationMode keeps the source replica once the new one is in sync.
+	// +optional
+	PreservationMode bool `json:"preservationMode,omitempty"`
+
+	// AllowRepublish lets the migration move the volume's nexus when the replica to retire is
+	// local to it (a brief I/O pause for the application).
+	// +optional
+	AllowRepublish bool `json:"allowRepublish,omitempty"`
+
+	// Timeout bounds the whole migration, rebuild included, as a Go duration. Past it, a
+	// migration that has not yet removed its source replica is rolled back.
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="must be a positive duration such as 30m or 1h"
+	// +kubebuilder:default="30m"
+	// +optional
+	Timeout string `json:"timeout,omitempty"`
+}
+
+// MigrationStep records one phase of a migration as it happened.
+type MigrationStep struct {
+	// Phase is the phase this step ran.
+	Phase MigrationPhase `json:"phase"`
+	// StartTime is when the phase began.
+	StartTime metav1.Time `json:"startTime"`
+	// CompletionTime is when the phase ended; empty while it runs.
+	// +optional
+	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+	// Message says what the phase did or is waiting for.
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	Message string `json:"message,omitempty"`
+}
+
+// NodeCordon is a cordon a migration placed on a Mayastor node to steer replica placement. It is
+// recorded here before the cordon call, so a restarted operator always lifts it.
+type NodeCordon struct {
+	// Node is the Mayastor node id.
+	Node string `json:"node"`
+	// Label is the cordon label, unique to this migration.
+	Label string `json:"label"`
+}
+
+// TierMigrationStatus is how far a migration got, step by step.
+type TierMigrationStatus struct {
+	// ObservedGeneration is the spec generation the status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// Phase is the current phase.
+	// +optional
+	Phase MigrationPhase `json:"phase,omitempty"`
+	// SourceTier is the tier the volume was on when the migration was analysed.
+	// +optional
+	SourceTier Tier `json:"sourceTier,omitempty"`
+	// SourceReplicas are the replica uuids to retire.
+	// +listType=atomic
+	// +optional
+	SourceReplicas []string `json:"sourceReplicas,omitempty"`
+	// OriginalReplicaCount is the volume's replica count before the migration.
+	// +optional
+	OriginalReplicaCount int32 `json:"originalReplicaCount,omitempty"`
+	// TargetPool is the pool chosen for the new replica.
+	// +optional
+	TargetPool string `json:"targetPool,omitempty"`
+	// NewReplica is the uuid of the replica the migration added.
+	// +optional
+	NewReplica string `json:"newReplica,omitempty"`
+	// SyncProgress is the rebuild progress of the new replica, in percent.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	// +optional
+	SyncProgress int32 `json:"syncProgress,omitempty"`
+	// Cordons are node cordons this migration placed and has not yet lifted.
+	// +listType=atomic
+	// +optional
+	Cordons []NodeCordon `json:"cordons,omitempty"`
+	// Steps records each phase with its timestamps and message.
+	// +kubebuilder:validation:MaxItems=32
+	// +listType=atomic
+	// +optional
+	Steps []MigrationStep `json:"steps,omitempty"`
+	// Attempts counts placement or removal retries.
+	// +optional
+	Attempts int32 `json:"attempts,omitempty"`
+	// StartTime is when the migration left Pending.
+	// +optional
+	StartTime *metav1.Time `json:"startTime,omitempty"`
+	// CompletionTime is when it reached Completed or Failed.
+	// +optional
+	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+	// Error says why the migration failed or was rolled back.
+	// +kubebuilder:validation:MaxLength=2048
+	// +optional
+	Error string `json:"error,omitempty"`
+	// Conditions of the migration.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// TierMigration is one move of one Mayastor volume to one tier, carried out by the 4-phase
+// migrator. Its status is the durable state a restarted operator resumes from.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,shortName=tm;tmig,categories=couchestor
+// +kubebuilder:printcolumn:name="Volume",type=string,JSONPath=`.spec.volumeID`
+// +kubebuilder:printcolumn:name="From",type=string,JSONPath=`.status.sourceTier`
+// +kubebuilder:printcolumn:name="To",type=string,JSONPath=`.spec.targetTier`
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Progress",type=integer,JSONPath=`.status.syncProgress`,priority=1
+// +kubebuilder:printcolumn:name="Dry-Run",type=boolean,JSONPath=`.spec.dryRun`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type TierMigration struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   TierMigrationSpec   `json:"spec"`
+	Status TierMigrationStatus `json:"status,omitempty"`
+}
+
+// TierMigrationList is a list of TierMigration.
+//
+// +kubebuilder:object:root=true
+type TierMigrationList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []TierMigration `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&TierMigration{}, &TierMigrationList{})
+}

@@ -1,0 +1,188 @@
+// Package operator turns command-line flags into a validated Config and runs the controller
+// manager: API server client, metrics server on :8080, health server on :8081, reconcilers.
+package operator
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap/zapcore"
+)
+
+// Defaults of the datasheet's operator configuration.
+const (
+	DefaultPrometheusURL           = "http://prometheus.monitoring.svc.cluster.local:9090"
+	DefaultMayastorURL             = "http://mayastor-api-rest.mayastor.svc.cluster.local:8081"
+	DefaultMaxConcurrentMigrations = 2
+	DefaultMigrationTimeoutMinutes = 30
+	DefaultSyncPollIntervalSeconds = 10
+	DefaultMetricsBindAddress      = ":8080"
+	DefaultHealthProbeBindAddress  = ":8081"
+)
+
+// Config is the operator's whole configuration, as given on the command line.
+type Config struct {
+	PrometheusURL           string
+	MayastorURL             string
+	MaxConcurrentMigrations int
+	MigrationTimeoutMinutes int
+	SyncPollIntervalSeconds int
+	DryRun                  bool
+	PreservationMode        bool
+	LogLevel                string
+	LogJSON                 bool
+
+	MetricsBindAddress      string
+	HealthProbeBindAddress  string
+	LeaderElect             bool
+	LeaderElectionNamespace string
+	Kubeconfig              string
+	ShowVersion             bool
+}
+
+// MigrationTimeout is --migration-timeout-minutes as a duration.
+func (c *Config) MigrationTimeout() time.Duration {
+	return time.Duration(c.MigrationTimeoutMinutes) * time.Minute
+}
+
+// SyncPollInterval is --sync-poll-interval-seconds as a duration.
+func (c *Config) SyncPollInterval() time.Duration {
+	return time.Duration(c.SyncPollIntervalSeconds) * time.Second
+}
+
+// ZapLevel is --log-level as a zap level; Validate has already refused unknown names.
+func (c *Config) ZapLevel() zapcore.Level {
+	lvl, _ := zapcore.ParseLevel(c.LogLevel)
+	return lvl
+}
+
+// NewFlagSet returns the operator's flags bound to cfg, with the datasheet's defaults.
+func NewFlagSet(name string, cfg *Config) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.StringVar(&cfg.PrometheusURL, "prometheus-url", DefaultPrometheusURL, "Prometheus server URL")
+	fs.StringVar(&cfg.MayastorURL, "mayastor-url", DefaultMayastorURL, "Mayastor control-plane REST API (v0) URL")
+	fs.IntVar(&cfg.MaxConcurrentMigrations, "max-concurrent-migrations", DefaultMaxConcurrentMigrations, "maximum parallel migrations, all policies together")
+	fs.IntVar(&cfg.MigrationTimeoutMinutes, "migration-timeout-minutes", DefaultMigrationTimeoutMinutes, "migration timeout in minutes, for policies that do not set migrationTimeout")
+	fs.IntVar(&cfg.SyncPollIntervalSeconds, "sync-poll-interval-seconds", DefaultSyncPollIntervalSeconds, "replica sync check interval in seconds")
+	fs.BoolVar(&cfg.DryRun, "dry-run", false, "global dry-run mode: decide and report, never write to Mayastor")
+	fs.BoolVar(&cfg.PreservationMode, "preservation-mode", false, "keep old replicas after migration")
+	fs.StringVar(&cfg.LogLevel, "log-level", "info", "logging verbosity: debug, info, warn or error")
+	fs.BoolVar(&cfg.LogJSON, "log-json", false, "JSON log format")
+	fs.StringVar(&cfg.MetricsBindAddress, "metrics-bind-address", DefaultMetricsBindAddress, "address the /metrics endpoint binds to (0 disables it)")
+	fs.StringVar(&cfg.HealthProbeBindAddress, "health-probe-bind-address", DefaultHealthProbeBindAddress, "address /healthz, /livez and /readyz bind to")
+	fs.BoolVar(&cfg.LeaderElect, "leader-elect", false, "elect a leader, so that only one of several replicas acts")
+	fs.StringVar(&cfg.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader-election Lease (default: the pod's namespace)")
+	fs.StringVar(&cfg.Kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster config, then $KUBECONFIG, then ~/.kube/config)")
+	fs.BoolVar(&cfg.ShowVersion, "version", false, "print the version and exit")
+	return fs
+}
+
+// Parse parses args into a Config and validates it. Errors are one line, naming the flag.
+func Parse(name string, args []string) (*Config, error) {
+	cfg := &Config{}
+	fs := NewFlagSet(name, cfg)
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, errors.New(oneLine(err.Error()))
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q: every setting is a --flag", fs.Arg(0))
+	}
+	if cfg.ShowVersion {
+		return cfg, nil
+	}
+	return cfg, cfg.Validate()
+}
+
+// Usage writes the flags and their defaults.
+func Usage(w io.Writer, name string) {
+	fs := NewFlagSet(name, &Config{})
+	fs.SetOutput(w)
+	fmt.Fprintf(w, "Usage of %s:\n", name)
+	fs.PrintDefaults()
+}
+
+// Validate refuses values the operator cannot run with; the error names the flag.
+func (c *Config) Validate() error {
+	var errs []string
+	check := func(flagName string, err error) {
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("--%s: %v", flagName, err))
+		}
+	}
+	check("prometheus-url", validateHTTPURL(c.PrometheusURL))
+	check("mayastor-url", validateHTTPURL(c.MayastorURL))
+	check("max-concurrent-migrations", positive(c.MaxConcurrentMigrations))
+	check("migration-timeout-minutes", positive(c.MigrationTimeoutMinutes))
+	check("sync-poll-interval-seconds", positive(c.SyncPollIntervalSeconds))
+	if _, err := zapcore.ParseLevel(c.LogLevel); err != nil || c.LogLevel == "" {
+		check("log-level", fmt.Errorf("unknown level %q: use debug, info, warn or error", c.LogLevel))
+	}
+	check("metrics-bind-address", validateBindAddress(c.MetricsBindAddress, true))
+	check("health-probe-bind-address", validateBindAddress(c.HealthProbeBindAddress, false))
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+func positive(n int) error {
+	if n <= 0 {
+		return fmt.Errorf("must be a positive number, got %d", n)
+	}
+	return nil
+}
+
+func validateHTTPURL(raw string) error {
+	u, err := url.Parse(raw)
+	switch {
+	case raw == "":
+		return errors.New("must not be empty")
+	case err != nil:
+		return fmt.Errorf("malformed URL %q: %v", raw, unwrapURLError(err))
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("malformed URL %q: scheme must be http or https", raw)
+	case u.Host == "":
+		return fmt.Errorf("malformed URL %q: no host", raw)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("malformed URL %q: port %q out of range", raw, p)
+		}
+	}
+	return nil
+}
+
+func validateBindAddress(addr string, zeroDisables bool) error {
+	if zeroDisables && addr == "0" {
+		return nil
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("malformed address %q: want host:port such as :8080", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("malformed address %q: port out of range", addr)
+	}
+	return nil
+}
+
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

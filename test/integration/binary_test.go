@@ -1,0 +1,225 @@
+package integration
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/yaml"
+)
+
+// buildBinary compiles cmd/couchestor once per test run.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "couchestor")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/couchestor")
+	cmd.Dir = repoRoot
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// leastPrivilegeKubeconfig makes a user bound to nothing but the generated ClusterRole
+// config/rbac/role.yaml, so the test also proves that role is enough to run the operator.
+func leastPrivilegeKubeconfig(t *testing.T) string {
+	t.Helper()
+	c := ctx(t)
+	raw, err := os.ReadFile(filepath.Join(repoRoot, "config", "rbac", "role.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var role rbacv1.ClusterRole
+	if err := yaml.Unmarshal(raw, &role); err != nil {
+		t.Fatal(err)
+	}
+	role.Name = "couchestor-test-manager-role"
+	if err := k8sClient.Create(c, &role); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = k8sClient.Delete(context.Background(), &role) })
+	binding := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "couchestor-test-manager-rolebinding"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: "User", Name: "couchestor-test"}},
+	}
+	if err := k8sClient.Create(c, binding); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = k8sClient.Delete(context.Background(), binding) })
+
+	user, err := testEnv.AddUser(envtest.User{Name: "couchestor-test"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc, err := user.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(path, kc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func get(url string) (int, string, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), nil
+}
+
+func TestBinaryServesHealthAndMetrics(t *testing.T) {
+	requireAPIServer(t)
+	bin := buildBinary(t)
+	kubeconfig := leastPrivilegeKubeconfig(t)
+	metricsAddr, healthAddr := freeAddr(t), freeAddr(t)
+
+	var logs bytes.Buffer
+	cmd := exec.Command(bin, "--kubeconfig", kubeconfig,
+		"--metrics-bind-address", metricsAddr, "--health-probe-bind-address", healthAddr,
+		"--log-json", "--log-level", "debug")
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+		}
+		if t.Failed() {
+			t.Logf("operator output:\n%s", logs.String())
+		}
+	})
+
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		code, _, err := get("http://" + healthAddr + "/readyz")
+		if err == nil && code == http.StatusOK {
+			break
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("operator exited before it was ready: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz not 200 within 60s (last: %d, %v)", code, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, path := range []string{"/healthz", "/livez", "/readyz"} {
+		code, body, err := get("http://" + healthAddr + path)
+		if err != nil || code != http.StatusOK {
+			t.Errorf("GET %s: %d %q %v", path, code, body, err)
+		}
+	}
+	code, body, err := get("http://" + metricsAddr + "/metrics")
+	if err != nil || code != http.StatusOK {
+		t.Fatalf("GET /metrics: %d %v", code, err)
+	}
+	for _, want := range []string{
+		"# TYPE storage_operator_reconcile_total counter",
+		"# TYPE storage_operator_migrations_total counter",
+		`storage_operator_migrations_total{status="succeeded"} 0`,
+		`storage_operator_migrations_total{status="failed"} 0`,
+		"# TYPE storage_operator_active_migrations gauge",
+		"storage_operator_active_migrations 0",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	// Logs are JSON, one object a line, as --log-json asks.
+	sc := bufio.NewScanner(bytes.NewReader(logs.Bytes()))
+	lines := 0
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" {
+			continue
+		}
+		lines++
+		if !strings.HasPrefix(line, "{") {
+			t.Errorf("--log-json printed a non-JSON line: %s", line)
+		}
+	}
+	if lines == 0 {
+		t.Error("the operator logged nothing")
+	}
+}
+
+func TestBinaryRefusesBadFlags(t *testing.T) {
+	bin := buildBinary(t)
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--max-concurrent-migrations=0"}, "--max-concurrent-migrations: must be a positive number, got 0"},
+		{[]string{"--max-concurrent-migrations=-3"}, "--max-concurrent-migrations: must be a positive number"},
+		{[]string{"--migration-timeout-minutes=0"}, "--migration-timeout-minutes"},
+		{[]string{"--sync-poll-interval-seconds=-1"}, "--sync-poll-interval-seconds"},
+		{[]string{"--log-level=verbose"}, `--log-level: unknown level "verbose"`},
+		{[]string{"--prometheus-url=prometheus:9090"}, "--prometheus-url: malformed URL"},
+		{[]string{"--prometheus-url=http://"}, "--prometheus-url: malformed URL"},
+		{[]string{"--mayastor-url=ftp://x"}, "--mayastor-url: malformed URL"},
+		{[]string{"--metrics-bind-address=8080"}, "--metrics-bind-address: malformed address"},
+		{[]string{"--no-such-flag"}, "flag provided but not defined"},
+		{[]string{"--dry-run=maybe"}, "invalid boolean value"},
+	}
+	for _, tc := range cases {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			out, err := exec.CommandContext(ctx, bin, tc.args...).CombinedOutput()
+			ee, ok := err.(*exec.ExitError)
+			if !ok || ee.ExitCode() == 0 {
+				t.Fatalf("want a non-zero exit, got %v; output %q", err, out)
+			}
+			msg := strings.TrimRight(string(out), "\n")
+			if strings.Contains(msg, "\n") {
+				t.Fatalf("want one line, got:\n%s", msg)
+			}
+			if !strings.HasPrefix(msg, "couchestor: ") || !strings.Contains(msg, tc.want) {
+				t.Fatalf("want a line naming the flag (%q), got %q", tc.want, msg)
+			}
+		})
+	}
+}
+
+func TestBinaryVersion(t *testing.T) {
+	out, err := exec.Command(buildBinary(t), "--version").CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "couchestor ") {
+		t.Fatalf("--version: %v %q", err, out)
+	}
+}

@@ -1,0 +1,306 @@
+package integration
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	storagev1 "github.com/billyronks/couchestor/api/v1"
+)
+
+// strict makes the API server refuse unknown fields, as kubectl does by default.
+var strict = client.FieldValidation(metav1.FieldValidationStrict)
+
+func samplePolicy(t *testing.T, name string) *unstructured.Unstructured {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(repoRoot, "config", "samples", "storage_v1_storagepolicy.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &unstructured.Unstructured{}
+	if err := yaml.Unmarshal(raw, &u.Object); err != nil {
+		t.Fatalf("sample policy: %v", err)
+	}
+	u.SetName(name)
+	return u
+}
+
+// The sample under config/ is the datasheet's example, verbatim.
+func TestSamplePolicyIsTheDatasheetExample(t *testing.T) {
+	sheet, err := os.ReadFile(filepath.Join(repoRoot, "..", "shared", "seed", "datasheet.md"))
+	if err != nil {
+		t.Skipf("datasheet not found beside the repository (%v): nothing to compare with", err)
+	}
+	m := regexp.MustCompile("(?s)```yaml\n(apiVersion: storage.billyronks.io/v1\nkind: StoragePolicy.*?)```").FindSubmatch(sheet)
+	if m == nil {
+		t.Fatal("no StoragePolicy example in the datasheet")
+	}
+	sample, err := os.ReadFile(filepath.Join(repoRoot, "config", "samples", "storage_v1_storagepolicy.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(m[1]) != string(sample) {
+		t.Fatalf("config/samples/storage_v1_storagepolicy.yaml differs from the datasheet example:\n--- datasheet\n%s\n--- sample\n%s", m[1], sample)
+	}
+}
+
+func TestDatasheetExampleIsAccepted(t *testing.T) {
+	requireAPIServer(t)
+	c := ctx(t)
+	u := samplePolicy(t, "datasheet-example")
+	if err := k8sClient.Create(c, u, strict); err != nil {
+		t.Fatalf("the datasheet's StoragePolicy example was refused: %v", err)
+	}
+	t.Cleanup(func() { _ = k8sClient.Delete(c, u) })
+
+	var got storagev1.StoragePolicy
+	if err := k8sClient.Get(c, types.NamespacedName{Name: "datasheet-example"}, &got); err != nil {
+		t.Fatal(err)
+	}
+	s := got.Spec
+	if s.HighWatermarkIOPS != 5000 || s.LowWatermarkIOPS != 500 || s.SamplingWindow != "1h" ||
+		s.CooldownPeriod != "24h" || s.StorageClassName != "mayastor" || s.MaxConcurrentMigrations != 2 ||
+		s.MigrationTimeout != "30m" || !got.IsEnabled() || s.DryRun ||
+		s.NVMePoolSelector.MatchLabels["tier"] != "hot" || s.SATAPoolSelector.MatchLabels["tier"] != "cold" {
+		t.Fatalf("stored spec differs from the example: %+v", s)
+	}
+	// Extras not in the example take their defaults.
+	if s.CapacityHeadroomPercent != 10 || s.PreservationMode || s.AllowRepublish {
+		t.Fatalf("defaults of the optional extras: %+v", s)
+	}
+}
+
+func TestMinimalPolicyGetsDefaults(t *testing.T) {
+	requireAPIServer(t)
+	c := ctx(t)
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "storage.billyronks.io/v1", "kind": "StoragePolicy",
+		"metadata": map[string]any{"name": "minimal"},
+		"spec": map[string]any{
+			"nvmePoolSelector": map[string]any{"matchLabels": map[string]any{"tier": "hot"}},
+			"sataPoolSelector": map[string]any{"matchExpressions": []any{
+				map[string]any{"key": "tier", "operator": "In", "values": []any{"cold", "archive"}},
+			}},
+		},
+	}}
+	if err := k8sClient.Create(c, u, strict); err != nil {
+		t.Fatalf("minimal policy refused: %v", err)
+	}
+	t.Cleanup(func() { _ = k8sClient.Delete(c, u) })
+	var got storagev1.StoragePolicy
+	if err := k8sClient.Get(c, types.NamespacedName{Name: "minimal"}, &got); err != nil {
+		t.Fatal(err)
+	}
+	want := storagev1.StoragePolicySpec{
+		HighWatermarkIOPS: 5000, LowWatermarkIOPS: 500, SamplingWindow: "1h", CooldownPeriod: "24h",
+		StorageClassName: "mayastor", MaxConcurrentMigrations: 2, MigrationTimeout: "30m", CapacityHeadroomPercent: 10,
+	}
+	s := got.Spec
+	if s.HighWatermarkIOPS != want.HighWatermarkIOPS || s.LowWatermarkIOPS != want.LowWatermarkIOPS ||
+		s.SamplingWindow != want.SamplingWindow || s.CooldownPeriod != want.CooldownPeriod ||
+		s.StorageClassName != want.StorageClassName || s.MaxConcurrentMigrations != want.MaxConcurrentMigrations ||
+		s.MigrationTimeout != want.MigrationTimeout || s.CapacityHeadroomPercent != want.CapacityHeadroomPercent ||
+		s.Enabled == nil || !*s.Enabled {
+		t.Fatalf("defaults: got %+v", s)
+	}
+	if len(s.SATAPoolSelector.MatchExpressions) != 1 || s.SATAPoolSelector.MatchExpressions[0].Values[1] != "archive" {
+		t.Fatalf("matchExpressions lost: %+v", s.SATAPoolSelector)
+	}
+}
+
+func TestInvalidPoliciesAreRefusedNamingTheField(t *testing.T) {
+	requireAPIServer(t)
+	c := ctx(t)
+	cases := []struct {
+		name   string
+		mutate func(spec map[string]any)
+		field  string // the message must name this
+		also   string // and say this
+	}{
+		{"low not below high", func(s map[string]any) { s["lowWatermarkIOPS"] = int64(5000) }, "spec.lowWatermarkIOPS", "must be below highWatermarkIOPS"},
+		{"low above high", func(s map[string]any) { s["lowWatermarkIOPS"] = int64(9000) }, "spec.lowWatermarkIOPS", "must be below highWatermarkIOPS"},
+		{"negative low watermark", func(s map[string]any) { s["lowWatermarkIOPS"] = int64(-1) }, "spec.lowWatermarkIOPS", "greater than or equal to 0"},
+		{"negative high watermark", func(s map[string]any) { s["highWatermarkIOPS"] = int64(-5) }, "spec.highWatermarkIOPS", "greater than or equal to 1"},
+		{"zero concurrency", func(s map[string]any) { s["maxConcurrentMigrations"] = int64(0) }, "spec.maxConcurrentMigrations", "greater than or equal to 1"},
+		{"negative concurrency", func(s map[string]any) { s["maxConcurrentMigrations"] = int64(-2) }, "spec.maxConcurrentMigrations", "greater than or equal to 1"},
+		{"unparsable sampling window", func(s map[string]any) { s["samplingWindow"] = "an hour" }, "spec.samplingWindow", "should match"},
+		{"zero sampling window", func(s map[string]any) { s["samplingWindow"] = "0s" }, "spec.samplingWindow", "must be a positive duration"},
+		{"unparsable cooldown", func(s map[string]any) { s["cooldownPeriod"] = "1d" }, "spec.cooldownPeriod", "should match"},
+		{"zero cooldown", func(s map[string]any) { s["cooldownPeriod"] = "0h0m" }, "spec.cooldownPeriod", "must be a positive duration"},
+		{"negative migration timeout", func(s map[string]any) { s["migrationTimeout"] = "-30m" }, "spec.migrationTimeout", "should match"},
+		{"zero migration timeout", func(s map[string]any) { s["migrationTimeout"] = "0m" }, "spec.migrationTimeout", "must be a positive duration"},
+		{"unknown field", func(s map[string]any) { s["highWaterMarkIops"] = int64(10) }, "spec.highWaterMarkIops", "unknown field"},
+		{"headroom too large", func(s map[string]any) { s["capacityHeadroomPercent"] = int64(95) }, "spec.capacityHeadroomPercent", "less than or equal to 90"},
+		{"missing nvme selector", func(s map[string]any) { delete(s, "nvmePoolSelector") }, "spec.nvmePoolSelector", "Required value"},
+		{"watermark of wrong type", func(s map[string]any) { s["highWatermarkIOPS"] = "lots" }, "spec.highWatermarkIOPS", "must be of type integer"},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			u := samplePolicy(t, "invalid-"+strings.ReplaceAll(strings.ToLower(tc.name), " ", "-"))
+			spec := u.Object["spec"].(map[string]any)
+			tc.mutate(spec)
+			err := k8sClient.Create(c, u, strict)
+			if err == nil {
+				_ = k8sClient.Delete(c, u)
+				t.Fatalf("case %d: the API server accepted an invalid policy", i)
+			}
+			if !apierrors.IsInvalid(err) && !apierrors.IsBadRequest(err) {
+				t.Fatalf("want Invalid or BadRequest, got %v", err)
+			}
+			if msg := err.Error(); !strings.Contains(msg, tc.field) || !strings.Contains(msg, tc.also) {
+				t.Fatalf("message should name %q and say %q; got: %s", tc.field, tc.also, msg)
+			}
+			// Refused means nothing was stored.
+			var got storagev1.StoragePolicy
+			if err := k8sClient.Get(c, types.NamespacedName{Name: u.GetName()}, &got); !apierrors.IsNotFound(err) {
+				t.Fatalf("an invalid policy was stored: %v", err)
+			}
+		})
+	}
+}
+
+func TestStatusGoesThroughTheStatusSubresource(t *testing.T) {
+	requireAPIServer(t)
+	c := ctx(t)
+	u := samplePolicy(t, "status-subresource")
+	if err := k8sClient.Create(c, u); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = k8sClient.Delete(c, u) })
+	var p storagev1.StoragePolicy
+	if err := k8sClient.Get(c, types.NamespacedName{Name: u.GetName()}, &p); err != nil {
+		t.Fatal(err)
+	}
+
+	// A status written through the main resource is dropped.
+	p.Status.VolumesWatched = 42
+	if err := k8sClient.Update(c, &p); err != nil {
+		t.Fatal(err)
+	}
+	if err := k8sClient.Get(c, types.NamespacedName{Name: u.GetName()}, &p); err != nil {
+		t.Fatal(err)
+	}
+	if p.Status.VolumesWatched != 0 {
+		t.Fatal("status was written through the main resource: the status subresource is missing")
+	}
+
+	// Through the status subresource it sticks, and the spec cannot change that way.
+	gen := p.Generation
+	p.Status.VolumesWatched, p.Status.NVMeVolumes, p.Status.SATAVolumes = 3, 1, 2
+	p.Status.ObservedGeneration = gen
+	meta.SetStatusCondition(&p.Status.Conditions, metav1.Condition{Type: storagev1.ConditionReady, Status: metav1.ConditionTrue, Reason: "Accepted", Message: "ok"})
+	now := metav1.Now()
+	iops := int64(7200)
+	p.Status.RecentMigrations = []storagev1.MigrationRecord{{Volume: "0d4c7f4e-6a0b-4b8e-9f53-3c1f7a1e2d10", To: storagev1.TierNVMe, From: storagev1.TierSATA, ObservedIOPS: &iops, Phase: storagev1.PhaseCompleted, StartTime: &now}}
+	p.Spec.HighWatermarkIOPS = 1
+	if err := k8sClient.Status().Update(c, &p); err != nil {
+		t.Fatal(err)
+	}
+	var got storagev1.StoragePolicy
+	if err := k8sClient.Get(c, types.NamespacedName{Name: u.GetName()}, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Status.VolumesWatched != 3 || got.Status.SATAVolumes != 2 || len(got.Status.RecentMigrations) != 1 ||
+		!meta.IsStatusConditionTrue(got.Status.Conditions, storagev1.ConditionReady) {
+		t.Fatalf("status not stored: %+v", got.Status)
+	}
+	if got.Spec.HighWatermarkIOPS != 5000 {
+		t.Fatalf("the status subresource changed the spec: high watermark %d", got.Spec.HighWatermarkIOPS)
+	}
+
+	// The history is bounded.
+	for len(got.Status.RecentMigrations) <= 20 {
+		got.Status.RecentMigrations = append(got.Status.RecentMigrations, got.Status.RecentMigrations[0])
+	}
+	if err := k8sClient.Status().Update(c, &got); err == nil || !strings.Contains(err.Error(), "status.recentMigrations") {
+		t.Fatalf("a 21-entry history should be refused naming status.recentMigrations, got %v", err)
+	}
+}
+
+func TestTierMigrationRoundTrips(t *testing.T) {
+	requireAPIServer(t)
+	c := ctx(t)
+	iops := int64(120)
+	tm := &storagev1.TierMigration{
+		ObjectMeta: metav1.ObjectMeta{Name: "roundtrip"},
+		Spec: storagev1.TierMigrationSpec{
+			VolumeID:   "0d4c7f4e-6a0b-4b8e-9f53-3c1f7a1e2d10",
+			TargetTier: storagev1.TierSATA,
+			PolicyName: "example",
+			Reason:     storagev1.MigrationReason{Description: "cold", ObservedIOPS: &iops},
+		},
+	}
+	if err := k8sClient.Create(c, tm, strict); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = k8sClient.Delete(c, tm) })
+	if tm.Spec.Timeout != "30m" {
+		t.Fatalf("timeout default: %q", tm.Spec.Timeout)
+	}
+	start := metav1.Now()
+	tm.Status = storagev1.TierMigrationStatus{
+		Phase: storagev1.PhaseWaitingSync, SourceTier: storagev1.TierNVMe, SourceReplicas: []string{"r1"},
+		OriginalReplicaCount: 1, TargetPool: "pool-sata-2", NewReplica: "r2", SyncProgress: 40,
+		Cordons: []storagev1.NodeCordon{{Node: "node-1", Label: "couchestor-roundtrip"}},
+		Steps: []storagev1.MigrationStep{
+			{Phase: storagev1.PhaseAnalyzing, StartTime: start, CompletionTime: &start, Message: "target pool pool-sata-2"},
+			{Phase: storagev1.PhaseWaitingSync, StartTime: start, Message: "rebuild 40%"},
+		},
+		StartTime: &start,
+	}
+	if err := k8sClient.Status().Update(c, tm); err != nil {
+		t.Fatal(err)
+	}
+	var got storagev1.TierMigration
+	if err := k8sClient.Get(c, types.NamespacedName{Name: "roundtrip"}, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Status.Phase != storagev1.PhaseWaitingSync || got.Status.NewReplica != "r2" || len(got.Status.Steps) != 2 ||
+		got.Status.Cordons[0].Label != "couchestor-roundtrip" || *got.Spec.Reason.ObservedIOPS != 120 {
+		t.Fatalf("round trip lost data: %+v", got)
+	}
+
+	// The spec is immutable.
+	got.Spec.TargetTier = storagev1.TierNVMe
+	if err := k8sClient.Update(c, &got); err == nil || !strings.Contains(err.Error(), "spec is immutable") {
+		t.Fatalf("changing the spec should be refused, got %v", err)
+	}
+}
+
+func TestInvalidTierMigrationsAreRefused(t *testing.T) {
+	requireAPIServer(t)
+	c := ctx(t)
+	cases := []struct {
+		name  string
+		spec  storagev1.TierMigrationSpec
+		field string
+	}{
+		{"bad tier", storagev1.TierMigrationSpec{VolumeID: "0d4c7f4e-6a0b-4b8e-9f53-3c1f7a1e2d10", TargetTier: "Tape", PolicyName: "p"}, "spec.targetTier"},
+		{"bad volume id", storagev1.TierMigrationSpec{VolumeID: "not-a-uuid", TargetTier: storagev1.TierSATA, PolicyName: "p"}, "spec.volumeID"},
+		{"no way to find the target pools", storagev1.TierMigrationSpec{VolumeID: "0d4c7f4e-6a0b-4b8e-9f53-3c1f7a1e2d10", TargetTier: storagev1.TierSATA}, "targetPoolSelector or policyName"},
+		{"bad timeout", storagev1.TierMigrationSpec{VolumeID: "0d4c7f4e-6a0b-4b8e-9f53-3c1f7a1e2d10", TargetTier: storagev1.TierSATA, PolicyName: "p", Timeout: "0s"}, "spec.timeout"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tm := &storagev1.TierMigration{ObjectMeta: metav1.ObjectMeta{Name: "invalid-" + strings.ReplaceAll(tc.name, " ", "-")}, Spec: tc.spec}
+			err := k8sClient.Create(c, tm)
+			if err == nil {
+				_ = k8sClient.Delete(c, tm)
+				t.Fatal("accepted")
+			}
+			if !strings.Contains(err.Error(), tc.field) {
+				t.Fatalf("message should name %q: %v", tc.field, err)
+			}
+		})
+	}
+}
