@@ -23,13 +23,21 @@ var (
 	restCfg   *rest.Config
 	k8sClient client.Client
 	repoRoot  string
+	binDir    string
 	skipWhy   string
 )
 
 func TestMain(m *testing.M) {
 	_, file, _, _ := runtime.Caller(0)
 	repoRoot = filepath.Join(filepath.Dir(file), "..", "..")
-	os.Exit(run(m))
+	var err error
+	if binDir, err = os.MkdirTemp("", "couchestor-bin-"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := run(m)
+	_ = os.RemoveAll(binDir)
+	os.Exit(code)
 }
 
 func run(m *testing.M) int {

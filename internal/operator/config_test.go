@@ -1,0 +1,64 @@
+package operator
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaultsAreTheDatasheets(t *testing.T) {
+	cfg, err := Parse("couchestor", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.PrometheusURL != "http://prometheus.monitoring.svc.cluster.local:9090" ||
+		cfg.MaxConcurrentMigrations != 2 || cfg.MigrationTimeoutMinutes != 30 ||
+		cfg.SyncPollIntervalSeconds != 10 || cfg.DryRun || cfg.PreservationMode ||
+		cfg.LogLevel != "info" || cfg.LogJSON ||
+		cfg.MetricsBindAddress != ":8080" || cfg.HealthProbeBindAddress != ":8081" || cfg.LeaderElect {
+		t.Fatalf("defaults differ from the datasheet: %+v", cfg)
+	}
+	if cfg.MigrationTimeout() != 30*time.Minute || cfg.SyncPollInterval() != 10*time.Second {
+		t.Fatalf("durations: %v %v", cfg.MigrationTimeout(), cfg.SyncPollInterval())
+	}
+}
+
+func TestFlagsAreParsed(t *testing.T) {
+	cfg, err := Parse("couchestor", []string{
+		"--prometheus-url=https://prom.example:9443/prefix", "--max-concurrent-migrations=10",
+		"--migration-timeout-minutes=5", "--sync-poll-interval-seconds=3", "--dry-run", "--preservation-mode",
+		"--log-level=debug", "--log-json", "--leader-elect", "--metrics-bind-address=0",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MaxConcurrentMigrations != 10 || !cfg.DryRun || !cfg.PreservationMode || cfg.ZapLevel().String() != "debug" ||
+		!cfg.LogJSON || !cfg.LeaderElect || cfg.MigrationTimeout() != 5*time.Minute || cfg.MetricsBindAddress != "0" {
+		t.Fatalf("flags not applied: %+v", cfg)
+	}
+}
+
+func TestBadValuesNameTheFlag(t *testing.T) {
+	for arg, want := range map[string]string{
+		"--max-concurrent-migrations=0":     "--max-concurrent-migrations: must be a positive number, got 0",
+		"--migration-timeout-minutes=-1":    "--migration-timeout-minutes: must be a positive number, got -1",
+		"--sync-poll-interval-seconds=0":    "--sync-poll-interval-seconds",
+		"--log-level=trace":                 `--log-level: unknown level "trace"`,
+		"--log-level=":                      "--log-level",
+		"--prometheus-url=:9090":            "--prometheus-url: malformed URL",
+		"--prometheus-url=http://h:99999":   "--prometheus-url: malformed URL",
+		"--mayastor-url=unix:///x":          "--mayastor-url: malformed URL",
+		"--health-probe-bind-address=nope":  "--health-probe-bind-address: malformed address",
+		"--max-concurrent-migrations=three": "-max-concurrent-migrations",
+		"extra-argument":                    "unexpected argument",
+	} {
+		_, err := Parse("couchestor", []string{arg})
+		if err == nil {
+			t.Errorf("%s: accepted", arg)
+			continue
+		}
+		if msg := err.Error(); !strings.Contains(msg, want) || strings.Contains(msg, "\n") {
+			t.Errorf("%s: want one line containing %q, got %q", arg, want, msg)
+		}
+	}
+}
