@@ -1,9 +1,14 @@
 package controller
 
 import (
+	"fmt"
 	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/billyronks/couchestor/internal/mayastor"
+	"github.com/billyronks/couchestor/internal/promwatch"
+	"github.com/billyronks/couchestor/internal/version"
 )
 
 // Options are the operator-wide settings the reconcilers share.
@@ -13,15 +18,25 @@ type Options struct {
 	MaxConcurrentMigrations int
 	MigrationTimeout        time.Duration
 	SyncPollInterval        time.Duration
-	PrometheusURL           string
+	Prometheus              promwatch.Config
 	MayastorURL             string
 }
 
 // Setup registers every reconciler with the manager.
 func Setup(mgr ctrl.Manager, opts Options) error {
+	ms, err := mayastor.New(mayastor.Config{BaseURL: opts.MayastorURL, UserAgent: version.String("couchestor")})
+	if err != nil {
+		return fmt.Errorf("--mayastor-url: %w", err)
+	}
+	iops, err := promwatch.New(opts.Prometheus)
+	if err != nil {
+		return err
+	}
 	return (&StoragePolicyReconciler{
 		Client:   mgr.GetClient(),
 		Recorder: mgr.GetEventRecorder("couchestor"),
 		Options:  opts,
+		Mayastor: ms,
+		IOPS:     iops,
 	}).SetupWithManager(mgr)
 }

@@ -14,11 +14,12 @@ import (
 	"time"
 
 	"go.uber.org/zap/zapcore"
+
+	"github.com/billyronks/couchestor/internal/promwatch"
 )
 
 // Defaults of the datasheet's operator configuration.
 const (
-	DefaultPrometheusURL           = "http://prometheus.monitoring.svc.cluster.local:9090"
 	DefaultMayastorURL             = "http://mayastor-api-rest.mayastor.svc.cluster.local:8081"
 	DefaultMaxConcurrentMigrations = 2
 	DefaultMigrationTimeoutMinutes = 30
@@ -29,7 +30,8 @@ const (
 
 // Config is the operator's whole configuration, as given on the command line.
 type Config struct {
-	PrometheusURL           string
+	// Prometheus holds --prometheus-url and the other --prometheus-* flags and --iops-query.
+	Prometheus              promwatch.Config
 	MayastorURL             string
 	MaxConcurrentMigrations int
 	MigrationTimeoutMinutes int
@@ -66,7 +68,8 @@ func (c *Config) ZapLevel() zapcore.Level {
 // NewFlagSet returns the operator's flags bound to cfg, with the datasheet's defaults.
 func NewFlagSet(name string, cfg *Config) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.StringVar(&cfg.PrometheusURL, "prometheus-url", DefaultPrometheusURL, "Prometheus server URL")
+	cfg.Prometheus = promwatch.DefaultConfig()
+	cfg.Prometheus.RegisterFlags(fs)
 	fs.StringVar(&cfg.MayastorURL, "mayastor-url", DefaultMayastorURL, "Mayastor control-plane REST API (v0) URL")
 	fs.IntVar(&cfg.MaxConcurrentMigrations, "max-concurrent-migrations", DefaultMaxConcurrentMigrations, "maximum parallel migrations, all policies together")
 	fs.IntVar(&cfg.MigrationTimeoutMinutes, "migration-timeout-minutes", DefaultMigrationTimeoutMinutes, "migration timeout in minutes, for policies that do not set migrationTimeout")
@@ -120,7 +123,9 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Sprintf("--%s: %v", flagName, err))
 		}
 	}
-	check("prometheus-url", validateHTTPURL(c.PrometheusURL))
+	if err := c.Prometheus.Validate(); err != nil {
+		errs = append(errs, err.Error())
+	}
 	check("mayastor-url", validateHTTPURL(c.MayastorURL))
 	check("max-concurrent-migrations", positive(c.MaxConcurrentMigrations))
 	check("migration-timeout-minutes", positive(c.MigrationTimeoutMinutes))

@@ -11,7 +11,7 @@ func TestDefaultsAreTheDatasheets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.PrometheusURL != "http://prometheus.monitoring.svc.cluster.local:9090" ||
+	if cfg.Prometheus.URL != "http://prometheus.monitoring.svc.cluster.local:9090" ||
 		cfg.MaxConcurrentMigrations != 2 || cfg.MigrationTimeoutMinutes != 30 ||
 		cfg.SyncPollIntervalSeconds != 10 || cfg.DryRun || cfg.PreservationMode ||
 		cfg.LogLevel != "info" || cfg.LogJSON ||
@@ -45,8 +45,9 @@ func TestBadValuesNameTheFlag(t *testing.T) {
 		"--sync-poll-interval-seconds=0":    "--sync-poll-interval-seconds",
 		"--log-level=trace":                 `--log-level: unknown level "trace"`,
 		"--log-level=":                      "--log-level",
-		"--prometheus-url=:9090":            "--prometheus-url: malformed URL",
-		"--prometheus-url=http://h:99999":   "--prometheus-url: malformed URL",
+		"--prometheus-url=:9090":            "--prometheus-url: ",
+		"--mayastor-url=http://h:99999":     "--mayastor-url: malformed URL",
+		"--prometheus-timeout=0s":           "--prometheus-timeout: must be positive",
 		"--mayastor-url=unix:///x":          "--mayastor-url: malformed URL",
 		"--health-probe-bind-address=nope":  "--health-probe-bind-address: malformed address",
 		"--max-concurrent-migrations=three": "-max-concurrent-migrations",

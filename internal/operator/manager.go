@@ -92,7 +92,7 @@ func Run(ctx context.Context, cfg *Config, restCfg *rest.Config) error {
 		MaxConcurrentMigrations: cfg.MaxConcurrentMigrations,
 		MigrationTimeout:        cfg.MigrationTimeout(),
 		SyncPollInterval:        cfg.SyncPollInterval(),
-		PrometheusURL:           cfg.PrometheusURL,
+		Prometheus:              cfg.Prometheus,
 		MayastorURL:             cfg.MayastorURL,
 	}); err != nil {
 		return fmt.Errorf("set up controllers: %w", err)

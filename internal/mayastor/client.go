@@ -1,0 +1,477 @@
+package mayastor
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Defaults of Config.
+const (
+	DefaultTimeout        = 10 * time.Second
+	DefaultMaxRetries     = 3
+	DefaultRetryBaseDelay = 200 * time.Millisecond
+	DefaultRetryMaxDelay  = 5 * time.Second
+	DefaultPageSize       = 500
+)
+
+// maxErrorBody bounds how much of a non-JSON error answer is kept.
+const maxErrorBody = 512
+
+// Config configures a Client.
+type Config struct {
+	// BaseURL of the REST API, e.g. "http://mayastor-api-rest.mayastor:8081".
+	// "/v0" is appended unless the URL already ends with it.
+	BaseURL string
+	// HTTPClient sends the requests; http.DefaultClient when nil.
+	HTTPClient *http.Client
+	// Timeout bounds each call, retries included (DefaultTimeout when 0,
+	// no client-side bound when negative). The caller's context deadline
+	// applies as well.
+	Timeout time.Duration
+	// MaxRetries is how many times a GET is retried after a connection error
+	// or a 5xx answer (DefaultMaxRetries when 0, none when negative).
+	// Writes are never retried.
+	MaxRetries int
+	// RetryBaseDelay and RetryMaxDelay shape the exponential backoff with
+	// full jitter between retries.
+	RetryBaseDelay time.Duration
+	RetryMaxDelay  time.Duration
+	// PageSize is max_entries for ListAllVolumes (DefaultPageSize when 0).
+	PageSize int
+	// UserAgent is sent with every request when set.
+	UserAgent string
+}
+
+// Client is a Mayastor control-plane REST v0 client. It is safe for
+// concurrent use.
+type Client struct {
+	base       *url.URL
+	http       *http.Client
+	timeout    time.Duration
+	maxRetries int
+	baseDelay  time.Duration
+	maxDelay   time.Duration
+	pageSize   int
+	userAgent  string
+	// sleep waits between retries; replaced in tests.
+	sleep func(ctx context.Context, d time.Duration) error
+}
+
+// New returns a Client for cfg.
+func New(cfg Config) (*Client, error) {
+	if cfg.BaseURL == "" {
+		return nil, errors.New("mayastor: base URL is required")
+	}
+	u, err := url.Parse(cfg.BaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("mayastor: parse base URL %q: %w", cfg.BaseURL, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("mayastor: base URL %q must be http(s)://host[:port][/path]", cfg.BaseURL)
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/")
+	if !strings.HasSuffix(u.Path, "/v0") {
+		u.Path += "/v0"
+	}
+	c := &Client{
+		base:       u,
+		http:       cfg.HTTPClient,
+		timeout:    cfg.Timeout,
+		maxRetries: cfg.MaxRetries,
+		baseDelay:  cfg.RetryBaseDelay,
+		maxDelay:   cfg.RetryMaxDelay,
+		pageSize:   cfg.PageSize,
+		userAgent:  cfg.UserAgent,
+		sleep:      sleepCtx,
+	}
+	if c.http == nil {
+		c.http = http.DefaultClient
+	}
+	if c.timeout == 0 {
+		c.timeout = DefaultTimeout
+	}
+	if c.maxRetries == 0 {
+		c.maxRetries = DefaultMaxRetries
+	} else if c.maxRetries < 0 {
+		c.maxRetries = 0
+	}
+	if c.baseDelay <= 0 {
+		c.baseDelay = DefaultRetryBaseDelay
+	}
+	if c.maxDelay <= 0 {
+		c.maxDelay = DefaultRetryMaxDelay
+	}
+	if c.pageSize <= 0 {
+		c.pageSize = DefaultPageSize
+	}
+	return c, nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// call is one API operation.
+type call struct {
+	op     string // for error messages: "get volume 1234"
+	method string
+	path   string // below the base URL, already escaped, e.g. "/volumes/1234"
+	query  url.Values
+	body   any // JSON-encoded when non-nil
+	out    any // JSON-decoded from a 2xx answer when non-nil
+}
+
+// do runs c with the per-call deadline, retrying idempotent reads.
+func (c *Client) do(ctx context.Context, cl call) error {
+	if c.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
+	var payload []byte
+	if cl.body != nil {
+		var err error
+		if payload, err = json.Marshal(cl.body); err != nil {
+			return &TransportError{Op: cl.op, Method: cl.method, Path: cl.path, Err: fmt.Errorf("encode request: %w", err)}
+		}
+	}
+	retries := 0
+	if cl.method == http.MethodGet {
+		retries = c.maxRetries
+	}
+	for attempt := 0; ; attempt++ {
+		err := c.once(ctx, cl, payload)
+		if err == nil || attempt >= retries || !retryable(ctx, err) {
+			return err
+		}
+		if serr := c.sleep(ctx, c.backoff(attempt)); serr != nil {
+			return err
+		}
+	}
+}
+
+// backoff is exponential with full jitter: uniform in [0, min(max, base·2^attempt)].
+func (c *Client) backoff(attempt int) time.Duration {
+	d := c.maxDelay
+	if attempt < 30 {
+		if e := c.baseDelay << attempt; e > 0 && e < d {
+			d = e
+		}
+	}
+	return time.Duration(rand.Int64N(int64(d) + 1))
+}
+
+// retryable: connection-level failures and 5xx answers, unless the call's own
+// context is done.
+func retryable(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	if ae, ok := AsAPIError(err); ok {
+		return ae.StatusCode >= 500
+	}
+	var te *TransportError
+	if errors.As(err, &te) {
+		return !errors.Is(te.Err, errDecode)
+	}
+	return false
+}
+
+var errDecode = errors.New("decode answer")
+
+func (c *Client) once(ctx context.Context, cl call, payload []byte) error {
+	target := c.base.String() + cl.path
+	if len(cl.query) > 0 {
+		target += "?" + cl.query.Encode()
+	}
+	var body io.Reader
+	if payload != nil {
+		body = bytes.NewReader(payload)
+	}
+	req, err := http.NewRequestWithContext(ctx, cl.method, target, body)
+	if err != nil {
+		return &TransportError{Op: cl.op, Method: cl.method, Path: cl.path, Err: err}
+	}
+	req.Header.Set("Accept", "application/json")
+	if payload != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.userAgent != "" {
+		req.Header.Set("User-Agent", c.userAgent)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return &TransportError{Op: cl.op, Method: cl.method, Path: cl.path, Err: err}
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return newAPIError(cl, resp)
+	}
+	if cl.out == nil {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return nil
+	}
+	buf := bodyBuffers.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= maxPooledBuffer {
+			buf.Reset()
+			bodyBuffers.Put(buf)
+		}
+	}()
+	if _, err := buf.ReadFrom(resp.Body); err != nil {
+		return &TransportError{Op: cl.op, Method: cl.method, Path: cl.path, Err: err}
+	}
+	if err := json.Unmarshal(buf.Bytes(), cl.out); err != nil {
+		return &TransportError{Op: cl.op, Method: cl.method, Path: cl.path, Err: fmt.Errorf("%w: %w", errDecode, err)}
+	}
+	return nil
+}
+
+// bodyBuffers recycles answer buffers: a page of volumes is around a
+// megabyte, and a reconcile reads many pages.
+var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const maxPooledBuffer = 16 << 20
+
+func newAPIError(cl call, resp *http.Response) *APIError {
+	ae := &APIError{Op: cl.op, Method: cl.method, Path: cl.path, StatusCode: resp.StatusCode, Status: resp.Status}
+	if ae.Status == "" {
+		ae.Status = strconv.Itoa(resp.StatusCode) + " " + http.StatusText(resp.StatusCode)
+	}
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	var body RestJsonError
+	if err := json.Unmarshal(raw, &body); err == nil && (body.Kind != "" || body.Details != "" || body.Message != "") {
+		ae.Body = body
+		return ae
+	}
+	s := strings.TrimSpace(string(raw))
+	if len(s) > maxErrorBody {
+		s = s[:maxErrorBody] + "…"
+	}
+	ae.Raw = s
+	return ae
+}
+
+func esc(s string) string { return url.PathEscape(s) }
+
+// ListVolumes returns one page of volumes: at most maxEntries (the spec
+// requires the parameter; 0 asks the server for all), starting at
+// startingToken (0 for the first page). The page's NextToken is nil on the
+// last page.
+func (c *Client) ListVolumes(ctx context.Context, maxEntries int, startingToken uint64) (*Volumes, error) {
+	q := url.Values{"max_entries": {strconv.Itoa(maxEntries)}}
+	if startingToken > 0 {
+		q.Set("starting_token", strconv.FormatUint(startingToken, 10))
+	}
+	var page Volumes
+	op := fmt.Sprintf("list volumes (max_entries %d, starting_token %d)", maxEntries, startingToken)
+	if err := c.do(ctx, call{op: op, method: http.MethodGet, path: "/volumes", query: q, out: &page}); err != nil {
+		return nil, err
+	}
+	return &page, nil
+}
+
+// ListAllVolumes walks every page of GET /v0/volumes with Config.PageSize
+// entries per page and returns all volumes.
+func (c *Client) ListAllVolumes(ctx context.Context) ([]Volume, error) {
+	var all []Volume
+	err := c.WalkVolumes(ctx, func(page []Volume) error {
+		if all == nil {
+			all = make([]Volume, 0, len(page))
+		}
+		all = append(all, page...)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return all, nil
+}
+
+// WalkVolumes calls fn with each page of GET /v0/volumes (Config.PageSize
+// entries per page) in order, so that a caller can reduce volumes to what it
+// needs without holding every page. An error from fn stops the walk and is
+// returned as is.
+func (c *Client) WalkVolumes(ctx context.Context, fn func(page []Volume) error) error {
+	var token uint64
+	for {
+		page, err := c.ListVolumes(ctx, c.pageSize, token)
+		if err != nil {
+			return err
+		}
+		if err := fn(page.Entries); err != nil {
+			return err
+		}
+		if page.NextToken == nil {
+			return nil
+		}
+		if *page.NextToken <= token {
+			return fmt.Errorf("mayastor: list volumes: next_token %d does not advance past %d", *page.NextToken, token)
+		}
+		token = *page.NextToken
+	}
+}
+
+// GetVolume returns one volume.
+func (c *Client) GetVolume(ctx context.Context, volumeID string) (*Volume, error) {
+	var v Volume
+	err := c.do(ctx, call{op: "get volume " + volumeID, method: http.MethodGet, path: "/volumes/" + esc(volumeID), out: &v})
+	if err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// SetReplicaCount asks for n replicas (PUT /volumes/{id}/replica_count/{n}).
+// The control plane changes the count by one at a time.
+func (c *Client) SetReplicaCount(ctx context.Context, volumeID string, n int) (*Volume, error) {
+	var v Volume
+	err := c.do(ctx, call{
+		op:     fmt.Sprintf("set replica count of volume %s to %d", volumeID, n),
+		method: http.MethodPut,
+		path:   fmt.Sprintf("/volumes/%s/replica_count/%d", esc(volumeID), n),
+		out:    &v,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// PublishVolume creates (or, with body.Republish, moves) the volume's target
+// (PUT /volumes/{id}/target).
+func (c *Client) PublishVolume(ctx context.Context, volumeID string, body PublishVolumeBody) (*Volume, error) {
+	verb := "publish"
+	if body.Republish != nil && *body.Republish {
+		verb = "republish"
+	}
+	op := fmt.Sprintf("%s volume %s", verb, volumeID)
+	if body.Node != "" {
+		op += " on node " + body.Node
+	}
+	var v Volume
+	err := c.do(ctx, call{op: op, method: http.MethodPut, path: "/volumes/" + esc(volumeID) + "/target", body: body, out: &v})
+	if err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// UnpublishVolume removes the volume's target (DELETE /volumes/{id}/target).
+func (c *Client) UnpublishVolume(ctx context.Context, volumeID string, force bool) (*Volume, error) {
+	var q url.Values
+	if force {
+		q = url.Values{"force": {"true"}}
+	}
+	var v Volume
+	err := c.do(ctx, call{op: "unpublish volume " + volumeID, method: http.MethodDelete, path: "/volumes/" + esc(volumeID) + "/target", query: q, out: &v})
+	if err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// GetRebuildHistory returns the rebuild records of a published volume's target.
+func (c *Client) GetRebuildHistory(ctx context.Context, volumeID string) (*RebuildHistory, error) {
+	var h RebuildHistory
+	err := c.do(ctx, call{op: "get rebuild history of volume " + volumeID, method: http.MethodGet, path: "/volumes/" + esc(volumeID) + "/rebuild-history", out: &h})
+	if err != nil {
+		return nil, err
+	}
+	return &h, nil
+}
+
+// ListPools returns every pool.
+func (c *Client) ListPools(ctx context.Context) ([]Pool, error) {
+	var pools []Pool
+	if err := c.do(ctx, call{op: "list pools", method: http.MethodGet, path: "/pools", out: &pools}); err != nil {
+		return nil, err
+	}
+	return pools, nil
+}
+
+// GetPool returns one pool.
+func (c *Client) GetPool(ctx context.Context, poolID string) (*Pool, error) {
+	var p Pool
+	if err := c.do(ctx, call{op: "get pool " + poolID, method: http.MethodGet, path: "/pools/" + esc(poolID), out: &p}); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// ListNodePools returns the pools of one node.
+func (c *Client) ListNodePools(ctx context.Context, nodeID string) ([]Pool, error) {
+	var pools []Pool
+	err := c.do(ctx, call{op: "list pools of node " + nodeID, method: http.MethodGet, path: "/nodes/" + esc(nodeID) + "/pools", out: &pools})
+	if err != nil {
+		return nil, err
+	}
+	return pools, nil
+}
+
+// ListNodes returns every io-engine node.
+func (c *Client) ListNodes(ctx context.Context) ([]Node, error) {
+	var nodes []Node
+	if err := c.do(ctx, call{op: "list nodes", method: http.MethodGet, path: "/nodes", out: &nodes}); err != nil {
+		return nil, err
+	}
+	return nodes, nil
+}
+
+// GetNode returns one node.
+func (c *Client) GetNode(ctx context.Context, nodeID string) (*Node, error) {
+	var n Node
+	if err := c.do(ctx, call{op: "get node " + nodeID, method: http.MethodGet, path: "/nodes/" + esc(nodeID), out: &n}); err != nil {
+		return nil, err
+	}
+	return &n, nil
+}
+
+// CordonNode adds a cordon label to a node: the node then takes no new
+// replica or nexus until every cordon label is removed.
+func (c *Client) CordonNode(ctx context.Context, nodeID, label string) (*Node, error) {
+	var n Node
+	err := c.do(ctx, call{
+		op:     fmt.Sprintf("cordon node %s with label %s", nodeID, label),
+		method: http.MethodPut,
+		path:   "/nodes/" + esc(nodeID) + "/cordon/" + esc(label),
+		out:    &n,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &n, nil
+}
+
+// UncordonNode removes one cordon label from a node.
+func (c *Client) UncordonNode(ctx context.Context, nodeID, label string) (*Node, error) {
+	var n Node
+	err := c.do(ctx, call{
+		op:     fmt.Sprintf("uncordon node %s from label %s", nodeID, label),
+		method: http.MethodDelete,
+		path:   "/nodes/" + esc(nodeID) + "/cordon/" + esc(label),
+		out:    &n,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &n, nil
+}

@@ -1,0 +1,117 @@
+// Package sim is an in-memory simulator of the OpenEBS Mayastor control plane
+// (REST API v0 subset) and of its io-engine metrics exporters, faithful to
+// upstream openebs/mayastor-control-plane (commit c02e0cb) where CoucheStor
+// depends on it. Mayastor itself needs SPDK and hugepages; this stands in for
+// it in tests, demos and scale runs. Answers use the internal/mayastor wire
+// types and are validated against the upstream OpenAPI document in
+// contract_test.go.
+//
+// # Using it
+//
+//	sc, _ := sim.LoadScenario("small")               // embedded, or a file path
+//	clk := clocktesting.NewFakeClock(time.Now())
+//	s, _ := sim.New(sc, sim.WithClock(clk))          // sim.WithSeed(n) overrides the seed
+//	srv := httptest.NewServer(s.Handler())           // /v0/..., /metrics, /admin/...
+//	clk.Step(2 * time.Minute)                        // rebuilds progress, self-heal runs
+//
+// Time comes only from the injected clock (k8s.io/utils/clock.PassiveClock).
+// The model catches up lazily with clock.Now() whenever it is read or
+// changed: rebuild completions and injected faults happen at their exact
+// instants, the self-heal reconciler at multiples of reconcile_interval.
+// There is no background goroutine, so a fake clock makes runs exactly
+// repeatable; every random choice comes from the scenario's seed.
+//
+// # What it models
+//
+//   - Endpoints: GET /v0/volumes (max_entries required, starting_token,
+//     next_token; 0 = everything; volume_id filter), GET /v0/volumes/{id},
+//     PUT /v0/volumes/{id}/replica_count/{n}, PUT and DELETE
+//     /v0/volumes/{id}/target (publish, republish, unpublish, ?force),
+//     GET /v0/volumes/{id}/rebuild-history, GET /v0/pools[/{id}],
+//     GET /v0/nodes[/{id}] (?node_id), GET /v0/nodes/{id}/pools,
+//     PUT and DELETE /v0/nodes/{id}/cordon/{label}, PUT
+//     /v0/pools/{id}/label/{key}={value} (?overwrite) and DELETE
+//     /v0/pools/{id}/label/{key}, GET /v0/replicas[/{id}].
+//     Errors are RestJsonError {details, message, kind} with upstream's
+//     status for the kind: NotFound 404, FailedPrecondition / NotPublished /
+//     AlreadyPublished 412, ResourceExhausted 507, Unavailable 503 (NotReady:
+//     the target's node is down), Deserialize 400 (e.g. max_entries missing).
+//   - Replica placement (placement.md §1): ±1 only; an increase needs an
+//     Online volume whose target is up; node filters (not cordoned, online,
+//     not already holding a replica of the volume); pool filters (not
+//     Faulted/Unknown, capacity > size, inclusion labels; thick: free > size;
+//     thin: free > 16MiB, free > min(allocated + 40% of size, size), and
+//     size plus commitment under 250% of capacity); upstream's pairwise weighted sort (pool
+//     status, then replica count 40 / free space 60 for thick; 25/40 plus
+//     over-commitment 35 for thin). As upstream, a Degraded pool sorts before
+//     an Online one.
+//   - Replica removal (§2): unhealthy in the persisted NexusInfo (or unknown
+//     to it) first; then child state Faulted < Unknown < Degraded < Online;
+//     then remote before nexus-local; remaining ties in a seeded random
+//     order. A healthy replica goes only while more healthy online replicas
+//     remain than the new count; otherwise the count changes and nothing is
+//     removed, as upstream.
+//   - Targets: a 1-replica volume's target is pinned to its replica's node;
+//     without a node the target goes to an online, uncordoned node with the
+//     fewest targets; republish shuts the old target down and opens a new
+//     nexus (new uuid, new rebuild history) with the healthy replicas.
+//   - Rebuilds only through a published volume's nexus: a new or re-attached
+//     child rebuilds fully in size ÷ rebuild_bandwidth (per rebuild), showing
+//     Degraded and rebuildProgress / rebuild-progress, then records Completed
+//     (or Failed / Stopped) in the nexus's rebuild history. On an unpublished
+//     volume a new replica is created empty, never synced, and the volume is
+//     Online as soon as its count is met; at the next publish only replicas
+//     NexusInfo trusts are opened (all of them if the volume was never
+//     published).
+//   - Self-heal every reconcile_interval: faulted children leave the nexus;
+//     a Degraded volume with self_heal gets an unused replica re-attached or
+//     a new one placed by the scheduler; unused replicas in excess are
+//     destroyed.
+//   - Capacity: pool used = allocated bytes of its replicas + filler,
+//     committed = sum of replica sizes; thin replicas become fully allocated
+//     by a rebuild.
+//   - io-engine exporter on /metrics (?node=<id> for one node's exporter):
+//     volume_num_read_ops, volume_num_write_ops, volume_bytes_read,
+//     volume_bytes_written, volume_read_latency_us, volume_write_latency_us
+//     with labels node (the target's node) and pv_name ("pvc-<volume uuid>",
+//     the PV name CSI gives a Mayastor volume); diskpool_total_size_bytes,
+//     diskpool_used_size_bytes, diskpool_committed_size_bytes, diskpool_status
+//     (0 Unknown, 1 Online, 2 Degraded, 3 Faulted) with labels node and name.
+//     All gauges, as upstream. Volume counters integrate the workload model
+//     (constant, diurnal, bursts, step changes; closed-form integrals, so a
+//     scrape costs O(volumes)) while the volume is published and its target
+//     up; they continue across a republish, only the node label changes.
+//   - Faults (Go API and /admin): transport faults on the next N calls of a
+//     spec operationId or "*" (status code, dropped connection before or after
+//     the call took effect, latency); a replica fault, a fault of the next
+//     rebuild of a volume at a given percentage, pool status, pool fill, node
+//     drop and restore, a volume's workload, advancing a steppable clock.
+//
+// Admin endpoints (JSON bodies):
+//
+//	GET|POST|DELETE /admin/faults              {"operation","mode":"status|drop|drop-after|latency","count","status","latency":"2s"}
+//	POST /admin/replicas/{id}/fault
+//	POST /admin/volumes/{id}/fault-next-rebuild {"at_percent": 50}
+//	PUT  /admin/volumes/{id}/workload           Workload, e.g. {"pattern":"diurnal","read_iops":500,"write_iops":[10,50],"amplitude":0.5}
+//	PUT  /admin/pools/{id}/status               {"status":"Faulted"}
+//	PUT  /admin/pools/{id}/fill                 {"bytes":"90GiB"}
+//	POST /admin/nodes/{id}/drop | /restore
+//	GET  /admin/clock, POST /admin/clock/advance {"duration":"10m"}
+//
+// # What it does not model
+//
+//   - Volume and pool creation or deletion, snapshots, resize, volume
+//     properties, node labels, drain, app nodes, nexus and
+//     replica endpoints other than the listings, watches, authentication.
+//   - Node topology (allowed/preferred nodes, node labels), pool exclusion
+//     labels, affinity groups and affinity keys, max_rebuilds, partial
+//     rebuilds, the HA node agent's target failover (a target whose node goes
+//     down stays there, its volume Unknown, until the node returns).
+//   - Recovery of a volume whose every child faulted (it stays Faulted);
+//     self-heal of unpublished volumes; rebuild bandwidth shared between
+//     concurrent rebuilds (each runs at full speed); I/O affecting latency or
+//     rebuild speed; the io-engine resetting counters when a nexus is
+//     recreated (counters here continue, so rate() is unaffected either way).
+//   - Replica share/unshare as separate steps, replica and nexus operation
+//     records in specs, and the exact wording of every upstream message.
+package sim
