@@ -1,0 +1,209 @@
+// Package sandbox assembles CoucheStor's local world: a real kube-apiserver and etcd (envtest)
+// with CoucheStor's CRDs, the Mayastor simulator with a scenario and a PersistentVolume for each
+// of its volumes, and a real Prometheus scraping the simulator's io-engine exporter. `make run`
+// and the end-to-end tests use it; the operator runs against it as it would in a cluster.
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/billyronks/couchestor/internal/controller"
+	"github.com/billyronks/couchestor/internal/mayastor"
+	"github.com/billyronks/couchestor/internal/operator"
+	"github.com/billyronks/couchestor/internal/sim"
+)
+
+// Options shape the sandbox.
+type Options struct {
+	// RepoRoot holds config/crd/bases.
+	RepoRoot string
+	// WorkDir receives the kubeconfig, Prometheus's data and logs.
+	WorkDir string
+	// Scenario is an embedded simulator scenario name or a file.
+	Scenario string
+	// Speed is simulated seconds per wall-clock second.
+	Speed float64
+	// ScrapeInterval of Prometheus; also the resolution of IOPS data.
+	ScrapeInterval time.Duration
+	// StorageClassName of the PersistentVolumes made for the simulator's volumes.
+	StorageClassName string
+	// RebuildBandwidth, when set (bytes per second), replaces the scenario's, so rebuilds finish
+	// in seconds without speeding the clock up (which would inflate every IOPS figure).
+	RebuildBandwidth uint64
+	// RESTConfig, when set, is an API server to use (with CoucheStor's CRDs installed) instead
+	// of starting one.
+	RESTConfig *rest.Config
+}
+
+// Stack is a running sandbox.
+type Stack struct {
+	RESTConfig    *rest.Config
+	Client        client.Client
+	Kubeconfig    string
+	Sim           *sim.Sim
+	SimURL        string
+	PrometheusURL string
+	// PersistentVolumes made for the simulated volumes.
+	PersistentVolumes []string
+
+	env    *envtest.Environment
+	simSrv *http.Server
+	prom   *Prometheus
+}
+
+// Start brings the sandbox up. On error, whatever started is stopped.
+func Start(ctx context.Context, o Options) (st *Stack, err error) {
+	if o.RESTConfig == nil && os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		return nil, errors.New("KUBEBUILDER_ASSETS is not set: run through `make`, which builds kube-apiserver and etcd with hack/envtest-binaries.sh")
+	}
+	if o.Speed == 0 {
+		o.Speed = 1
+	}
+	if o.ScrapeInterval == 0 {
+		o.ScrapeInterval = 5 * time.Second
+	}
+	if o.StorageClassName == "" {
+		o.StorageClassName = "mayastor"
+	}
+	st = &Stack{}
+	defer func() {
+		if err != nil {
+			st.Stop()
+		}
+	}()
+
+	st.RESTConfig = o.RESTConfig
+	if st.RESTConfig == nil {
+		if err := st.startAPIServer(o); err != nil {
+			return st, err
+		}
+	}
+	if st.Client, err = client.New(st.RESTConfig, client.Options{Scheme: operator.NewScheme()}); err != nil {
+		return st, err
+	}
+
+	sc, err := sim.LoadScenario(o.Scenario)
+	if err != nil {
+		return st, err
+	}
+	if o.RebuildBandwidth > 0 {
+		sc.RebuildBandwidth = sim.ByteSize(o.RebuildBandwidth)
+	}
+	if st.Sim, err = sim.New(sc, sim.WithClock(sim.NewScaledClock(o.Speed))); err != nil {
+		return st, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return st, err
+	}
+	st.SimURL = "http://" + ln.Addr().String()
+	st.simSrv = &http.Server{Handler: st.Sim.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = st.simSrv.Serve(ln) }()
+
+	if err := st.createPersistentVolumes(ctx, o.StorageClassName); err != nil {
+		return st, err
+	}
+
+	promDir := filepath.Join(o.WorkDir, "prometheus")
+	if err := os.MkdirAll(promDir, 0o755); err != nil {
+		return st, err
+	}
+	if st.prom, err = StartPrometheus(ctx, promDir, []string{ln.Addr().String()}, o.ScrapeInterval); err != nil {
+		return st, err
+	}
+	st.PrometheusURL = st.prom.URL
+	return st, nil
+}
+
+// startAPIServer starts kube-apiserver and etcd with CoucheStor's CRDs and writes a kubeconfig
+// for a person to use with kubectl.
+func (st *Stack) startAPIServer(o Options) error {
+	st.env = &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join(o.RepoRoot, "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+	}
+	var err error
+	if st.RESTConfig, err = st.env.Start(); err != nil {
+		return fmt.Errorf("start the local API server: %w", err)
+	}
+	user, err := st.env.AddUser(envtest.User{Name: "sandbox-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return err
+	}
+	kc, err := user.KubeConfig()
+	if err != nil {
+		return err
+	}
+	st.Kubeconfig = filepath.Join(o.WorkDir, "kubeconfig")
+	return os.WriteFile(st.Kubeconfig, kc, 0o600)
+}
+
+// createPersistentVolumes makes the PV a Mayastor CSI driver would have made for each simulated
+// volume: named pvc-<uuid>, driver io.openebs.csi-mayastor, volumeHandle = the volume uuid.
+func (st *Stack) createPersistentVolumes(ctx context.Context, storageClass string) error {
+	mc, err := mayastor.New(mayastor.Config{BaseURL: st.SimURL})
+	if err != nil {
+		return err
+	}
+	vols, err := mc.ListAllVolumes(ctx)
+	if err != nil {
+		return fmt.Errorf("list simulated volumes: %w", err)
+	}
+	for _, v := range vols {
+		pv := &corev1.PersistentVolume{
+			ObjectMeta: metav1.ObjectMeta{Name: "pvc-" + v.Spec.UUID},
+			Spec: corev1.PersistentVolumeSpec{
+				Capacity:                      corev1.ResourceList{corev1.ResourceStorage: *resource.NewQuantity(int64(v.Spec.Size), resource.BinarySI)},
+				AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+				PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimDelete,
+				StorageClassName:              storageClass,
+				PersistentVolumeSource: corev1.PersistentVolumeSource{CSI: &corev1.CSIPersistentVolumeSource{
+					Driver: controller.MayastorCSIDriver, VolumeHandle: v.Spec.UUID, FSType: "ext4",
+				}},
+			},
+		}
+		if err := st.Client.Create(ctx, pv); err != nil {
+			return fmt.Errorf("create PersistentVolume %s: %w", pv.Name, err)
+		}
+		st.PersistentVolumes = append(st.PersistentVolumes, pv.Name)
+	}
+	return nil
+}
+
+// StopPrometheus stops only Prometheus, to see how the operator copes.
+func (st *Stack) StopPrometheus() { st.prom.Stop() }
+
+// Stop tears everything down.
+func (st *Stack) Stop() {
+	if st == nil {
+		return
+	}
+	st.prom.Stop()
+	if st.simSrv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = st.simSrv.Shutdown(ctx)
+		cancel()
+	}
+	if st.env != nil {
+		_ = st.env.Stop()
+	} else if st.Client != nil {
+		// A borrowed API server: leave it as it was found.
+		for _, name := range st.PersistentVolumes {
+			_ = st.Client.Delete(context.Background(), &corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: name}})
+		}
+	}
+}
