@@ -13,7 +13,9 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -81,6 +83,8 @@ func Run(ctx context.Context, cfg *Config, restCfg *rest.Config) error {
 		// Hand the lease over at once on a clean shutdown, so a rolling update does not leave
 		// migrations unattended for a whole lease duration.
 		LeaderElectionReleaseOnCancel: true,
+		// One manager per process in production; the end-to-end tests start several in turn.
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)

@@ -201,9 +201,19 @@ func (st *Stack) Stop() {
 	if st.env != nil {
 		_ = st.env.Stop()
 	} else if st.Client != nil {
-		// A borrowed API server: leave it as it was found.
+		// A borrowed API server: leave it as it was found. No controller-manager runs there to
+		// lift the pv-protection finalizer, so lift it here.
+		ctx := context.Background()
 		for _, name := range st.PersistentVolumes {
-			_ = st.Client.Delete(context.Background(), &corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: name}})
+			var pv corev1.PersistentVolume
+			if err := st.Client.Get(ctx, client.ObjectKey{Name: name}, &pv); err != nil {
+				continue
+			}
+			if len(pv.Finalizers) > 0 {
+				pv.Finalizers = nil
+				_ = st.Client.Update(ctx, &pv)
+			}
+			_ = st.Client.Delete(ctx, &pv)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package tiering
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -135,6 +136,26 @@ func TestDecideIsRepeatable(t *testing.T) {
 		d := Decide(in)
 		if d.Moves[0].VolumeID != "a" || d.Moves[1].VolumeID != first.Moves[1].VolumeID {
 			t.Fatalf("ties are not broken by volume id: %+v", d.Moves)
+		}
+	}
+}
+
+// BenchmarkDecide10k is one policy's decision over 10,000 volumes.
+func BenchmarkDecide10k(b *testing.B) {
+	vols := make([]Candidate, 10000)
+	for i := range vols {
+		p := PlacementSATA
+		if i%2 == 0 {
+			p = PlacementNVMe
+		}
+		vols[i] = vol(fmt.Sprintf("vol-%05d", i), p, float64((i*7919)%12000))
+	}
+	in := input(vols...)
+	in.Slots = 2
+	b.ReportAllocs()
+	for b.Loop() {
+		if d := Decide(in); len(d.Moves) != 2 {
+			b.Fatalf("moves: %d", len(d.Moves))
 		}
 	}
 }
