@@ -6,6 +6,8 @@ BIN ?= bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/billyronks/couchestor/internal/version.Version=$(VERSION)
 CONTROLLER_GEN := go tool controller-gen
+# The watcher is also tested against the oldest Prometheus line users still run: 2.53 (LTS).
+PROMETHEUS_COMPAT_VERSION ?= v0.53.3
 
 .PHONY: all
 all: build
@@ -38,16 +40,20 @@ build: ## Build the operator and the Mayastor simulator into bin/.
 ##@ Test
 
 .PHONY: test-binaries
-test-binaries: ## Build (once, cached) kube-apiserver, etcd, prometheus and promtool.
+test-binaries: ## Build (once, cached) kube-apiserver, etcd, prometheus and promtool (3.x and 2.53).
 	@hack/envtest-binaries.sh >/dev/null
 	@hack/prometheus.sh >/dev/null
+	@PROMETHEUS_MODULE_VERSION=$(PROMETHEUS_COMPAT_VERSION) hack/prometheus.sh >/dev/null
 
 .PHONY: test
-test: test-binaries ## Every test, against a real kube-apiserver and a real Prometheus.
+test: test-binaries ## Every test, against a real kube-apiserver and a real Prometheus (3.x, then 2.53).
 	KUBEBUILDER_ASSETS="$$(hack/envtest-binaries.sh)" \
 	COUCHESTOR_PROMETHEUS_DIR="$$(hack/prometheus.sh)" \
 	MAYASTOR_OPENAPI_SPEC="$${MAYASTOR_OPENAPI_SPEC:-$(CURDIR)/../shared/mayastor/v0_api_spec.yaml}" \
 	go test -count=1 -timeout 30m ./...
+	@echo "== the metrics watcher again, against Prometheus $(PROMETHEUS_COMPAT_VERSION:v0.%=2.%)"
+	COUCHESTOR_PROMETHEUS_DIR="$$(PROMETHEUS_MODULE_VERSION=$(PROMETHEUS_COMPAT_VERSION) hack/prometheus.sh)" \
+	go test -count=1 -timeout 10m ./internal/promwatch/...
 
 ##@ Run
 

@@ -78,25 +78,15 @@ if GOBIN="$work/bin" with_progress "$work/install.log" \
     go install -v -trimpath -ldflags "$ldflags" ${cmds// /@$PROMETHEUS_MODULE_VERSION }@$PROMETHEUS_MODULE_VERSION; then
   :
 elif grep -qE 'replace directives|must not contain directives' "$work/install.log"; then
-  log "  go install refused ($(grep -m1 -oE '[^:]*(replace|contain) directives.*' "$work/install.log")); using a throw-away module"
-  mkdir -p "$work/mod" && cd "$work/mod"
-  go mod init couchestor.local/prometheus-build >/dev/null 2>&1
-  cat >tools.go <<'GOEOF'
-//go:build tools
-
-package tools
-
-import (
-	_ "github.com/prometheus/prometheus/cmd/prometheus"
-	_ "github.com/prometheus/prometheus/cmd/promtool"
-)
-GOEOF
-  log "  resolving modules"
-  go get "$module@$PROMETHEUS_MODULE_VERSION" >/dev/null 2>"$work/get.log" || { cat "$work/get.log" >&2; exit 1; }
-  go mod tidy >/dev/null 2>"$work/tidy.log" || { cat "$work/tidy.log" >&2; exit 1; }
+  log "  go install refused ($(grep -m1 -oE '[^:]*(replace|contain) directives.*' "$work/install.log")); building in a copy of the module, with its own go.mod"
+  # The module's own go.mod and go.sum (replace directives included) are what upstream builds
+  # with; a copy of the downloaded source honours them exactly.
+  src=$(go mod download -json "$module@$PROMETHEUS_MODULE_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  [[ -n "$src" && -f "$src/go.mod" ]] || { log "cannot download $module@$PROMETHEUS_MODULE_VERSION"; exit 1; }
+  cp -r "$src" "$work/src" && chmod -R u+w "$work/src" && cd "$work/src"
   mkdir -p "$work/bin"
   for c in prometheus promtool; do
-    with_progress "$work/build-$c.log" go build -v -trimpath -ldflags "$ldflags" -o "$work/bin/$c" "$module/cmd/$c" || {
+    with_progress "$work/build-$c.log" go build -v -trimpath -ldflags "$ldflags" -o "$work/bin/$c" "./cmd/$c" || {
       log "build of $c failed:"; grep -v '^[a-zA-Z0-9._/~-]*$' "$work/build-$c.log" | tail -40 >&2; exit 1; }
   done
 else
