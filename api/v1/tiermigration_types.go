@@ -30,6 +30,38 @@ const (
 // IsTerminal reports whether nothing more will happen to a migration in this phase.
 func (p MigrationPhase) IsTerminal() bool { return p == PhaseCompleted || p == PhaseFailed }
 
+// IsInFlight reports whether a migration in this phase holds a migration slot: it has left
+// Pending and has not yet ended (Analyzing through RollingBack).
+func (p MigrationPhase) IsInFlight() bool {
+	switch p {
+	case PhaseAnalyzing, PhaseScalingUp, PhaseWaitingSync, PhaseScalingDown, PhaseRollingBack:
+		return true
+	}
+	return false
+}
+
+// Labels and finalizer CoucheStor puts on TierMigrations.
+const (
+	// LabelPolicy names the StoragePolicy a TierMigration belongs to (spec.policyName), so a
+	// policy's migrations can be listed and counted by label.
+	LabelPolicy = "storage.billyronks.io/policy"
+	// LabelVolume is the Mayastor volume uuid a TierMigration moves (spec.volumeID).
+	LabelVolume = "storage.billyronks.io/volume"
+	// FinalizerMigrationCleanup holds a deleted TierMigration until the migration controller has
+	// unwound what it started: cordons lifted, an unrebuilt extra replica removed.
+	FinalizerMigrationCleanup = "storage.billyronks.io/migration-cleanup"
+)
+
+// TierMigration condition types.
+const (
+	// MigrationConditionProgressing is True while the migration is acting (reason: the phase, or
+	// Retrying after a transient storage error), False while it waits for a slot or once it ended.
+	MigrationConditionProgressing = "Progressing"
+	// MigrationConditionSucceeded is Unknown while the migration runs, True once it Completed and
+	// False once it Failed; its reason says why (e.g. VolumeUnpublished, Timeout, VolumeBusy).
+	MigrationConditionSucceeded = "Succeeded"
+)
+
 // MigrationReason records why a migration was asked for.
 type MigrationReason struct {
 	// Description is a human sentence: "mean IOPS 7200 over 1h above high watermark 5000".
@@ -102,8 +134,9 @@ type TierMigrationSpec struct {
 	// migration that has not yet removed its source replica is rolled back.
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	// When empty, the named policy's migrationTimeout applies, else the operator's
+	// --migration-timeout-minutes (30m by default). The effective deadline is status.deadline.
 	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="must be a positive duration such as 30m or 1h"
-	// +kubebuilder:default="30m"
 	// +optional
 	Timeout string `json:"timeout,omitempty"`
 }
@@ -130,6 +163,87 @@ type NodeCordon struct {
 	Node string `json:"node"`
 	// Label is the cordon label, unique to this migration.
 	Label string `json:"label"`
+}
+
+// ReplicaRef names a Mayastor replica and where it lives.
+type ReplicaRef struct {
+	// ID is the replica uuid.
+	ID string `json:"id"`
+	// Node is the Mayastor node holding it.
+	// +optional
+	Node string `json:"node,omitempty"`
+	// Pool is the Mayastor pool holding it.
+	// +optional
+	Pool string `json:"pool,omitempty"`
+}
+
+// MigrationCheckpoint is the migrator's durable plan (internal/mayastor Plan): written before
+// every cordon and replica-count change, so that a restarted operator resumes every step from it.
+// Users read the summary fields of the status; this is for the operator and for debugging.
+type MigrationCheckpoint struct {
+	// MigrationID identifies the move; its cordon label derives from it.
+	MigrationID string `json:"migrationID"`
+	// VolumeID is the Mayastor volume uuid.
+	VolumeID string `json:"volumeID"`
+	// TargetSelector selects the target tier's pools (label selector string form).
+	TargetSelector string `json:"targetSelector"`
+	// SourceSelector selects the source tier's pools; empty means any pool outside the target tier.
+	// +optional
+	SourceSelector string `json:"sourceSelector,omitempty"`
+	// Replicas is the replica count every step returns the volume to (one more is added while
+	// a new replica is built).
+	Replicas int32 `json:"replicas"`
+	// VolumeSize in bytes.
+	// +optional
+	VolumeSize int64 `json:"volumeSize,omitempty"`
+	// BaseReplicaIDs are the volume's replicas before the pending increase: any other replica is
+	// one the migration added.
+	// +listType=atomic
+	// +optional
+	BaseReplicaIDs []string `json:"baseReplicaIDs,omitempty"`
+	// SourceReplicas are the replicas still to move off the source tier.
+	// +listType=atomic
+	// +optional
+	SourceReplicas []ReplicaRef `json:"sourceReplicas,omitempty"`
+	// RemovedSourceReplicas were removed after their data was rebuilt on MovedReplicas.
+	// +listType=atomic
+	// +optional
+	RemovedSourceReplicas []ReplicaRef `json:"removedSourceReplicas,omitempty"`
+	// MovedReplicas are the replicas the migration added on the target tier and kept.
+	// +listType=atomic
+	// +optional
+	MovedReplicas []ReplicaRef `json:"movedReplicas,omitempty"`
+	// PreservedSourceReplicas were kept on purpose (preservation mode).
+	// +listType=atomic
+	// +optional
+	PreservedSourceReplicas []ReplicaRef `json:"preservedSourceReplicas,omitempty"`
+	// NewReplica is the replica added by the current round, until it is kept or taken back.
+	// +optional
+	NewReplica *ReplicaRef `json:"newReplica,omitempty"`
+	// TargetPools are the eligible target pools found at the last check.
+	// +listType=atomic
+	// +optional
+	TargetPools []string `json:"targetPools,omitempty"`
+	// NexusNode is the node of the volume's target at the last check.
+	// +optional
+	NexusNode string `json:"nexusNode,omitempty"`
+	// CordonLabel is the label this migration cordons nodes with.
+	// +optional
+	CordonLabel string `json:"cordonLabel,omitempty"`
+	// Cordons are recorded before they are applied: whatever is listed may be on a node and is
+	// released first by a restarted operator.
+	// +listType=atomic
+	// +optional
+	Cordons []NodeCordon `json:"cordons,omitempty"`
+	// PublishedByMover: the migration published the volume and unpublishes it at the end.
+	// +optional
+	PublishedByMover bool `json:"publishedByMover,omitempty"`
+	// PlacementAttempts counts replica-count increases in the current round.
+	// +optional
+	PlacementAttempts int32 `json:"placementAttempts,omitempty"`
+	// RemovalAttempts counts decreases in a row that removed a replica other than a source.
+	// +optional
+	RemovalAttempts int32 `json:"removalAttempts,omitempty"`
 }
 
 // TierMigrationStatus is how far a migration got, step by step.
@@ -170,9 +284,28 @@ type TierMigrationStatus struct {
 	// +listType=atomic
 	// +optional
 	Steps []MigrationStep `json:"steps,omitempty"`
-	// Attempts counts placement or removal retries.
+	// Attempts counts the replica-count increases made so far: one per round, more when a new
+	// replica landed off the target tier and was taken back.
 	// +optional
 	Attempts int32 `json:"attempts,omitempty"`
+	// Rounds counts completed scale-up, sync, scale-down rounds (one per source replica moved,
+	// more when a decrease removed another replica than the source).
+	// +optional
+	Rounds int32 `json:"rounds,omitempty"`
+	// DryRun is the effective dry-run mode (spec, policy or operator flag), fixed at start.
+	// +optional
+	DryRun bool `json:"dryRun,omitempty"`
+	// PreservationMode is the effective preservation mode (spec, policy or operator flag), fixed
+	// at start.
+	// +optional
+	PreservationMode bool `json:"preservationMode,omitempty"`
+	// Deadline is startTime plus the effective timeout; past it, a migration that has not yet
+	// begun removing its source replica is rolled back.
+	// +optional
+	Deadline *metav1.Time `json:"deadline,omitempty"`
+	// Checkpoint is the migrator's durable plan; see MigrationCheckpoint.
+	// +optional
+	Checkpoint *MigrationCheckpoint `json:"checkpoint,omitempty"`
 	// StartTime is when the migration left Pending.
 	// +optional
 	StartTime *metav1.Time `json:"startTime,omitempty"`
@@ -200,8 +333,10 @@ type TierMigrationStatus struct {
 // +kubebuilder:printcolumn:name="From",type=string,JSONPath=`.status.sourceTier`
 // +kubebuilder:printcolumn:name="To",type=string,JSONPath=`.spec.targetTier`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
-// +kubebuilder:printcolumn:name="Progress",type=integer,JSONPath=`.status.syncProgress`,priority=1
-// +kubebuilder:printcolumn:name="Dry-Run",type=boolean,JSONPath=`.spec.dryRun`,priority=1
+// +kubebuilder:printcolumn:name="Progress",type=integer,JSONPath=`.status.syncProgress`
+// +kubebuilder:printcolumn:name="Pool",type=string,JSONPath=`.status.targetPool`,priority=1
+// +kubebuilder:printcolumn:name="Dry-Run",type=boolean,JSONPath=`.status.dryRun`,priority=1
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Succeeded")].reason`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type TierMigration struct {
 	metav1.TypeMeta   `json:",inline"`

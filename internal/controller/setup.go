@@ -32,6 +32,15 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	if err != nil {
 		return err
 	}
+	if err := (&TierMigrationReconciler{
+		Client:     mgr.GetClient(),
+		APIReader:  mgr.GetAPIReader(),
+		Recorder:   mgr.GetEventRecorder("couchestor"),
+		Options:    opts,
+		NewStorage: MoverStorage(ms),
+	}).SetupWithManager(mgr); err != nil {
+		return err
+	}
 	return (&StoragePolicyReconciler{
 		Client:   mgr.GetClient(),
 		Recorder: mgr.GetEventRecorder("couchestor"),

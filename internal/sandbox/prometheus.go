@@ -10,15 +10,17 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 )
 
 // Prometheus is a real Prometheus server scraping given targets, in a directory of its own.
 type Prometheus struct {
-	URL  string
-	cmd  *exec.Cmd
-	done chan error
-	log  *os.File
+	URL      string
+	cmd      *exec.Cmd
+	done     chan error
+	log      *os.File
+	stopOnce sync.Once
 }
 
 // PrometheusBinary finds the prometheus binary: $COUCHESTOR_PROMETHEUS_DIR (set by the Makefile
@@ -105,19 +107,21 @@ scrape_configs:
 	}
 }
 
-// Stop ends Prometheus and waits for it.
+// Stop ends Prometheus and waits for it. Calling it again does nothing.
 func (p *Prometheus) Stop() {
 	if p == nil || p.cmd.Process == nil {
 		return
 	}
-	_ = p.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-	p.log.Close()
+	p.stopOnce.Do(func() {
+		_ = p.cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+		p.log.Close()
+	})
 }
 
 func freeLoopbackAddr() (string, error) {

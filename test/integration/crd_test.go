@@ -244,8 +244,9 @@ func TestTierMigrationRoundTrips(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = k8sClient.Delete(c, tm) })
-	if tm.Spec.Timeout != "30m" {
-		t.Fatalf("timeout default: %q", tm.Spec.Timeout)
+	// No default: an empty timeout means the policy's migrationTimeout, else the operator's flag.
+	if tm.Spec.Timeout != "" {
+		t.Fatalf("timeout should stay empty when not given, got %q", tm.Spec.Timeout)
 	}
 	start := metav1.Now()
 	tm.Status = storagev1.TierMigrationStatus{

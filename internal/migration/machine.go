@@ -1,0 +1,527 @@
+package migration
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/utils/clock"
+
+	storagev1 "github.com/billyronks/couchestor/api/v1"
+	"github.com/billyronks/couchestor/internal/mayastor"
+)
+
+// Persister writes a TierMigration's status to the API server. On success tm holds the stored
+// object (its new resourceVersion); on failure nothing may be assumed written.
+type Persister func(ctx context.Context, tm *storagev1.TierMigration) error
+
+// Machine carries out TierMigrations one phase at a time.
+type Machine struct {
+	Clock   clock.PassiveClock
+	Persist Persister
+	// PollInterval is how long WaitingSync waits between two looks at the rebuild, and how
+	// long a Pending migration waits before it asks for a slot again.
+	PollInterval time.Duration
+}
+
+// Event is something worth a Kubernetes Event on the TierMigration (and its PVC).
+type Event struct {
+	Type    string // corev1.EventTypeNormal or EventTypeWarning
+	Reason  string // CamelCase
+	Action  string // what the operator was doing
+	Message string
+}
+
+// Ending is a migration that reached Completed or Failed in this step.
+type Ending struct {
+	Outcome  string // OutcomeSucceeded, OutcomeFailed, OutcomeRolledBack, OutcomeDryRun
+	Duration time.Duration
+}
+
+// Result says what a step did and when to run the next one.
+type Result struct {
+	Events []Event
+	// Ended is set when the migration reached a terminal phase in this step.
+	Ended *Ending
+	// Continue: the next phase can run at once.
+	Continue bool
+	// RequeueAfter: look again after this long (WaitingSync, Pending, ExcessReplicaPending).
+	RequeueAfter time.Duration
+	// Transient is a storage error the step will retry: the caller backs off.
+	Transient error
+}
+
+// StepInput is what the caller resolved for this step.
+type StepInput struct {
+	// Storage carries out the step (a Mover with the migration's options).
+	Storage Storage
+	// TargetPools and SourcePools select the tiers' pools (Analyzing only); SourcePools may be
+	// nil: any pool outside the target tier.
+	TargetPools, SourcePools labels.Selector
+	// PoolsReason and PoolsMessage, when set, say why the pools could not be resolved
+	// (PolicyNotFound, InvalidSpec): an Analyzing migration fails with them.
+	PoolsReason, PoolsMessage string
+}
+
+func (r *Result) event(typ, reason, action, format string, args ...any) {
+	r.Events = append(r.Events, Event{Type: typ, Reason: reason, Action: action, Message: fmt.Sprintf(format, args...)})
+}
+
+// write persists tm's status, restoring prev in memory when the write fails.
+func (m *Machine) write(ctx context.Context, tm *storagev1.TierMigration, prev *storagev1.TierMigrationStatus) error {
+	if err := m.Persist(ctx, tm); err != nil {
+		tm.Status = *prev
+		return err
+	}
+	return nil
+}
+
+// journal is the Mover's Journal: the plan goes to status.checkpoint on the API server before
+// the Mover acts on it.
+func (m *Machine) journal(tm *storagev1.TierMigration) mayastor.Journal {
+	return func(ctx context.Context, plan mayastor.Plan) error {
+		prev := tm.Status.DeepCopy()
+		applyCheckpoint(&tm.Status, CheckpointFromPlan(plan))
+		if err := m.write(ctx, tm, prev); err != nil {
+			return &persistError{err: err}
+		}
+		return nil
+	}
+}
+
+// Accept records a new TierMigration as Pending.
+func (m *Machine) Accept(ctx context.Context, tm *storagev1.TierMigration) (Result, error) {
+	prev := tm.Status.DeepCopy()
+	now := m.Clock.Now()
+	tm.Status.ObservedGeneration = tm.Generation
+	enterPhase(&tm.Status, storagev1.PhasePending, "accepted; waiting for a migration slot", now)
+	progressing(tm, ReasonAccepted, "waiting for a migration slot")
+	var res Result
+	if err := m.write(ctx, tm, prev); err != nil {
+		return res, err
+	}
+	res.Continue = true
+	res.event(corev1.EventTypeNormal, ReasonAccepted, "Accept", "Move of volume %s to %s accepted", tm.Spec.VolumeID, tm.Spec.TargetTier)
+	return res, nil
+}
+
+// Wait keeps a Pending migration waiting for a slot, saying why.
+func (m *Machine) Wait(ctx context.Context, tm *storagev1.TierMigration, a Admission) (Result, error) {
+	prev := tm.Status.DeepCopy()
+	res := Result{RequeueAfter: m.PollInterval}
+	changed := setStepMessage(&tm.Status, a.Message)
+	setCondition(tm, storagev1.MigrationConditionProgressing, metav1.ConditionFalse, a.Reason, a.Message)
+	if !changed {
+		return res, nil
+	}
+	if err := m.write(ctx, tm, prev); err != nil {
+		return Result{}, err
+	}
+	res.event(corev1.EventTypeNormal, a.Reason, "Admit", "%s", a.Message)
+	return res, nil
+}
+
+// StartParams are fixed when a migration leaves Pending.
+type StartParams struct {
+	Timeout          time.Duration
+	DryRun           bool
+	PreservationMode bool
+}
+
+// Start moves a Pending migration to Analyzing: it takes a slot, and its clock starts.
+func (m *Machine) Start(ctx context.Context, tm *storagev1.TierMigration, p StartParams) (Result, error) {
+	prev := tm.Status.DeepCopy()
+	now := m.Clock.Now()
+	st := &tm.Status
+	st.StartTime = timePtr(now)
+	st.Deadline = timePtr(now.Add(p.Timeout))
+	st.DryRun, st.PreservationMode = p.DryRun, p.PreservationMode
+	mode := ""
+	if p.DryRun {
+		mode = " (dry run: no change to Mayastor)"
+	} else if p.PreservationMode {
+		mode = " (preservation mode: the source replicas are kept)"
+	}
+	msg := fmt.Sprintf("checking volume %s and choosing a %s pool%s; deadline %s", tm.Spec.VolumeID, tm.Spec.TargetTier, mode, st.Deadline.UTC().Format(time.RFC3339))
+	enterPhase(st, storagev1.PhaseAnalyzing, msg, now)
+	progressing(tm, string(storagev1.PhaseAnalyzing), msg)
+	var res Result
+	if err := m.write(ctx, tm, prev); err != nil {
+		return res, err
+	}
+	res.Continue = true
+	res.event(corev1.EventTypeNormal, "Started", "Analyze", "Migration of volume %s to %s started%s", tm.Spec.VolumeID, tm.Spec.TargetTier, mode)
+	return res, nil
+}
+
+// Refuse ends a migration that never started (VolumeBusy, PolicyNotFound, InvalidSpec).
+func (m *Machine) Refuse(ctx context.Context, tm *storagev1.TierMigration, reason, msg string) (Result, error) {
+	return m.end(ctx, tm, storagev1.PhaseFailed, reason, msg, OutcomeFailed)
+}
+
+// end moves tm to a terminal phase and reports the ending once the status is written.
+func (m *Machine) end(ctx context.Context, tm *storagev1.TierMigration, phase storagev1.MigrationPhase, reason, msg, outcome string) (Result, error) {
+	prev := tm.Status.DeepCopy()
+	now := m.Clock.Now()
+	finish(tm, phase, reason, msg, now)
+	var res Result
+	if err := m.write(ctx, tm, prev); err != nil {
+		return res, err
+	}
+	typ := corev1.EventTypeNormal
+	if phase == storagev1.PhaseFailed {
+		typ = corev1.EventTypeWarning
+	}
+	evReason := reason
+	if phase == storagev1.PhaseFailed && outcome == OutcomeRolledBack {
+		evReason = ReasonRolledBack
+	}
+	res.event(typ, evReason, string(phase), "%s", msg)
+	res.Ended = &Ending{Outcome: outcome, Duration: now.Sub(tm.Status.StartTime.Time)}
+	return res, nil
+}
+
+// transition moves tm to the next in-flight phase.
+func (m *Machine) transition(ctx context.Context, tm *storagev1.TierMigration, to storagev1.MigrationPhase, msg string) (Result, error) {
+	prev := tm.Status.DeepCopy()
+	enterPhase(&tm.Status, to, msg, m.Clock.Now())
+	progressing(tm, string(to), msg)
+	var res Result
+	if err := m.write(ctx, tm, prev); err != nil {
+		return res, err
+	}
+	res.Continue = true
+	res.event(corev1.EventTypeNormal, string(to), string(to), "%s", msg)
+	return res, nil
+}
+
+// rollBack starts undoing the migration: it moves to RollingBack with the reason recorded.
+func (m *Machine) rollBack(ctx context.Context, tm *storagev1.TierMigration, reason, detail string) (Result, error) {
+	prev := tm.Status.DeepCopy()
+	tm.Status.Error = truncate(reason+": "+detail, 2048)
+	enterPhase(&tm.Status, storagev1.PhaseRollingBack, "rolling back after "+reason+": "+detail, m.Clock.Now())
+	setCondition(tm, storagev1.MigrationConditionSucceeded, metav1.ConditionFalse, reason, detail)
+	progressing(tm, string(storagev1.PhaseRollingBack), "removing the replica this migration added; the source replicas are untouched")
+	var res Result
+	if err := m.write(ctx, tm, prev); err != nil {
+		return res, err
+	}
+	res.Continue = true
+	res.event(corev1.EventTypeWarning, reason, string(storagev1.PhaseRollingBack), "Rolling back the move of volume %s: %s", tm.Spec.VolumeID, detail)
+	return res, nil
+}
+
+// retry records a transient storage error in the running step and asks for a backoff.
+func (m *Machine) retry(ctx context.Context, tm *storagev1.TierMigration, err error) (Result, error) {
+	res := Result{Transient: err}
+	if isCancelled(ctx, err) {
+		return res, nil
+	}
+	prev := tm.Status.DeepCopy()
+	msg := "retrying after a storage error: " + err.Error()
+	if !setStepMessage(&tm.Status, msg) {
+		return res, nil
+	}
+	progressing(tm, ReasonRetrying, msg)
+	if werr := m.write(ctx, tm, prev); werr != nil {
+		return Result{}, werr
+	}
+	res.event(corev1.EventTypeWarning, "StorageUnavailable", string(tm.Status.Phase), "%s", msg)
+	return res, nil
+}
+
+// storageError handles an error of a storage step that is not a refusal.
+func (m *Machine) storageError(ctx context.Context, tm *storagev1.TierMigration, kind errorKind, err error) (Result, error) {
+	if kind == errPersist {
+		return Result{}, err
+	}
+	return m.retry(ctx, tm, err)
+}
+
+// Step runs the current phase of an in-flight migration (Analyzing through RollingBack).
+func (m *Machine) Step(ctx context.Context, tm *storagev1.TierMigration, in StepInput) (Result, error) {
+	st := &tm.Status
+	// Cordons recorded in the status were left by a step that did not finish (the operator
+	// stopped in its middle): lift them before anything else.
+	if cp := st.Checkpoint; cp != nil && len(cp.Cordons) > 0 {
+		plan := PlanFromCheckpoint(cp)
+		released, err := in.Storage.ReleaseCordons(ctx, plan)
+		if jerr := m.journal(tm)(context.WithoutCancel(ctx), released); jerr != nil {
+			return Result{}, jerr
+		}
+		if err != nil {
+			return m.retry(ctx, tm, fmt.Errorf("release cordons left by an interrupted step: %w", err))
+		}
+		res := Result{Continue: true}
+		res.event(corev1.EventTypeNormal, ReasonCordonsReleased, "Resume", "Released %d node cordon(s) left by an interrupted step", len(plan.Cordons))
+		return res, nil
+	}
+	switch st.Phase {
+	case storagev1.PhaseAnalyzing:
+		return m.analyze(ctx, tm, in)
+	case storagev1.PhaseScalingUp:
+		return m.scaleUp(ctx, tm, in.Storage)
+	case storagev1.PhaseWaitingSync:
+		return m.waitSync(ctx, tm, in.Storage)
+	case storagev1.PhaseScalingDown:
+		return m.scaleDown(ctx, tm, in.Storage)
+	case storagev1.PhaseRollingBack:
+		return m.abort(ctx, tm, in.Storage)
+	}
+	return Result{}, fmt.Errorf("TierMigration %s: phase %q is not in flight", tm.Name, st.Phase)
+}
+
+func (m *Machine) analyze(ctx context.Context, tm *storagev1.TierMigration, in StepInput) (Result, error) {
+	if in.PoolsReason != "" {
+		return m.end(ctx, tm, storagev1.PhaseFailed, in.PoolsReason, in.PoolsMessage, OutcomeFailed)
+	}
+	plan, err := in.Storage.Analyze(ctx, MigrationIDFor(tm), tm.Spec.VolumeID, in.TargetPools, in.SourcePools)
+	kind, refusal := classify(err)
+	switch kind {
+	case errRefusal:
+		if refusal.Reason == mayastor.ReasonAlreadyOnTarget {
+			return m.end(ctx, tm, storagev1.PhaseCompleted, ReasonAlreadyOnTarget,
+				fmt.Sprintf("nothing to do: volume %s is already on %s (%s)", tm.Spec.VolumeID, tm.Spec.TargetTier, refusal.Detail), OutcomeSucceeded)
+		}
+		outcome := OutcomeFailed
+		if tm.Status.DryRun {
+			outcome = OutcomeDryRun
+		}
+		return m.end(ctx, tm, storagev1.PhaseFailed, string(refusal.Reason), refusal.Error(), outcome)
+	case errPersist, errTransient:
+		if pastDeadline(&tm.Status, m.Clock.Now()) {
+			return m.end(ctx, tm, storagev1.PhaseFailed, ReasonTimeout,
+				fmt.Sprintf("the volume could not be analysed before the deadline: %v", err), OutcomeFailed)
+		}
+		return m.storageError(ctx, tm, kind, err)
+	}
+	prev := tm.Status.DeepCopy()
+	cp := CheckpointFromPlan(plan)
+	applyCheckpoint(&tm.Status, cp)
+	tm.Status.SourceTier = otherTier(tm.Spec.TargetTier)
+	tm.Status.OriginalReplicaCount = cp.Replicas
+	what := fmt.Sprintf("move %d replica(s) %v of volume %s from pools %v to %s, onto one of pools %v (%d replicas kept throughout)",
+		len(cp.SourceReplicas), refIDs(cp.SourceReplicas), tm.Spec.VolumeID, refPools(cp.SourceReplicas), tm.Spec.TargetTier, cp.TargetPools, cp.Replicas)
+	if tm.Status.PreservationMode {
+		what += ", keeping the source replicas (preservation mode)"
+	}
+	if tm.Status.DryRun {
+		res, err := m.end(ctx, tm, storagev1.PhaseCompleted, ReasonDryRun, "dry run: would "+what+"; nothing was changed", OutcomeDryRun)
+		if err != nil {
+			tm.Status = *prev
+		}
+		return res, err
+	}
+	return m.transition(ctx, tm, storagev1.PhaseScalingUp, "will "+what)
+}
+
+func (m *Machine) scaleUp(ctx context.Context, tm *storagev1.TierMigration, s Storage) (Result, error) {
+	if pastDeadline(&tm.Status, m.Clock.Now()) {
+		return m.rollBack(ctx, tm, ReasonTimeout, fmt.Sprintf("the deadline %s passed before the new replica was in sync", tm.Status.Deadline.UTC().Format(time.RFC3339)))
+	}
+	plan, err := s.ScaleUp(ctx, PlanFromCheckpoint(tm.Status.Checkpoint), m.journal(tm))
+	kind, refusal := classify(err)
+	switch kind {
+	case errRefusal:
+		return m.rollBack(ctx, tm, string(refusal.Reason), refusal.Error())
+	case errPersist, errTransient:
+		return m.storageError(ctx, tm, kind, err)
+	}
+	prev := tm.Status.DeepCopy()
+	applyCheckpoint(&tm.Status, CheckpointFromPlan(plan))
+	tm.Status.SyncProgress = 0
+	nr := plan.NewReplica
+	if nr == nil {
+		tm.Status = *prev
+		return m.retry(ctx, tm, errors.New("scale up returned without a new replica"))
+	}
+	return m.transition(ctx, tm, storagev1.PhaseWaitingSync,
+		fmt.Sprintf("new replica %s on pool %s (node %s); waiting for its rebuild", nr.ID, nr.Pool, nr.Node))
+}
+
+func (m *Machine) waitSync(ctx context.Context, tm *storagev1.TierMigration, s Storage) (Result, error) {
+	now := m.Clock.Now()
+	cp := tm.Status.Checkpoint
+	if cp == nil || cp.NewReplica == nil {
+		return m.transition(ctx, tm, storagev1.PhaseScalingUp, "no new replica recorded; scaling up again")
+	}
+	sync, err := s.SyncStatus(ctx, cp.VolumeID, cp.NewReplica.ID)
+	if err != nil {
+		if pastDeadline(&tm.Status, now) {
+			return m.rollBack(ctx, tm, ReasonTimeout, fmt.Sprintf("the deadline passed while the rebuild could not be observed: %v", err))
+		}
+		return m.retry(ctx, tm, err)
+	}
+	switch {
+	case sync.Failed != "":
+		return m.rollBack(ctx, tm, ReasonSyncFailed, sync.Failed)
+	case sync.Done:
+		prev := tm.Status.DeepCopy()
+		tm.Status.SyncProgress = 100
+		next, msg := storagev1.PhaseScalingDown, fmt.Sprintf("replica %s is rebuilt and healthy; removing a source replica", cp.NewReplica.ID)
+		if tm.Status.PreservationMode {
+			msg = fmt.Sprintf("replica %s is rebuilt and healthy; keeping the source replicas (preservation mode)", cp.NewReplica.ID)
+		}
+		res, err := m.transition(ctx, tm, next, msg)
+		if err != nil {
+			tm.Status = *prev
+		}
+		return res, err
+	case pastDeadline(&tm.Status, now):
+		return m.rollBack(ctx, tm, ReasonTimeout, fmt.Sprintf("the new replica %s was not in sync by the deadline %s (%d%%: %s)",
+			cp.NewReplica.ID, tm.Status.Deadline.UTC().Format(time.RFC3339), sync.Progress, sync.Waiting))
+	}
+	prev := tm.Status.DeepCopy()
+	tm.Status.SyncProgress = int32(min(max(sync.Progress, 0), 100))
+	setStepMessage(&tm.Status, fmt.Sprintf("replica %s: %s", cp.NewReplica.ID, sync.Waiting))
+	progressing(tm, string(storagev1.PhaseWaitingSync), "waiting for the rebuild of the new replica")
+	res := Result{RequeueAfter: m.PollInterval}
+	if !equality.Semantic.DeepEqual(prev, &tm.Status) {
+		if err := m.write(ctx, tm, prev); err != nil {
+			return Result{}, err
+		}
+	}
+	return res, nil
+}
+
+func (m *Machine) scaleDown(ctx context.Context, tm *storagev1.TierMigration, s Storage) (Result, error) {
+	plan := PlanFromCheckpoint(tm.Status.Checkpoint)
+	if tm.Status.PreservationMode {
+		plan, err := s.Preserve(ctx, plan, m.journal(tm))
+		kind, refusal := classify(err)
+		switch {
+		case kind == errRefusal && refusal.Reason == mayastor.ReasonNotSynced:
+			return m.transition(ctx, tm, storagev1.PhaseWaitingSync, "the new replica is not in sync any more: "+refusal.Detail)
+		case kind == errRefusal:
+			return m.rollBack(ctx, tm, string(refusal.Reason), refusal.Error())
+		case kind != errNone:
+			return m.storageError(ctx, tm, kind, err)
+		}
+		prev := tm.Status.DeepCopy()
+		applyCheckpoint(&tm.Status, CheckpointFromPlan(plan))
+		tm.Status.Rounds++
+		res, err := m.end(ctx, tm, storagev1.PhaseCompleted, ReasonPreserved, fmt.Sprintf(
+			"volume %s has replica(s) %v on %s and keeps source replica(s) %v (preservation mode): %d replicas",
+			tm.Spec.VolumeID, refIDs(tm.Status.Checkpoint.MovedReplicas), tm.Spec.TargetTier,
+			refIDs(tm.Status.Checkpoint.PreservedSourceReplicas), plan.Replicas), OutcomeSucceeded)
+		if err != nil {
+			tm.Status = *prev
+		}
+		return res, err
+	}
+	plan, sd, err := s.ScaleDown(ctx, plan, m.journal(tm))
+	kind, refusal := classify(err)
+	if kind == errRefusal {
+		switch refusal.Reason {
+		case mayastor.ReasonNotSynced:
+			return m.transition(ctx, tm, storagev1.PhaseWaitingSync, "the new replica is not in sync any more: "+refusal.Detail)
+		case mayastor.ReasonNewReplicaLost:
+			return m.rollBack(ctx, tm, string(refusal.Reason), refusal.Error())
+		}
+		// The new replica is rebuilt: undoing the scale-up could remove a source, so the
+		// migration stops with every replica healthy (RemovalNotSteerable, NexusLocalSource...).
+		msg := refusal.Error()
+		if tm.Status.Checkpoint != nil && tm.Status.Checkpoint.NewReplica != nil {
+			msg += fmt.Sprintf("; the volume keeps the rebuilt replica %s in addition to its sources", tm.Status.Checkpoint.NewReplica.ID)
+		}
+		return m.end(ctx, tm, storagev1.PhaseFailed, string(refusal.Reason), msg, OutcomeFailed)
+	}
+	if kind != errNone {
+		return m.storageError(ctx, tm, kind, err)
+	}
+	prev := tm.Status.DeepCopy()
+	applyCheckpoint(&tm.Status, CheckpointFromPlan(plan))
+	tm.Status.Rounds++
+	var res Result
+	if sd.Complete {
+		res, err = m.end(ctx, tm, storagev1.PhaseCompleted, ReasonMoved, fmt.Sprintf(
+			"volume %s moved to %s: replica(s) %v replaced %v",
+			tm.Spec.VolumeID, tm.Spec.TargetTier, refIDs(tm.Status.Checkpoint.MovedReplicas), refIDs(tm.Status.Checkpoint.RemovedSourceReplicas)), OutcomeSucceeded)
+	} else {
+		what := fmt.Sprintf("removed source replica %s", sd.Removed.ID)
+		if !sd.SourceRemoved {
+			what = fmt.Sprintf("the control plane removed replica %s, not a source (no data lost)", sd.Removed.ID)
+		}
+		res, err = m.transition(ctx, tm, storagev1.PhaseScalingUp, fmt.Sprintf("round %d: %s; %d source replica(s) left to move",
+			tm.Status.Rounds, what, len(plan.SourceReplicas)))
+	}
+	if err != nil {
+		tm.Status = *prev
+	}
+	return res, err
+}
+
+func (m *Machine) abort(ctx context.Context, tm *storagev1.TierMigration, s Storage) (Result, error) {
+	_, err := s.Abort(ctx, PlanFromCheckpoint(tm.Status.Checkpoint), m.journal(tm))
+	kind, refusal := classify(err)
+	cause := tm.Status.Error
+	switch {
+	case kind == errRefusal && refusal.Reason == mayastor.ReasonExcessReplicaPending:
+		prev := tm.Status.DeepCopy()
+		res := Result{RequeueAfter: m.PollInterval}
+		if setStepMessage(&tm.Status, "waiting for the control plane to remove the excess replica: "+refusal.Detail) {
+			if err := m.write(ctx, tm, prev); err != nil {
+				return Result{}, err
+			}
+		}
+		return res, nil
+	case kind == errRefusal && refusal.Reason == mayastor.ReasonAbortUnsafe:
+		res, err := m.end(ctx, tm, storagev1.PhaseFailed, ReasonRolledBack, fmt.Sprintf(
+			"stopped after %s; the source replicas are intact and the volume keeps one healthy replica more (%s)", cause, refusal.Detail), OutcomeRolledBack)
+		if err == nil {
+			res.event(corev1.EventTypeWarning, ReasonExtraReplicaKept, "RollBack", "%s", refusal.Detail)
+		}
+		return res, err
+	case kind == errRefusal:
+		return m.end(ctx, tm, storagev1.PhaseFailed, string(refusal.Reason), fmt.Sprintf("roll-back after %s stopped: %s", cause, refusal.Error()), OutcomeRolledBack)
+	case kind != errNone:
+		return m.storageError(ctx, tm, kind, err)
+	}
+	return m.end(ctx, tm, storagev1.PhaseFailed, ReasonRolledBack, fmt.Sprintf(
+		"rolled back after %s: the replica this migration added was removed, the source replicas are untouched", cause), OutcomeRolledBack)
+}
+
+// Unwind undoes an in-flight migration whose TierMigration is being deleted: cordons lifted, an
+// unrebuilt extra replica taken back. done reports that the finalizer may go.
+func (m *Machine) Unwind(ctx context.Context, tm *storagev1.TierMigration, s Storage) (done bool, res Result, err error) {
+	cp := tm.Status.Checkpoint
+	if cp == nil {
+		return true, res, nil
+	}
+	plan := PlanFromCheckpoint(cp)
+	if tm.Status.Phase.IsTerminal() || tm.Status.Phase == storagev1.PhaseAnalyzing || tm.Status.Phase == storagev1.PhasePending {
+		if len(plan.Cordons) == 0 {
+			return true, res, nil
+		}
+		released, err := s.ReleaseCordons(ctx, plan)
+		if jerr := m.journal(tm)(context.WithoutCancel(ctx), released); jerr != nil {
+			return false, res, jerr
+		}
+		if err != nil {
+			return false, Result{Transient: err}, nil
+		}
+		return true, res, nil
+	}
+	_, err = s.Abort(ctx, plan, m.journal(tm))
+	kind, refusal := classify(err)
+	switch {
+	case kind == errNone:
+		res.event(corev1.EventTypeNormal, ReasonDeleted, "Unwind", "TierMigration deleted in phase %s: rolled back, the source replicas are untouched", tm.Status.Phase)
+		return true, res, nil
+	case kind == errRefusal && refusal.Reason == mayastor.ReasonExcessReplicaPending:
+		return false, Result{RequeueAfter: m.PollInterval}, nil
+	case kind == errRefusal:
+		// AbortUnsafe (the extra replica is rebuilt and healthy) and the like: nothing
+		// half-built is left, and lowering the count could take a source.
+		res.event(corev1.EventTypeWarning, ReasonExtraReplicaKept, "Unwind", "TierMigration deleted in phase %s: %s", tm.Status.Phase, refusal.Error())
+		return true, res, nil
+	case kind == errPersist:
+		return false, res, err
+	}
+	return false, Result{Transient: err}, nil
+}

@@ -1,0 +1,32 @@
+package migration
+
+import (
+	"context"
+
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/billyronks/couchestor/internal/mayastor"
+)
+
+// Storage is what the state machine needs from the storage system: the Mover's crash-safe steps.
+// *mayastor.Mover satisfies it. Every method that changes the cluster calls the journal with the
+// plan it is about to act on, and stops if the journal fails.
+type Storage interface {
+	// Analyze checks the volume can be moved and returns the plan; it changes nothing. A
+	// *mayastor.RefusalError says why not.
+	Analyze(ctx context.Context, migrationID, volumeID string, targetPools, sourcePools labels.Selector) (mayastor.Plan, error)
+	// ScaleUp adds one replica on the target tier and records it in plan.NewReplica.
+	ScaleUp(ctx context.Context, plan mayastor.Plan, j mayastor.Journal) (mayastor.Plan, error)
+	// SyncStatus reports how far the new replica is from a healthy, fully rebuilt child.
+	SyncStatus(ctx context.Context, volumeID, newReplicaID string) (mayastor.SyncState, error)
+	// ScaleDown removes one replica once the new one is rebuilt, and says which went.
+	ScaleDown(ctx context.Context, plan mayastor.Plan, j mayastor.Journal) (mayastor.Plan, mayastor.ScaleDownResult, error)
+	// Preserve keeps the rebuilt new replica next to the sources (preservation mode).
+	Preserve(ctx context.Context, plan mayastor.Plan, j mayastor.Journal) (mayastor.Plan, error)
+	// Abort takes back the unrebuilt extra replica and lifts recorded cordons; sources untouched.
+	Abort(ctx context.Context, plan mayastor.Plan, j mayastor.Journal) (mayastor.Plan, error)
+	// ReleaseCordons lifts every cordon recorded in the plan and returns the plan without them.
+	ReleaseCordons(ctx context.Context, plan mayastor.Plan) (mayastor.Plan, error)
+}
+
+var _ Storage = (*mayastor.Mover)(nil)
