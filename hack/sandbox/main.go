@@ -75,7 +75,7 @@ func run(scenario string, speed float64, window string, duration time.Duration, 
 	if err := st.Client.Create(ctx, policy); err != nil {
 		return fmt.Errorf("create the sample StoragePolicy: %w", err)
 	}
-	say("StoragePolicy %q created (the datasheet example, samplingWindow %s)", policy.Name, window)
+	say("StoragePolicy %q created (the datasheet example, samplingWindow %s, allowRepublish)", policy.Name, window)
 
 	cfg, err := operator.Parse("couchestor", []string{
 		"--prometheus-url=" + st.PrometheusURL, "--mayastor-url=" + st.SimURL,
@@ -90,7 +90,8 @@ func run(scenario string, speed float64, window string, duration time.Duration, 
 	go func() { opErr <- operator.Run(ctx, cfg, st.RESTConfig) }()
 	say("operator running: metrics http://127.0.0.1:8080/metrics, health http://127.0.0.1:8081/readyz")
 
-	tick := time.NewTicker(10 * time.Second)
+	var last string
+	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
 	for {
 		select {
@@ -100,7 +101,10 @@ func run(scenario string, speed float64, window string, duration time.Duration, 
 		case err := <-opErr:
 			return fmt.Errorf("operator stopped: %w", err)
 		case <-tick.C:
-			printStatus(ctx, st, policy.Name)
+			if out := renderStatus(ctx, st, policy.Name); out != last {
+				fmt.Printf("[sandbox %s]\n%s", time.Now().Format("15:04:05"), out)
+				last = out
+			}
 		}
 	}
 }
@@ -115,17 +119,22 @@ func samplePolicy(window string) *storagev1.StoragePolicy {
 			NVMePoolSelector:        metav1.LabelSelector{MatchLabels: map[string]string{"tier": "hot"}},
 			SATAPoolSelector:        metav1.LabelSelector{MatchLabels: map[string]string{"tier": "cold"}},
 			MaxConcurrentMigrations: 2, MigrationTimeout: "30m", Enabled: &enabled,
+			// In the small scenario most volumes' nexus sits on the node of the replica to retire,
+			// which a replica-count decrease never removes; the sandbox opts in to moving the
+			// nexus (a brief I/O pause in a real cluster) so those volumes can move too.
+			AllowRepublish: true,
 		},
 	}
 }
 
-func printStatus(ctx context.Context, st *sandbox.Stack, name string) {
+// renderStatus shows the policy's status and its TierMigrations, as kubectl get would.
+func renderStatus(ctx context.Context, st *sandbox.Stack, name string) string {
 	var p storagev1.StoragePolicy
 	if err := st.Client.Get(ctx, types.NamespacedName{Name: name}, &p); err != nil {
-		say("get policy: %v", err)
-		return
+		return fmt.Sprintf("get policy: %v\n", err)
 	}
-	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	var buf strings.Builder
+	w := tabwriter.NewWriter(&buf, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "NAME\tWATCHED\tNVME\tSATA\tUNKNOWN\tMIGRATING\tREADY\tMESSAGE")
 	ready := meta.FindStatusCondition(p.Status.Conditions, storagev1.ConditionReady)
 	status, msg := "-", ""
@@ -138,9 +147,9 @@ func printStatus(ctx context.Context, st *sandbox.Stack, name string) {
 
 	var tms storagev1.TierMigrationList
 	if err := st.Client.List(ctx, &tms); err != nil || len(tms.Items) == 0 {
-		return
+		return buf.String()
 	}
-	w = tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	w = tabwriter.NewWriter(&buf, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "  TIERMIGRATION\tFROM\tTO\tPHASE\tSYNC\tWHY / RESULT")
 	for _, tm := range tms.Items {
 		why := tm.Spec.Reason.Description
@@ -150,6 +159,7 @@ func printStatus(ctx context.Context, st *sandbox.Stack, name string) {
 		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%d%%\t%s\n", tm.Name, tm.Status.SourceTier, tm.Spec.TargetTier, tm.Status.Phase, tm.Status.SyncProgress, why)
 	}
 	_ = w.Flush()
+	return buf.String()
 }
 
 func say(format string, args ...any) {
