@@ -145,11 +145,24 @@ func (r *StoragePolicyReconciler) evaluate(ctx context.Context, policy *storagev
 		return falseCond("Disabled", "spec.enabled is false: the policy starts no migration"), nil
 	}
 
-	storage, vols, classes := r.observeStorage(ctx, policy, sels, snap.watched)
+	// Prometheus and Mayastor are asked at the same time: neither answer depends on the other.
+	type iopsAnswer struct {
+		cond    metav1.Condition
+		res     *promwatch.Result
+		unknown int32
+	}
+	iopsc := make(chan iopsAnswer, 1)
+	go func() {
+		cond, res, unknown := r.observeIOPS(ctx, policy, window, snap.watched)
+		iopsc <- iopsAnswer{cond, res, unknown}
+	}()
+	storage, vols, classes := r.observeStorage(ctx, policy, sels, snap)
+	iops := <-iopsc
+	policy.Status.UnknownVolumes = iops.unknown
+
 	storage.Type, storage.ObservedGeneration = storagev1.ConditionStorageAvailable, gen
 	meta.SetStatusCondition(&policy.Status.Conditions, storage)
-
-	metrics, iops := r.observeIOPS(ctx, policy, window, snap.watched)
+	metrics := iops.cond
 	metrics.Type, metrics.ObservedGeneration = storagev1.ConditionMetricsAvailable, gen
 	meta.SetStatusCondition(&policy.Status.Conditions, metrics)
 
@@ -166,10 +179,13 @@ func (r *StoragePolicyReconciler) evaluate(ctx context.Context, policy *storagev
 	in := tiering.Input{
 		Now: r.Clock.Now(), HighWatermarkIOPS: spec.HighWatermarkIOPS, LowWatermarkIOPS: spec.LowWatermarkIOPS,
 		Cooldown: cooldown, FreeBytes: freeBytes(classes, vols.pools, spec.CapacityHeadroomPercent),
-		Slots: max(0, min(int(spec.MaxConcurrentMigrations)-snap.policyInFlight, r.Options.MaxConcurrentMigrations-snap.globalInFlight)),
+		Slots:   max(0, min(int(spec.MaxConcurrentMigrations)-snap.policyInFlight, r.Options.MaxConcurrentMigrations-snap.globalInFlight)),
+		Volumes: vols.candidates,
 	}
-	for _, v := range vols.volumes {
-		in.Volumes = append(in.Volumes, snap.candidate(v, classes.Tiers, iops, policy.Name))
+	for i := range in.Volumes {
+		c := &in.Volumes[i]
+		m := iops.res.ForVolume(c.VolumeID)
+		c.KnownIOPS, c.IOPS, c.UnknownReason = m.Known, m.IOPS, string(m.Reason)
 	}
 	decision := tiering.Decide(in)
 	for _, m := range decision.Moves {
@@ -208,12 +224,14 @@ func (r *StoragePolicyReconciler) loadCluster(ctx context.Context, policy *stora
 		watched: map[string]*corev1.PersistentVolume{}, claims: map[types.NamespacedName]*corev1.PersistentVolumeClaim{},
 		overlaps: map[string][]string{}, lastMigration: map[string]time.Time{}, inFlight: map[string]bool{},
 	}
+	// The lists below come straight from the informer cache without a copy (10,000 PVs would
+	// otherwise be copied on every reconcile): they are only read, never changed.
 	var pvs corev1.PersistentVolumeList
-	if err := r.Client.List(ctx, &pvs); err != nil {
+	if err := r.Client.List(ctx, &pvs, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("list PersistentVolumes: %w", err)
 	}
 	var policies storagev1.StoragePolicyList
-	if err := r.Client.List(ctx, &policies); err != nil {
+	if err := r.Client.List(ctx, &policies, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("list StoragePolicies: %w", err)
 	}
 	var others []*storagev1.StoragePolicy
@@ -242,7 +260,7 @@ func (r *StoragePolicyReconciler) loadCluster(ctx context.Context, policy *stora
 		}
 	}
 	var pvcs corev1.PersistentVolumeClaimList
-	if err := r.Client.List(ctx, &pvcs); err != nil {
+	if err := r.Client.List(ctx, &pvcs, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("list PersistentVolumeClaims: %w", err)
 	}
 	for i := range pvcs.Items {
@@ -251,7 +269,7 @@ func (r *StoragePolicyReconciler) loadCluster(ctx context.Context, policy *stora
 	}
 
 	var tms storagev1.TierMigrationList
-	if err := r.Client.List(ctx, &tms); err != nil {
+	if err := r.Client.List(ctx, &tms, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("list TierMigrations: %w", err)
 	}
 	var mine []*storagev1.TierMigration
@@ -281,11 +299,13 @@ func (r *StoragePolicyReconciler) loadCluster(ctx context.Context, policy *stora
 		return b.CreationTimestamp.Compare(a.CreationTimestamp.Time)
 	})
 	for _, tm := range mine[:min(len(mine), maxHistory)] {
-		s.history = append(s.history, storagev1.MigrationRecord{
+		rec := storagev1.MigrationRecord{
 			Volume: tm.Spec.VolumeID, TierMigration: tm.Name, From: tm.Status.SourceTier, To: tm.Spec.TargetTier,
 			ObservedIOPS: tm.Spec.Reason.ObservedIOPS, Phase: phaseOrPending(tm.Status.Phase), Message: historyMessage(tm),
 			StartTime: tm.Status.StartTime, CompletionTime: tm.Status.CompletionTime,
-		})
+		}
+		// The TierMigration is the cache's own object (listed without a copy): keep none of its memory.
+		s.history = append(s.history, *rec.DeepCopy())
 	}
 	return s, nil
 }
@@ -299,8 +319,8 @@ func selects(spec *storagev1.StoragePolicySpec, sels selectors, pv *corev1.Persi
 	return sels.volumes == nil || sels.volumes.Matches(labels.Set(pv.Labels))
 }
 
-// candidate gathers what the brain needs about one Mayastor volume.
-func (s *clusterSnapshot) candidate(v *mayastor.Volume, tiers tiering.PoolTiers, iops *promwatch.Result, policyName string) tiering.Candidate {
+// candidate gathers what the brain needs about one Mayastor volume, but its IOPS.
+func (s *clusterSnapshot) candidate(v *mayastor.Volume, tiers tiering.PoolTiers) tiering.Candidate {
 	id := v.Spec.UUID
 	pv := s.watched[id]
 	c := tiering.Candidate{
@@ -308,10 +328,6 @@ func (s *clusterSnapshot) candidate(v *mayastor.Volume, tiers tiering.PoolTiers,
 		Published: v.State.Target != nil, Healthy: v.State.Status == mayastor.VolumeStatusOnline,
 		SizeBytes: v.Spec.Size, Replicas: len(v.State.ReplicaTopology),
 		LastMigration: s.lastMigration[id], InFlight: s.inFlight[id], OtherPolicies: s.overlaps[id],
-	}
-	if iops != nil {
-		m := iops.ForVolume(id)
-		c.KnownIOPS, c.IOPS, c.UnknownReason = m.Known, m.IOPS, string(m.Reason)
 	}
 	annotations := map[string]string{}
 	for k, val := range pv.Annotations {
@@ -334,15 +350,16 @@ func (s *clusterSnapshot) candidate(v *mayastor.Volume, tiers tiering.PoolTiers,
 	return c
 }
 
-// observedVolumes are the watched volumes Mayastor knows, and the pools.
+// observedVolumes are the watched volumes Mayastor knows, as candidates for the brain (only what
+// it needs: the decoded volumes themselves are dropped page by page), and the pools.
 type observedVolumes struct {
-	volumes []*mayastor.Volume
-	pools   []mayastor.Pool
+	candidates []tiering.Candidate
+	pools      []mayastor.Pool
 }
 
 // observeStorage reads Mayastor's pools and the watched volumes, counts the volumes on each tier
 // and says whether both tiers have pools.
-func (r *StoragePolicyReconciler) observeStorage(ctx context.Context, policy *storagev1.StoragePolicy, sels selectors, watched map[string]*corev1.PersistentVolume) (metav1.Condition, observedVolumes, tiering.PoolClassification) {
+func (r *StoragePolicyReconciler) observeStorage(ctx context.Context, policy *storagev1.StoragePolicy, sels selectors, snap *clusterSnapshot) (metav1.Condition, observedVolumes, tiering.PoolClassification) {
 	var obs observedVolumes
 	pools, err := r.Mayastor.ListPools(ctx)
 	if err != nil {
@@ -353,12 +370,12 @@ func (r *StoragePolicyReconciler) observeStorage(ctx context.Context, policy *st
 	var nvme, sata int32
 	err = r.Mayastor.WalkVolumes(ctx, func(page []mayastor.Volume) error {
 		for i := range page {
-			if watched[page[i].Spec.UUID] == nil {
+			if snap.watched[page[i].Spec.UUID] == nil {
 				continue
 			}
-			v := page[i]
-			obs.volumes = append(obs.volumes, &v)
-			switch tiering.VolumePlacement(&v, classes.Tiers) {
+			c := snap.candidate(&page[i], classes.Tiers)
+			obs.candidates = append(obs.candidates, c)
+			switch c.Placement {
 			case tiering.PlacementNVMe:
 				nvme++
 			case tiering.PlacementSATA:
@@ -375,16 +392,15 @@ func (r *StoragePolicyReconciler) observeStorage(ctx context.Context, policy *st
 		return falseCond(reason, msg), obs, classes
 	}
 	return metav1.Condition{Status: metav1.ConditionTrue, Reason: "PoolsFound",
-		Message: fmt.Sprintf("%d NVMe and %d SATA pools; %d of %d watched volumes found in Mayastor", classes.NVMe, classes.SATA, len(obs.volumes), len(watched))}, obs, classes
+		Message: fmt.Sprintf("%d NVMe and %d SATA pools; %d of %d watched volumes found in Mayastor", classes.NVMe, classes.SATA, len(obs.candidates), len(snap.watched))}, obs, classes
 }
 
 // observeIOPS asks Prometheus for the mean IOPS of every volume and counts the watched volumes
 // without data covering the sampling window. Missing data is never read as zero.
-func (r *StoragePolicyReconciler) observeIOPS(ctx context.Context, policy *storagev1.StoragePolicy, window time.Duration, watched map[string]*corev1.PersistentVolume) (metav1.Condition, *promwatch.Result) {
+func (r *StoragePolicyReconciler) observeIOPS(ctx context.Context, policy *storagev1.StoragePolicy, window time.Duration, watched map[string]*corev1.PersistentVolume) (metav1.Condition, *promwatch.Result, int32) {
 	res, err := r.IOPS.Evaluate(ctx, promwatch.Request{Window: window, IOPSQuery: policy.Spec.IOPSQuery, At: r.Clock.Now()})
 	if err != nil {
-		policy.Status.UnknownVolumes = int32(len(watched))
-		return falseCond(promwatch.Reason(err), err.Error()), nil
+		return falseCond(promwatch.Reason(err), err.Error()), nil, int32(len(watched))
 	}
 	var unknown int32
 	for id := range watched {
@@ -392,9 +408,8 @@ func (r *StoragePolicyReconciler) observeIOPS(ctx context.Context, policy *stora
 			unknown++
 		}
 	}
-	policy.Status.UnknownVolumes = unknown
 	return metav1.Condition{Status: metav1.ConditionTrue, Reason: "QuerySucceeded",
-		Message: fmt.Sprintf("IOPS over %s known for %d of %d volumes", policy.Spec.SamplingWindow, int32(len(watched))-unknown, len(watched))}, res
+		Message: fmt.Sprintf("IOPS over %s known for %d of %d volumes", policy.Spec.SamplingWindow, int32(len(watched))-unknown, len(watched))}, res, unknown
 }
 
 // freeBytes is the room on each tier: the Online pools' capacity less the headroom, less what
