@@ -63,6 +63,12 @@ run: test-binaries ## Run the operator locally against a local API server (see R
 	COUCHESTOR_PROMETHEUS_DIR="$$(hack/prometheus.sh)" \
 	go run ./hack/sandbox
 
+.PHONY: scale
+scale: test-binaries ## Measure the operator at 10,000 volumes (docs/scale.md); about 9 minutes.
+	KUBEBUILDER_ASSETS="$$(hack/envtest-binaries.sh)" \
+	COUCHESTOR_PROMETHEUS_DIR="$$(hack/prometheus.sh)" \
+	go run ./hack/scale $(SCALE_ARGS)
+
 .PHONY: help
 help:
 	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*?##/ { printf "  %-16s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)

@@ -43,6 +43,7 @@ type Config struct {
 
 	MetricsBindAddress      string
 	HealthProbeBindAddress  string
+	PprofBindAddress        string
 	LeaderElect             bool
 	LeaderElectionNamespace string
 	Kubeconfig              string
@@ -80,6 +81,7 @@ func NewFlagSet(name string, cfg *Config) *flag.FlagSet {
 	fs.BoolVar(&cfg.LogJSON, "log-json", false, "JSON log format")
 	fs.StringVar(&cfg.MetricsBindAddress, "metrics-bind-address", DefaultMetricsBindAddress, "address the /metrics endpoint binds to (0 disables it)")
 	fs.StringVar(&cfg.HealthProbeBindAddress, "health-probe-bind-address", DefaultHealthProbeBindAddress, "address /healthz, /livez and /readyz bind to")
+	fs.StringVar(&cfg.PprofBindAddress, "pprof-bind-address", "", "address Go's /debug/pprof profiles bind to (empty: off); keep it on loopback")
 	fs.BoolVar(&cfg.LeaderElect, "leader-elect", false, "elect a leader, so that only one of several replicas acts")
 	fs.StringVar(&cfg.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader-election Lease (default: the pod's namespace)")
 	fs.StringVar(&cfg.Kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster config, then $KUBECONFIG, then ~/.kube/config)")
@@ -135,6 +137,9 @@ func (c *Config) Validate() error {
 	}
 	check("metrics-bind-address", validateBindAddress(c.MetricsBindAddress, true))
 	check("health-probe-bind-address", validateBindAddress(c.HealthProbeBindAddress, false))
+	if c.PprofBindAddress != "" {
+		check("pprof-bind-address", validateBindAddress(c.PprofBindAddress, true))
+	}
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "; "))
 	}

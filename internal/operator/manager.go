@@ -80,6 +80,7 @@ func Run(ctx context.Context, cfg *Config, restCfg *rest.Config) error {
 		// managedFields are never read here; at 10,000 PVs they are megabytes of cache.
 		Cache:                   cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
 		HealthProbeBindAddress:  "0", // served by healthServer below, which adds /livez
+		PprofBindAddress:        cfg.PprofBindAddress,
 		LeaderElection:          cfg.LeaderElect,
 		LeaderElectionID:        "couchestor.storage.billyronks.io",
 		LeaderElectionNamespace: cfg.LeaderElectionNamespace,
