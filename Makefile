@@ -58,10 +58,10 @@ test: test-binaries ## Every test, against a real kube-apiserver and a real Prom
 ##@ Run
 
 .PHONY: run
-run: test-binaries ## Run the operator locally against a local API server (see README).
+run: test-binaries ## The local sandbox: API server, Mayastor simulator, Prometheus, operator, sample policy (RUN_ARGS=--duration=5m).
 	KUBEBUILDER_ASSETS="$$(hack/envtest-binaries.sh)" \
 	COUCHESTOR_PROMETHEUS_DIR="$$(hack/prometheus.sh)" \
-	go run ./hack/sandbox
+	go run ./hack/sandbox $(RUN_ARGS)
 
 .PHONY: scale
 scale: test-binaries ## Measure the operator at 10,000 volumes (docs/scale.md); about 9 minutes.
