@@ -42,10 +42,11 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		return err
 	}
 	return (&StoragePolicyReconciler{
-		Client:   mgr.GetClient(),
-		Recorder: mgr.GetEventRecorder("couchestor"),
-		Options:  opts,
-		Mayastor: ms,
-		IOPS:     iops,
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Recorder:  mgr.GetEventRecorder("couchestor"),
+		Options:   opts,
+		Mayastor:  ms,
+		IOPS:      iops,
 	}).SetupWithManager(mgr)
 }

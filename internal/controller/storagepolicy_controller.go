@@ -44,12 +44,15 @@ const maxHistory = 20
 // and volumes, IOPS from Prometheus, TierMigrations), asks tiering.Decide what to do, creates a
 // TierMigration for each move and writes the policy's status.
 type StoragePolicyReconciler struct {
-	Client   client.Client
-	Recorder events.EventRecorder
-	Clock    clock.PassiveClock
-	Options  Options
-	Mayastor *mayastor.Client
-	IOPS     *promwatch.Watcher
+	Client client.Client
+	// APIReader reads past the cache, to make sure a volume has no unfinished migration before
+	// another is created for it.
+	APIReader client.Reader
+	Recorder  events.EventRecorder
+	Clock     clock.PassiveClock
+	Options   Options
+	Mayastor  *mayastor.Client
+	IOPS      *promwatch.Watcher
 }
 
 // SetupWithManager watches StoragePolicy objects and the TierMigrations they created.
@@ -182,26 +185,50 @@ func (r *StoragePolicyReconciler) evaluate(ctx context.Context, policy *storagev
 		Slots:   max(0, min(int(spec.MaxConcurrentMigrations)-snap.policyInFlight, r.Options.MaxConcurrentMigrations-snap.globalInFlight)),
 		Volumes: vols.candidates,
 	}
+	dryRun := spec.DryRun || r.Options.DryRun
+	var overlapping []string
 	for i := range in.Volumes {
 		c := &in.Volumes[i]
 		m := iops.res.ForVolume(c.VolumeID)
 		c.KnownIOPS, c.IOPS, c.UnknownReason = m.Known, m.IOPS, string(m.Reason)
+		if !dryRun {
+			// Real moves cool down from real moves only: turning dry-run off acts at once.
+			c.LastMigration = snap.lastRealMigration[c.VolumeID]
+		}
+		if len(c.OtherPolicies) > 0 {
+			overlapping = append(overlapping, c.VolumeID)
+		}
 	}
 	decision := tiering.Decide(in)
+	started := 0
 	for _, m := range decision.Moves {
-		if err := r.startMigration(ctx, policy, m); err != nil {
+		created, err := r.startMigration(ctx, policy, m)
+		if err != nil {
 			return metav1.Condition{}, err
 		}
-		policy.Status.ActiveMigrations++
+		if created {
+			started++
+			if !dryRun {
+				policy.Status.ActiveMigrations++
+			}
+		}
 	}
 	policy.Status.PlannedMigrations = int32(len(decision.Deferred))
+	overlapNote := ""
+	if len(overlapping) > 0 {
+		// Reported, never fought over: such volumes stay where they are until one policy selects them.
+		overlapNote = fmt.Sprintf("; %d volumes are also selected by another policy and are left alone (e.g. %s: %v)",
+			len(overlapping), overlapping[0], snap.overlaps[overlapping[0]])
+		r.Recorder.Eventf(policy, nil, corev1.EventTypeWarning, string(tiering.SkipOverlap), "Evaluate",
+			"%d volumes are also selected by another StoragePolicy and are left alone, e.g. %s (also %v)", len(overlapping), overlapping[0], snap.overlaps[overlapping[0]])
+	}
 	for _, s := range decision.Skips {
 		log.FromContext(ctx).V(2).Info("volume stays", "volume", s.VolumeID, "reason", s.Reason, "message", s.Message)
 	}
 	return metav1.Condition{Status: metav1.ConditionTrue, Reason: "Evaluated",
-		Message: fmt.Sprintf("%d volumes watched: %d on NVMe, %d on SATA, %d without IOPS data; %d migrations started, %d waiting",
+		Message: fmt.Sprintf("%d volumes watched: %d on NVMe, %d on SATA, %d without IOPS data; %d migrations started, %d waiting%s",
 			policy.Status.VolumesWatched, policy.Status.NVMeVolumes, policy.Status.SATAVolumes, policy.Status.UnknownVolumes,
-			len(decision.Moves), len(decision.Deferred))}, nil
+			started, len(decision.Deferred), overlapNote)}, nil
 }
 
 // clusterSnapshot is what the API server says about the policy's volumes.
@@ -211,18 +238,22 @@ type clusterSnapshot struct {
 	claims  map[types.NamespacedName]*corev1.PersistentVolumeClaim
 	// overlaps maps a volume uuid to the other enabled policies that select it.
 	overlaps map[string][]string
-	// lastMigration and inFlight per volume uuid, from TierMigration objects.
-	lastMigration  map[string]time.Time
-	inFlight       map[string]bool
-	policyInFlight int
-	globalInFlight int
-	history        []storagev1.MigrationRecord
+	// lastMigration and inFlight per volume uuid, from TierMigration objects. lastMigration
+	// counts every migration, lastRealMigration only those that were not dry runs: a dry run
+	// starts no cooldown for real moves.
+	lastMigration     map[string]time.Time
+	lastRealMigration map[string]time.Time
+	inFlight          map[string]bool
+	policyInFlight    int
+	globalInFlight    int
+	history           []storagev1.MigrationRecord
 }
 
 func (r *StoragePolicyReconciler) loadCluster(ctx context.Context, policy *storagev1.StoragePolicy, sels selectors) (*clusterSnapshot, error) {
 	s := &clusterSnapshot{
 		watched: map[string]*corev1.PersistentVolume{}, claims: map[types.NamespacedName]*corev1.PersistentVolumeClaim{},
-		overlaps: map[string][]string{}, lastMigration: map[string]time.Time{}, inFlight: map[string]bool{},
+		overlaps: map[string][]string{}, lastMigration: map[string]time.Time{}, lastRealMigration: map[string]time.Time{},
+		inFlight: map[string]bool{},
 	}
 	// The lists below come straight from the informer cache without a copy (10,000 PVs would
 	// otherwise be copied on every reconcile): they are only read, never changed.
@@ -283,14 +314,22 @@ func (r *StoragePolicyReconciler) loadCluster(ctx context.Context, policy *stora
 		if last.After(s.lastMigration[vol]) {
 			s.lastMigration[vol] = last
 		}
+		dryRun := tm.Spec.DryRun || tm.Status.DryRun
+		if !dryRun && last.After(s.lastRealMigration[vol]) {
+			s.lastRealMigration[vol] = last
+		}
 		active := !tm.Status.Phase.IsTerminal()
 		if active {
 			s.inFlight[vol] = true
+		}
+		// A dry run writes nothing to Mayastor: it takes no migration slot.
+		countsForSlots := active && !dryRun
+		if countsForSlots {
 			s.globalInFlight++
 		}
 		if tm.Labels[storagev1.LabelPolicy] == policy.Name {
 			mine = append(mine, tm)
-			if active {
+			if countsForSlots {
 				s.policyInFlight++
 			}
 		}
@@ -431,8 +470,19 @@ func freeBytes(classes tiering.PoolClassification, pools []mayastor.Pool, headro
 
 // startMigration creates the TierMigration for one move. Its name is derived from the volume,
 // the tier and the minute, so a retried reconcile does not start the same move twice.
-func (r *StoragePolicyReconciler) startMigration(ctx context.Context, policy *storagev1.StoragePolicy, m tiering.Move) error {
+func (r *StoragePolicyReconciler) startMigration(ctx context.Context, policy *storagev1.StoragePolicy, m tiering.Move) (bool, error) {
 	spec := &policy.Spec
+	// The decision was made from the cache, which may not show a migration created moments
+	// ago: ask the API server itself before creating another for the same volume.
+	var existing storagev1.TierMigrationList
+	if err := r.APIReader.List(ctx, &existing, client.MatchingLabels{storagev1.LabelVolume: m.VolumeID}); err != nil {
+		return false, fmt.Errorf("list TierMigrations of volume %s: %w", m.VolumeID, err)
+	}
+	for i := range existing.Items {
+		if !existing.Items[i].Status.Phase.IsTerminal() {
+			return false, nil
+		}
+	}
 	high, low := spec.HighWatermarkIOPS, spec.LowWatermarkIOPS
 	tm := &storagev1.TierMigration{
 		ObjectMeta: metav1.ObjectMeta{
@@ -453,20 +503,20 @@ func (r *StoragePolicyReconciler) startMigration(ctx context.Context, policy *st
 		tm.Spec.Reason.ObservedIOPS = &iops
 	}
 	if err := ctrl.SetControllerReference(policy, tm, r.Client.Scheme()); err != nil {
-		return err
+		return false, err
 	}
 	if err := r.Client.Create(ctx, tm); err != nil {
 		if apierrors.IsAlreadyExists(err) {
-			return nil
+			return false, nil
 		}
-		return fmt.Errorf("create TierMigration for volume %s: %w", m.VolumeID, err)
+		return false, fmt.Errorf("create TierMigration for volume %s: %w", m.VolumeID, err)
 	}
 	verb := "Moving"
 	if tm.Spec.DryRun {
 		verb = "Dry-run: would move"
 	}
 	r.Recorder.Eventf(policy, tm, corev1.EventTypeNormal, "MigrationPlanned", "Migrate", "%s volume %s from %s to %s: %s (TierMigration %s)", verb, m.VolumeID, m.From, m.To, m.Reason, tm.Name)
-	return nil
+	return true, nil
 }
 
 func phaseOrPending(p storagev1.MigrationPhase) storagev1.MigrationPhase {

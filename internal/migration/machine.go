@@ -396,7 +396,7 @@ func (m *Machine) scaleDown(ctx context.Context, tm *storagev1.TierMigration, s 
 		kind, refusal := classify(err)
 		switch {
 		case kind == errRefusal && refusal.Reason == mayastor.ReasonNotSynced:
-			return m.transition(ctx, tm, storagev1.PhaseWaitingSync, "the new replica is not in sync any more: "+refusal.Detail)
+			return m.backToWaitSync(ctx, tm, refusal.Detail)
 		case kind == errRefusal:
 			return m.rollBack(ctx, tm, string(refusal.Reason), refusal.Error())
 		case kind != errNone:
@@ -414,12 +414,18 @@ func (m *Machine) scaleDown(ctx context.Context, tm *storagev1.TierMigration, s 
 		}
 		return res, err
 	}
+	if plan.NewReplica == nil && len(plan.SourceReplicas) > 0 {
+		// The last round's decrease was recorded, but not the move to the next round: the
+		// operator stopped between the two status writes. Start the next round.
+		return m.transition(ctx, tm, storagev1.PhaseScalingUp, fmt.Sprintf(
+			"round %d was finished before a restart; %d source replica(s) left to move", tm.Status.Rounds, len(plan.SourceReplicas)))
+	}
 	plan, sd, err := s.ScaleDown(ctx, plan, m.journal(tm))
 	kind, refusal := classify(err)
 	if kind == errRefusal {
 		switch refusal.Reason {
 		case mayastor.ReasonNotSynced:
-			return m.transition(ctx, tm, storagev1.PhaseWaitingSync, "the new replica is not in sync any more: "+refusal.Detail)
+			return m.backToWaitSync(ctx, tm, refusal.Detail)
 		case mayastor.ReasonNewReplicaLost:
 			return m.rollBack(ctx, tm, string(refusal.Reason), refusal.Error())
 		}
@@ -452,6 +458,17 @@ func (m *Machine) scaleDown(ctx context.Context, tm *storagev1.TierMigration, s 
 	}
 	if err != nil {
 		tm.Status = *prev
+	}
+	return res, err
+}
+
+// backToWaitSync returns to WaitingSync when ScaleDown finds the new replica not (or no longer)
+// in sync, and looks again only after a poll interval: WaitingSync and ScaleDown judge sync from
+// slightly different reads, and bouncing between them at once would spin.
+func (m *Machine) backToWaitSync(ctx context.Context, tm *storagev1.TierMigration, detail string) (Result, error) {
+	res, err := m.transition(ctx, tm, storagev1.PhaseWaitingSync, "the new replica is not in sync any more: "+detail)
+	if err == nil {
+		res.Continue, res.RequeueAfter = false, m.PollInterval
 	}
 	return res, err
 }

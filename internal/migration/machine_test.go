@@ -758,3 +758,49 @@ func TestAdmit(t *testing.T) {
 		})
 	}
 }
+
+// A restart between the write that records a finished round and the write that moves on to the
+// next round must start the next round, not fail a healthy migration.
+func TestRoundFinishedBeforeRestartStartsNextRound(t *testing.T) {
+	h := newHarness(t)
+	h.start(StartParams{})
+	h.step() // analyze
+	h.step() // scale up
+	h.step() // sync done → ScalingDown
+	h.expectPhase(storagev1.PhaseScalingDown)
+	// What the journal of an interrupted ScaleDown round leaves: the new replica settled,
+	// sources still to move, phase still ScalingDown.
+	cp := h.tm.Status.Checkpoint
+	cp.MovedReplicas = append(cp.MovedReplicas, *cp.NewReplica)
+	cp.NewReplica = nil
+	if len(cp.SourceReplicas) == 0 {
+		t.Fatal("the harness's plan has no source replica")
+	}
+	before := len(h.s.calls)
+	res := h.step()
+	h.expectPhase(storagev1.PhaseScalingUp)
+	if h.tm.Status.Phase.IsTerminal() || res.Ended != nil {
+		t.Fatalf("a healthy migration ended: %+v", h.tm.Status)
+	}
+	for _, c := range h.s.calls[before:] {
+		if c == "ScaleDown" {
+			t.Fatal("ScaleDown was called with no new replica to keep")
+		}
+	}
+}
+
+// When ScaleDown finds the new replica not in sync, the migration goes back to WaitingSync and
+// looks again only after a poll interval, instead of bouncing between the phases at once.
+func TestNotSyncedPausesBeforeLookingAgain(t *testing.T) {
+	h := newHarness(t)
+	h.start(StartParams{})
+	h.step() // analyze
+	h.step() // scale up
+	h.step() // sync done → ScalingDown
+	h.s.scaleDownErr = &mayastor.RefusalError{Reason: mayastor.ReasonNotSynced, VolumeID: "v", Detail: "replica r2 child-status Degraded"}
+	res := h.step()
+	h.expectPhase(storagev1.PhaseWaitingSync)
+	if res.Continue || res.RequeueAfter != 10*time.Second {
+		t.Fatalf("want a pause of one poll interval, got continue=%v requeueAfter=%v", res.Continue, res.RequeueAfter)
+	}
+}
