@@ -1324,9 +1324,13 @@ func (m *Mover) Abort(ctx context.Context, plan Plan, j Journal) (Plan, error) {
 				extra = r.ID
 			}
 		}
+		// With no replica beyond the original n (the count was raised but no replica created),
+		// lowering the count removes nothing: a decrease never leaves fewer healthy replicas
+		// than the new count.
+		noExtra := len(v.State.ReplicaTopology) <= n
 		cands := removalCandidates(v)
 		for _, c := range cands {
-			if slices.ContainsFunc(plan.SourceReplicas, func(s ReplicaRef) bool { return s.ID == c }) {
+			if !noExtra && slices.ContainsFunc(plan.SourceReplicas, func(s ReplicaRef) bool { return s.ID == c }) {
 				return plan, refuse(plan.VolumeID, ReasonAbortUnsafe,
 					"lowering the count could remove source replica %s (removal candidates %v): the extra replica %s is already healthy; %d healthy replicas kept, finish with ScaleDown or lower the count by hand",
 					c, cands, extra, n+1)
@@ -1341,11 +1345,14 @@ func (m *Mover) Abort(ctx context.Context, plan Plan, j Journal) (Plan, error) {
 		if v, err = m.c.GetVolume(ctx, plan.VolumeID); err != nil {
 			return plan, fmt.Errorf("abort move of volume %s: verify: %w", plan.VolumeID, err)
 		}
-		for _, s := range plan.SourceReplicas {
-			if _, ok := v.State.ReplicaTopology[s.ID]; !ok {
-				return plan, fmt.Errorf("abort move of volume %s: source replica %s was removed against expectation (%d replicas remain)",
-					plan.VolumeID, s.ID, len(v.State.ReplicaTopology))
-			}
+	}
+	// Never report a roll-back with the sources untouched unless they are: a source may have
+	// gone in a decrease above, or in an earlier attempt whose answer was lost.
+	for _, s := range plan.SourceReplicas {
+		if _, ok := v.State.ReplicaTopology[s.ID]; !ok {
+			return plan, refuse(plan.VolumeID, ReasonSourceReplicaGone,
+				"source replica %s on pool %s is gone (%d replicas remain, as many as before the move): the move was neither finished nor undone",
+				s.ID, s.Pool, len(v.State.ReplicaTopology))
 		}
 	}
 	if len(v.State.ReplicaTopology) > n {

@@ -55,6 +55,11 @@ const (
 	// ReasonExcessReplicaPending: Abort brought the count back but the
 	// control plane has not yet removed a replica in excess; retry Abort.
 	ReasonExcessReplicaPending Reason = "ExcessReplicaPending"
+	// ReasonSourceReplicaGone: a source replica disappeared while a move was being undone (the
+	// new replica finished rebuilding between the check and the decrease, and the control plane
+	// removed the source). No data is lost — as many healthy replicas remain — but the move was
+	// neither finished nor undone, and is not reported as rolled back.
+	ReasonSourceReplicaGone Reason = "SourceReplicaRemovedDuringAbort"
 	// ReasonPlanInvalid: the plan given to a step is incomplete or stale.
 	ReasonPlanInvalid Reason = "PlanInvalid"
 )
