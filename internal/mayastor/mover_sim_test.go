@@ -963,3 +963,34 @@ func TestMoverSimAnalyzeRefusals(t *testing.T) {
 		t.Fatalf("volume mid-rebuild: got %v", err)
 	}
 }
+
+// Abort never reports a roll-back with the sources untouched when a source is gone: here a
+// source replica faults once the new replica is rebuilt and the control plane's own decrease
+// removes it (faulted replicas rank first), before Abort runs.
+func TestMoverSimAbortReportsAGoneSource(t *testing.T) {
+	ctx := context.Background()
+	h := newSimHarness(t, pureTiers, mayastor.MoverOptions{AllowRepublish: true})
+	plan, err := h.mover.Analyze(ctx, "tm-gone", volThree, hot, cold)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan, err = h.mover.ScaleUp(ctx, plan, h.record); err != nil {
+		t.Fatal(err)
+	}
+	h.waitSync(ctx, plan)
+	gone := plan.SourceReplicas[0]
+	if err := h.sim.FaultReplica(gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.sim.SetReplicaCount(volThree, plan.Replicas); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := h.volume(volThree).State.ReplicaTopology[gone.ID]; ok {
+		t.Fatalf("setup: the faulted source %s was not the replica removed", gone.ID)
+	}
+	_, err = h.mover.Abort(ctx, plan, h.record)
+	var refusal *mayastor.RefusalError
+	if !errors.As(err, &refusal) || refusal.Reason != mayastor.ReasonSourceReplicaGone || !strings.Contains(refusal.Detail, gone.ID) {
+		t.Fatalf("want a %s refusal naming %s, got %v", mayastor.ReasonSourceReplicaGone, gone.ID, err)
+	}
+}
