@@ -224,3 +224,32 @@ func statusLine(p *storagev1.StoragePolicy) string {
 	}
 	return b.String()
 }
+
+// Two policies selecting the same volumes are reported, and neither moves them.
+func TestOverlappingPoliciesAreReportedNotFoughtOver(t *testing.T) {
+	const sc = "e2e-overlap"
+	st := startWorld(t, sc)
+	runOperator(t, st, "--max-concurrent-migrations=10")
+	c := ctx(t)
+	for _, name := range []string{"e2e-overlap-a", "e2e-overlap-b"} {
+		p := policyFor(name, sc, true, "15s")
+		if err := k8sClient.Create(c, p); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = k8sClient.Delete(context.Background(), p) })
+	}
+	// Wait until IOPS are known (only the unpublished volume stays Unknown), so hot and cold
+	// volumes would move were they not selected twice.
+	waitFor(t, 90*time.Second, "overlap reported with IOPS known", func() (bool, string) {
+		var p storagev1.StoragePolicy
+		_ = k8sClient.Get(c, types.NamespacedName{Name: "e2e-overlap-a"}, &p)
+		r := meta.FindStatusCondition(p.Status.Conditions, storagev1.ConditionReady)
+		return r != nil && p.Status.UnknownVolumes == 1 &&
+			strings.Contains(r.Message, "14 volumes are also selected by another policy"), statusLine(&p)
+	})
+	for _, name := range []string{"e2e-overlap-a", "e2e-overlap-b"} {
+		if got := migrationsOf(t, name); len(got) != 0 {
+			t.Fatalf("policy %s started %d migrations on volumes another policy also selects", name, len(got))
+		}
+	}
+}
