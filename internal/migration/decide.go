@@ -82,6 +82,8 @@ func Admit(tm *storagev1.TierMigration, others []storagev1.TierMigration, dryRun
 				Message: fmt.Sprintf("TierMigration %s of the same volume %s; only one migration of a volume may act at a time", o.Name, what)}
 		}
 		switch {
+		case inFlight && (o.Spec.DryRun || o.Status.DryRun):
+			// A dry run writes nothing to Mayastor: it holds no slot.
 		case inFlight:
 			global++
 			if samePolicy {

@@ -737,6 +737,11 @@ func TestAdmit(t *testing.T) {
 		{"same volume, younger pending", []storagev1.TierMigration{mk("z", 20, "v1", "q", "Pending")}, false, Limits{Global: 5}, "start"},
 		{"same volume, ended", []storagev1.TierMigration{mk("a", 1, "v1", "q", "Completed")}, false, Limits{Global: 5}, "start"},
 		{"dry run needs no slot", []storagev1.TierMigration{mk("a", 1, "v2", "q", "ScalingUp")}, true, Limits{Global: 1}, "start"},
+		{"an in-flight dry run holds no slot", []storagev1.TierMigration{func() storagev1.TierMigration {
+			o := mk("a", 1, "v2", "q", "Analyzing")
+			o.Spec.DryRun = true
+			return o
+		}()}, false, Limits{Global: 1}, "start"},
 		{"dry run still respects the volume", []storagev1.TierMigration{mk("a", 1, "v1", "q", "ScalingUp")}, true, Limits{Global: 9}, "busy"},
 	}
 	for _, tc := range cases {
