@@ -166,7 +166,9 @@ type StoragePolicyStatus struct {
 	// +optional
 	PlannedMigrations int32 `json:"plannedMigrations"`
 
-	// LastReconcileTime is when the policy was last evaluated.
+	// LastReconcileTime is when an evaluation last changed this status. The policy is evaluated
+	// every 30 seconds, but an evaluation that changes nothing is not written, to spare the API
+	// server one write per policy per resync.
 	// +optional
 	LastReconcileTime *metav1.Time `json:"lastReconcileTime,omitempty"`
 

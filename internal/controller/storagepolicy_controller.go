@@ -55,7 +55,7 @@ type StoragePolicyReconciler struct {
 	IOPS      *promwatch.Watcher
 }
 
-// SetupWithManager watches StoragePolicy objects and the TierMigrations they created.
+// SetupWithManager watches StoragePolicy objects and the ends of the TierMigrations they created.
 func (r *StoragePolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Clock == nil {
 		r.Clock = clock.RealClock{}
@@ -67,18 +67,20 @@ func (r *StoragePolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 				return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: p}}}
 			}
 			return nil
-		}), builder.WithPredicates(migrationPhaseChanged)).
+		}), builder.WithPredicates(migrationEnded)).
 		Named("storagepolicy").
 		Complete(r)
 }
 
-// migrationPhaseChanged lets through the TierMigration events that change a policy's status: a
-// migration created, deleted, or changing phase (not every progress update).
-var migrationPhaseChanged = predicate.Funcs{
+// migrationEnded lets through the TierMigration events that can change a policy's decision: a
+// migration created (by hand) or deleted, or one ending, which frees a slot and starts a
+// cooldown. Progress and intermediate phases change nothing the policy decides on, and each
+// policy reconcile walks every Mayastor volume: they wait for the periodic resync.
+var migrationEnded = predicate.Funcs{
 	UpdateFunc: func(e event.UpdateEvent) bool {
 		o, ok1 := e.ObjectOld.(*storagev1.TierMigration)
 		n, ok2 := e.ObjectNew.(*storagev1.TierMigration)
-		return !ok1 || !ok2 || o.Status.Phase != n.Status.Phase
+		return !ok1 || !ok2 || !o.Status.Phase.IsTerminal() && n.Status.Phase.IsTerminal()
 	},
 }
 

@@ -1046,19 +1046,14 @@ func syncFromVolume(v *Volume, id string) SyncState {
 		st.Waiting = fmt.Sprintf("replica state %s", r.State)
 		return st
 	}
-	st.Progress = 100
-	for _, ch := range v.State.Target.Children {
-		if ch.RebuildProgress != nil || ch.State != ChildStateOnline {
-			st.Progress = 99
-			st.Waiting = fmt.Sprintf("target child %s is %s", ch.URI, ch.State)
-			return st
-		}
-	}
-	if v.State.Status != VolumeStatusOnline {
+	// The new replica is rebuilt; the volume as a whole must also be what ScaleDown will
+	// demand (healthProblem), or the two would disagree and bounce a migration between them.
+	if reason, detail := healthProblem(v, int(v.Spec.NumReplicas)); reason != "" {
 		st.Progress = 99
-		st.Waiting = fmt.Sprintf("volume is %s", v.State.Status)
+		st.Waiting = detail
 		return st
 	}
+	st.Progress = 100
 	st.Done = true
 	return st
 }

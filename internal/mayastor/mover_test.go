@@ -97,6 +97,25 @@ func TestSyncFromVolume(t *testing.T) {
 	if st := syncFromVolume(v, "new"); st.Done {
 		t.Fatal("done while the volume is Degraded")
 	}
+	// Done means exactly what ScaleDown will demand (healthProblem at the volume's count):
+	// another replica not Online, or a count the topology does not show, keeps it waiting.
+	v = vol("a", "src@a:Online", "new@b:Online")
+	r := v.State.ReplicaTopology["src"]
+	r.State = ReplicaStateUnknown
+	v.State.ReplicaTopology["src"] = r
+	if st := syncFromVolume(v, "new"); st.Done || healthProblemReason(v) == "" {
+		t.Fatalf("done while another replica is %s: %+v", r.State, st)
+	}
+	v = vol("a", "src@a:Online", "new@b:Online")
+	v.Spec.NumReplicas = 3
+	if st := syncFromVolume(v, "new"); st.Done {
+		t.Fatalf("done with num_replicas 3 and 2 replicas: %+v", st)
+	}
+}
+
+func healthProblemReason(v *Volume) Reason {
+	r, _ := healthProblem(v, int(v.Spec.NumReplicas))
+	return r
 }
 
 func TestHealthProblem(t *testing.T) {
