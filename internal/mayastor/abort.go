@@ -1,0 +1,130 @@
+package mayastor
+
+import (
+	"context"
+	"fmt"
+	"slices"
+)
+
+// ---- Preserve ----
+
+// Preserve ends a move in preservation mode: once the new replica is healthy
+// and fully rebuilt it is kept next to the source replicas, which are not
+// removed. The volume keeps one replica more than before (plan.Replicas
+// becomes n+1) and the plan is Complete. A volume published for the move is
+// unpublished.
+func (m *Mover) Preserve(ctx context.Context, plan Plan, j Journal) (Plan, error) {
+	plan = plan.DeepCopy()
+	if plan.NewReplica == nil {
+		return m.unpublishIfOurs(ctx, plan, j)
+	}
+	st, err := m.SyncStatus(ctx, plan.VolumeID, plan.NewReplica.ID)
+	if err != nil {
+		return plan, err
+	}
+	if st.Failed != "" {
+		return plan, refuse(plan.VolumeID, ReasonNewReplicaLost, "%s", st.Failed)
+	}
+	if !st.Done {
+		return plan, refuse(plan.VolumeID, ReasonNotSynced, "%s", st.Waiting)
+	}
+	plan.MovedReplicas = append(plan.MovedReplicas, *plan.NewReplica)
+	plan.BaseReplicaIDs = append(plan.BaseReplicaIDs, plan.NewReplica.ID)
+	slices.Sort(plan.BaseReplicaIDs)
+	plan.PreservedSourceReplicas = append(plan.PreservedSourceReplicas, plan.SourceReplicas...)
+	plan.SourceReplicas = nil
+	plan.NewReplica = nil
+	plan.Replicas++
+	if err := record(ctx, j, plan); err != nil {
+		return plan, err
+	}
+	return m.unpublishIfOurs(ctx, plan, j)
+}
+
+// ---- Abort ----
+
+// Abort undoes the current round's ScaleUp: it releases recorded cordons and
+// lowers the replica count back to plan.Replicas when that can only remove a
+// replica the Mover added (the unrebuilt new replica ranks first for
+// removal). It never removes a source replica: if the new replica is already
+// rebuilt, the control plane could pick a source, so Abort refuses with
+// ErrAbortUnsafe and leaves the extra, healthy replica in place (finish with
+// ScaleDown instead). A volume published for the move is unpublished.
+func (m *Mover) Abort(ctx context.Context, plan Plan, j Journal) (Plan, error) {
+	plan = plan.DeepCopy()
+	plan, err := m.releaseRecorded(ctx, plan, j)
+	if err != nil {
+		return plan, err
+	}
+	v, err := m.c.GetVolume(ctx, plan.VolumeID)
+	if IsNotFound(err) {
+		plan.NewReplica = nil
+		plan.PublishedByMover = false
+		return plan, record(ctx, j, plan)
+	}
+	if err != nil {
+		return plan, fmt.Errorf("abort move of volume %s: %w", plan.VolumeID, err)
+	}
+	n := plan.Replicas
+	if int(v.Spec.NumReplicas) > n {
+		extra := ""
+		if plan.NewReplica != nil {
+			if _, ok := v.State.ReplicaTopology[plan.NewReplica.ID]; ok {
+				extra = plan.NewReplica.ID
+			}
+		}
+		if extra == "" {
+			if r, ok := m.extraReplica(v, plan); ok {
+				extra = r.ID
+			}
+		}
+		// With no replica beyond the original n (the count was raised but no replica created),
+		// lowering the count removes nothing: a decrease never leaves fewer healthy replicas
+		// than the new count.
+		noExtra := len(v.State.ReplicaTopology) <= n
+		cands := removalCandidates(v)
+		for _, c := range cands {
+			if !noExtra && slices.ContainsFunc(plan.SourceReplicas, func(s ReplicaRef) bool { return s.ID == c }) {
+				return plan, refuse(plan.VolumeID, ReasonAbortUnsafe,
+					"lowering the count could remove source replica %s (removal candidates %v): the extra replica %s is already healthy; %d healthy replicas kept, finish with ScaleDown or lower the count by hand",
+					c, cands, extra, n+1)
+			}
+		}
+		if err := record(ctx, j, plan); err != nil {
+			return plan, err
+		}
+		if _, err := m.c.SetReplicaCount(ctx, plan.VolumeID, n); err != nil {
+			return plan, fmt.Errorf("abort move of volume %s: %w", plan.VolumeID, err)
+		}
+		if v, err = m.c.GetVolume(ctx, plan.VolumeID); err != nil {
+			return plan, fmt.Errorf("abort move of volume %s: verify: %w", plan.VolumeID, err)
+		}
+	}
+	// Never report a roll-back with the sources untouched unless they are: a source may have
+	// gone in a decrease above, or in an earlier attempt whose answer was lost.
+	for _, s := range plan.SourceReplicas {
+		if _, ok := v.State.ReplicaTopology[s.ID]; !ok {
+			return plan, refuse(plan.VolumeID, ReasonSourceReplicaGone,
+				"source replica %s on pool %s is gone (%d replicas remain, as many as before the move): the move was neither finished nor undone",
+				s.ID, s.Pool, len(v.State.ReplicaTopology))
+		}
+	}
+	if len(v.State.ReplicaTopology) > n {
+		// The count is back at n but a replica too many remains (self-heal
+		// replaced the faulted new replica meanwhile): the control plane
+		// removes the excess itself. Keep the plan as it is and run Abort
+		// again later.
+		var excess []string
+		for _, id := range replicaIDs(v) {
+			if !slices.Contains(plan.BaseReplicaIDs, id) {
+				excess = append(excess, id)
+			}
+		}
+		return plan, refuse(plan.VolumeID, ReasonExcessReplicaPending,
+			"replica count is back at %d but %d replicas remain (extra %v); the control plane removes the excess, run Abort again",
+			n, len(v.State.ReplicaTopology), excess)
+	}
+	plan.NewReplica = nil
+	plan.BaseReplicaIDs = replicaIDs(v)
+	return m.unpublishIfOurs(ctx, plan, j)
+}

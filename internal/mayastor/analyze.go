@@ -1,0 +1,99 @@
+package mayastor
+
+import (
+	"context"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/labels"
+)
+
+// ---- Analyze ----
+
+// Analyze checks that the volume can be moved to pools matching targetPools
+// and returns the plan of the move. sourcePools selects the replicas to move
+// (nil or empty: every replica outside the target tier). It changes nothing.
+//
+// Refusals (*RefusalError): volume missing, not Online, a child not Online or
+// rebuilding; unpublished (unless IncludeUnpublished); nothing to do (already
+// on the target tier); no source replica; no eligible target pool, every
+// target pool on a node already holding a replica, target pools lacking the
+// volume's inclusion labels, no room; a nexus-local source replica without
+// AllowRepublish.
+func (m *Mover) Analyze(ctx context.Context, migrationID, volumeID string, targetPools, sourcePools labels.Selector) (Plan, error) {
+	if migrationID == "" {
+		return Plan{}, refuse(volumeID, ReasonPlanInvalid, "migration id is required (cordon labels derive from it)")
+	}
+	if targetPools == nil || targetPools.Empty() {
+		return Plan{}, refuse(volumeID, ReasonPlanInvalid, "target pool selector must not be empty")
+	}
+	plan := Plan{
+		MigrationID:    migrationID,
+		VolumeID:       volumeID,
+		TargetSelector: targetPools.String(),
+		CordonLabel:    CordonLabelFor(migrationID),
+	}
+	if sourcePools != nil && !sourcePools.Empty() {
+		plan.SourceSelector = sourcePools.String()
+	}
+	t, err := m.tiersOf(plan)
+	if err != nil {
+		return Plan{}, err
+	}
+	v, err := m.c.GetVolume(ctx, volumeID)
+	if IsNotFound(err) {
+		return Plan{}, refuse(volumeID, ReasonVolumeNotFound, "%v", err)
+	}
+	if err != nil {
+		return Plan{}, fmt.Errorf("analyze volume %s: %w", volumeID, err)
+	}
+	if reason, detail := healthProblem(v, int(v.Spec.NumReplicas)); reason != "" {
+		return Plan{}, refuse(volumeID, reason, "%s", detail)
+	}
+	if v.State.Target == nil && !m.opts.IncludeUnpublished {
+		return Plan{}, refuse(volumeID, ReasonUnpublished,
+			"volume has no target, so a new replica could not be rebuilt; unpublished volumes are skipped")
+	}
+	cl, err := m.loadCluster(ctx)
+	if err != nil {
+		return Plan{}, fmt.Errorf("analyze volume %s: %w", volumeID, err)
+	}
+	var sources []ReplicaRef
+	onTarget := 0
+	for _, id := range replicaIDs(v) {
+		r := v.State.ReplicaTopology[id]
+		p := cl.pools[r.Pool]
+		switch {
+		case m.onTarget(t, p):
+			onTarget++
+		case m.onSource(t, p):
+			sources = append(sources, refOf(id, r))
+		}
+	}
+	if len(sources) == 0 {
+		if onTarget == len(v.State.ReplicaTopology) {
+			return Plan{}, refuse(volumeID, ReasonAlreadyOnTarget, "all %d replicas are on pools matching %q", onTarget, plan.TargetSelector)
+		}
+		return Plan{}, refuse(volumeID, ReasonNoSourceReplica, "no replica is on a pool matching %q", plan.SourceSelector)
+	}
+	if nn := nexusNode(v); nn != "" && !m.opts.AllowRepublish {
+		for _, s := range sources {
+			if s.Node == nn {
+				return Plan{}, refuse(volumeID, ReasonNexusLocalSource,
+					"source replica %s is local to the volume target on node %s, and a replica-count decrease never removes it; moving it needs a republish (brief I/O pause), which is not allowed", s.ID, nn)
+			}
+		}
+	}
+	targets, err := m.chooseTargetPools(v, cl, t)
+	if err != nil {
+		return Plan{}, err
+	}
+	plan.Replicas = int(v.Spec.NumReplicas)
+	plan.VolumeSize = v.Spec.Size
+	plan.BaseReplicaIDs = replicaIDs(v)
+	plan.SourceReplicas = sources
+	plan.NexusNode = nexusNode(v)
+	for _, p := range targets {
+		plan.TargetPools = append(plan.TargetPools, p.ID)
+	}
+	return plan, nil
+}

@@ -1,0 +1,233 @@
+package mayastor
+
+import (
+	"context"
+	"fmt"
+	"slices"
+)
+
+// ---- ScaleUp ----
+
+// ScaleUp adds one replica of the volume on the target tier and records it
+// in plan.NewReplica. It cordons competing nodes (recording the cordons
+// through j first) for the one replica-count increase and releases them at
+// once, verifies where the replica landed, and if it is off the target tier
+// takes the count back (the unrebuilt replica is removed first) and tries
+// again, up to MaxPlacementAttempts.
+//
+// Re-running it after a crash is safe: recorded cordons are released, an
+// extra replica already on the target tier is adopted instead of adding
+// another, and one elsewhere is removed before a new attempt.
+func (m *Mover) ScaleUp(ctx context.Context, plan Plan, j Journal) (Plan, error) {
+	plan = plan.DeepCopy()
+	t, err := m.tiersOf(plan)
+	if err != nil {
+		return plan, err
+	}
+	if plan.Replicas <= 0 || len(plan.BaseReplicaIDs) == 0 {
+		return plan, refuse(plan.VolumeID, ReasonPlanInvalid, "plan has no replica count or base replicas; run Analyze first")
+	}
+	if plan, err = m.releaseRecorded(ctx, plan, j); err != nil {
+		return plan, err
+	}
+	n := plan.Replicas
+	// Each pass either returns or changes the cluster towards a placement;
+	// the bound only stops a control plane that ignores the calls.
+	for pass := 0; pass < 2*m.opts.MaxPlacementAttempts+4; pass++ {
+		v, err := m.c.GetVolume(ctx, plan.VolumeID)
+		if IsNotFound(err) {
+			return plan, refuse(plan.VolumeID, ReasonVolumeNotFound, "%v", err)
+		}
+		if err != nil {
+			return plan, fmt.Errorf("scale up volume %s: %w", plan.VolumeID, err)
+		}
+		cl, err := m.loadCluster(ctx)
+		if err != nil {
+			return plan, fmt.Errorf("scale up volume %s: %w", plan.VolumeID, err)
+		}
+		if plan.NewReplica != nil {
+			if _, ok := v.State.ReplicaTopology[plan.NewReplica.ID]; ok {
+				return plan, nil
+			}
+			return plan, refuse(plan.VolumeID, ReasonNewReplicaLost, "new replica %s is no longer part of the volume", plan.NewReplica.ID)
+		}
+		if _, ok := m.extraReplica(v, plan); ok && int(v.Spec.NumReplicas) <= n {
+			// The control plane replaced a replica by itself (self-heal):
+			// not ours. Re-derive the layout and go on from there.
+			if plan, err = m.refreshLayout(ctx, plan, v, cl, t, j); err != nil {
+				return plan, err
+			}
+			continue
+		}
+		// An extra replica left by an earlier run (crash after the increase).
+		if extra, ok := m.extraReplica(v, plan); ok {
+			if m.onTarget(t, cl.pools[extra.Pool]) {
+				plan.NewReplica = &extra
+				return plan, record(ctx, j, plan)
+			}
+			if plan, err = m.takeBack(ctx, plan, v, extra, j); err != nil {
+				return plan, err
+			}
+			continue
+		}
+		if int(v.Spec.NumReplicas) > n {
+			// Count raised but no replica added (creation failed): restore it.
+			if err := record(ctx, j, plan); err != nil {
+				return plan, err
+			}
+			if _, err := m.c.SetReplicaCount(ctx, plan.VolumeID, n); err != nil {
+				return plan, fmt.Errorf("scale up volume %s: restore replica count: %w", plan.VolumeID, err)
+			}
+			continue
+		}
+		if plan.PlacementAttempts >= m.opts.MaxPlacementAttempts {
+			return plan, refuse(plan.VolumeID, ReasonPlacementFailed,
+				"the new replica landed off the target tier in %d attempts (target pools %v)", plan.PlacementAttempts, plan.TargetPools)
+		}
+		if reason, detail := healthProblem(v, n); reason != "" {
+			return plan, refuse(plan.VolumeID, reason, "before scale up: %s", detail)
+		}
+		if v.State.Target == nil {
+			if plan.PublishedByMover && pass > 0 {
+				return plan, fmt.Errorf("scale up volume %s: published for the move but no target is visible", plan.VolumeID)
+			}
+			if !m.opts.IncludeUnpublished {
+				return plan, refuse(plan.VolumeID, ReasonUnpublished, "volume has no target; a new replica could not be rebuilt")
+			}
+			if plan, err = m.publishForMove(ctx, plan, v, cl, t, j); err != nil {
+				return plan, err
+			}
+			continue
+		}
+		targets, err := m.chooseTargetPools(v, cl, t)
+		if err != nil {
+			return plan, err
+		}
+		plan.TargetPools = nil
+		for _, p := range targets {
+			plan.TargetPools = append(plan.TargetPools, p.ID)
+		}
+		plan.NexusNode = nexusNode(v)
+		plan.BaseReplicaIDs = replicaIDs(v)
+		plan.Cordons = nil
+		if !m.opts.DisableCordon {
+			for _, node := range m.cordonPlan(v, cl, t, targets, plan.PlacementAttempts) {
+				plan.Cordons = append(plan.Cordons, Cordon{Node: node, Label: plan.CordonLabel})
+			}
+		}
+		plan.PlacementAttempts++
+		// Intent first: the cordons and the base replica set are durable
+		// before any of them is acted on.
+		if err := record(ctx, j, plan); err != nil {
+			return plan, err
+		}
+		plan, err = m.increaseCordoned(ctx, plan, n, j)
+		if err != nil {
+			return plan, err
+		}
+		v, err = m.c.GetVolume(ctx, plan.VolumeID)
+		if err != nil {
+			return plan, fmt.Errorf("scale up volume %s: verify placement: %w", plan.VolumeID, err)
+		}
+		extra, ok := m.extraReplica(v, plan)
+		if !ok {
+			return plan, fmt.Errorf("scale up volume %s: replica count raised to %d but no new replica is visible", plan.VolumeID, n+1)
+		}
+		if m.onTarget(t, cl.pools[extra.Pool]) {
+			plan.NewReplica = &extra
+			return plan, record(ctx, j, plan)
+		}
+		if plan, err = m.takeBack(ctx, plan, v, extra, j); err != nil {
+			return plan, err
+		}
+	}
+	return plan, fmt.Errorf("scale up volume %s: the control plane did not settle after %d passes", plan.VolumeID, 2*m.opts.MaxPlacementAttempts+4)
+}
+
+// extraReplica finds a replica not in the plan's base set.
+func (m *Mover) extraReplica(v *Volume, plan Plan) (ReplicaRef, bool) {
+	for _, id := range replicaIDs(v) {
+		if !slices.Contains(plan.BaseReplicaIDs, id) {
+			return refOf(id, v.State.ReplicaTopology[id]), true
+		}
+	}
+	return ReplicaRef{}, false
+}
+
+// takeBack lowers the count to plan.Replicas after an increase landed off the
+// target tier. While the extra replica is unrebuilt it ranks first for
+// removal; if the control plane removed another replica instead, n replicas
+// still hold the data, and the plan is refreshed from the live layout.
+func (m *Mover) takeBack(ctx context.Context, plan Plan, v *Volume, extra ReplicaRef, j Journal) (Plan, error) {
+	if err := record(ctx, j, plan); err != nil {
+		return plan, err
+	}
+	if _, err := m.c.SetReplicaCount(ctx, plan.VolumeID, plan.Replicas); err != nil {
+		return plan, fmt.Errorf("scale up volume %s: take back replica %s placed on pool %s off the target tier: %w",
+			plan.VolumeID, extra.ID, extra.Pool, err)
+	}
+	after, err := m.c.GetVolume(ctx, plan.VolumeID)
+	if err != nil {
+		return plan, fmt.Errorf("scale up volume %s: verify take back: %w", plan.VolumeID, err)
+	}
+	if _, still := after.State.ReplicaTopology[extra.ID]; still {
+		// Another replica went. Nothing is lost (n replicas remain, the
+		// removed one was healthy only if all were), but the layout moved:
+		// re-derive the sources from what is there now.
+		t, err := m.tiersOf(plan)
+		if err != nil {
+			return plan, err
+		}
+		cl, err := m.loadCluster(ctx)
+		if err != nil {
+			return plan, fmt.Errorf("scale up volume %s: %w", plan.VolumeID, err)
+		}
+		return m.refreshLayout(ctx, plan, after, cl, t, j)
+	}
+	plan.BaseReplicaIDs = replicaIDs(after)
+	return plan, record(ctx, j, plan)
+}
+
+// refreshLayout re-derives the base replica set and the sources still to move
+// from the live volume, after the control plane changed the replica set by
+// itself, and records the plan.
+func (m *Mover) refreshLayout(ctx context.Context, plan Plan, v *Volume, cl *cluster, t tiers, j Journal) (Plan, error) {
+	var sources []ReplicaRef
+	for _, id := range replicaIDs(v) {
+		r := v.State.ReplicaTopology[id]
+		if m.onSource(t, cl.pools[r.Pool]) {
+			sources = append(sources, refOf(id, r))
+		}
+	}
+	plan.SourceReplicas = sources
+	plan.MovedReplicas = slices.DeleteFunc(plan.MovedReplicas, func(r ReplicaRef) bool {
+		_, ok := v.State.ReplicaTopology[r.ID]
+		return !ok
+	})
+	plan.BaseReplicaIDs = replicaIDs(v)
+	return plan, record(ctx, j, plan)
+}
+
+// publishForMove publishes an unpublished volume so a new replica can be
+// rebuilt, on the node of the best target pool (its replica is then
+// nexus-local and the sources remote), recording the intent first.
+func (m *Mover) publishForMove(ctx context.Context, plan Plan, v *Volume, cl *cluster, t tiers, j Journal) (Plan, error) {
+	targets, err := m.chooseTargetPools(v, cl, t)
+	if err != nil {
+		return plan, err
+	}
+	plan.PublishedByMover = true
+	if err := record(ctx, j, plan); err != nil {
+		return plan, err
+	}
+	node := poolNode(targets[0])
+	_, err = m.c.PublishVolume(ctx, plan.VolumeID, PublishVolumeBody{
+		PublishContext: map[string]string{},
+		Node:           node,
+		Protocol:       m.opts.PublishProtocol,
+	})
+	if err != nil && !IsKind(err, ErrorKindAlreadyPublished) {
+		return plan, fmt.Errorf("scale up volume %s: publish for the move: %w", plan.VolumeID, err)
+	}
+	return plan, nil
+}
