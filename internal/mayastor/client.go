@@ -399,6 +399,17 @@ func (c *Client) GetRebuildHistory(ctx context.Context, volumeID string) (*Rebui
 	return &h, nil
 }
 
+// GetSpecs returns the core agent's specs (GET /v0/specs). Its replicas are
+// in the order of the core agent's replica map, which decides ties in the
+// removal ranking of a replica-count decrease.
+func (c *Client) GetSpecs(ctx context.Context) (*Specs, error) {
+	var s Specs
+	if err := c.do(ctx, call{op: "get specs", method: http.MethodGet, path: "/specs", out: &s}); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
 // ListPools returns every pool.
 func (c *Client) ListPools(ctx context.Context) ([]Pool, error) {
 	var pools []Pool

@@ -658,3 +658,76 @@ func (b PublishVolumeBody) MarshalJSON() ([]byte, error) {
 	}
 	return json.Marshal(p)
 }
+
+// Specs is GET /v0/specs: the core agent's specs of every object. Its
+// replicas come in the order of the core agent's replica map, the order that
+// breaks ties when a replica-count decrease ranks the replicas to remove
+// (placement.md §7).
+type Specs struct {
+	Nexuses  []NexusSpec   `json:"nexuses"`
+	Pools    []PoolSpec    `json:"pools"`
+	Replicas []ReplicaSpec `json:"replicas"`
+	Volumes  []VolumeSpec  `json:"volumes"`
+}
+
+// NexusSpec is the user specification of a nexus.
+type NexusSpec struct {
+	Children  []string       `json:"children"`
+	Managed   bool           `json:"managed"`
+	Node      string         `json:"node"`
+	Operation *SpecOperation `json:"operation,omitempty"`
+	Owner     string         `json:"owner,omitempty"`
+	Share     Protocol       `json:"share"`
+	Size      uint64         `json:"size"`
+	Status    SpecStatus     `json:"status"`
+	UUID      string         `json:"uuid"`
+}
+
+// SpecOperation is the record of an operation in progress on a nexus or replica spec.
+type SpecOperation struct {
+	Operation string `json:"operation"`
+	Result    *bool  `json:"result,omitempty"`
+}
+
+// ReplicaSpec is the user specification of a replica. Share "none" means the
+// replica is not shared: the core agent's removal ranking calls such a
+// replica local and removes it last.
+type ReplicaSpec struct {
+	Managed   bool              `json:"managed"`
+	Operation *SpecOperation    `json:"operation,omitempty"`
+	Owners    ReplicaSpecOwners `json:"owners"`
+	Pool      string            `json:"pool"`
+	PoolUUID  string            `json:"poolUuid,omitempty"`
+	Share     Protocol          `json:"share"`
+	Size      uint64            `json:"size"`
+	Status    SpecStatus        `json:"status"`
+	Thin      bool              `json:"thin"`
+	UUID      string            `json:"uuid"`
+	Kind      ReplicaKind       `json:"kind,omitempty"`
+}
+
+// ReplicaSpecOwners are the volume and nexuses that own a replica.
+type ReplicaSpecOwners struct {
+	Nexuses []string `json:"nexuses"`
+	Volume  string   `json:"volume,omitempty"`
+}
+
+// MarshalJSON writes nexuses as [] when empty.
+func (o ReplicaSpecOwners) MarshalJSON() ([]byte, error) {
+	type plain ReplicaSpecOwners
+	p := plain(o)
+	if p.Nexuses == nil {
+		p.Nexuses = []string{}
+	}
+	return json.Marshal(p)
+}
+
+// MarshalJSON writes children as [] when empty.
+func (s NexusSpec) MarshalJSON() ([]byte, error) {
+	type plain NexusSpec
+	p := plain(s)
+	if p.Children == nil {
+		p.Children = []string{}
+	}
+	return json.Marshal(p)
+}
