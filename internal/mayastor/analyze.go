@@ -75,14 +75,26 @@ func (m *Mover) Analyze(ctx context.Context, migrationID, volumeID string, targe
 		}
 		return Plan{}, refuse(volumeID, ReasonNoSourceReplica, "no replica is on a pool matching %q", plan.SourceSelector)
 	}
-	if nn := nexusNode(v); nn != "" && !m.opts.AllowRepublish {
-		for _, s := range sources {
-			if s.Node == nn {
-				return Plan{}, refuse(volumeID, ReasonNexusLocalSource,
-					"source replica %s is local to the volume target on node %s, and a replica-count decrease never removes it; moving it needs a republish (brief I/O pause), which is not allowed", s.ID, nn)
-			}
-		}
+	if v.Spec.NumSnapshots > 0 {
+		return Plan{}, refuse(volumeID, ReasonVolumeHasSnapshots,
+			"the volume has %d snapshot(s); a rebuilt replica does not carry replica snapshots, so restores and clones would keep depending on the source pools (and the control plane refuses an increase on nodes without the rebuild-ancestry fix): not moved until that is verified",
+			v.Spec.NumSnapshots)
 	}
+	if v.Spec.AffinityGroup != nil && v.Spec.NumReplicas < 2 {
+		return Plan{}, refuse(volumeID, ReasonAffinityGroupMinimum,
+			"the volume is in affinity group %q with %d replica: the control plane never lowers an affinity-group volume below 2 replicas (RestrictedReplicaCount), so the replica added by a move could never be taken back",
+			v.Spec.AffinityGroup.ID, v.Spec.NumReplicas)
+	}
+	specs, err := m.c.GetSpecs(ctx)
+	if err != nil {
+		return Plan{}, fmt.Errorf("analyze volume %s: read the replica map order: %w", volumeID, err)
+	}
+	order := OrderOf(specs, volumeID)
+	forecast, err := m.forecast(v, order, sources, "")
+	if err != nil {
+		return Plan{}, err
+	}
+	plan.Forecast = forecast.String()
 	targets, err := m.chooseTargetPools(v, cl, t)
 	if err != nil {
 		return Plan{}, err

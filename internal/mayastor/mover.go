@@ -11,7 +11,7 @@ import (
 // Defaults of MoverOptions.
 const (
 	DefaultMaxPlacementAttempts = 3
-	DefaultMaxRemovalAttempts   = 10
+	DefaultMaxRemovalAttempts   = 1
 )
 
 // MoverOptions tune a Mover.
@@ -30,12 +30,16 @@ type MoverOptions struct {
 	// MaxPlacementAttempts bounds how often one ScaleUp raises the count and
 	// takes it back because the new replica landed off the target tier.
 	MaxPlacementAttempts int
-	// MaxRemovalAttempts bounds how many decreases in a row may remove a
-	// replica other than a source before ScaleDown gives up. Remote healthy
-	// replicas tie in the control plane's removal ranking, so for the last
-	// source of a k-replica volume each round succeeds with chance 1/k; every
-	// wasted round costs one rebuild, never data.
+	// MaxRemovalAttempts bounds how many decreases of one migration may
+	// remove a replica other than the one predicted from the core agent's
+	// replica map order (GET /v0/specs) before ScaleDown gives up. A
+	// misprediction means another actor changed the order between the read
+	// and the write; each costs one rebuild, never data. Default 1.
 	MaxRemovalAttempts int
+	// HADisabled says the control plane runs with HA disabled, so it refuses
+	// every republish (412): moves whose plan needs one are refused at
+	// Analyze.
+	HADisabled bool
 	// HeadroomPercent of a target pool's capacity must stay free after the
 	// new replica is placed (0..99).
 	HeadroomPercent int
@@ -149,9 +153,15 @@ type Plan struct {
 	PublishedByMover bool `json:"publishedByMover,omitempty"`
 	// PlacementAttempts counts replica-count increases in the current round.
 	PlacementAttempts int `json:"placementAttempts,omitempty"`
-	// RemovalAttempts counts decreases in a row that removed something other
-	// than a source.
+	// RemovalAttempts counts decreases that removed a replica other than
+	// the one predicted (a wasted rebuild each).
 	RemovalAttempts int `json:"removalAttempts,omitempty"`
+	// Forecast is the plan of the rounds found at Analyze (and refreshed at
+	// every ScaleDown), e.g. "round 1 removes a; round 2 republishes onto
+	// new-1's node, then removes b".
+	Forecast string `json:"forecast,omitempty"`
+	// ExpectedRemoval is the replica the last decrease was predicted to remove.
+	ExpectedRemoval string `json:"expectedRemoval,omitempty"`
 }
 
 // DeepCopy returns a copy sharing no memory with p. Steps work on a deep
@@ -203,10 +213,14 @@ type ScaleDownResult struct {
 	Removed ReplicaRef `json:"removed"`
 	// SourceRemoved: Removed was a source replica (the round made progress).
 	SourceRemoved bool `json:"sourceRemoved"`
-	// Republished: the target was moved to the new replica's node first.
-	Republished bool `json:"republished,omitempty"`
+	// Republished: the target was moved first (onto RepublishedTo's node).
+	Republished   bool   `json:"republished,omitempty"`
+	RepublishedTo string `json:"republishedTo,omitempty"`
 	// Complete: no source replica is left; the move is finished.
 	Complete bool `json:"complete"`
+	// Unpredicted: the control plane removed another replica than the one
+	// predicted (the replica map order changed between the read and the write).
+	Unpredicted bool `json:"unpredicted,omitempty"`
 }
 
 type cluster struct {

@@ -131,6 +131,7 @@ type simHarness struct {
 	violations []error
 	validating bool
 	requests   int
+	writes     int // requests other than GET
 	journal    []mayastor.Plan
 
 	// Journal discipline: a cordon must be in the last journaled plan before
@@ -173,6 +174,9 @@ func newSimHarness(t *testing.T, scenario string, opts mayastor.MoverOptions, si
 		api.ServeHTTP(w, r)
 		h.mu.Lock()
 		h.requests++
+		if r.Method != http.MethodGet {
+			h.writes++
+		}
 		h.mu.Unlock()
 		h.observe(r.Method + " " + r.URL.Path)
 	}))

@@ -62,6 +62,23 @@ const (
 	ReasonSourceReplicaGone Reason = "SourceReplicaRemovedDuringAbort"
 	// ReasonPlanInvalid: the plan given to a step is incomplete or stale.
 	ReasonPlanInvalid Reason = "PlanInvalid"
+	// ReasonLayoutNotMovable: for this layout (replica count, the replica
+	// local to the nexus, the core agent's replica map order, whether a
+	// republish is allowed) no sequence of rounds removes every source
+	// replica without removing a replica already moved: the move would waste
+	// rebuilds and never finish, so it is refused before the first write.
+	ReasonLayoutNotMovable Reason = "LayoutNotMovable"
+	// ReasonVolumeHasSnapshots: the volume has snapshots. Rebuilt replicas do
+	// not carry replica snapshots, so restores and clones would keep
+	// depending on the source pools; refused until that is verified.
+	ReasonVolumeHasSnapshots Reason = "VolumeHasSnapshots"
+	// ReasonAffinityGroupMinimum: the volume is in an affinity group with one
+	// replica; the control plane never lowers such a volume below 2
+	// replicas, so a move could add a replica and never take it back.
+	ReasonAffinityGroupMinimum Reason = "AffinityGroupReplicaMinimum"
+	// ReasonRepublishRefused: the control plane refused to move the volume
+	// target (412, e.g. HA is disabled), which the move's plan needs.
+	ReasonRepublishRefused Reason = "RepublishRefused"
 )
 
 // RefusalError is a step the Mover declined or could not finish, for a
@@ -114,4 +131,8 @@ var (
 	ErrAbortUnsafe              = &RefusalError{Reason: ReasonAbortUnsafe}
 	ErrExcessReplicaPending     = &RefusalError{Reason: ReasonExcessReplicaPending}
 	ErrPlanInvalid              = &RefusalError{Reason: ReasonPlanInvalid}
+	ErrLayoutNotMovable         = &RefusalError{Reason: ReasonLayoutNotMovable}
+	ErrVolumeHasSnapshots       = &RefusalError{Reason: ReasonVolumeHasSnapshots}
+	ErrAffinityGroupMinimum     = &RefusalError{Reason: ReasonAffinityGroupMinimum}
+	ErrRepublishRefused         = &RefusalError{Reason: ReasonRepublishRefused}
 )

@@ -2,6 +2,7 @@ package mayastor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 )
@@ -9,15 +10,19 @@ import (
 // ---- ScaleDown ----
 
 // ScaleDown removes a source replica once plan.NewReplica is healthy and
-// fully rebuilt. If a source replica is local to the target and
-// AllowRepublish is set, the target is first republished to the new
-// replica's node. It then lowers the count to plan.Replicas and checks which
-// replica the control plane removed: a source (progress), or another one (no
-// data lost: plan.Replicas healthy replicas remain). The caller repeats
-// ScaleUp → WaitSync → ScaleDown while !result.Complete; after
-// MaxRemovalAttempts decreases that spared the source it refuses with
-// ErrRemovalNotSteerable. Re-running it after a crash works out what an
-// earlier run already did.
+// fully rebuilt, choosing the decrease so that the control plane removes a
+// source. It reads the core agent's replica map order (GET /v0/specs),
+// forecasts the rest of the move (forecast.go), republishes the target when
+// the forecast needs it (AllowRepublish), predicts which replica the
+// decrease removes (ranking.go) and lowers the count to plan.Replicas only
+// when that replica is a source. If the forecast finds no way on (the order
+// was changed by another actor) it refuses with ErrRemovalNotSteerable
+// before the decrease. After the decrease it checks which replica the
+// control plane removed: a replica other than the predicted one is a wasted
+// rebuild (no data lost: plan.Replicas healthy replicas remain), counted in
+// plan.RemovalAttempts and allowed MaxRemovalAttempts times per migration.
+// The caller repeats ScaleUp → WaitSync → ScaleDown while !result.Complete.
+// Re-running it after a crash works out what an earlier run already did.
 func (m *Mover) ScaleDown(ctx context.Context, plan Plan, j Journal) (Plan, ScaleDownResult, error) {
 	plan = plan.DeepCopy()
 	var res ScaleDownResult
@@ -50,7 +55,8 @@ func (m *Mover) ScaleDown(ctx context.Context, plan Plan, j Journal) (Plan, Scal
 		if !st.Done {
 			return plan, res, refuse(plan.VolumeID, ReasonNotSynced, "%s", st.Waiting)
 		}
-		if v, res.Republished, err = m.republishIfNexusLocal(ctx, plan, v); err != nil {
+		var predicted string
+		if v, predicted, err = m.steerDecrease(ctx, &plan, &res, v); err != nil {
 			return plan, res, err
 		}
 		// Every replica, the new one included, must be healthy now: then
@@ -58,6 +64,7 @@ func (m *Mover) ScaleDown(ctx context.Context, plan Plan, j Journal) (Plan, Scal
 		if reason, detail := healthProblem(v, n+1); reason != "" {
 			return plan, res, refuse(plan.VolumeID, ReasonNotSynced, "before scale down: %s", detail)
 		}
+		plan.ExpectedRemoval = predicted
 		if err := record(ctx, j, plan); err != nil {
 			return plan, res, err
 		}
@@ -84,6 +91,11 @@ func (m *Mover) ScaleDown(ctx context.Context, plan Plan, j Journal) (Plan, Scal
 	gone := removed[0]
 	newRef := *plan.NewReplica
 	plan.NewReplica = nil
+	if plan.ExpectedRemoval != "" && gone != plan.ExpectedRemoval {
+		res.Unpredicted = true
+		plan.RemovalAttempts++
+	}
+	plan.ExpectedRemoval = ""
 	switch idx := slices.IndexFunc(plan.SourceReplicas, func(r ReplicaRef) bool { return r.ID == gone }); {
 	case idx >= 0:
 		res.Removed = plan.SourceReplicas[idx]
@@ -91,23 +103,22 @@ func (m *Mover) ScaleDown(ctx context.Context, plan Plan, j Journal) (Plan, Scal
 		plan.RemovedSourceReplicas = append(plan.RemovedSourceReplicas, plan.SourceReplicas[idx])
 		plan.SourceReplicas = slices.Delete(plan.SourceReplicas, idx, idx+1)
 		plan.MovedReplicas = append(plan.MovedReplicas, newRef)
-		plan.RemovalAttempts = 0
 	case gone == newID:
 		res.Removed = newRef
-		plan.RemovalAttempts++
+		res.Unpredicted = true
 	default:
 		res.Removed = ReplicaRef{ID: gone}
 		plan.MovedReplicas = slices.DeleteFunc(plan.MovedReplicas, func(r ReplicaRef) bool { return r.ID == gone })
 		plan.MovedReplicas = append(plan.MovedReplicas, newRef)
-		plan.RemovalAttempts++
+		res.Unpredicted = true
 	}
-	// A new round starts: its ScaleUp gets a fresh placement budget; rounds
-	// are bounded by RemovalAttempts and the number of sources.
+	// A new round starts: its ScaleUp gets a fresh placement budget.
 	plan.PlacementAttempts = 0
 	plan.BaseReplicaIDs = replicaIDs(v)
 	plan.NexusNode = nexusNode(v)
 	res.Complete = len(plan.SourceReplicas) == 0
 	if res.Complete {
+		plan.Forecast = ""
 		plan, err = m.unpublishIfOurs(ctx, plan, j)
 	}
 	if rerr := record(ctx, j, plan); err == nil {
@@ -116,12 +127,59 @@ func (m *Mover) ScaleDown(ctx context.Context, plan Plan, j Journal) (Plan, Scal
 	if err != nil {
 		return plan, res, err
 	}
-	if !res.Complete && plan.RemovalAttempts >= m.opts.MaxRemovalAttempts {
+	if !res.Complete && res.Unpredicted && plan.RemovalAttempts >= m.opts.MaxRemovalAttempts {
 		return plan, res, refuse(plan.VolumeID, ReasonRemovalNotSteerable,
-			"%d replica-count decreases in a row removed a replica other than a source; %d healthy replicas remain, sources %v still in place",
-			plan.RemovalAttempts, n, refIDs(plan.SourceReplicas))
+			"the control plane removed replica %s, not the predicted one, %d time(s): another actor is changing the replica map order; %d healthy replicas remain, sources %v still in place",
+			gone, plan.RemovalAttempts, n, refIDs(plan.SourceReplicas))
 	}
 	return plan, res, nil
+}
+
+// steerDecrease makes the coming decrease remove a source: it reads the
+// replica map order, forecasts the rest of the move, republishes the target
+// when the forecast's round needs it, and returns the replica the decrease
+// will remove. It refuses when the forecast finds no way or the prediction
+// is not a source.
+func (m *Mover) steerDecrease(ctx context.Context, plan *Plan, res *ScaleDownResult, v *Volume) (*Volume, string, error) {
+	n := plan.Replicas
+	for pass := 0; pass < 2; pass++ {
+		specs, err := m.c.GetSpecs(ctx)
+		if err != nil {
+			return v, "", fmt.Errorf("scale down volume %s: read the replica map order: %w", plan.VolumeID, err)
+		}
+		order := OrderOf(specs, plan.VolumeID)
+		f, err := m.forecast(v, order, plan.SourceReplicas, plan.NewReplica.ID)
+		if err != nil {
+			var re *RefusalError
+			if errors.As(err, &re) {
+				re.Reason = ReasonRemovalNotSteerable
+				re.Detail += fmt.Sprintf(" (removal ranking now: %s)", describeRanking(v, order))
+			}
+			return v, "", err
+		}
+		plan.Forecast = f.String()
+		step := f.Steps[0]
+		if step.RepublishTo != "" && pass == 0 {
+			r, ok := v.State.ReplicaTopology[step.RepublishTo]
+			if !ok {
+				return v, "", fmt.Errorf("scale down volume %s: forecast republishes onto replica %s, which is not in the volume", plan.VolumeID, step.RepublishTo)
+			}
+			if v, err = m.republishTo(ctx, *plan, v, r.Node); err != nil {
+				return v, "", err
+			}
+			res.Republished = true
+			res.RepublishedTo = r.Node
+			continue
+		}
+		predicted := PredictRemoval(v, order, n)
+		if predicted != step.Removes || !slices.ContainsFunc(plan.SourceReplicas, func(s ReplicaRef) bool { return s.ID == predicted }) {
+			return v, "", refuse(plan.VolumeID, ReasonRemovalNotSteerable,
+				"a decrease would remove replica %q, not source %s as forecast (removal ranking: %s); nothing was removed",
+				predicted, step.Removes, describeRanking(v, order))
+		}
+		return v, predicted, nil
+	}
+	return v, "", refuse(plan.VolumeID, ReasonRemovalNotSteerable, "the forecast asked for a second republish in one round")
 }
 
 func refIDs(rs []ReplicaRef) []string {
@@ -130,55 +188,6 @@ func refIDs(rs []ReplicaRef) []string {
 		ids[i] = r.ID
 	}
 	return ids
-}
-
-// republishIfNexusLocal moves the target to the new replica's node when a
-// remaining source replica is local to it (a decrease never removes the
-// nexus-local replica).
-func (m *Mover) republishIfNexusLocal(ctx context.Context, plan Plan, v *Volume) (*Volume, bool, error) {
-	nn := nexusNode(v)
-	if nn == "" {
-		return v, false, nil
-	}
-	local := false
-	for _, s := range plan.SourceReplicas {
-		if r, ok := v.State.ReplicaTopology[s.ID]; ok && r.Node == nn {
-			local = true
-		}
-	}
-	if !local {
-		return v, false, nil
-	}
-	if !m.opts.AllowRepublish {
-		return v, false, refuse(plan.VolumeID, ReasonNexusLocalSource,
-			"a source replica is local to the volume target on node %s; republishing is not allowed", nn)
-	}
-	body := PublishVolumeBody{
-		PublishContext: map[string]string{},
-		Node:           plan.NewReplica.Node,
-		Protocol:       m.opts.PublishProtocol,
-		Republish:      ptr(true),
-		ReuseExisting:  ptr(false),
-	}
-	if tg := v.Spec.Target; tg != nil {
-		if tg.Protocol != "" {
-			body.Protocol = tg.Protocol
-		}
-		if len(tg.FrontendNodes) > 0 {
-			body.FrontendNode = tg.FrontendNodes[0].Name
-		}
-	}
-	if _, err := m.c.PublishVolume(ctx, plan.VolumeID, body); err != nil {
-		return v, false, fmt.Errorf("scale down volume %s: %w", plan.VolumeID, err)
-	}
-	after, err := m.c.GetVolume(ctx, plan.VolumeID)
-	if err != nil {
-		return v, true, fmt.Errorf("scale down volume %s: verify republish: %w", plan.VolumeID, err)
-	}
-	if got := nexusNode(after); got != plan.NewReplica.Node {
-		return after, true, refuse(plan.VolumeID, ReasonNexusLocalSource, "republished target is on node %q, want %s", got, plan.NewReplica.Node)
-	}
-	return after, true, nil
 }
 
 func (m *Mover) unpublishIfOurs(ctx context.Context, plan Plan, j Journal) (Plan, error) {

@@ -1,0 +1,128 @@
+package mayastor
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// canRepublish: the plan may move the volume target.
+func (m *Mover) canRepublish() bool { return m.opts.AllowRepublish && !m.opts.HADisabled }
+
+// forecastInputOf describes v's layout for the forecast. sources are the
+// replicas still to move; pending is the current round's new replica ("" at
+// the start of a round).
+func forecastInputOf(v *Volume, o ReplicaOrder, sources []ReplicaRef, pending string, republish bool) ForecastInput {
+	in := ForecastInput{MapLen: o.Len, Pending: pending, Republish: republish, FirstNewLocal: v.State.Target == nil}
+	next := o.Len
+	for _, id := range replicaIDs(v) {
+		r := v.State.ReplicaTopology[id]
+		idx, ok := o.Index[id]
+		if !ok {
+			// Not in the specs read (created since): it is at the end.
+			idx = next
+			next++
+		}
+		in.Replicas = append(in.Replicas, ForecastReplica{
+			ID:     id,
+			Node:   r.Node,
+			Source: slices.ContainsFunc(sources, func(s ReplicaRef) bool { return s.ID == id }),
+			Local:  v.State.Target != nil && replicaLocal(v, id, r, o),
+			Index:  idx,
+		})
+	}
+	in.MapLen = max(in.MapLen, next)
+	return in
+}
+
+// forecast plans the rest of the move, or refuses with a reason that says
+// which layouts cannot be moved and why.
+func (m *Mover) forecast(v *Volume, o ReplicaOrder, sources []ReplicaRef, pending string) (Forecast, error) {
+	id := v.Spec.UUID
+	in := forecastInputOf(v, o, sources, pending, m.canRepublish())
+	if f, ok := PlanMove(in); ok {
+		return f, nil
+	}
+	local := ""
+	for _, r := range in.Replicas {
+		if r.Local && r.Source {
+			local = r.ID
+		}
+	}
+	why := fmt.Sprintf("the core agent removes the first remote replica in its replica map order, and each moved replica takes the map slot of the source it replaced; with %d replica(s) and %d source replica(s) still to move", len(in.Replicas), len(sources))
+	if pending != "" {
+		why = fmt.Sprintf("with the new replica %s added, %d replica(s) and %d source replica(s) still to move", pending, len(in.Replicas), len(sources))
+	}
+	if !in.Republish {
+		in.Republish = true
+		if _, ok := PlanMove(in); ok {
+			switch {
+			case m.opts.HADisabled:
+				return Forecast{}, refuse(id, ReasonLayoutNotMovable,
+					"%s, the move needs the volume target republished (moved to another node), and the control plane refuses republishes while HA is disabled", why)
+			case local != "" && len(sources) == 1:
+				return Forecast{}, refuse(id, ReasonNexusLocalSource,
+					"source replica %s is local to the volume target on node %s, and a replica-count decrease never removes it; moving it needs a republish (brief I/O pause), which is not allowed (spec.allowRepublish)", local, nexusNode(v))
+			}
+			return Forecast{}, refuse(id, ReasonLayoutNotMovable,
+				"%s, a decrease would remove an already moved replica in a later round (a wasted rebuild every round) unless the volume target is republished onto a moved replica's node so that it is protected; republishing (brief I/O pause) is not allowed (spec.allowRepublish)%s",
+				why, localNote(local, v))
+		}
+	}
+	return Forecast{}, refuse(id, ReasonLayoutNotMovable,
+		"%s, no order of rounds removes every source without removing a replica already moved: only the replica local to the volume target is protected, so at most one moved replica may sit ahead of a remaining source in the map. Upstream Mayastor cannot move this layout without first lowering the replica count (reducing redundancy), which CoucheStor never does by itself", why)
+}
+
+func localNote(local string, v *Volume) string {
+	if local == "" {
+		return ""
+	}
+	return fmt.Sprintf("; source replica %s is also local to the target on node %s", local, nexusNode(v))
+}
+
+// republishTo moves the volume target onto node and verifies it is there.
+func (m *Mover) republishTo(ctx context.Context, plan Plan, v *Volume, node string) (*Volume, error) {
+	if !m.canRepublish() {
+		return v, refuse(plan.VolumeID, ReasonRepublishRefused, "the plan needs the target moved to node %s, but republishing is not allowed", node)
+	}
+	body := PublishVolumeBody{
+		PublishContext: map[string]string{},
+		Node:           node,
+		Protocol:       m.opts.PublishProtocol,
+		Republish:      ptr(true),
+		ReuseExisting:  ptr(false),
+	}
+	if tg := v.Spec.Target; tg != nil {
+		if tg.Protocol != "" {
+			body.Protocol = tg.Protocol
+		}
+		if len(tg.FrontendNodes) > 0 {
+			body.FrontendNode = tg.FrontendNodes[0].Name
+		}
+	}
+	if _, err := m.c.PublishVolume(ctx, plan.VolumeID, body); err != nil {
+		if IsKind(err, ErrorKindFailedPrecondition) {
+			return v, refuse(plan.VolumeID, ReasonRepublishRefused, "moving the target to node %s was refused: %v", node, err)
+		}
+		return v, fmt.Errorf("scale down volume %s: republish onto node %s: %w", plan.VolumeID, node, err)
+	}
+	after, err := m.c.GetVolume(ctx, plan.VolumeID)
+	if err != nil {
+		return v, fmt.Errorf("scale down volume %s: verify republish: %w", plan.VolumeID, err)
+	}
+	if got := nexusNode(after); got != node {
+		return after, fmt.Errorf("scale down volume %s: republished target is on node %q, want %s", plan.VolumeID, got, node)
+	}
+	return after, nil
+}
+
+func describeRanking(v *Volume, o ReplicaOrder) string {
+	ranked := RemovalRanking(v, o)
+	parts := make([]string, len(ranked))
+	for i, id := range ranked {
+		r := v.State.ReplicaTopology[id]
+		parts[i] = fmt.Sprintf("%s@%s", id, r.Pool)
+	}
+	return strings.Join(parts, " > ")
+}
