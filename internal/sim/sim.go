@@ -609,6 +609,11 @@ func (s *Sim) fixNexusChildCount(v *simVolume) bool {
 			c := nx.child(r)
 			s.stopRebuild(v, c, mayastor.RebuildJobStateStopped)
 			nx.removeChild(r)
+			// io-engine persists the nexus's remaining children as its
+			// NexusInfo, so the removed child has no entry any more and
+			// counts as unhealthy: the unused-replica removal takes it next
+			// (our model of io-engine's persistence; io-engine code not read).
+			delete(v.nexusInfo, r.uuid)
 			changed = true
 		}
 	}
