@@ -130,6 +130,7 @@
 //	PUT  /admin/pools/{id}/status               {"status":"Faulted"}
 //	PUT  /admin/pools/{id}/fill                 {"bytes":"90GiB"}
 //	POST /admin/nodes/{id}/drop | /restore
+//	POST /admin/core/restart                   refill the replica map in store-key order
 //	GET  /admin/clock, POST /admin/clock/advance {"duration":"10m"}
 //
 // # What it does not model
@@ -143,7 +144,7 @@
 //     (partial rebuilds are sized by time away only), the HA node agent's target failover (a target whose node goes
 //     down stays there, its volume Unknown, until the node returns).
 //   - Recovery of a volume whose every child faulted (it stays Faulted);
-//     self-heal of unpublished volumes; rebuild bandwidth shared between
+//     rebuild bandwidth shared between
 //     concurrent rebuilds (each runs at full speed); I/O affecting latency or
 //     rebuild speed; the io-engine resetting counters when a nexus is
 //     recreated (counters here continue, so rate() is unaffected either way).
