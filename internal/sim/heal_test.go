@@ -281,3 +281,19 @@ volumes:
 		t.Fatalf("increase: replicas %v", poolsOf(v))
 	}
 }
+
+// An unpublished self_heal volume is reconciled too: Online with more replica
+// specs than num_replicas, volume_replica_count_reconciler removes the unused
+// excess by the ranking (hot_spare.rs:61-62, 247-341): never published, all
+// replicas are healthy and unshared, so the first in map order (p1) goes.
+func TestHotSpareTrimsAnUnpublishedVolumesExcessReplicas(t *testing.T) {
+	s, clk := newTestSim(t, fourNodes+`
+volumes:
+  - {uuid: `+vol1+`, size: 1GiB, replicas: [p1, p2, p3]}
+`)
+	lowerSpecCount(s, vol1, 2)
+	clk.Step(30 * time.Second)
+	if got := poolsOf(getVolume(t, s, vol1)); !slices.Equal(got, []string{"p2", "p3"}) {
+		t.Fatalf("replicas %v, want [p2 p3]", got)
+	}
+}
