@@ -118,17 +118,11 @@ func (s *Sim) addVolume(sc *Scenario, f string, vs *ScenarioVolume) error {
 		if vs.NexusNode != "" {
 			node = s.nodes[vs.NexusNode]
 		}
-		nx := &simNexus{uuid: s.newUUID(), node: node, context: map[string]string{}}
-		v.nexusInfo = map[string]bool{}
-		for _, r := range v.replicas {
-			if len(nx.children) == v.numReplicas {
-				break
-			}
-			nx.children = append(nx.children, &simChild{replica: r, state: mayastor.ChildStateOnline})
-			v.nexusInfo[r.uuid] = true
+		children := v.replicas
+		if len(children) > v.numReplicas {
+			children = children[:v.numReplicas]
 		}
-		v.target = nx
-		node.nexuses++
+		s.openNexus(v, node, children, nil)
 		s.ioResume(v)
 	}
 	s.volumes[id] = v

@@ -145,6 +145,9 @@ func TestContractResponsesMatchTheUpstreamSpec(t *testing.T) {
 	call("DELETE", "/v0/nodes/io-engine-1/cordon/migration-1", "", 412, true)
 	call("GET", "/v0/replicas", "", 200, true)
 	call("GET", "/v0/replicas/"+missing, "", 404, true)
+	// The core agent's specs, replicas in its map order (published, shared
+	// and unshared replicas, a nexus per published volume).
+	call("GET", "/v0/specs", "", 200, true)
 
 	// A node down: its pools lose their state, volumes targeted there are Unknown.
 	if err := s.SetNodeOnline("io-engine-1", false); err != nil {
@@ -166,7 +169,7 @@ func TestContractResponsesMatchTheUpstreamSpec(t *testing.T) {
 	for _, op := range []string{"get_volumes", "get_volume", "put_volume_replica_count", "put_volume_target",
 		"del_volume_target", "get_rebuild_history", "get_pools", "get_pool", "get_nodes", "get_node",
 		"get_node_pools", "put_node_cordon", "delete_node_cordon", "get_replicas", "get_replica",
-		"put_pool_label", "del_pool_label"} {
+		"put_pool_label", "del_pool_label", "get_specs"} {
 		if !checked[op] {
 			t.Errorf("operation %s was not exercised", op)
 		}

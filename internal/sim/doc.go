@@ -19,7 +19,9 @@
 // changed: rebuild completions and injected faults happen at their exact
 // instants, the self-heal reconciler at multiples of reconcile_interval.
 // There is no background goroutine, so a fake clock makes runs exactly
-// repeatable; every random choice comes from the scenario's seed.
+// repeatable; every random choice comes from the scenario's seed. Which
+// replica a decrease removes is not a random choice: it follows upstream's
+// ranking and replica map order (below).
 //
 // # What it models
 //
@@ -31,7 +33,9 @@
 //     GET /v0/nodes[/{id}] (?node_id), GET /v0/nodes/{id}/pools,
 //     PUT and DELETE /v0/nodes/{id}/cordon/{label}, PUT
 //     /v0/pools/{id}/label/{key}={value} (?overwrite) and DELETE
-//     /v0/pools/{id}/label/{key}, GET /v0/replicas[/{id}].
+//     /v0/pools/{id}/label/{key}, GET /v0/replicas[/{id}], GET /v0/specs
+//     (nexus, pool, replica and volume specs; replicas in the core agent's
+//     map order, each with its share).
 //     Errors are RestJsonError {details, message, kind} with upstream's
 //     status for the kind: NotFound 404, FailedPrecondition / NotPublished /
 //     AlreadyPublished 412, ResourceExhausted 507, Unavailable 503 (NotReady:
@@ -45,12 +49,33 @@
 //     status, then replica count 40 / free space 60 for thick; 25/40 plus
 //     over-commitment 35 for thin). As upstream, a Degraded pool sorts before
 //     an Online one.
-//   - Replica removal (§2): unhealthy in the persisted NexusInfo (or unknown
-//     to it) first; then child state Faulted < Unknown < Degraded < Online;
-//     then remote before nexus-local; remaining ties in a seeded random
-//     order. A healthy replica goes only while more healthy online replicas
-//     remain than the new count; otherwise the count changes and nothing is
-//     removed, as upstream.
+//   - The core agent's global replica map (placement.md §7, review F1): one
+//     ordered list of every replica of every volume. Create appends; destroy
+//     is swap_remove (the last entry of the whole map moves into the freed
+//     slot); a core-agent restart (RestartCoreAgent, POST /admin/core/restart)
+//     refills it in store-key order, i.e. replica uuid order. Scenario
+//     loading creates replicas volume by volume in file order.
+//   - Replica removal (§2, core/controller/scheduling): unhealthy in the
+//     NexusInfo of the volume's last nexus (or without an entry in it) first;
+//     then a nexus child before a replica that is not one, children by state
+//     Faulted < Unknown < Degraded < Online; then a shared replica before an
+//     unshared one ("local" is the replica spec not being shared, not the
+//     node); remaining ties keep the replica map order (a stable sort), and
+//     the first goes. A healthy replica goes only while more healthy online
+//     replicas remain than the new count; otherwise the count changes and
+//     nothing is removed, as upstream. WithRandomRemovalTies or the scenario's
+//     random_removal_ties: true draws ties at random instead: kinder than
+//     upstream, never the default.
+//   - Replica shares: a replica is created unshared, shared over nvmf when a
+//     nexus on another node opens it, unshared when a nexus on its own node
+//     does (publish, republish, attach); replica listings and specs report it.
+//   - NexusInfo per nexus: every new nexus (publish, republish) starts its own
+//     with only the children it opened; a replica left out counts unhealthy.
+//     A child removed from a nexus loses its entry.
+//   - Volume status: a published volume is Degraded when its child count
+//     differs from num_replicas in either direction; an unpublished one is
+//     Online when it has at least num_replicas replica specs (reachable or
+//     not), Degraded with fewer, Faulted with none.
 //   - Targets: a 1-replica volume's target is pinned to its replica's node;
 //     without a node the target goes to an online, uncordoned node with the
 //     fewest targets; republish shuts the old target down and opens a new
@@ -63,10 +88,19 @@
 //     Online as soon as its count is met; at the next publish only replicas
 //     NexusInfo trusts are opened (all of them if the volume was never
 //     published).
-//   - Self-heal every reconcile_interval: faulted children leave the nexus;
-//     a Degraded volume with self_heal gets an unused replica re-attached or
-//     a new one placed by the scheduler; unused replicas in excess are
-//     destroyed.
+//   - Self-heal (the hot spare reconciler) every reconcile_interval, only for
+//     volumes with self_heal (scenario self_heal, default true as CSI sets
+//     it): a child that faults while in sync stays in the nexus as Faulted
+//     for faulted_child_wait_period (default 600s, scenario
+//     faulted_child_wait_period, WithFaultedChildWait); if its replica comes
+//     back in time it is partially rebuilt (our model: size × time away ÷
+//     the wait period; rebuild history IsPartial), otherwise the child and
+//     its replica are removed and replaced with a full rebuild. A child that
+//     faults while rebuilding is removed at once, with its replica. Missing
+//     replicas are created and attached; excess children are removed by the
+//     removal ranking, then unused replicas in excess by the same ranking
+//     (children refused as in use). Unpublished volumes get their replica
+//     count fixed the same way.
 //   - Capacity: pool used = allocated bytes of its replicas + filler,
 //     committed = sum of replica sizes; thin replicas become fully allocated
 //     by a rebuild.
@@ -96,6 +130,7 @@
 //	PUT  /admin/pools/{id}/status               {"status":"Faulted"}
 //	PUT  /admin/pools/{id}/fill                 {"bytes":"90GiB"}
 //	POST /admin/nodes/{id}/drop | /restore
+//	POST /admin/core/restart                   refill the replica map in store-key order
 //	GET  /admin/clock, POST /admin/clock/advance {"duration":"10m"}
 //
 // # What it does not model
@@ -104,14 +139,20 @@
 //     properties, node labels, drain, app nodes, nexus and
 //     replica endpoints other than the listings, watches, authentication.
 //   - Node topology (allowed/preferred nodes, node labels), pool exclusion
-//     labels, affinity groups and affinity keys, max_rebuilds, partial
-//     rebuilds, the HA node agent's target failover (a target whose node goes
+//     labels, affinity groups and affinity keys (the ranking's per-pool
+//     affinity-group count), max_rebuilds, an I/O log of written blocks
+//     (partial rebuilds are sized by time away only), the HA node agent's target failover (a target whose node goes
 //     down stays there, its volume Unknown, until the node returns).
 //   - Recovery of a volume whose every child faulted (it stays Faulted);
-//     self-heal of unpublished volumes; rebuild bandwidth shared between
+//     rebuild bandwidth shared between
 //     concurrent rebuilds (each runs at full speed); I/O affecting latency or
 //     rebuild speed; the io-engine resetting counters when a nexus is
 //     recreated (counters here continue, so rate() is unaffected either way).
-//   - Replica share/unshare as separate steps, replica and nexus operation
-//     records in specs, and the exact wording of every upstream message.
+//   - Replica share/unshare as separate steps or failing, replica and nexus
+//     operation records in specs, nexus owners of replica specs, the order of
+//     the volume, pool and nexus maps in GET /v0/specs (simulator listing
+//     order), a replica removed from an offline node staying in its pool
+//     until garbage collection (it is freed at once), a core-agent restart
+//     doing anything but reorder the replica map, and the exact wording of
+//     every upstream message.
 package sim

@@ -157,12 +157,16 @@ func TestReplicaFaultedDuringItsRebuild(t *testing.T) {
 		h.Records[0].BlocksRecovered == 0 || h.Records[0].BlocksRemaining == 0 {
 		t.Fatalf("history %+v, want one Failed record part-way", h.Records)
 	}
-	// Self-heal cannot place a third replica (every node holds one), so the
-	// volume stays Degraded with the faulted child dropped.
+	// A child faulted while rebuilding has no I/O log: the reconciler removes
+	// it and its replica at once (core/controller/reconciler/nexus/mod.rs:199-201,
+	// core/nexus/operations_helper.rs:76-94); self-heal then places a new
+	// replica on the node that became free and rebuilds it fully.
 	clk.Step(time.Minute)
 	v = getVolume(t, s, vol1)
-	if v.State.Status != mayastor.VolumeStatusDegraded || len(v.State.Target.Children) != 2 {
-		t.Fatalf("after self-heal: %s with %d children", v.State.Status, len(v.State.Target.Children))
+	again := replicaOnPool(v, "p3")
+	if v.State.Status != mayastor.VolumeStatusDegraded || len(v.State.Target.Children) != 3 || again == "" || again == added {
+		t.Fatalf("after self-heal: %s with %d children, p3 replica %q (faulted one %q); want a new p3 replica rebuilding",
+			v.State.Status, len(v.State.Target.Children), again, added)
 	}
 }
 
@@ -178,7 +182,13 @@ func TestPoolFaultsAndFill(t *testing.T) {
 	if st := getVolume(t, s, vol1).State.Status; st != mayastor.VolumeStatusDegraded {
 		t.Fatalf("volume %s with a replica on a faulted pool, want Degraded", st)
 	}
-	clk.Step(10 * time.Second) // self-heal moves the replica to p3
+	// The in-sync child is kept Faulted for faulted_child_wait_period (600s)
+	// before self-heal replaces it (rebuild_policies.rs:20).
+	clk.Step(10 * time.Second)
+	if v := getVolume(t, s, vol1); slices.Contains(poolsOf(v), "p3") {
+		t.Fatalf("self-heal replaced the faulted child within its wait: %v", poolsOf(v))
+	}
+	clk.Step(600 * time.Second) // self-heal moves the replica to p3
 	v := getVolume(t, s, vol1)
 	if !slices.Contains(poolsOf(v), "p3") {
 		t.Fatalf("self-heal did not use p3: %v", poolsOf(v))

@@ -88,6 +88,7 @@ func (s *Sim) Handler() http.Handler {
 	api("DELETE /v0/nodes/{id}/cordon/{label}", "delete_node_cordon", func(r *http.Request) (any, error) {
 		return s.Uncordon(r.PathValue("id"), r.PathValue("label"))
 	})
+	api("GET /v0/specs", "get_specs", func(r *http.Request) (any, error) { return s.Specs(), nil })
 	api("GET /v0/replicas", "get_replicas", func(r *http.Request) (any, error) { return s.Replicas(), nil })
 	api("GET /v0/replicas/{id}", "get_replica", func(r *http.Request) (any, error) { return s.Replica(r.PathValue("id")) })
 
@@ -352,6 +353,10 @@ func (s *Sim) adminRoutes(mux *http.ServeMux) {
 	})
 	admin("POST /admin/nodes/{id}/restore", func(r *http.Request) (any, error) {
 		return nil, s.SetNodeOnline(r.PathValue("id"), true)
+	})
+	admin("POST /admin/core/restart", func(r *http.Request) (any, error) {
+		s.RestartCoreAgent()
+		return nil, nil
 	})
 	admin("GET /admin/clock", func(r *http.Request) (any, error) {
 		return map[string]string{"now": s.Now().UTC().Format(time.RFC3339Nano)}, nil

@@ -67,6 +67,16 @@ type simReplica struct {
 	thin      bool
 	allocated int64
 	faulted   bool
+	// share is the replica spec's share protocol: ProtocolNone when the
+	// replica is not shared (created so, or unshared because a nexus on its
+	// own node opened it through the loopback bdev), ProtocolNvmf once a
+	// nexus on another node made it a child. The removal ranking calls an
+	// unshared replica "local" (upstream core/controller/scheduling/mod.rs:166-167;
+	// share/unshare in core/nexus/operations_helper.rs:131-171, read upstream).
+	share mayastor.Protocol
+	// slot is the replica's index in Sim.order, the core agent's global
+	// replica map (see Sim.order).
+	slot int
 }
 
 func (r *simReplica) node() *simNode { return r.pool.node }
@@ -107,6 +117,11 @@ func (r *simReplica) setAllocated(b int64) {
 type rebuildJob struct {
 	start, end time.Time
 	srcURI     string
+	// partial says the job replays the child's I/O log (a faulted child back
+	// within faulted_child_wait_period) instead of copying the whole volume.
+	partial bool
+	// bytes is what the job copies (the volume size for a full rebuild).
+	bytes int64
 	// faultAt, when set, is when an injected fault fails the job.
 	faultAt time.Time
 }
@@ -131,6 +146,12 @@ type simChild struct {
 	// state is the child state the nexus holds while the replica is reachable.
 	state   mayastor.ChildState
 	rebuild *rebuildJob
+	// faultedAt is when the child faulted; ioLog says the nexus kept an I/O
+	// log for it (it was an in-sync Online child when it faulted), which makes
+	// a partial rebuild possible if its replica comes back within
+	// faulted_child_wait_period (core/controller/reconciler/nexus/mod.rs:166-224).
+	faultedAt time.Time
+	ioLog     bool
 }
 
 type simNexus struct {
@@ -172,6 +193,7 @@ func childState(c *simChild) mayastor.ChildState {
 type rebuildRecord struct {
 	childURI, srcURI string
 	state            mayastor.RebuildJobState
+	partial          bool
 	bytesTotal       int64
 	bytesDone        int64
 	start, end       time.Time
@@ -186,9 +208,14 @@ type simVolume struct {
 	selfHeal    bool
 	replicas    []*simReplica
 	target      *simNexus
-	// nexusInfo is the persisted health of each child (replica uuid →
-	// healthy). nil until the volume is first published: then every replica
-	// counts as healthy.
+	// nexusInfo is the persisted NexusInfo of the volume's last nexus
+	// (VolumeSpec.health_info_id is the last nexus id, upstream
+	// control-plane/stor-port/src/types/v0/store/volume.rs:432-437): replica
+	// uuid → healthy. Every new nexus (publish, republish, re-creation)
+	// starts its own, holding only the children it opened, so a replica left
+	// out has no entry and counts as unhealthy (F3). nil until the volume is
+	// first published: then every replica counts as healthy
+	// (core/controller/scheduling/volume.rs:425-431).
 	nexusInfo map[string]bool
 	// faultNextRebuild, when >= 0, fails the next rebuild of this volume at
 	// that fraction of its duration.
@@ -228,7 +255,8 @@ func (v *simVolume) removeReplica(r *simReplica) {
 	delete(v.nexusInfo, r.uuid)
 }
 
-// status is the volume status the control plane reports.
+// status is the volume status the control plane reports
+// (core/volume/registry.rs:108-140, read upstream).
 func (v *simVolume) status() mayastor.VolumeStatus {
 	if v.target != nil {
 		nx := v.servingNexus()
@@ -237,21 +265,20 @@ func (v *simVolume) status() mayastor.VolumeStatus {
 		}
 		return nexusVolumeStatus(nx, v.numReplicas)
 	}
-	online := 0
-	for _, r := range v.replicas {
-		if r.state() == mayastor.ReplicaStateOnline {
-			online++
-		}
-	}
+	// Unpublished: upstream counts replica *specs*, not online replicas
+	// (core/volume/registry.rs:129-137; review F18).
 	switch {
-	case online == 0:
+	case len(v.replicas) >= v.numReplicas:
+		return mayastor.VolumeStatusOnline
+	case len(v.replicas) == 0:
 		return mayastor.VolumeStatusFaulted
-	case online < v.numReplicas:
-		return mayastor.VolumeStatusDegraded
 	}
-	return mayastor.VolumeStatusOnline
+	return mayastor.VolumeStatusDegraded
 }
 
+// nexusVolumeStatus is the status of a published volume: the nexus's, except
+// that an Online nexus whose child count differs from num_replicas, in either
+// direction, makes the volume Degraded (core/volume/registry.rs:115-122; F4).
 func nexusVolumeStatus(nx *simNexus, want int) mayastor.VolumeStatus {
 	switch nexusState(nx) {
 	case mayastor.NexusStateFaulted:
@@ -259,7 +286,7 @@ func nexusVolumeStatus(nx *simNexus, want int) mayastor.VolumeStatus {
 	case mayastor.NexusStateDegraded:
 		return mayastor.VolumeStatusDegraded
 	}
-	if len(nx.children) < want {
+	if len(nx.children) != want {
 		return mayastor.VolumeStatusDegraded
 	}
 	return mayastor.VolumeStatusOnline

@@ -129,22 +129,9 @@ func (s *Sim) publish(v *simVolume, req PublishRequest) *APIError {
 	if v.target != nil {
 		s.shutdownTarget(v)
 	}
-	ctx := req.Context
-	if ctx == nil {
-		ctx = map[string]string{}
-	}
-	nx := &simNexus{uuid: s.newUUID(), node: node, context: ctx}
-	if v.nexusInfo == nil {
-		v.nexusInfo = map[string]bool{}
-	}
-	for _, r := range children {
-		nx.children = append(nx.children, &simChild{replica: r, state: mayastor.ChildStateOnline})
-		v.nexusInfo[r.uuid] = true
-	}
-	v.target = nx
-	node.nexuses++
+	nx := s.openNexus(v, node, children, req.Context)
 	s.ioResume(v)
-	if len(nx.children) < v.numReplicas || len(v.replicas) > v.numReplicas {
+	if len(nx.children) != v.numReplicas || len(v.replicas) != v.numReplicas {
 		s.markDirty(v)
 	}
 	return nil

@@ -169,10 +169,18 @@ volumes:
 			t.Fatalf("%s: status %s after a replica fault, want Degraded", id, st)
 		}
 	}
-	clk.Step(10 * time.Second) // one reconcile tick: faulted child out, new replica in
+	// An in-sync child that faults is kept for faulted_child_wait_period
+	// (600s, core/controller/policies/rebuild_policies.rs:20; nexus/mod.rs:203-222).
+	clk.Step(10 * time.Minute)
 	v := getVolume(t, s, vol1)
-	if got := poolsOf(v); len(got) != 3 || v.State.Target.Rebuilds != 1 {
-		t.Fatalf("after one tick: replicas on %v, %d rebuilds; want the faulted one plus a new rebuilding one", got, v.State.Target.Rebuilds)
+	if got := poolsOf(v); len(got) != 2 || v.State.Target.Rebuilds != 0 || len(v.State.Target.Children) != 2 {
+		t.Fatalf("inside the wait: replicas on %v, %d children, %d rebuilds; want the faulted child kept, nothing new",
+			got, len(v.State.Target.Children), v.State.Target.Rebuilds)
+	}
+	clk.Step(10 * time.Second) // the wait is over: faulted child and replica out, a new replica in
+	v = getVolume(t, s, vol1)
+	if got := poolsOf(v); len(got) != 2 || slices.Contains(got, "p2") || v.State.Target.Rebuilds != 1 {
+		t.Fatalf("after the wait: replicas on %v, %d rebuilds; want the faulted one gone and a new one rebuilding", got, v.State.Target.Rebuilds)
 	}
 	clk.Step(3 * time.Minute)
 	v = getVolume(t, s, vol1)

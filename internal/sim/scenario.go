@@ -24,7 +24,14 @@ type Scenario struct {
 	// (a rebuild of a volume takes size ÷ bandwidth).
 	RebuildBandwidth ByteSize `yaml:"rebuild_bandwidth"`
 	// ReconcileInterval is the period of the self-heal reconciler (default 10s).
-	ReconcileInterval Duration          `yaml:"reconcile_interval"`
+	ReconcileInterval Duration `yaml:"reconcile_interval"`
+	// FaultedChildWaitPeriod is how long a faulted in-sync child is kept for
+	// a partial rebuild before it is replaced (default 600s, upstream's).
+	FaultedChildWaitPeriod *Duration `yaml:"faulted_child_wait_period"`
+	// RandomRemovalTies draws the remaining ties of the removal ranking at
+	// random on every decrease instead of the core agent's replica map order.
+	// Kinder than upstream; off by default (see WithRandomRemovalTies).
+	RandomRemovalTies bool              `yaml:"random_removal_ties"`
 	Nodes             []ScenarioNode    `yaml:"nodes"`
 	Pools             []ScenarioPool    `yaml:"pools"`
 	Volumes           []ScenarioVolume  `yaml:"volumes"`
@@ -303,6 +310,9 @@ var uuidPattern = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a
 func (sc *Scenario) validate() error {
 	if sc.RebuildBandwidth < 0 {
 		return sc.errAt("rebuild_bandwidth", "must be positive")
+	}
+	if sc.FaultedChildWaitPeriod != nil && sc.FaultedChildWaitPeriod.Duration < 0 {
+		return sc.errAt("faulted_child_wait_period", "must not be negative")
 	}
 	nodes := map[string]bool{}
 	for i, n := range sc.Nodes {

@@ -146,30 +146,74 @@ func overCommitment(p *simPool) int64 {
 }
 
 // removalCandidate picks the replica a decrease to v.numReplicas removes, or
-// nil when no replica may go (scheduling/volume.rs ReplicaRemovalCandidates).
+// nil when no replica may go: the first candidate of the ranking
+// (volume_replica_remove_candidate, core/volume/operations_helper.rs:208-246).
 func (s *Sim) removalCandidate(v *simVolume) *simReplica {
-	items := append([]*simReplica(nil), v.replicas...)
-	// Remaining ties follow an in-memory map order upstream: unpredictable.
-	s.rng.Shuffle(len(items), func(i, j int) { items[i], items[j] = items[j], items[i] })
-	sort.SliceStable(items, func(i, j int) bool { return compareRemoval(v, items[i], items[j]) < 0 })
+	return s.rankForRemoval(v, nil).next()
+}
 
-	// Unhealthy replicas (persisted NexusInfo says so, or has no entry) go first.
-	for _, r := range items {
-		if !v.healthy(r) {
-			return r
-		}
+// removalCandidates is upstream's ReplicaRemovalCandidates
+// (core/controller/scheduling/volume.rs:384-439, read upstream): the ranked
+// replicas split into unhealthy and healthy, each least preferred first.
+type removalCandidates struct {
+	want               int
+	unhealthy, healthy []*simReplica
+}
+
+// next is ReplicaRemovalCandidates::next (volume.rs:394-420): any unhealthy
+// replica first; a healthy one only while more healthy online replicas remain
+// in the list than num_replicas. Each call consumes the candidate it returns,
+// so the healthy guard is re-evaluated over a shrinking list, as upstream.
+func (c *removalCandidates) next() *simReplica {
+	if len(c.unhealthy) > 0 {
+		r := c.unhealthy[0]
+		c.unhealthy = c.unhealthy[1:]
+		return r
 	}
-	// A healthy replica goes only if more healthy online replicas remain than wanted.
-	healthyOnline := 0
-	for _, r := range items {
+	online := 0
+	for _, r := range c.healthy {
 		if r.state() == mayastor.ReplicaStateOnline {
-			healthyOnline++
+			online++
 		}
 	}
-	if healthyOnline > v.numReplicas {
-		return items[0]
+	if online > c.want && len(c.healthy) > 0 {
+		r := c.healthy[0]
+		c.healthy = c.healthy[1:]
+		return r
 	}
 	return nil
+}
+
+// rankForRemoval ranks v's replicas for removal (DecreaseVolumeReplica with
+// ChildSorters::sort, core/controller/scheduling/mod.rs:157-236, read
+// upstream), keeping only those keep accepts when keep is not nil (the
+// nexus_child_remove_candidates filter, core/volume/scheduling.rs:46-62).
+//
+// The input is specs().volume_replicas(v): the core agent's global replica
+// map order (order.go). The sort is stable (Rust's sort_by,
+// scheduling/mod.rs:79-82), so replicas the comparator cannot tell apart keep
+// that order, and the first of them is removed first. With
+// WithRandomRemovalTies the input is shuffled instead (kinder than upstream).
+func (s *Sim) rankForRemoval(v *simVolume, keep func(*simReplica) bool) *removalCandidates {
+	items := s.volumeReplicas(v)
+	if s.randomTies {
+		s.rng.Shuffle(len(items), func(i, j int) { items[i], items[j] = items[j], items[i] })
+	}
+	sort.SliceStable(items, func(i, j int) bool { return compareRemoval(v, items[i], items[j]) < 0 })
+	out := &removalCandidates{want: v.numReplicas}
+	for _, r := range items {
+		if keep != nil && !keep(r) {
+			continue
+		}
+		// Healthy when NexusInfo says so; a replica without an entry is
+		// unhealthy once a NexusInfo exists (volume.rs:424-431).
+		if v.healthy(r) {
+			out.healthy = append(out.healthy, r)
+		} else {
+			out.unhealthy = append(out.unhealthy, r)
+		}
+	}
+	return out
 }
 
 // childStateRank orders child states least preferred first:
@@ -186,16 +230,33 @@ func childStateRank(st mayastor.ChildState) int {
 	return 3
 }
 
-// compareRemoval orders replicas, the first to remove first: nexus children
-// by child state, then a remote replica before the nexus-local one.
-// (Upstream also ranks a replica that is not a nexus child after the
-// children; kept here.)
+// healthRank is sort_by_health (scheduling/mod.rs:187-205): unhealthy before
+// healthy. (Upstream compares a replica without an entry as Equal to an
+// unhealthy one; both rank 0 here.)
+func healthRank(v *simVolume, r *simReplica) int {
+	if v.healthy(r) {
+		return 1
+	}
+	return 0
+}
+
+// compareRemoval is ChildSorters::sort (scheduling/mod.rs:157-185), negative
+// when a goes before b:
+//  1. health: unhealthy first (sort_by_health);
+//  2. sort_by_child (206-236): a nexus child before a replica that is not
+//     one, children by child state Faulted < Unknown < Degraded < Online;
+//  3. a shared replica before an unshared one: "local" is the replica spec
+//     not being shared (166-167; F2), not the replica's node;
+//  4. (affinity-group replicas per pool: not modelled here)
+//
+// anything else is a tie, left to the input order.
 func compareRemoval(v *simVolume, a, b *simReplica) int {
+	if d := healthRank(v, a) - healthRank(v, b); d != 0 {
+		return d
+	}
 	var ca, cb *simChild
-	var target *simNode
 	if v.target != nil {
 		ca, cb = v.target.child(a), v.target.child(b)
-		target = v.target.node
 	}
 	switch {
 	case ca == nil && cb != nil:
@@ -207,8 +268,7 @@ func compareRemoval(v *simVolume, a, b *simReplica) int {
 			return d
 		}
 	}
-	la := target != nil && a.pool.node == target
-	lb := target != nil && b.pool.node == target
+	la, lb := a.share == mayastor.ProtocolNone, b.share == mayastor.ProtocolNone
 	switch {
 	case la == lb:
 		return 0

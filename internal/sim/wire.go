@@ -14,22 +14,7 @@ const rebuildBlockSize = 512
 func ptr[T any](v T) *T { return &v }
 
 func (s *Sim) wireVolume(v *simVolume) mayastor.Volume {
-	spec := mayastor.VolumeSpec{
-		NumReplicas: uint8(v.numReplicas),
-		Size:        uint64(v.size),
-		Status:      mayastor.SpecStatusCreated,
-		UUID:        v.uuid,
-		Policy:      mayastor.VolumePolicy{SelfHeal: v.selfHeal},
-		Thin:        v.thin,
-	}
-	if len(v.inclusion) > 0 {
-		spec.Topology = &mayastor.Topology{PoolTopology: &mayastor.PoolTopology{
-			Labelled: &mayastor.LabelledTopology{Inclusion: maps.Clone(v.inclusion)},
-		}}
-	}
-	if v.target != nil {
-		spec.Target = &mayastor.VolumeTarget{Node: v.target.node.id, Protocol: mayastor.VolumeShareProtocolNvmf}
-	}
+	spec := s.wireVolumeSpec(v)
 	state := mayastor.VolumeState{
 		Size:            uint64(v.size),
 		Status:          v.status(),
@@ -69,6 +54,27 @@ func (s *Sim) wireVolume(v *simVolume) mayastor.Volume {
 		TotalAllocated: total, TotalAllocatedReplicas: total,
 	}
 	return mayastor.Volume{Spec: spec, State: state}
+}
+
+// wireVolumeSpec is the volume's spec, as GET /v0/volumes and GET /v0/specs give it.
+func (s *Sim) wireVolumeSpec(v *simVolume) mayastor.VolumeSpec {
+	spec := mayastor.VolumeSpec{
+		NumReplicas: uint8(v.numReplicas),
+		Size:        uint64(v.size),
+		Status:      mayastor.SpecStatusCreated,
+		UUID:        v.uuid,
+		Policy:      mayastor.VolumePolicy{SelfHeal: v.selfHeal},
+		Thin:        v.thin,
+	}
+	if len(v.inclusion) > 0 {
+		spec.Topology = &mayastor.Topology{PoolTopology: &mayastor.PoolTopology{
+			Labelled: &mayastor.LabelledTopology{Inclusion: maps.Clone(v.inclusion)},
+		}}
+	}
+	if v.target != nil {
+		spec.Target = &mayastor.VolumeTarget{Node: v.target.node.id, Protocol: mayastor.VolumeShareProtocolNvmf}
+	}
+	return spec
 }
 
 func (s *Sim) wireNexus(v *simVolume, nx *simNexus) mayastor.Nexus {
@@ -131,14 +137,15 @@ func (s *Sim) wireNode(n *simNode) mayastor.Node {
 }
 
 func (s *Sim) wireReplica(r *simReplica) mayastor.Replica {
-	v := r.volume
-	share := mayastor.ProtocolNvmf
+	// The share and URI are the replica spec's: nvmf once a nexus on another
+	// node shared it, a loopback bdev while unshared (see simReplica.share).
+	share := r.share
+	if share == "" {
+		share = mayastor.ProtocolNone
+	}
 	var target *simNode
-	if v.target != nil {
-		target = v.target.node
-		if target == r.node() {
-			share = mayastor.ProtocolNone
-		}
+	if share == mayastor.ProtocolNone {
+		target = r.node()
 	}
 	const cluster = 4 << 20
 	return mayastor.Replica{
@@ -159,7 +166,7 @@ func wireHistory(nx *simNexus) mayastor.RebuildHistory {
 		h.Records = append(h.Records, mayastor.RebuildRecord{
 			ChildURI: r.childURI, SrcURI: r.srcURI, RebuildJobState: r.state,
 			BlocksTotal: total, BlocksRecovered: done, BlocksTransferred: done, BlocksRemaining: total - done,
-			BlockSize: rebuildBlockSize, IsPartial: false, StartTime: r.start.UTC(), EndTime: r.end.UTC(),
+			BlockSize: rebuildBlockSize, IsPartial: r.partial, StartTime: r.start.UTC(), EndTime: r.end.UTC(),
 		})
 	}
 	return h
@@ -306,4 +313,53 @@ func (s *Sim) VolumeCount() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.volumes)
+}
+
+// Specs is GET /v0/specs: the core agent's specs. Replicas come in the order
+// of its global replica map (order.go; placement.md §7: registry/service.rs:52-61
+// → pool/specs.rs:266-271 walk the IndexMap's values, per placement.md, upstream
+// code not read); the order decides removal ties. Volumes and pools come in
+// the simulator's listing order, nexuses in their volume's order (those maps
+// are not modelled as IndexMaps). Replica owners name the volume only (nexus
+// owners are not modelled); no operation is ever in progress.
+func (s *Sim) Specs() mayastor.Specs {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sync()
+	out := mayastor.Specs{
+		Nexuses:  []mayastor.NexusSpec{},
+		Pools:    make([]mayastor.PoolSpec, 0, len(s.poolOrder)),
+		Replicas: make([]mayastor.ReplicaSpec, 0, len(s.order)),
+		Volumes:  make([]mayastor.VolumeSpec, 0, len(s.volOrder)),
+	}
+	for _, id := range s.volOrder {
+		v := s.volumes[id]
+		out.Volumes = append(out.Volumes, s.wireVolumeSpec(v))
+		if nx := v.target; nx != nil {
+			ns := mayastor.NexusSpec{
+				Children: make([]string, 0, len(nx.children)),
+				Managed:  true, Node: nx.node.id, Owner: v.uuid, Share: mayastor.ProtocolNvmf,
+				Size: uint64(v.size), Status: mayastor.SpecStatusCreated, UUID: nx.uuid,
+			}
+			for _, c := range nx.children {
+				ns.Children = append(ns.Children, c.replica.uri(nx.node))
+			}
+			out.Nexuses = append(out.Nexuses, ns)
+		}
+	}
+	for _, id := range s.poolOrder {
+		out.Pools = append(out.Pools, *s.wirePool(s.pools[id]).Spec)
+	}
+	for _, r := range s.order {
+		share := r.share
+		if share == "" {
+			share = mayastor.ProtocolNone
+		}
+		out.Replicas = append(out.Replicas, mayastor.ReplicaSpec{
+			Managed: true, Owners: mayastor.ReplicaSpecOwners{Volume: r.volume.uuid},
+			Pool: r.pool.id, PoolUUID: r.pool.uuid, Share: share, Size: uint64(r.size),
+			Status: mayastor.SpecStatusCreated, Thin: r.thin, UUID: r.uuid, Kind: mayastor.ReplicaKindRegular,
+		})
+	}
+	return out
 }
