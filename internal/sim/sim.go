@@ -41,6 +41,8 @@ type Sim struct {
 
 	faults faultTable
 	sleep  func(time.Duration) // applies injected latency
+
+	extras // HA, max_rebuilds, late operations, registry cache, ... (extras.go)
 }
 
 // Defaults used when a scenario does not set them.
@@ -89,9 +91,11 @@ func New(sc *Scenario, opts ...Option) (*Sim, error) {
 	}
 	s.start = s.clock.Now()
 	s.cur, s.lastReconcile = s.start, s.start
+	s.loadExtras(sc)
 	if err := s.load(sc); err != nil {
 		return nil, err
 	}
+	s.initCache()
 	return s, nil
 }
 
@@ -126,6 +130,9 @@ type event struct {
 	vol   *simVolume
 	child *simChild
 	job   *rebuildJob
+	// apply, when set, is the whole event (late operations, HA failover,
+	// registry cache refresh, ENOSPC moves: extras.go).
+	apply func()
 }
 
 type eventQueue struct {
@@ -180,7 +187,11 @@ func (s *Sim) sync() {
 		s.cur = next
 		if reconcile {
 			s.lastReconcile = next
-			if !s.reconcile() {
+			changed := s.reconcile()
+			if changed {
+				s.opDone() // the reconcilers' operations refresh the registry cache too
+			}
+			if !changed {
 				// Nothing can change until the next event: skip idle ticks.
 				until := now
 				if s.events.Len() > 0 && s.events.items[0].at.Before(until) {
@@ -215,6 +226,10 @@ func (s *Sim) nextReconcile() time.Time {
 }
 
 func (s *Sim) handle(e *event) {
+	if e.apply != nil {
+		e.apply()
+		return
+	}
 	v, c := e.vol, e.child
 	if v.target == nil || v.target.child(c.replica) != c || c.rebuild != e.job {
 		return // the job was stopped or superseded
@@ -362,7 +377,8 @@ func (s *Sim) reconcileVolume(v *simVolume) (changed, done bool) {
 			}
 		}
 	}
-	if v.selfHeal && len(nx.children) < v.numReplicas {
+	// An attach needs rebuild_allowed (max_rebuilds, attach.go).
+	if v.selfHeal && len(nx.children) < v.numReplicas && s.rebuildAllowed() == nil {
 		var spare *simReplica
 		for _, r := range v.replicas {
 			if nx.child(r) == nil && r.state() == mayastor.ReplicaStateOnline {
