@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -111,6 +112,38 @@ func TestLateFaultValidation(t *testing.T) {
 	} {
 		if err := s.InjectFault(f); err == nil {
 			t.Fatalf("fault %+v accepted", f)
+		}
+	}
+}
+
+// core/volume/service.rs:152-163 for a republish (PUT .../target): answered
+// 504, the target moves when the effect lands 3 s later.
+func TestLateRepublishLandsAfterItsDelay(t *testing.T) {
+	s, clk := newTestSim(t, faultScenario)
+	ts := serve(t, s)
+	ts.must("POST", "/admin/faults", `{"operation": "put_volume_target", "mode": "late", "delay": "3s"}`, http.StatusNoContent)
+	body := `{"publish_context": {}, "protocol": "nvmf", "republish": true, "node": "n3"}`
+	if code, _, err := ts.do("PUT", "/v0/volumes/"+vol1+"/target", body); err != nil || code != http.StatusGatewayTimeout {
+		t.Fatalf("republish: %d %v, want 504", code, err)
+	}
+	if n := getVolume(t, s, vol1).Spec.Target.Node; n != "n1" {
+		t.Fatalf("target on %s before the republish landed, want n1", n)
+	}
+	clk.Step(3 * time.Second)
+	if n := getVolume(t, s, vol1).Spec.Target.Node; n != "n3" {
+		t.Fatalf("target on %s after the republish landed, want n3", n)
+	}
+}
+
+// The scenario's new cluster-wide and volume fields are validated.
+func TestScenarioExtrasValidation(t *testing.T) {
+	for _, bad := range []string{
+		"max_rebuilds: -1\n" + faultScenario,
+		"ha_failover_delay: -5s\n" + faultScenario,
+		strings.Replace(faultScenario, "nexus_node: n1}", "nexus_node: n1, num_snapshots: -1}", 1),
+	} {
+		if _, err := ParseScenario("t.yaml", []byte(bad)); err == nil {
+			t.Fatalf("scenario accepted:\n%s", bad)
 		}
 	}
 }
