@@ -33,6 +33,7 @@ type config struct {
 	speed    float64
 	seed     uint64
 	seedSet  bool
+	cache    time.Duration
 }
 
 func parseFlags(args []string) (config, error) {
@@ -43,6 +44,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.scenario, "scenario", "small", "embedded scenario `name` ("+fmt.Sprint(sim.ScenarioNames())+") or path to a YAML file")
 	fs.Float64Var(&c.speed, "speed", 1, "simulated seconds per wall-clock second")
 	fs.Uint64Var(&c.seed, "seed", 0, "override the scenario's random seed")
+	fs.DurationVar(&c.cache, "registry-cache", 0, "serve GET views from a registry cache refreshed every `period` (upstream: 30s; 0: off)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -72,7 +74,7 @@ func parseFlags(args []string) (config, error) {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready func(addr string)) int {
 	cfg, err := parseFlags(args)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(stdout, "usage: mayastor-sim [--listen 127.0.0.1:30011] [--scenario small|scale-10k|FILE] [--speed N] [--seed N]")
+		fmt.Fprintln(stdout, "usage: mayastor-sim [--listen 127.0.0.1:30011] [--scenario small|scale-10k|FILE] [--speed N] [--seed N] [--registry-cache 30s]")
 		return 0
 	}
 	if err != nil {
@@ -87,6 +89,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 	opts := []sim.Option{sim.WithClock(sim.NewScaledClock(cfg.speed))}
 	if cfg.seedSet {
 		opts = append(opts, sim.WithSeed(cfg.seed))
+	}
+	if cfg.cache > 0 {
+		opts = append(opts, sim.WithRegistryCache(cfg.cache))
 	}
 	s, err := sim.New(sc, opts...)
 	if err != nil {

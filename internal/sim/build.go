@@ -86,7 +86,8 @@ func (s *Sim) addVolume(sc *Scenario, f string, vs *ScenarioVolume) error {
 		return sc.errAt(f+".uuid", "duplicate volume %q", id)
 	}
 	v := &simVolume{uuid: id, size: int64(vs.Size), thin: vs.Thin, numReplicas: vs.NumReplicas,
-		inclusion: maps.Clone(vs.Inclusion), selfHeal: vs.SelfHeal == nil || *vs.SelfHeal, faultNextRebuild: -1}
+		inclusion: maps.Clone(vs.Inclusion), selfHeal: vs.SelfHeal == nil || *vs.SelfHeal, faultNextRebuild: -1,
+		volExtras: volExtrasFrom(vs)}
 	if v.numReplicas == 0 {
 		v.numReplicas = len(vs.Replicas)
 	}

@@ -120,10 +120,53 @@
 //     the call took effect, latency); a replica fault, a fault of the next
 //     rebuild of a volume at a given percentage, pool status, pool fill, node
 //     drop and restore, a volume's workload, advancing a steppable clock.
+//   - Attach refused after the create (review F8): the scenario's
+//     max_rebuilds (0 or absent: no limit) refuses an attach while that many
+//     rebuilds run cluster-wide, and FailNextAttach refuses the next one of a
+//     volume; the increase answers 507 ResourceExhausted (MaxRebuilds), the
+//     created replica stays owned by the volume without being a child, and
+//     num_replicas is unchanged. Self-heal attaches respect max_rebuilds too.
+//   - A decrease whose replica is on an offline node (F9) disowns it (gone
+//     from the topology), answers 412 NodeNotOnline with num_replicas
+//     unchanged; self-heal then adds a replacement. The disowned replica is
+//     destroyed, and its pool space freed, when its node returns.
+//   - Late operations (F10): fault mode "late" answers 504 (or drops the
+//     connection) and lands the effect of a replica-count change, publish or
+//     republish, cordon or uncordon after a delay of simulation time or after
+//     the next N REST calls. Until then the volume's or node's operation
+//     guard answers 409 Conflict to other operations on it.
+//   - Registry cache (F11, off by default): WithRegistryCache(30*time.Second)
+//     serves GET views of volumes, pools and nodes from a snapshot refreshed
+//     every period and after every operation (REST, late, self-heal).
+//   - HA (F12, F16): scenario ha_enabled (default true) and PUT /admin/ha;
+//     without HA a republish answers 412 SwitchoverNotAllowedWhenHAisDisabled
+//     and a target whose node is down stays there until the node returns.
+//     With HA, such a target moves to another online, uncordoned node after
+//     ha_failover_delay (default 30s, an assumption), and the recreated
+//     nexus opens one healthy child (unclean shutdown); hot spare rebuilds
+//     the others fully. FailNextRepublish fails a republish half-way (500):
+//     the old target is shut down, the spec still names it, the volume has
+//     no live target (Unknown, count changes 503) until the failover
+//     recreates it with every healthy child.
+//   - Affinity groups (F13): a scenario volume's affinity_group is on the
+//     wire (spec.affinity_group) and its count cannot go below 2 (412
+//     RestrictedReplicaCount).
+//   - Snapshots (F14): a scenario volume's num_snapshots is on the wire; an
+//     increase answers 412 UpgradeRequiredToRebuild unless the scenario's
+//     rebuild_ancestry_fix says the nodes carry the fix.
+//   - ENOSPC (capacity reconciler): at the next reconcile tick after a pool
+//     runs out of space, its largest thin replica that is a live child and
+//     not fully allocated is moved to another pool (new replica attached and
+//     rebuilt, old one removed) when another Online child remains.
 //
 // Admin endpoints (JSON bodies):
 //
 //	GET|POST|DELETE /admin/faults              {"operation","mode":"status|drop|drop-after|latency","count","status","latency":"2s"}
+//	                                           late: {"operation","mode":"late","delay":"5s"|"after":N,"count","status":504,"drop":false}
+//	POST /admin/volumes/{id}/fail-next-attach
+//	POST /admin/volumes/{id}/fail-next-republish
+//	GET|PUT /admin/ha                          {"enabled": false}
+//	PUT  /admin/max-rebuilds                   {"max_rebuilds": 2}
 //	POST /admin/replicas/{id}/fault
 //	POST /admin/volumes/{id}/fault-next-rebuild {"at_percent": 50}
 //	PUT  /admin/volumes/{id}/workload           Workload, e.g. {"pattern":"diurnal","read_iops":500,"write_iops":[10,50],"amplitude":0.5}
@@ -139,10 +182,11 @@
 //     properties, node labels, drain, app nodes, nexus and
 //     replica endpoints other than the listings, watches, authentication.
 //   - Node topology (allowed/preferred nodes, node labels), pool exclusion
-//     labels, affinity groups and affinity keys (the ranking's per-pool
-//     affinity-group count), max_rebuilds, an I/O log of written blocks
-//     (partial rebuilds are sized by time away only), the HA node agent's target failover (a target whose node goes
-//     down stays there, its volume Unknown, until the node returns).
+//     labels, affinity-group-aware placement and removal tie-breaks (the
+//     ranking's per-pool affinity-group count), an I/O log of written blocks
+//     (partial rebuilds are sized by time away only), rebuilt replicas
+//     lacking replica snapshots, the loss of a nexus when its node restarts
+//     without HA (it resumes as it was).
 //   - Recovery of a volume whose every child faulted (it stays Faulted);
 //     rebuild bandwidth shared between
 //     concurrent rebuilds (each runs at full speed); I/O affecting latency or

@@ -24,6 +24,13 @@ const (
 	FaultDropAfter FaultMode = "drop-after"
 	// FaultLatency delays the call by Latency, then executes it.
 	FaultLatency FaultMode = "latency"
+	// FaultLate answers Status (default 504), or drops the connection with
+	// Drop, without executing the call now: its effect lands Delay later
+	// (simulation time) or once After more REST calls were served, as an
+	// operation that outlives its client's timeout. Until then the
+	// operation guard of its volume or node answers 409 to other operations
+	// on it (late.go).
+	FaultLate FaultMode = "late"
 )
 
 // Fault is an injected failure of the next Count calls of Operation (the
@@ -35,6 +42,13 @@ type Fault struct {
 	Count     int       `json:"count,omitempty"`
 	Status    int       `json:"status,omitempty"`
 	Latency   Duration  `json:"latency,omitzero"`
+	// Delay (mode late): the effect lands this long after the call.
+	Delay Duration `json:"delay,omitzero"`
+	// After (mode late): the effect lands once this many more REST calls
+	// were served (right after the After-th one's own effect).
+	After int `json:"after,omitempty"`
+	// Drop (mode late): close the connection instead of answering Status.
+	Drop bool `json:"drop,omitempty"`
 }
 
 func (f *Fault) validate() error {
@@ -54,8 +68,12 @@ func (f *Fault) validate() error {
 		if f.Latency.Duration <= 0 {
 			return fmt.Errorf("latency: must be positive")
 		}
+	case FaultLate:
+		if err := validateLate(f); err != nil { // late.go
+			return err
+		}
 	default:
-		return fmt.Errorf("mode: want status, drop, drop-after or latency, got %q", f.Mode)
+		return fmt.Errorf("mode: want status, drop, drop-after, latency or late, got %q", f.Mode)
 	}
 	return nil
 }
@@ -190,6 +208,7 @@ func (s *Sim) FillPool(id string, bytes int64) error {
 	}
 	p.filler = bytes
 	s.markAllDegraded()
+	s.checkENOSPC() // enospc.go
 	return nil
 }
 
@@ -208,7 +227,7 @@ func (s *Sim) SetNodeOnline(id string, online bool) error {
 	}
 	if !online {
 		for _, v := range s.volumes {
-			if v.target != nil && v.target.node == n {
+			if v.target != nil && v.target.node == n && !v.target.shutdown {
 				s.ioPause(v)
 				for _, c := range v.target.children {
 					s.stopRebuild(v, c, mayastor.RebuildJobStateFailed)
@@ -230,7 +249,7 @@ func (s *Sim) SetNodeOnline(id string, online bool) error {
 	}
 	if online {
 		for _, v := range s.volumes {
-			if v.target != nil && v.target.node == n {
+			if v.target != nil && v.target.node == n && !v.target.shutdown {
 				// A child that was rebuilding when the target went away restarts.
 				kept := v.target.children[:0]
 				for _, c := range v.target.children {
@@ -245,6 +264,9 @@ func (s *Sim) SetNodeOnline(id string, online bool) error {
 			}
 		}
 		s.markAllDegraded()
+		s.destroyDisowned(n) // disown.go
+	} else {
+		s.scheduleFailovers(n) // ha.go
 	}
 	return nil
 }

@@ -185,7 +185,7 @@ volumes:
 	}
 }
 
-const fourNodes = `
+const fourNodesHeal = `
 rebuild_bandwidth: 100MiB
 nodes: [{id: n1}, {id: n2}, {id: n3}, {id: n4}]
 pools:
@@ -201,7 +201,7 @@ pools:
 // (core/controller/reconciler/nexus/mod.rs:166-224; F7). Our model: the
 // partial rebuild copies size × away ÷ wait.
 func TestFaultedChildComingBackWithinTheWaitIsPartiallyRebuilt(t *testing.T) {
-	s, clk := newTestSim(t, fourNodes+`
+	s, clk := newTestSim(t, fourNodesHeal+`
 volumes:
   - {uuid: `+vol1+`, size: 10GiB, replicas: [p1, p2, p3], published: true, nexus_node: n1}
 `)
@@ -239,7 +239,7 @@ volumes:
 // places a new replica with a full rebuild (nexus/mod.rs:214-222; F7). The
 // wait is scenario-configurable.
 func TestFaultedChildPastTheWaitIsReplacedWithAFullRebuild(t *testing.T) {
-	s, clk := newTestSim(t, fourNodes+`
+	s, clk := newTestSim(t, fourNodesHeal+`
 faulted_child_wait_period: 5m
 volumes:
   - {uuid: `+vol1+`, size: 10GiB, replicas: [p1, p2, p3], published: true, nexus_node: n1}
@@ -267,7 +267,7 @@ volumes:
 // (core/volume/registry.rs:129-137; F18): a replica on a down node still
 // counts, so the volume is Online and an increase is allowed.
 func TestUnpublishedStatusCountsReplicaSpecs(t *testing.T) {
-	s, _ := newTestSim(t, fourNodes+`
+	s, _ := newTestSim(t, fourNodesHeal+`
 volumes:
   - {uuid: `+vol1+`, size: 1GiB, replicas: [p1, p2]}
 `)
@@ -287,7 +287,7 @@ volumes:
 // excess by the ranking (hot_spare.rs:61-62, 247-341): never published, all
 // replicas are healthy and unshared, so the first in map order (p1) goes.
 func TestHotSpareTrimsAnUnpublishedVolumesExcessReplicas(t *testing.T) {
-	s, clk := newTestSim(t, fourNodes+`
+	s, clk := newTestSim(t, fourNodesHeal+`
 volumes:
   - {uuid: `+vol1+`, size: 1GiB, replicas: [p1, p2, p3]}
 `)

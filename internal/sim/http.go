@@ -106,9 +106,13 @@ func (s *Sim) withFaults(op string, h func(*http.Request) (any, error)) http.Han
 		s.mu.Lock()
 		faults := s.faults.take(op)
 		s.mu.Unlock()
+		defer s.countLateCalls() // late.go: effects due after N more calls
 		dropAfter := false
 		for _, f := range faults {
 			switch f.Mode {
+			case FaultLate:
+				s.serveLate(w, r, op, f) // late.go
+				return
 			case FaultLatency:
 				s.sleep(f.Latency.Duration)
 			case FaultStatus:
@@ -238,26 +242,35 @@ func (s *Sim) httpReplicaCount(r *http.Request) (any, error) {
 }
 
 func (s *Sim) httpPublish(r *http.Request) (any, error) {
-	id, err := volumeID(r)
+	id, req, err := parsePublish(r)
 	if err != nil {
 		return nil, err
 	}
+	return s.Publish(id, req)
+}
+
+// parsePublish reads PUT /v0/volumes/{id}/target.
+func parsePublish(r *http.Request) (string, PublishRequest, error) {
+	id, err := volumeID(r)
+	if err != nil {
+		return "", PublishRequest{}, err
+	}
 	raw, err := io.ReadAll(r.Body)
 	if err != nil {
-		return nil, errDeserialize("Json deserialize error: " + err.Error())
+		return "", PublishRequest{}, errDeserialize("Json deserialize error: " + err.Error())
 	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &fields); err != nil {
-		return nil, errDeserialize("Json deserialize error: " + err.Error())
+		return "", PublishRequest{}, errDeserialize("Json deserialize error: " + err.Error())
 	}
 	for _, req := range []string{"publish_context", "protocol"} {
 		if _, ok := fields[req]; !ok {
-			return nil, errDeserialize(fmt.Sprintf("Json deserialize error: missing field `%s`", req))
+			return "", PublishRequest{}, errDeserialize(fmt.Sprintf("Json deserialize error: missing field `%s`", req))
 		}
 	}
 	var body mayastor.PublishVolumeBody
 	if err := json.Unmarshal(raw, &body); err != nil {
-		return nil, errDeserialize("Json deserialize error: " + err.Error())
+		return "", PublishRequest{}, errDeserialize("Json deserialize error: " + err.Error())
 	}
 	req := PublishRequest{Node: body.Node, Context: body.PublishContext, Protocol: string(body.Protocol)}
 	if body.Republish != nil {
@@ -266,7 +279,7 @@ func (s *Sim) httpPublish(r *http.Request) (any, error) {
 	if body.ReuseExisting != nil {
 		req.ReuseExisting = *body.ReuseExisting
 	}
-	return s.Publish(id, req)
+	return id, req, nil
 }
 
 // ---- admin ----
@@ -302,6 +315,7 @@ func (s *Sim) adminRoutes(mux *http.ServeMux) {
 		}
 		return nil
 	}
+	s.extraAdminRoutes(admin, decode) // admin.go
 	admin("GET /admin/faults", func(r *http.Request) (any, error) { return s.Faults(), nil })
 	admin("POST /admin/faults", func(r *http.Request) (any, error) {
 		var f Fault

@@ -161,6 +161,9 @@ type simNexus struct {
 	context  map[string]string
 	// history is the nexus's rebuild records (io-engine keeps them per nexus).
 	history []rebuildRecord
+	// shutdown: a republish shut this target down and then failed to create
+	// the new one; the volume's spec still points here (ha.go).
+	shutdown bool
 }
 
 func (n *simNexus) child(r *simReplica) *simChild {
@@ -221,13 +224,14 @@ type simVolume struct {
 	// that fraction of its duration.
 	faultNextRebuild float64
 	io               ioCounters
+	volExtras        // affinity group, snapshots, injected attach/republish failures (extras.go)
 }
 
 func (v *simVolume) pvName() string { return "pvc-" + v.uuid }
 
 // servingNexus is the target if its node is up (the nexus is reachable).
 func (v *simVolume) servingNexus() *simNexus {
-	if v.target != nil && v.target.node.online {
+	if v.target != nil && v.target.node.online && !v.target.shutdown {
 		return v.target
 	}
 	return nil

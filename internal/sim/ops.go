@@ -17,9 +17,13 @@ func (s *Sim) SetReplicaCount(id string, n int) (mayastor.Volume, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sync()
+	defer s.opDone()
 	v, ok := s.volumes[id]
 	if !ok {
 		return mayastor.Volume{}, errVolumeNotFound(id)
+	}
+	if err := s.guard(volumeKey(id)); err != nil {
+		return mayastor.Volume{}, err
 	}
 	if err := s.setReplicaCount(v, n); err != nil {
 		return mayastor.Volume{}, err
@@ -29,7 +33,7 @@ func (s *Sim) SetReplicaCount(id string, n int) (mayastor.Volume, error) {
 
 func (s *Sim) setReplicaCount(v *simVolume, n int) *APIError {
 	// The spec's target and the nexus actually running must agree first.
-	if v.target != nil && !v.target.node.online {
+	if v.target != nil && v.servingNexus() == nil {
 		return svcError(http.StatusServiceUnavailable, mayastor.ErrorKindUnavailable, "NotReady",
 			"Volume Resource id %s needs to be reconciled. Please retry", v.uuid)
 	}
@@ -43,21 +47,37 @@ func (s *Sim) setReplicaCount(v *simVolume, n int) *APIError {
 	case n > v.numReplicas && v.status() != mayastor.VolumeStatusOnline:
 		return errPrecondition("ReplicaIncrease", "Unable to increase replica count due to volume '%s' in state '%s'", v.uuid, v.status())
 	}
+	if err := s.affinityGroupRule(v, n); err != nil {
+		return err
+	}
+	if err := s.snapshotRule(v, n); err != nil {
+		return err
+	}
 	if n > v.numReplicas {
 		pools := s.poolCandidates(v)
 		if len(pools) == 0 {
 			return errNotEnoughPools(0, 1)
 		}
 		r := s.createReplica(v, pools[0])
-		v.numReplicas = n
 		if nx := v.servingNexus(); nx != nil {
-			s.attach(v, r)
+			// An attach refused after the create leaves the replica owned by
+			// the volume, not a child, and the count unchanged (attach.go).
+			if err := s.attachChecked(v, r); err != nil {
+				return err
+			}
 		}
+		v.numReplicas = n
 		return nil
 	}
+	old := v.numReplicas
 	v.numReplicas = n
 	if r := s.removalCandidate(v); r != nil {
-		s.destroyReplica(r)
+		// On an offline node the replica is disowned and the call fails with
+		// the count unchanged (disown.go).
+		if err := s.destroyVolumeReplica(r); err != nil {
+			v.numReplicas = old
+			return err
+		}
 	}
 	// Otherwise upstream treats the desired count as already met: the count
 	// changes, and no healthy replica is removed below it.
@@ -79,9 +99,13 @@ func (s *Sim) Publish(id string, req PublishRequest) (mayastor.Volume, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sync()
+	defer s.opDone()
 	v, ok := s.volumes[id]
 	if !ok {
 		return mayastor.Volume{}, errVolumeNotFound(id)
+	}
+	if err := s.guard(volumeKey(id)); err != nil {
+		return mayastor.Volume{}, err
 	}
 	if err := s.publish(v, req); err != nil {
 		return mayastor.Volume{}, err
@@ -90,6 +114,9 @@ func (s *Sim) Publish(id string, req PublishRequest) (mayastor.Volume, error) {
 }
 
 func (s *Sim) publish(v *simVolume, req PublishRequest) *APIError {
+	if req.Republish && !s.haEnabled {
+		return errSwitchoverWithoutHA() // ha.go
+	}
 	if req.Protocol != string(mayastor.VolumeShareProtocolNvmf) {
 		return errInvalidArgument("Volume %s cannot be shared over invalid protocol '%s'", v.uuid, req.Protocol)
 	}
@@ -127,7 +154,10 @@ func (s *Sim) publish(v *simVolume, req PublishRequest) *APIError {
 		return errPrecondition("NoOnlineReplicas", "No online replicas are available for Volume '%s'", v.uuid)
 	}
 	if v.target != nil {
-		s.shutdownTarget(v)
+		// Shut down first; the create may then fail (ha.go).
+		if err := s.republishShutdown(v); err != nil {
+			return err
+		}
 	}
 	nx := s.openNexus(v, node, children, req.Context)
 	s.ioResume(v)
@@ -186,12 +216,15 @@ func (s *Sim) nexusChildren(v *simVolume, node *simNode) []*simReplica {
 // stay unhealthy there).
 func (s *Sim) shutdownTarget(v *simVolume) {
 	nx := v.target
+	v.target = nil
+	if nx.shutdown {
+		return // already shut down by a republish that failed half-way (ha.go)
+	}
 	s.ioPause(v)
 	for _, c := range nx.children {
 		s.stopRebuild(v, c, mayastor.RebuildJobStateStopped)
 	}
 	nx.node.nexuses--
-	v.target = nil
 }
 
 // Unpublish is DELETE /v0/volumes/{id}/target.
@@ -199,9 +232,13 @@ func (s *Sim) Unpublish(id string, force bool) (mayastor.Volume, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sync()
+	defer s.opDone()
 	v, ok := s.volumes[id]
 	if !ok {
 		return mayastor.Volume{}, errVolumeNotFound(id)
+	}
+	if err := s.guard(volumeKey(id)); err != nil {
+		return mayastor.Volume{}, err
 	}
 	if v.target == nil {
 		return mayastor.Volume{}, svcError(http.StatusPreconditionFailed, mayastor.ErrorKindNotPublished,
@@ -219,15 +256,27 @@ func (s *Sim) Cordon(id, label string) (mayastor.Node, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sync()
+	defer s.opDone()
+	if err := s.guard(nodeKey(id)); err != nil {
+		return mayastor.Node{}, err
+	}
+	n, err := s.cordon(id, label)
+	if err != nil {
+		return mayastor.Node{}, err
+	}
+	return s.wireNode(n), nil
+}
+
+func (s *Sim) cordon(id, label string) (*simNode, *APIError) {
 	n, ok := s.nodes[id]
 	if !ok {
-		return mayastor.Node{}, errNodeNotFound(id)
+		return nil, errNodeNotFound(id)
 	}
 	if slices.Contains(n.cordons, label) {
-		return mayastor.Node{}, errPrecondition("CordonLabel", "Node %s is already cordoned with label '%s'", id, label)
+		return nil, errPrecondition("CordonLabel", "Node %s is already cordoned with label '%s'", id, label)
 	}
 	n.cordons = append(n.cordons, label)
-	return s.wireNode(n), nil
+	return n, nil
 }
 
 // Uncordon is DELETE /v0/nodes/{id}/cordon/{label}.
@@ -235,18 +284,30 @@ func (s *Sim) Uncordon(id, label string) (mayastor.Node, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sync()
+	defer s.opDone()
+	if err := s.guard(nodeKey(id)); err != nil {
+		return mayastor.Node{}, err
+	}
+	n, err := s.uncordon(id, label)
+	if err != nil {
+		return mayastor.Node{}, err
+	}
+	return s.wireNode(n), nil
+}
+
+func (s *Sim) uncordon(id, label string) (*simNode, *APIError) {
 	n, ok := s.nodes[id]
 	if !ok {
-		return mayastor.Node{}, errNodeNotFound(id)
+		return nil, errNodeNotFound(id)
 	}
 	i := slices.Index(n.cordons, label)
 	if i < 0 {
-		return mayastor.Node{}, errPrecondition("UncordonLabel", "Node %s does not have a cordon label '%s'", id, label)
+		return nil, errPrecondition("UncordonLabel", "Node %s does not have a cordon label '%s'", id, label)
 	}
 	n.cordons = slices.Delete(n.cordons, i, i+1)
 	// Volumes waiting for a pool may now heal.
 	s.markAllDegraded()
-	return s.wireNode(n), nil
+	return n, nil
 }
 
 // markAllDegraded queues every published volume short of replicas for the
@@ -266,6 +327,7 @@ func (s *Sim) LabelPool(id, key, value string, overwrite bool) (mayastor.Pool, e
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sync()
+	defer s.opDone()
 	p, ok := s.pools[id]
 	if !ok {
 		return mayastor.Pool{}, errPoolNotFound(id)
@@ -294,6 +356,7 @@ func (s *Sim) UnlabelPool(id, key string) (mayastor.Pool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sync()
+	defer s.opDone()
 	p, ok := s.pools[id]
 	if !ok {
 		return mayastor.Pool{}, errPoolNotFound(id)

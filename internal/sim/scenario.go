@@ -37,6 +37,22 @@ type Scenario struct {
 	Volumes           []ScenarioVolume  `yaml:"volumes"`
 	Generate          []VolumeGenerator `yaml:"generate"`
 
+	// MaxRebuilds is the core agent's --max-rebuilds: attaching a replica
+	// (which starts a rebuild) is refused while that many rebuilds run
+	// cluster-wide. 0 or absent: no limit (upstream's default).
+	MaxRebuilds int `yaml:"max_rebuilds"`
+	// HAEnabled is false when the core agent runs with HA disabled (default
+	// true): republish is then refused and a target whose node goes down
+	// stays there.
+	HAEnabled *bool `yaml:"ha_enabled"`
+	// HAFailoverDelay is how long after its node went down an HA failover
+	// moves a target to another node (default 30s, an assumption).
+	HAFailoverDelay Duration `yaml:"ha_failover_delay"`
+	// RebuildAncestryFix says the io-engine nodes carry the
+	// NexusRebuildReplicaAncestry fix, without which an increase of a volume
+	// with snapshots is refused (default false).
+	RebuildAncestryFix bool `yaml:"rebuild_ancestry_fix"`
+
 	file string
 	pos  map[string]int // field path → line
 }
@@ -82,6 +98,10 @@ type ScenarioVolume struct {
 	// SelfHeal is the volume policy (default true).
 	SelfHeal *bool     `yaml:"self_heal"`
 	Workload *Workload `yaml:"workload"`
+	// AffinityGroup names the volume's affinity group (spec.affinity_group.id).
+	AffinityGroup string `yaml:"affinity_group"`
+	// NumSnapshots is the number of volume snapshots (spec.num_snapshots).
+	NumSnapshots int `yaml:"num_snapshots"`
 }
 
 // VolumeGenerator makes Count volumes alike, their replicas spread round-robin
@@ -314,6 +334,12 @@ func (sc *Scenario) validate() error {
 	if sc.FaultedChildWaitPeriod != nil && sc.FaultedChildWaitPeriod.Duration < 0 {
 		return sc.errAt("faulted_child_wait_period", "must not be negative")
 	}
+	if sc.MaxRebuilds < 0 {
+		return sc.errAt("max_rebuilds", "must not be negative")
+	}
+	if sc.HAFailoverDelay.Duration < 0 {
+		return sc.errAt("ha_failover_delay", "must not be negative")
+	}
 	nodes := map[string]bool{}
 	for i, n := range sc.Nodes {
 		f := fmt.Sprintf("nodes[%d]", i)
@@ -363,6 +389,9 @@ func (sc *Scenario) validate() error {
 		}
 		if err := sc.validateVolumeShape(f, int64(v.Size), v.Replicas, pools); err != nil {
 			return err
+		}
+		if v.NumSnapshots < 0 {
+			return sc.errAt(f+".num_snapshots", "must not be negative")
 		}
 		if v.NumReplicas < 0 || v.NumReplicas > 255 {
 			return sc.errAt(f+".num_replicas", "must be within [1, 255]")

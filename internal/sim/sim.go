@@ -48,6 +48,8 @@ type Sim struct {
 
 	faults faultTable
 	sleep  func(time.Duration) // applies injected latency
+
+	extras // HA, max_rebuilds, late operations, registry cache, ... (extras.go)
 }
 
 // Defaults used when a scenario does not set them.
@@ -123,9 +125,11 @@ func New(sc *Scenario, opts ...Option) (*Sim, error) {
 	}
 	s.start = s.clock.Now()
 	s.cur, s.lastReconcile = s.start, s.start
+	s.loadExtras(sc)
 	if err := s.load(sc); err != nil {
 		return nil, err
 	}
+	s.initCache()
 	return s, nil
 }
 
@@ -163,6 +167,9 @@ type event struct {
 	vol   *simVolume
 	child *simChild
 	job   *rebuildJob
+	// apply, when set, is the whole event (late operations, HA failover,
+	// registry cache refresh, ENOSPC moves: extras.go).
+	apply func()
 }
 
 type eventQueue struct {
@@ -217,7 +224,11 @@ func (s *Sim) sync() {
 		s.cur = next
 		if reconcile {
 			s.lastReconcile = next
-			if !s.reconcile() {
+			changed := s.reconcile()
+			if changed {
+				s.opDone() // the reconcilers' operations refresh the registry cache too
+			}
+			if !changed {
 				// Nothing can change until the next event: skip idle ticks.
 				until := now
 				if s.events.Len() > 0 && s.events.items[0].at.Before(until) {
@@ -252,6 +263,10 @@ func (s *Sim) nextReconcile() time.Time {
 }
 
 func (s *Sim) handle(e *event) {
+	if e.apply != nil {
+		e.apply()
+		return
+	}
 	v, c := e.vol, e.child
 	if e.kind == evChildWaitOver {
 		if v.target != nil && v.target.child(c.replica) == c {
@@ -593,7 +608,8 @@ func (s *Sim) fixNexusChildCount(v *simVolume) bool {
 			if len(nx.children) >= v.numReplicas {
 				break
 			}
-			if nx.child(r) == nil && r.state() == mayastor.ReplicaStateOnline {
+			// An attach needs rebuild_allowed (max_rebuilds, attach.go).
+			if nx.child(r) == nil && r.state() == mayastor.ReplicaStateOnline && s.rebuildAllowed() == nil {
 				s.attach(v, r)
 				changed = true
 			}

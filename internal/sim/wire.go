@@ -66,6 +66,7 @@ func (s *Sim) wireVolumeSpec(v *simVolume) mayastor.VolumeSpec {
 		Policy:      mayastor.VolumePolicy{SelfHeal: v.selfHeal},
 		Thin:        v.thin,
 	}
+	wireSpecExtras(&spec, v) // affinity.go
 	if len(v.inclusion) > 0 {
 		spec.Topology = &mayastor.Topology{PoolTopology: &mayastor.PoolTopology{
 			Labelled: &mayastor.LabelledTopology{Inclusion: maps.Clone(v.inclusion)},
@@ -189,7 +190,7 @@ func (s *Sim) ListVolumes(maxEntries, startingToken int) mayastor.Volumes {
 	var out mayastor.Volumes
 	out.Entries = []mayastor.Volume{}
 	for i := startingToken; i < end; i++ {
-		out.Entries = append(out.Entries, s.wireVolume(s.volumes[s.volOrder[i]]))
+		out.Entries = append(out.Entries, s.viewVolume(s.volumes[s.volOrder[i]]))
 	}
 	if maxEntries > 0 && end < len(s.volOrder) {
 		out.NextToken = ptr(uint64(end))
@@ -206,7 +207,7 @@ func (s *Sim) Volume(id string) (mayastor.Volume, error) {
 	if !ok {
 		return mayastor.Volume{}, errVolumeNotFound(id)
 	}
-	return s.wireVolume(v), nil
+	return s.viewVolume(v), nil
 }
 
 // RebuildHistory is GET /v0/volumes/{id}/rebuild-history: the records of the
@@ -241,7 +242,7 @@ func (s *Sim) Pools(node string) ([]mayastor.Pool, error) {
 	for _, id := range s.poolOrder {
 		p := s.pools[id]
 		if node == "" || p.node.id == node {
-			out = append(out, s.wirePool(p))
+			out = append(out, s.viewPool(p))
 		}
 	}
 	return out, nil
@@ -256,7 +257,7 @@ func (s *Sim) Pool(id string) (mayastor.Pool, error) {
 	if !ok {
 		return mayastor.Pool{}, errPoolNotFound(id)
 	}
-	return s.wirePool(p), nil
+	return s.viewPool(p), nil
 }
 
 // Nodes is GET /v0/nodes.
@@ -266,7 +267,7 @@ func (s *Sim) Nodes() []mayastor.Node {
 	s.sync()
 	out := []mayastor.Node{}
 	for _, id := range s.nodeOrder {
-		out = append(out, s.wireNode(s.nodes[id]))
+		out = append(out, s.viewNode(s.nodes[id]))
 	}
 	return out
 }
@@ -280,7 +281,7 @@ func (s *Sim) Node(id string) (mayastor.Node, error) {
 	if !ok {
 		return mayastor.Node{}, errNodeNotFound(id)
 	}
-	return s.wireNode(n), nil
+	return s.viewNode(n), nil
 }
 
 // Replicas is GET /v0/replicas, ordered by uuid.
