@@ -85,6 +85,10 @@ func (m *Mover) Analyze(ctx context.Context, migrationID, volumeID string, targe
 			"the volume is in affinity group %q with %d replica: the control plane never lowers an affinity-group volume below 2 replicas (RestrictedReplicaCount), so the replica added by a move could never be taken back",
 			v.Spec.AffinityGroup.ID, v.Spec.NumReplicas)
 	}
+	targets, err := m.chooseTargetPools(v, cl, t)
+	if err != nil {
+		return Plan{}, err
+	}
 	specs, err := m.c.GetSpecs(ctx)
 	if err != nil {
 		return Plan{}, fmt.Errorf("analyze volume %s: read the replica map order: %w", volumeID, err)
@@ -95,10 +99,6 @@ func (m *Mover) Analyze(ctx context.Context, migrationID, volumeID string, targe
 		return Plan{}, err
 	}
 	plan.Forecast = forecast.String()
-	targets, err := m.chooseTargetPools(v, cl, t)
-	if err != nil {
-		return Plan{}, err
-	}
 	plan.Replicas = int(v.Spec.NumReplicas)
 	plan.VolumeSize = v.Spec.Size
 	plan.BaseReplicaIDs = replicaIDs(v)

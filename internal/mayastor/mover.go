@@ -31,10 +31,11 @@ type MoverOptions struct {
 	// takes it back because the new replica landed off the target tier.
 	MaxPlacementAttempts int
 	// MaxRemovalAttempts bounds how many decreases of one migration may
-	// remove a replica other than the one predicted from the core agent's
-	// replica map order (GET /v0/specs) before ScaleDown gives up. A
-	// misprediction means another actor changed the order between the read
-	// and the write; each costs one rebuild, never data. Default 1.
+	// remove a replica other than a source before ScaleDown gives up. The
+	// decrease is sent only when the core agent's replica map order
+	// (GET /v0/specs) predicts a source goes, so this happens only when
+	// another actor changed the order between the read and the write; each
+	// costs one rebuild, never data. Default 1: the first ends the move.
 	MaxRemovalAttempts int
 	// HADisabled says the control plane runs with HA disabled, so it refuses
 	// every republish (412): moves whose plan needs one are refused at
@@ -153,8 +154,9 @@ type Plan struct {
 	PublishedByMover bool `json:"publishedByMover,omitempty"`
 	// PlacementAttempts counts replica-count increases in the current round.
 	PlacementAttempts int `json:"placementAttempts,omitempty"`
-	// RemovalAttempts counts decreases that removed a replica other than
-	// the one predicted (a wasted rebuild each).
+	// RemovalAttempts counts decreases that removed a replica other than a
+	// source (a wasted rebuild each; only when the order changed between the
+	// read and the write).
 	RemovalAttempts int `json:"removalAttempts,omitempty"`
 	// Forecast is the plan of the rounds found at Analyze (and refreshed at
 	// every ScaleDown), e.g. "round 1 removes a; round 2 republishes onto

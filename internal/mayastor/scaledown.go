@@ -91,10 +91,7 @@ func (m *Mover) ScaleDown(ctx context.Context, plan Plan, j Journal) (Plan, Scal
 	gone := removed[0]
 	newRef := *plan.NewReplica
 	plan.NewReplica = nil
-	if plan.ExpectedRemoval != "" && gone != plan.ExpectedRemoval {
-		res.Unpredicted = true
-		plan.RemovalAttempts++
-	}
+	res.Unpredicted = plan.ExpectedRemoval != "" && gone != plan.ExpectedRemoval
 	plan.ExpectedRemoval = ""
 	switch idx := slices.IndexFunc(plan.SourceReplicas, func(r ReplicaRef) bool { return r.ID == gone }); {
 	case idx >= 0:
@@ -105,12 +102,12 @@ func (m *Mover) ScaleDown(ctx context.Context, plan Plan, j Journal) (Plan, Scal
 		plan.MovedReplicas = append(plan.MovedReplicas, newRef)
 	case gone == newID:
 		res.Removed = newRef
-		res.Unpredicted = true
+		plan.RemovalAttempts++
 	default:
 		res.Removed = ReplicaRef{ID: gone}
 		plan.MovedReplicas = slices.DeleteFunc(plan.MovedReplicas, func(r ReplicaRef) bool { return r.ID == gone })
 		plan.MovedReplicas = append(plan.MovedReplicas, newRef)
-		res.Unpredicted = true
+		plan.RemovalAttempts++
 	}
 	// A new round starts: its ScaleUp gets a fresh placement budget.
 	plan.PlacementAttempts = 0
@@ -127,9 +124,9 @@ func (m *Mover) ScaleDown(ctx context.Context, plan Plan, j Journal) (Plan, Scal
 	if err != nil {
 		return plan, res, err
 	}
-	if !res.Complete && res.Unpredicted && plan.RemovalAttempts >= m.opts.MaxRemovalAttempts {
+	if !res.Complete && !res.SourceRemoved && plan.RemovalAttempts >= m.opts.MaxRemovalAttempts {
 		return plan, res, refuse(plan.VolumeID, ReasonRemovalNotSteerable,
-			"the control plane removed replica %s, not the predicted one, %d time(s): another actor is changing the replica map order; %d healthy replicas remain, sources %v still in place",
+			"the control plane removed replica %s, not a source, %d time(s) (a wasted rebuild each): the replica map order changed between the read and the decrease (another actor); %d healthy replicas remain, sources %v still in place",
 			gone, plan.RemovalAttempts, n, refIDs(plan.SourceReplicas))
 	}
 	return plan, res, nil
