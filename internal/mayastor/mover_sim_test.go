@@ -138,7 +138,7 @@ type simHarness struct {
 	violations []error
 	validating bool
 	requests   int
-	writes     int // requests other than GET
+	writes     int                 // requests other than GET
 	onWrite    func(*http.Request) // called before a non-GET request reaches the simulator
 	journal    []mayastor.Plan
 
