@@ -35,6 +35,7 @@ const (
 	smallVolSATA1   = "0c4f3a52-7d1e-4b6a-9a0e-000000000001" // 20GiB, 1 replica on pool-sata-1: NVMe is reachable on io-engine-2
 	smallVolNVMe1   = "0c4f3a52-7d1e-4b6a-9a0e-000000000005" // 50GiB, 1 replica on pool-nvme-1: SATA is reachable on io-engine-3
 	pureVolThreeSAT = "0c4f3a52-7d1e-4b6a-9a0e-000000000003" // pureTiersScenario: 3 replicas on SATA
+	pureVolTwoSAT   = "0c4f3a52-7d1e-4b6a-9a0e-000000000009" // pureTiersScenario: 2 replicas on SATA, target on app-1
 )
 
 // pureTiersScenario has single-tier nodes. small.yaml has no 3-replica volume that can move (its
@@ -51,6 +52,7 @@ nodes:
   - {id: nvme-b}
   - {id: nvme-c}
   - {id: nvme-d}
+  - {id: app-1}
 pools:
   - {id: pool-sata-a, node: sata-a, capacity: 1TiB, labels: {openebs.io/created-by: operator-diskpool, tier: cold}}
   - {id: pool-sata-b, node: sata-b, capacity: 1TiB, labels: {openebs.io/created-by: operator-diskpool, tier: cold}}
@@ -65,6 +67,12 @@ volumes:
     replicas: [pool-sata-a, pool-sata-b, pool-sata-c]
     published: true
     nexus_node: sata-b
+    inclusion: {openebs.io/created-by: operator-diskpool}
+  - uuid: 0c4f3a52-7d1e-4b6a-9a0e-000000000009
+    size: 10GiB
+    replicas: [pool-sata-a, pool-sata-c]
+    published: true
+    nexus_node: app-1
     inclusion: {openebs.io/created-by: operator-diskpool}
 `
 

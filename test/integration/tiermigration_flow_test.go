@@ -171,14 +171,15 @@ func containsAll(have, want []string) bool {
 	return true
 }
 
-// A 3-replica volume moves SATA → NVMe through its policy's pool selectors, one replica per
-// round, never below 3 healthy replicas.
-func TestTierMigrationMovesThreeReplicaVolume(t *testing.T) {
+// A 2-replica volume (target on an application node) moves SATA → NVMe through its policy's
+// pool selectors in two rounds, the second after a republish onto the first moved replica's node,
+// never below 2 healthy replicas; a 3-replica volume is refused before the first write.
+func TestTierMigrationMovesTwoReplicaVolume(t *testing.T) {
 	w := newMigrationWorld(t, pureTiersScenario)
-	w.watch(pureVolThreeSAT)
+	w.watch(pureVolTwoSAT)
 	c := context.Background()
 	policy := &storagev1.StoragePolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: "tm-three-replicas"},
+		ObjectMeta: metav1.ObjectMeta{Name: "tm-two-replicas"},
 		Spec: storagev1.StoragePolicySpec{
 			HighWatermarkIOPS: 5000, LowWatermarkIOPS: 500,
 			NVMePoolSelector: *hotPools, SATAPoolSelector: *coldPools,
@@ -191,20 +192,33 @@ func TestTierMigrationMovesThreeReplicaVolume(t *testing.T) {
 	w.runClock(time.Second, 5*time.Millisecond)
 	w.startOperator()
 
+	// Upstream Mayastor cannot move a 3-replica volume without wasting rebuilds (the moved replicas
+	// take the slots of the removed sources in the core agent's replica map): refused before any write.
 	w.create("promote-three", storagev1.TierMigrationSpec{
 		VolumeID: pureVolThreeSAT, TargetTier: storagev1.TierNVMe, PolicyName: policy.Name, AllowRepublish: true, Timeout: "10h",
 	})
-	tm := awaitPhase(t, "promote-three", 120*time.Second, storagev1.PhaseCompleted)
-	w.assertSettled(pureVolThreeSAT, 3, "pool-nvme-")
+	three := awaitPhase(t, "promote-three", 60*time.Second, storagev1.PhaseFailed)
+	if _, reason, msg := succeededReason(three); reason != string(mayastor.ReasonLayoutNotMovable) || !strings.Contains(msg, "replica map") {
+		t.Fatalf("3-replica move: reason %s: %s", reason, msg)
+	}
+	if n := w.writeCount(); n != 0 {
+		t.Fatalf("the refused 3-replica move wrote to Mayastor: %v", w.writes)
+	}
+
+	w.create("promote-two", storagev1.TierMigrationSpec{
+		VolumeID: pureVolTwoSAT, TargetTier: storagev1.TierNVMe, PolicyName: policy.Name, AllowRepublish: true, Timeout: "10h",
+	})
+	tm := awaitPhase(t, "promote-two", 120*time.Second, storagev1.PhaseCompleted)
+	w.assertSettled(pureVolTwoSAT, 2, "pool-nvme-")
 	w.checkInvariant()
 	cp := tm.Status.Checkpoint
-	if cp == nil || len(cp.RemovedSourceReplicas) != 3 || len(cp.MovedReplicas) != 3 || len(tm.Status.SourceReplicas) != 3 || tm.Status.Rounds < 3 {
-		t.Fatalf("status after a 3-replica move: rounds %d, checkpoint %+v", tm.Status.Rounds, cp)
+	if cp == nil || len(cp.RemovedSourceReplicas) != 2 || len(cp.MovedReplicas) != 2 || len(tm.Status.SourceReplicas) != 2 || tm.Status.Rounds != 2 {
+		t.Fatalf("status after a 2-replica move (2 rounds, no wasted rebuild): rounds %d, checkpoint %+v", tm.Status.Rounds, cp)
 	}
 	if tm.Labels[storagev1.LabelPolicy] != policy.Name {
 		t.Fatalf("labels %v", tm.Labels)
 	}
-	t.Logf("3-replica move took %d rounds, %d replica-count increases", tm.Status.Rounds, tm.Status.Attempts)
+	t.Logf("2-replica move took %d rounds, %d replica-count increases", tm.Status.Rounds, tm.Status.Attempts)
 }
 
 // Dry-run (here the operator's --dry-run): the analysis is reported, Mayastor is not written to.
