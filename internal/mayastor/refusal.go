@@ -62,6 +62,10 @@ const (
 	ReasonSourceReplicaGone Reason = "SourceReplicaRemovedDuringAbort"
 	// ReasonPlanInvalid: the plan given to a step is incomplete or stale.
 	ReasonPlanInvalid Reason = "PlanInvalid"
+	// ReasonReplicaCountChanged: during a move the volume's num_replicas became neither the
+	// count the move set (plan.Replicas+1) nor the one it returns to: another actor changed it.
+	// The move stops without touching the count (lowering it could fight the other actor).
+	ReasonReplicaCountChanged Reason = "ReplicaCountChangedOutside"
 )
 
 // RefusalError is a step the Mover declined or could not finish, for a
@@ -114,4 +118,5 @@ var (
 	ErrAbortUnsafe              = &RefusalError{Reason: ReasonAbortUnsafe}
 	ErrExcessReplicaPending     = &RefusalError{Reason: ReasonExcessReplicaPending}
 	ErrPlanInvalid              = &RefusalError{Reason: ReasonPlanInvalid}
+	ErrReplicaCountChanged      = &RefusalError{Reason: ReasonReplicaCountChanged}
 )
