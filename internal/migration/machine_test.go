@@ -44,7 +44,11 @@ type fakeStorage struct {
 	releaseErr   error
 	// report is what Inspect returns; nil: the plan's base replicas, all healthy, plus the new
 	// replica (healthy) when newPresent.
-	report     *mayastor.VolumeReport
+	// sources replace Analyze's single source "src" (Replicas becomes their number).
+	sources []mayastor.ReplicaRef
+	// abortRemoves is the replica a successful Abort's decrease removes (default: the new one).
+	abortRemoves string
+	report       *mayastor.VolumeReport
 	newPresent bool
 	inspectErr error
 }
@@ -80,11 +84,18 @@ func (f *fakeStorage) Analyze(_ context.Context, id, vol string, target, source 
 	if f.analyzeErr != nil {
 		return mayastor.Plan{}, f.analyzeErr
 	}
-	return mayastor.Plan{
+	p := mayastor.Plan{
 		MigrationID: id, VolumeID: vol, TargetSelector: target.String(), Replicas: 1, VolumeSize: 10 << 30,
 		BaseReplicaIDs: []string{"src"}, SourceReplicas: []mayastor.ReplicaRef{{ID: "src", Node: "n1", Pool: "pool-sata-1"}},
 		TargetPools: []string{"pool-nvme-2"}, NexusNode: "n1", CordonLabel: mayastor.CordonLabelFor(id),
-	}, nil
+	}
+	if f.sources != nil {
+		p.SourceReplicas, p.BaseReplicaIDs, p.Replicas = slices.Clone(f.sources), nil, len(f.sources)
+		for _, r := range f.sources {
+			p.BaseReplicaIDs = append(p.BaseReplicaIDs, r.ID)
+		}
+	}
+	return p, nil
 }
 
 func (f *fakeStorage) ScaleUp(ctx context.Context, p mayastor.Plan, j mayastor.Journal) (mayastor.Plan, error) {
@@ -179,6 +190,13 @@ func (f *fakeStorage) Abort(ctx context.Context, p mayastor.Plan, j mayastor.Jou
 			return p, err
 		}
 		f.act(fmt.Sprintf("replica_count %d", p.Replicas))
+		gone := p.NewReplica.ID
+		if f.abortRemoves != "" {
+			gone = f.abortRemoves
+		}
+		ids := append(slices.Clone(p.BaseReplicaIDs), p.NewReplica.ID)
+		p.BaseReplicaIDs = slices.DeleteFunc(ids, func(id string) bool { return id == gone })
+		slices.Sort(p.BaseReplicaIDs)
 	}
 	p.NewReplica = nil
 	return p, j(ctx, p)
