@@ -49,8 +49,8 @@ type fakeStorage struct {
 	// abortRemoves is the replica a successful Abort's decrease removes (default: the new one).
 	abortRemoves string
 	report       *mayastor.VolumeReport
-	newPresent bool
-	inspectErr error
+	newPresent   bool
+	inspectErr   error
 }
 
 func (f *fakeStorage) Inspect(_ context.Context, p mayastor.Plan) (mayastor.VolumeReport, error) {
