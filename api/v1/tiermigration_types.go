@@ -130,8 +130,10 @@ type TierMigrationSpec struct {
 	// +optional
 	AllowRepublish bool `json:"allowRepublish,omitempty"`
 
-	// Timeout bounds the whole migration, rebuild included, as a Go duration. Past it, a
-	// migration that has not yet removed its source replica is rolled back.
+	// Timeout bounds each round of the migration (scale-up, rebuild, scale-down), as a Go
+	// duration: the first round's deadline is the start plus the timeout, a later round's grows
+	// with the rebuild rate observed (see status.deadline). Past it, a round that has not yet
+	// rebuilt its new replica is rolled back.
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
 	// When empty, the named policy's migrationTimeout applies, else the operator's
