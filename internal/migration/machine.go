@@ -56,7 +56,8 @@ type Result struct {
 	Continue bool
 	// RequeueAfter: look again after this long (WaitingSync, Pending, ExcessReplicaPending).
 	RequeueAfter time.Duration
-	// Transient is a storage error the step will retry: the caller backs off.
+	// Transient is a storage error the step will retry: the caller backs off, but no longer
+	// than RequeueAfter when that is set (the phase's deadline is near).
 	Transient error
 }
 
@@ -379,9 +380,12 @@ func (m *Machine) waitSync(ctx context.Context, tm *storagev1.TierMigration, s S
 		// is one decrease, and ScalingDown has its own deadline (phaseDeadline).
 		prev := tm.Status.DeepCopy()
 		tm.Status.SyncProgress = 100
-		// The observed rebuild rate: the volume size over the time since the scale-up.
-		tm.Status.RebuiltBytes += cp.VolumeSize
-		tm.Status.RebuildSeconds += max(int64(now.Sub(phaseStart(&tm.Status)).Seconds()), 1)
+		// The observed rebuild rate: the volume size over the time since the scale-up. Only a
+		// WaitingSync entered from ScalingUp counts (not one re-entered from ScalingDown).
+		if n := len(tm.Status.Steps); n >= 2 && tm.Status.Steps[n-2].Phase == storagev1.PhaseScalingUp {
+			tm.Status.RebuiltBytes += cp.VolumeSize
+			tm.Status.RebuildSeconds += max(int64(now.Sub(phaseStart(&tm.Status)).Seconds()), 1)
+		}
 		next, msg := storagev1.PhaseScalingDown, fmt.Sprintf("replica %s is rebuilt and healthy; removing a source replica", cp.NewReplica.ID)
 		if tm.Status.PreservationMode {
 			msg = fmt.Sprintf("replica %s is rebuilt and healthy; keeping the source replicas (preservation mode)", cp.NewReplica.ID)
