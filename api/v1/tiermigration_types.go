@@ -130,8 +130,10 @@ type TierMigrationSpec struct {
 	// +optional
 	AllowRepublish bool `json:"allowRepublish,omitempty"`
 
-	// Timeout bounds the whole migration, rebuild included, as a Go duration. Past it, a
-	// migration that has not yet removed its source replica is rolled back.
+	// Timeout bounds each round of the migration (scale-up, rebuild, scale-down), as a Go
+	// duration: the first round's deadline is the start plus the timeout, a later round's grows
+	// with the rebuild rate observed (see status.deadline). Past it, a round that has not yet
+	// rebuilt its new replica is rolled back.
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
 	// When empty, the named policy's migrationTimeout applies, else the operator's
@@ -175,6 +177,21 @@ type ReplicaRef struct {
 	// Pool is the Mayastor pool holding it.
 	// +optional
 	Pool string `json:"pool,omitempty"`
+}
+
+// KeptReplica is a replica a migration left in place beyond the volume's original count.
+type KeptReplica struct {
+	// ID is the replica uuid.
+	ID string `json:"id"`
+	// Node is the Mayastor node holding it.
+	// +optional
+	Node string `json:"node,omitempty"`
+	// Pool is the Mayastor pool holding it.
+	// +optional
+	Pool string `json:"pool,omitempty"`
+	// Reason says why it was kept (CamelCase): PreservationMode, AbortWouldRiskSourceReplica,
+	// RollbackIncomplete, ReplicaCountChangedOutside, or the refusal that stopped the move.
+	Reason string `json:"reason"`
 }
 
 // MigrationCheckpoint is the migrator's durable plan (internal/mayastor Plan): written before
@@ -299,10 +316,30 @@ type TierMigrationStatus struct {
 	// at start.
 	// +optional
 	PreservationMode bool `json:"preservationMode,omitempty"`
-	// Deadline is startTime plus the effective timeout; past it, a migration that has not yet
-	// begun removing its source replica is rolled back.
+	// Deadline is the current round's deadline. The first round's is startTime plus the
+	// effective timeout; each later round's is set when it starts: its start plus the larger of
+	// the timeout and twice the volume size over the rebuild rate observed so far in this
+	// migration (see docs/tiermigration.md). Past it, ScalingUp and WaitingSync roll back;
+	// ScalingDown and RollingBack end within their settle window.
 	// +optional
 	Deadline *metav1.Time `json:"deadline,omitempty"`
+	// Timeout is the effective timeout (spec, policy or operator flag), fixed at start.
+	// +optional
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+	// RebuiltBytes and RebuildSeconds add up the rebuilds this migration waited for (volume
+	// size, and time from the scale-up to a rebuilt replica): their ratio is the observed
+	// rebuild rate that later rounds' deadlines are derived from.
+	// +optional
+	RebuiltBytes int64 `json:"rebuiltBytes,omitempty"`
+	// +optional
+	RebuildSeconds int64 `json:"rebuildSeconds,omitempty"`
+	// KeptReplicas are replicas the migration leaves in place beyond the volume's original
+	// replica count (preservation mode, a roll-back that could not lower the count, a refusal
+	// once the new replica was rebuilt, a count changed by another actor). Each one costs a
+	// replica's worth of capacity until someone lowers the count.
+	// +listType=atomic
+	// +optional
+	KeptReplicas []KeptReplica `json:"keptReplicas,omitempty"`
 	// Checkpoint is the migrator's durable plan; see MigrationCheckpoint.
 	// +optional
 	Checkpoint *MigrationCheckpoint `json:"checkpoint,omitempty"`

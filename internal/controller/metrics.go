@@ -40,6 +40,21 @@ var (
 	}, []string{"status"})
 )
 
+// Kept replicas (task MACHINE, issue 7 item 5).
+var (
+	// KeptExtraReplicas counts the volumes CoucheStor left above their original replica count
+	// (status.keptReplicas of each volume's latest ended TierMigration), recounted from the
+	// API server's objects, so it survives restarts.
+	KeptExtraReplicas = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "storage_operator_kept_extra_replicas",
+		Help: "Volumes left with more replicas than before their migration (preservation mode, an unsafe or incomplete roll-back, a refusal after the rebuild), by their latest ended TierMigration.",
+	})
+)
+
+func init() {
+	crmetrics.Registry.MustRegister(KeptExtraReplicas)
+}
+
 func init() {
 	crmetrics.Registry.MustRegister(ReconcileTotal, MigrationsTotal, ActiveMigrations, ReconcileDuration, MigrationDuration)
 	// Every status is exported from start-up, at zero, so dashboards and alerts see the series

@@ -43,6 +43,10 @@ func (m *Mover) ScaleDown(ctx context.Context, plan Plan, j Journal) (Plan, Scal
 	if err != nil {
 		return plan, res, fmt.Errorf("scale down volume %s: %w", plan.VolumeID, err)
 	}
+	// Another actor's count change ends the move (sync.go, scaleDownCountCheck).
+	if err := scaleDownCountCheck(v, plan); err != nil {
+		return plan, res, err
+	}
 	before := append(slices.Clone(plan.BaseReplicaIDs), newID)
 	if int(v.Spec.NumReplicas) > n {
 		if _, ok := v.State.ReplicaTopology[newID]; !ok {
