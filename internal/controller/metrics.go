@@ -63,3 +63,21 @@ func init() {
 		MigrationsTotal.WithLabelValues(s)
 	}
 }
+
+// Cordon metrics (CordonSweeper). One block, registered on its own.
+var (
+	// CordonedNodes is the number of Mayastor nodes carrying a CoucheStor
+	// cordon label, as the cordon sweeper last saw them (after its removals).
+	CordonedNodes = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "storage_operator_cordoned_nodes",
+		Help: "Mayastor nodes carrying a couchestor-migration-* cordon, as the cordon sweeper last saw them.",
+	})
+	// CordonSecondsTotal is node-seconds spent cordoned by CoucheStor,
+	// sampled by the cordon sweeper; fast growth means cordons that last.
+	CordonSecondsTotal = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "storage_operator_cordon_seconds_total",
+		Help: "Node-seconds Mayastor nodes spent carrying a couchestor-migration-* cordon, sampled at every cordon sweep.",
+	})
+)
+
+func init() { crmetrics.Registry.MustRegister(CordonedNodes, CordonSecondsTotal) }

@@ -55,6 +55,9 @@ type MoverOptions struct {
 	// PublishProtocol is used when publishing an unpublished volume
 	// (default nvmf).
 	PublishProtocol VolumeShareProtocol
+	// CordonGate serialises the cordon windows of concurrent moves; share
+	// one per process (nil: the process-wide default gate).
+	CordonGate *CordonGate
 }
 
 // Mover moves replicas of a volume from source-tier pools to target-tier
@@ -92,6 +95,9 @@ func NewMover(c *Client, opts MoverOptions) *Mover {
 	if opts.PublishProtocol == "" {
 		opts.PublishProtocol = VolumeShareProtocolNvmf
 	}
+	if opts.CordonGate == nil {
+		opts.CordonGate = processCordonGate
+	}
 	return &Mover{c: c, opts: opts}
 }
 
@@ -106,6 +112,13 @@ type ReplicaRef struct {
 type Cordon struct {
 	Node  string `json:"node"`
 	Label string `json:"label"`
+	// Answered: the call that puts the cordon is over (it answered, or the
+	// label was seen on the node), so a label absent now will not appear
+	// later. False for a call in flight, one that timed out or failed with a
+	// 5xx, and for any cordon read back from storage: such a cordon "may land
+	// late" and stays recorded until the end of the migration
+	// (ReleaseCordons). Not persisted on purpose: unknown is the safe value.
+	Answered bool `json:"answered,omitempty"`
 }
 
 // Plan is the state of one move, written by every step and meant to be

@@ -253,19 +253,25 @@ func (m *Machine) storageError(ctx context.Context, tm *storagev1.TierMigration,
 func (m *Machine) Step(ctx context.Context, tm *storagev1.TierMigration, in StepInput) (Result, error) {
 	st := &tm.Status
 	// Cordons recorded in the status were left by a step that did not finish (the operator
-	// stopped in its middle): lift them before anything else.
+	// stopped in its middle), or their call may still land (the Mover keeps those recorded
+	// until the end): lift them before anything else, and check again at every step.
 	if cp := st.Checkpoint; cp != nil && len(cp.Cordons) > 0 {
 		plan := PlanFromCheckpoint(cp)
 		released, err := in.Storage.ReleaseCordons(ctx, plan)
-		if jerr := m.journal(tm)(context.WithoutCancel(ctx), released); jerr != nil {
-			return Result{}, jerr
+		if len(released.Cordons) != len(plan.Cordons) || err != nil {
+			if jerr := m.journal(tm)(context.WithoutCancel(ctx), released); jerr != nil {
+				return Result{}, jerr
+			}
 		}
 		if err != nil {
 			return m.retry(ctx, tm, fmt.Errorf("release cordons left by an interrupted step: %w", err))
 		}
-		res := Result{Continue: true}
-		res.event(corev1.EventTypeNormal, ReasonCordonsReleased, "Resume", "Released %d node cordon(s) left by an interrupted step", len(plan.Cordons))
-		return res, nil
+		if n := len(plan.Cordons) - len(released.Cordons); n > 0 {
+			res := Result{Continue: true}
+			res.event(corev1.EventTypeNormal, ReasonCordonsReleased, "Resume", "Released %d node cordon(s) left by an interrupted step", n)
+			return res, nil
+		}
+		// Nothing released: what is left is absent and may land late; the phase goes on.
 	}
 	switch st.Phase {
 	case storagev1.PhaseAnalyzing:
