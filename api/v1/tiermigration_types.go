@@ -165,6 +165,10 @@ type NodeCordon struct {
 	Node string `json:"node"`
 	// Label is the cordon label, unique to this migration.
 	Label string `json:"label"`
+	// Answered: the call that puts the cordon is over (it answered, or the label was seen on
+	// the node), so a label absent now will not appear later. Never persisted: a cordon read
+	// back from the API server "may land late" and stays recorded until its removal is seen.
+	Answered bool `json:"-"`
 }
 
 // ReplicaRef names a Mayastor replica and where it lives.
@@ -194,9 +198,10 @@ type KeptReplica struct {
 	Reason string `json:"reason"`
 }
 
-// MigrationCheckpoint is the migrator's durable plan (internal/mayastor Plan): written before
-// every cordon and replica-count change, so that a restarted operator resumes every step from it.
-// Users read the summary fields of the status; this is for the operator and for debugging.
+// MigrationCheckpoint is the migrator's durable plan — the very type the Mover works on
+// (internal/mayastor.Plan is an alias of it): written before every cordon and replica-count
+// change, so that a restarted operator resumes every step from it. Users read the summary fields
+// of the status; this is for the operator and for debugging.
 type MigrationCheckpoint struct {
 	// MigrationID identifies the move; its cordon label derives from it.
 	MigrationID string `json:"migrationID"`
@@ -209,7 +214,7 @@ type MigrationCheckpoint struct {
 	SourceSelector string `json:"sourceSelector,omitempty"`
 	// Replicas is the replica count every step returns the volume to (one more is added while
 	// a new replica is built).
-	Replicas int32 `json:"replicas"`
+	Replicas int `json:"replicas"`
 	// VolumeSize in bytes.
 	// +optional
 	VolumeSize int64 `json:"volumeSize,omitempty"`
@@ -255,12 +260,31 @@ type MigrationCheckpoint struct {
 	// PublishedByMover: the migration published the volume and unpublishes it at the end.
 	// +optional
 	PublishedByMover bool `json:"publishedByMover,omitempty"`
-	// PlacementAttempts counts replica-count increases in the current round.
+	// PlacementAttempts counts replica-count increases of the current round that landed off
+	// the target tier.
 	// +optional
-	PlacementAttempts int32 `json:"placementAttempts,omitempty"`
-	// RemovalAttempts counts decreases in a row that removed a replica other than a source.
+	PlacementAttempts int `json:"placementAttempts,omitempty"`
+	// RemovalAttempts counts decreases that removed a replica other than a source (a wasted
+	// rebuild each; only when the replica map order changed between the read and the write).
 	// +optional
-	RemovalAttempts int32 `json:"removalAttempts,omitempty"`
+	RemovalAttempts int `json:"removalAttempts,omitempty"`
+	// Increases counts the replica-count increases of this migration that added a replica
+	// (status.attempts shows it).
+	// +optional
+	Increases int `json:"increases,omitempty"`
+	// Forecast is the plan of the rounds found at Analyze and refreshed before every decrease,
+	// e.g. "round 1 removes a; round 2 republishes onto new-1's node, then removes b".
+	// +kubebuilder:validation:MaxLength=2048
+	// +optional
+	Forecast string `json:"forecast,omitempty"`
+	// ExpectedRemoval is the replica the last decrease was predicted to remove.
+	// +optional
+	ExpectedRemoval string `json:"expectedRemoval,omitempty"`
+}
+
+// Complete reports whether no source replica is left to move and no new replica is pending.
+func (c MigrationCheckpoint) Complete() bool {
+	return len(c.SourceReplicas) == 0 && c.NewReplica == nil
 }
 
 // TierMigrationStatus is how far a migration got, step by step.
@@ -301,8 +325,8 @@ type TierMigrationStatus struct {
 	// +listType=atomic
 	// +optional
 	Steps []MigrationStep `json:"steps,omitempty"`
-	// Attempts counts the replica-count increases made so far: one per round, more when a new
-	// replica landed off the target tier and was taken back.
+	// Attempts counts the replica-count increases that added a replica so far: one per round,
+	// more when a new replica landed off the target tier and was taken back.
 	// +optional
 	Attempts int32 `json:"attempts,omitempty"`
 	// Rounds counts completed scale-up, sync, scale-down rounds (one per source replica moved,

@@ -14,7 +14,7 @@ import (
 // becomes n+1) and the plan is Complete. A volume published for the move is
 // unpublished.
 func (m *Mover) Preserve(ctx context.Context, plan Plan, j Journal) (Plan, error) {
-	plan = plan.DeepCopy()
+	plan = *plan.DeepCopy()
 	if plan.NewReplica == nil {
 		return m.unpublishIfOurs(ctx, plan, j)
 	}
@@ -51,7 +51,7 @@ func (m *Mover) Preserve(ctx context.Context, plan Plan, j Journal) (Plan, error
 // ErrAbortUnsafe and leaves the extra, healthy replica in place (finish with
 // ScaleDown instead). A volume published for the move is unpublished.
 func (m *Mover) Abort(ctx context.Context, plan Plan, j Journal) (Plan, error) {
-	plan = plan.DeepCopy()
+	plan = *plan.DeepCopy()
 	plan, err := m.releaseRecorded(ctx, plan, j)
 	if err != nil {
 		return plan, err

@@ -245,7 +245,7 @@ func (m *Mover) ReleaseCordonsAtEnd(ctx context.Context, plan Plan) (Plan, error
 }
 
 func (m *Mover) settleCordons(ctx context.Context, plan Plan, end bool) (Plan, error) {
-	plan = plan.DeepCopy()
+	plan = *plan.DeepCopy()
 	ctx = context.WithoutCancel(ctx)
 	type outcome struct {
 		keep bool

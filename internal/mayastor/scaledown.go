@@ -24,7 +24,7 @@ import (
 // The caller repeats ScaleUp → WaitSync → ScaleDown while !result.Complete.
 // Re-running it after a crash works out what an earlier run already did.
 func (m *Mover) ScaleDown(ctx context.Context, plan Plan, j Journal) (Plan, ScaleDownResult, error) {
-	plan = plan.DeepCopy()
+	plan = *plan.DeepCopy()
 	var res ScaleDownResult
 	if plan.NewReplica == nil {
 		if len(plan.SourceReplicas) == 0 {

@@ -23,7 +23,7 @@ import (
 // replica already on the target tier is adopted instead of adding another,
 // and one elsewhere is removed before a new attempt.
 func (m *Mover) ScaleUp(ctx context.Context, plan Plan, j Journal) (Plan, error) {
-	plan = plan.DeepCopy()
+	plan = *plan.DeepCopy()
 	t, err := m.tiersOf(plan)
 	if err != nil {
 		return plan, err
@@ -74,6 +74,7 @@ func (m *Mover) ScaleUp(ctx context.Context, plan Plan, j Journal) (Plan, error)
 		// An extra replica left by an earlier run (crash after the increase,
 		// or an increase that took effect after its call failed).
 		if extra, ok := m.extraReplica(v, plan); ok {
+			plan.Increases++
 			if m.onTarget(t, cl.pools[extra.Pool]) {
 				plan.NewReplica = &extra
 				return plan, record(ctx, j, plan)
@@ -150,6 +151,7 @@ func (m *Mover) ScaleUp(ctx context.Context, plan Plan, j Journal) (Plan, error)
 		if !ok {
 			return plan, fmt.Errorf("scale up volume %s: replica count raised to %d but no new replica is visible", plan.VolumeID, n+1)
 		}
+		plan.Increases++
 		if m.onTarget(t, cl.pools[extra.Pool]) {
 			plan.NewReplica = &extra
 			return plan, record(ctx, j, plan)

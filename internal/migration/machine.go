@@ -316,7 +316,7 @@ func (m *Machine) analyze(ctx context.Context, tm *storagev1.TierMigration, in S
 	cp := CheckpointFromPlan(plan)
 	applyCheckpoint(&tm.Status, cp)
 	tm.Status.SourceTier = otherTier(tm.Spec.TargetTier)
-	tm.Status.OriginalReplicaCount = cp.Replicas
+	tm.Status.OriginalReplicaCount = int32(cp.Replicas)
 	what := fmt.Sprintf("move %d replica(s) %v of volume %s from pools %v to %s, onto one of pools %v (%d replicas kept throughout)",
 		len(cp.SourceReplicas), refIDs(cp.SourceReplicas), tm.Spec.VolumeID, refPools(cp.SourceReplicas), tm.Spec.TargetTier, cp.TargetPools, cp.Replicas)
 	if tm.Status.PreservationMode {
