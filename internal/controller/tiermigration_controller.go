@@ -516,7 +516,6 @@ func (r *TierMigrationReconciler) updateActive(ctx context.Context) {
 	KeptExtraReplicas.Set(float64(migration.KeptExtraReplicaVolumes(list.Items)))
 }
 
-
 // settleCordons releases the cordons an ended migration still records.
 func (r *TierMigrationReconciler) settleCordons(ctx context.Context, tm *storagev1.TierMigration, m *migration.Machine) (bool, error) {
 	if tm.Status.Checkpoint == nil || len(tm.Status.Checkpoint.Cordons) == 0 {
