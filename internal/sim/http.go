@@ -106,11 +106,21 @@ func (s *Sim) withFaults(op string, h func(*http.Request) (any, error)) http.Han
 		s.mu.Lock()
 		faults := s.faults.take(op)
 		s.mu.Unlock()
-		defer s.countLateCalls() // late.go: effects due after N more calls
+		// late.go: effects due after N more calls. The call that registers a late operation
+		// does not count for it (counted here, not after the answer, it could race with the
+		// client's next call once the connection is dropped).
+		served := false
+		defer func() {
+			if !served {
+				s.countLateCalls()
+			}
+		}()
 		dropAfter := false
 		for _, f := range faults {
 			switch f.Mode {
 			case FaultLate:
+				s.countLateCalls()
+				served = true
 				s.serveLate(w, r, op, f) // late.go
 				return
 			case FaultLatency:

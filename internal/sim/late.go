@@ -60,7 +60,6 @@ type lateOp struct {
 	op, key string
 	apply   func() // runs under the lock, the model caught up
 	after   int    // calls still to serve before it lands; 0: timed
-	skip    bool   // the call that started it is not counted
 	done    bool
 }
 
@@ -128,7 +127,7 @@ func (s *Sim) serveLate(w http.ResponseWriter, r *http.Request, op string, f Fau
 		writeError(w, gerr)
 		return
 	}
-	lo := &lateOp{op: op, key: key, apply: apply, after: f.After, skip: true}
+	lo := &lateOp{op: op, key: key, apply: apply, after: f.After}
 	s.late = append(s.late, lo)
 	s.guards[key] = lo
 	if f.After <= 0 {
@@ -173,8 +172,6 @@ func (s *Sim) countLateCalls() {
 	for _, lo := range s.late {
 		switch {
 		case lo.after <= 0:
-		case lo.skip:
-			lo.skip = false
 		default:
 			lo.after--
 			if lo.after == 0 {
