@@ -25,6 +25,7 @@ import (
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 	"github.com/billyronks/couchestor/internal/controller"
 	"github.com/billyronks/couchestor/internal/mayastor"
+	"github.com/billyronks/couchestor/internal/migration"
 	"github.com/billyronks/couchestor/internal/operator"
 	"github.com/billyronks/couchestor/internal/sim"
 )
@@ -105,9 +106,19 @@ type migrationWorld struct {
 	mgrDone   chan error
 	opts      controller.Options
 	created   []string
+
+	// Extensions for the adversarial tests (adversarial_test.go, sampler_test.go): simOpts are
+	// passed to sim.New, moverOpts adjusts the Mover's options of every migration, and
+	// afterObserve runs after every observe (every request and every clock tick).
+	simOpts      []sim.Option
+	moverOpts    func(*mayastor.MoverOptions)
+	afterObserve atomic.Pointer[func()]
 }
 
-func newMigrationWorld(t *testing.T, scenario string) *migrationWorld {
+// worldOption configures a migrationWorld before its simulator is built (w.clk is set).
+type worldOption func(*migrationWorld)
+
+func newMigrationWorld(t *testing.T, scenario string, options ...worldOption) *migrationWorld {
 	t.Helper()
 	requireAPIServer(t)
 	purgeTierMigrations(t)
@@ -122,7 +133,10 @@ func newMigrationWorld(t *testing.T, scenario string) *migrationWorld {
 		t.Fatal(err)
 	}
 	w := &migrationWorld{t: t, clk: clocktesting.NewFakeClock(time.Now()), baseline: map[string]int{}, seen: map[string]map[string]bool{}}
-	if w.sim, err = sim.New(sc, sim.WithClock(w.clk)); err != nil {
+	for _, o := range options {
+		o(w)
+	}
+	if w.sim, err = sim.New(sc, append([]sim.Option{sim.WithClock(w.clk)}, w.simOpts...)...); err != nil {
 		t.Fatal(err)
 	}
 	api := w.sim.Handler()
@@ -231,6 +245,13 @@ func (w *migrationWorld) healthyLocked(volumeID string, v mayastor.Volume) int {
 }
 
 func (w *migrationWorld) observe() {
+	w.observeLocked()
+	if f := w.afterObserve.Load(); f != nil {
+		(*f)()
+	}
+}
+
+func (w *migrationWorld) observeLocked() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for id, base := range w.baseline {
@@ -305,6 +326,13 @@ func (w *migrationWorld) startOperator() {
 		Clock:      w.clk,
 		Options:    w.opts,
 		NewStorage: controller.MoverStorage(w.ms),
+	}
+	if w.moverOpts != nil {
+		r.NewStorage = func(o controller.MigrationStorageOptions) migration.Storage {
+			mo := mayastor.MoverOptions{AllowRepublish: o.AllowRepublish, HeadroomPercent: o.HeadroomPercent}
+			w.moverOpts(&mo)
+			return mayastor.NewMover(w.ms, mo)
+		}
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		w.t.Fatal(err)
