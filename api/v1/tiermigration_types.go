@@ -130,8 +130,10 @@ type TierMigrationSpec struct {
 	// +optional
 	AllowRepublish bool `json:"allowRepublish,omitempty"`
 
-	// Timeout bounds the whole migration, rebuild included, as a Go duration. Past it, a
-	// migration that has not yet removed its source replica is rolled back.
+	// Timeout bounds each round of the migration (scale-up, rebuild, scale-down), as a Go
+	// duration: the first round's deadline is the start plus the timeout, a later round's grows
+	// with the rebuild rate observed (see status.deadline). Past it, a round that has not yet
+	// rebuilt its new replica is rolled back.
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
 	// When empty, the named policy's migrationTimeout applies, else the operator's
@@ -163,6 +165,10 @@ type NodeCordon struct {
 	Node string `json:"node"`
 	// Label is the cordon label, unique to this migration.
 	Label string `json:"label"`
+	// Answered: the call that puts the cordon is over (it answered, or the label was seen on
+	// the node), so a label absent now will not appear later. Never persisted: a cordon read
+	// back from the API server "may land late" and stays recorded until its removal is seen.
+	Answered bool `json:"-"`
 }
 
 // ReplicaRef names a Mayastor replica and where it lives.
@@ -177,9 +183,25 @@ type ReplicaRef struct {
 	Pool string `json:"pool,omitempty"`
 }
 
-// MigrationCheckpoint is the migrator's durable plan (internal/mayastor Plan): written before
-// every cordon and replica-count change, so that a restarted operator resumes every step from it.
-// Users read the summary fields of the status; this is for the operator and for debugging.
+// KeptReplica is a replica a migration left in place beyond the volume's original count.
+type KeptReplica struct {
+	// ID is the replica uuid.
+	ID string `json:"id"`
+	// Node is the Mayastor node holding it.
+	// +optional
+	Node string `json:"node,omitempty"`
+	// Pool is the Mayastor pool holding it.
+	// +optional
+	Pool string `json:"pool,omitempty"`
+	// Reason says why it was kept (CamelCase): PreservationMode, AbortWouldRiskSourceReplica,
+	// RollbackIncomplete, ReplicaCountChangedOutside, or the refusal that stopped the move.
+	Reason string `json:"reason"`
+}
+
+// MigrationCheckpoint is the migrator's durable plan — the very type the Mover works on
+// (internal/mayastor.Plan is an alias of it): written before every cordon and replica-count
+// change, so that a restarted operator resumes every step from it. Users read the summary fields
+// of the status; this is for the operator and for debugging.
 type MigrationCheckpoint struct {
 	// MigrationID identifies the move; its cordon label derives from it.
 	MigrationID string `json:"migrationID"`
@@ -192,7 +214,7 @@ type MigrationCheckpoint struct {
 	SourceSelector string `json:"sourceSelector,omitempty"`
 	// Replicas is the replica count every step returns the volume to (one more is added while
 	// a new replica is built).
-	Replicas int32 `json:"replicas"`
+	Replicas int `json:"replicas"`
 	// VolumeSize in bytes.
 	// +optional
 	VolumeSize int64 `json:"volumeSize,omitempty"`
@@ -238,12 +260,31 @@ type MigrationCheckpoint struct {
 	// PublishedByMover: the migration published the volume and unpublishes it at the end.
 	// +optional
 	PublishedByMover bool `json:"publishedByMover,omitempty"`
-	// PlacementAttempts counts replica-count increases in the current round.
+	// PlacementAttempts counts replica-count increases of the current round that landed off
+	// the target tier.
 	// +optional
-	PlacementAttempts int32 `json:"placementAttempts,omitempty"`
-	// RemovalAttempts counts decreases in a row that removed a replica other than a source.
+	PlacementAttempts int `json:"placementAttempts,omitempty"`
+	// RemovalAttempts counts decreases that removed a replica other than a source (a wasted
+	// rebuild each; only when the replica map order changed between the read and the write).
 	// +optional
-	RemovalAttempts int32 `json:"removalAttempts,omitempty"`
+	RemovalAttempts int `json:"removalAttempts,omitempty"`
+	// Increases counts the replica-count increases of this migration that added a replica
+	// (status.attempts shows it).
+	// +optional
+	Increases int `json:"increases,omitempty"`
+	// Forecast is the plan of the rounds found at Analyze and refreshed before every decrease,
+	// e.g. "round 1 removes a; round 2 republishes onto new-1's node, then removes b".
+	// +kubebuilder:validation:MaxLength=2048
+	// +optional
+	Forecast string `json:"forecast,omitempty"`
+	// ExpectedRemoval is the replica the last decrease was predicted to remove.
+	// +optional
+	ExpectedRemoval string `json:"expectedRemoval,omitempty"`
+}
+
+// Complete reports whether no source replica is left to move and no new replica is pending.
+func (c MigrationCheckpoint) Complete() bool {
+	return len(c.SourceReplicas) == 0 && c.NewReplica == nil
 }
 
 // TierMigrationStatus is how far a migration got, step by step.
@@ -284,8 +325,8 @@ type TierMigrationStatus struct {
 	// +listType=atomic
 	// +optional
 	Steps []MigrationStep `json:"steps,omitempty"`
-	// Attempts counts the replica-count increases made so far: one per round, more when a new
-	// replica landed off the target tier and was taken back.
+	// Attempts counts the replica-count increases that added a replica so far: one per round,
+	// more when a new replica landed off the target tier and was taken back.
 	// +optional
 	Attempts int32 `json:"attempts,omitempty"`
 	// Rounds counts completed scale-up, sync, scale-down rounds (one per source replica moved,
@@ -299,10 +340,30 @@ type TierMigrationStatus struct {
 	// at start.
 	// +optional
 	PreservationMode bool `json:"preservationMode,omitempty"`
-	// Deadline is startTime plus the effective timeout; past it, a migration that has not yet
-	// begun removing its source replica is rolled back.
+	// Deadline is the current round's deadline. The first round's is startTime plus the
+	// effective timeout; each later round's is set when it starts: its start plus the larger of
+	// the timeout and twice the volume size over the rebuild rate observed so far in this
+	// migration (see docs/tiermigration.md). Past it, ScalingUp and WaitingSync roll back;
+	// ScalingDown and RollingBack end within their settle window.
 	// +optional
 	Deadline *metav1.Time `json:"deadline,omitempty"`
+	// Timeout is the effective timeout (spec, policy or operator flag), fixed at start.
+	// +optional
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+	// RebuiltBytes and RebuildSeconds add up the rebuilds this migration waited for (volume
+	// size, and time from the scale-up to a rebuilt replica): their ratio is the observed
+	// rebuild rate that later rounds' deadlines are derived from.
+	// +optional
+	RebuiltBytes int64 `json:"rebuiltBytes,omitempty"`
+	// +optional
+	RebuildSeconds int64 `json:"rebuildSeconds,omitempty"`
+	// KeptReplicas are replicas the migration leaves in place beyond the volume's original
+	// replica count (preservation mode, a roll-back that could not lower the count, a refusal
+	// once the new replica was rebuilt, a count changed by another actor). Each one costs a
+	// replica's worth of capacity until someone lowers the count.
+	// +listType=atomic
+	// +optional
+	KeptReplicas []KeptReplica `json:"keptReplicas,omitempty"`
 	// Checkpoint is the migrator's durable plan; see MigrationCheckpoint.
 	// +optional
 	Checkpoint *MigrationCheckpoint `json:"checkpoint,omitempty"`

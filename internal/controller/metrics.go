@@ -40,6 +40,21 @@ var (
 	}, []string{"status"})
 )
 
+// Kept replicas (task MACHINE, issue 7 item 5).
+var (
+	// KeptExtraReplicas counts the volumes CoucheStor left above their original replica count
+	// (status.keptReplicas of each volume's latest ended TierMigration), recounted from the
+	// API server's objects, so it survives restarts.
+	KeptExtraReplicas = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "storage_operator_kept_extra_replicas",
+		Help: "Volumes left with more replicas than before their migration (preservation mode, an unsafe or incomplete roll-back, a refusal after the rebuild), by their latest ended TierMigration.",
+	})
+)
+
+func init() {
+	crmetrics.Registry.MustRegister(KeptExtraReplicas)
+}
+
 func init() {
 	crmetrics.Registry.MustRegister(ReconcileTotal, MigrationsTotal, ActiveMigrations, ReconcileDuration, MigrationDuration)
 	// Every status is exported from start-up, at zero, so dashboards and alerts see the series
@@ -48,3 +63,21 @@ func init() {
 		MigrationsTotal.WithLabelValues(s)
 	}
 }
+
+// Cordon metrics (CordonSweeper). One block, registered on its own.
+var (
+	// CordonedNodes is the number of Mayastor nodes carrying a CoucheStor
+	// cordon label, as the cordon sweeper last saw them (after its removals).
+	CordonedNodes = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "storage_operator_cordoned_nodes",
+		Help: "Mayastor nodes carrying a couchestor-migration-* cordon, as the cordon sweeper last saw them.",
+	})
+	// CordonSecondsTotal is node-seconds spent cordoned by CoucheStor,
+	// sampled by the cordon sweeper; fast growth means cordons that last.
+	CordonSecondsTotal = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "storage_operator_cordon_seconds_total",
+		Help: "Node-seconds Mayastor nodes spent carrying a couchestor-migration-* cordon, sampled at every cordon sweep.",
+	})
+)
+
+func init() { crmetrics.Registry.MustRegister(CordonedNodes, CordonSecondsTotal) }

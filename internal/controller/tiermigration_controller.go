@@ -72,6 +72,8 @@ type TierMigrationReconciler struct {
 	// admitMu makes counting in-flight migrations and taking a slot one step.
 	admitMu sync.Mutex
 	backoff workqueue.TypedRateLimiter[types.UID]
+	// gaugesOnce sets the gauges derived from all TierMigrations after a start.
+	gaugesOnce sync.Once
 }
 
 // SetupWithManager watches TierMigrations.
@@ -144,6 +146,8 @@ func (r *TierMigrationReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	cached := &storagev1.TierMigration{}
 	if err := r.Client.Get(ctx, req.NamespacedName, cached); err == nil && cached.Status.Phase.IsTerminal() &&
 		cached.DeletionTimestamp.IsZero() && !controllerutil.ContainsFinalizer(cached, storagev1.FinalizerMigrationCleanup) {
+		// The gauges are recounted once after a start even when every migration has ended.
+		r.gaugesOnce.Do(func() { r.updateActive(ctx) })
 		return ctrl.Result{}, nil
 	}
 	defer r.updateActive(ctx)
@@ -197,6 +201,10 @@ func (r *TierMigrationReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		}
 		if res.Transient != nil {
 			wait := r.backoff.When(tm.UID)
+			// The machine caps the wait so that a phase deadline is acted on in time.
+			if res.RequeueAfter > 0 && res.RequeueAfter < wait {
+				wait = res.RequeueAfter
+			}
 			logger.Info("storage step failed, retrying", "volume", tm.Spec.VolumeID, "phase", tm.Status.Phase, "error", res.Transient.Error(), "retryIn", wait)
 			return ctrl.Result{RequeueAfter: wait}, nil
 		}
@@ -488,4 +496,5 @@ func (r *TierMigrationReconciler) updateActive(ctx context.Context) {
 		return
 	}
 	ActiveMigrations.Set(float64(migration.InFlight(list.Items)))
+	KeptExtraReplicas.Set(float64(migration.KeptExtraReplicaVolumes(list.Items)))
 }

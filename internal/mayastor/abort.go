@@ -14,11 +14,11 @@ import (
 // becomes n+1) and the plan is Complete. A volume published for the move is
 // unpublished.
 func (m *Mover) Preserve(ctx context.Context, plan Plan, j Journal) (Plan, error) {
-	plan = plan.DeepCopy()
+	plan = *plan.DeepCopy()
 	if plan.NewReplica == nil {
 		return m.unpublishIfOurs(ctx, plan, j)
 	}
-	st, err := m.SyncStatus(ctx, plan.VolumeID, plan.NewReplica.ID)
+	st, err := m.SyncRound(ctx, plan)
 	if err != nil {
 		return plan, err
 	}
@@ -51,7 +51,7 @@ func (m *Mover) Preserve(ctx context.Context, plan Plan, j Journal) (Plan, error
 // ErrAbortUnsafe and leaves the extra, healthy replica in place (finish with
 // ScaleDown instead). A volume published for the move is unpublished.
 func (m *Mover) Abort(ctx context.Context, plan Plan, j Journal) (Plan, error) {
-	plan = plan.DeepCopy()
+	plan = *plan.DeepCopy()
 	plan, err := m.releaseRecorded(ctx, plan, j)
 	if err != nil {
 		return plan, err
@@ -85,9 +85,16 @@ func (m *Mover) Abort(ctx context.Context, plan Plan, j Journal) (Plan, error) {
 		cands := removalCandidates(v)
 		for _, c := range cands {
 			if !noExtra && slices.ContainsFunc(plan.SourceReplicas, func(s ReplicaRef) bool { return s.ID == c }) {
+				// Say what the volume shows, not what it should: the extra replica may be
+				// half rebuilt with the target unreachable (every child ties), or healthy.
+				rep := reportOf(v)
+				what := "is not part of the volume"
+				if extra != "" {
+					what = "is " + replicaCondition(v, extra)
+				}
 				return plan, refuse(plan.VolumeID, ReasonAbortUnsafe,
-					"lowering the count could remove source replica %s (removal candidates %v): the extra replica %s is already healthy; %d healthy replicas kept, finish with ScaleDown or lower the count by hand",
-					c, cands, extra, n+1)
+					"lowering the count could remove source replica %s (removal candidates %v): the extra replica %s %s; %d of %d replicas healthy (num_replicas %d); the count was left at %d",
+					c, cands, extra, what, len(rep.Healthy), len(rep.Replicas), v.Spec.NumReplicas, v.Spec.NumReplicas)
 			}
 		}
 		if err := record(ctx, j, plan); err != nil {
@@ -127,4 +134,21 @@ func (m *Mover) Abort(ctx context.Context, plan Plan, j Journal) (Plan, error) {
 	plan.NewReplica = nil
 	plan.BaseReplicaIDs = replicaIDs(v)
 	return m.unpublishIfOurs(ctx, plan, j)
+}
+
+// replicaCondition describes replica id of v in a few words: healthy, rebuilding
+// at some percent, or its replica and child states.
+func replicaCondition(v *Volume, id string) string {
+	r, ok := v.State.ReplicaTopology[id]
+	switch {
+	case !ok:
+		return "gone"
+	case r.RebuildProgress != nil:
+		return fmt.Sprintf("rebuilding (%d%%)", *r.RebuildProgress)
+	case v.State.Target == nil:
+		return fmt.Sprintf("%s with the target unavailable (rebuild state unknown)", r.State)
+	case r.State == ReplicaStateOnline && r.ChildStatus == ChildStateOnline:
+		return "healthy and rebuilt"
+	}
+	return fmt.Sprintf("replica %s, child %q", r.State, r.ChildStatus)
 }

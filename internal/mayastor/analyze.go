@@ -100,7 +100,7 @@ func (m *Mover) Analyze(ctx context.Context, migrationID, volumeID string, targe
 	}
 	plan.Forecast = forecast.String()
 	plan.Replicas = int(v.Spec.NumReplicas)
-	plan.VolumeSize = v.Spec.Size
+	plan.VolumeSize = int64(v.Spec.Size)
 	plan.BaseReplicaIDs = replicaIDs(v)
 	plan.SourceReplicas = sources
 	plan.NexusNode = nexusNode(v)

@@ -1,6 +1,8 @@
 package mayastor
 
 import (
+	storagev1 "github.com/billyronks/couchestor/api/v1"
+
 	"context"
 	"fmt"
 	"slices"
@@ -55,6 +57,9 @@ type MoverOptions struct {
 	// PublishProtocol is used when publishing an unpublished volume
 	// (default nvmf).
 	PublishProtocol VolumeShareProtocol
+	// CordonGate serialises the cordon windows of concurrent moves; share
+	// one per process (nil: the process-wide default gate).
+	CordonGate *CordonGate
 }
 
 // Mover moves replicas of a volume from source-tier pools to target-tier
@@ -92,101 +97,29 @@ func NewMover(c *Client, opts MoverOptions) *Mover {
 	if opts.PublishProtocol == "" {
 		opts.PublishProtocol = VolumeShareProtocolNvmf
 	}
+	if opts.CordonGate == nil {
+		opts.CordonGate = processCordonGate
+	}
 	return &Mover{c: c, opts: opts}
 }
 
 // ReplicaRef names a replica and where it lives.
-type ReplicaRef struct {
-	ID   string `json:"id"`
-	Node string `json:"node"`
-	Pool string `json:"pool"`
-}
+type ReplicaRef = storagev1.ReplicaRef
 
 // Cordon is a cordon label the Mover put (or is about to put) on a node.
-type Cordon struct {
-	Node  string `json:"node"`
-	Label string `json:"label"`
-}
+// Its Answered field says the call that puts it is over (it answered, or
+// the label was seen on the node), so a label absent now will not appear
+// later. It is false for a call in flight, one that timed out or failed with
+// a 5xx, and for any cordon read back from storage: such a cordon "may land
+// late" and stays recorded until the end of the migration (ReleaseCordons).
+// It is never persisted on purpose: unknown is the safe value.
+type Cordon = storagev1.NodeCordon
 
-// Plan is the state of one move, written by every step and meant to be
-// persisted by the caller (e.g. in a TierMigration's status) between steps.
-// Steps take it by value and return the updated copy.
-type Plan struct {
-	// MigrationID identifies the move; cordon labels derive from it.
-	MigrationID string `json:"migrationID"`
-	VolumeID    string `json:"volumeID"`
-	// TargetSelector and SourceSelector are label selectors over pool labels
-	// (labels.Selector.String() form); an empty SourceSelector means any
-	// pool outside the target tier.
-	TargetSelector string `json:"targetSelector"`
-	SourceSelector string `json:"sourceSelector,omitempty"`
-	// Replicas is the volume's replica count before the move; every step
-	// ends with the count back at this value or one above it.
-	Replicas   int    `json:"replicas"`
-	VolumeSize uint64 `json:"volumeSize"`
-	// BaseReplicaIDs are the volume's replicas before the pending increase:
-	// a replica not listed here is one the Mover added.
-	BaseReplicaIDs []string `json:"baseReplicaIDs"`
-	// SourceReplicas are the replicas still to be moved off the source tier.
-	SourceReplicas []ReplicaRef `json:"sourceReplicas"`
-	// RemovedSourceReplicas have been removed after their data was rebuilt
-	// on MovedReplicas.
-	RemovedSourceReplicas []ReplicaRef `json:"removedSourceReplicas,omitempty"`
-	// MovedReplicas are the replicas the Mover added on the target tier and kept.
-	MovedReplicas []ReplicaRef `json:"movedReplicas,omitempty"`
-	// PreservedSourceReplicas were kept on purpose (preservation mode).
-	PreservedSourceReplicas []ReplicaRef `json:"preservedSourceReplicas,omitempty"`
-	// NewReplica is the replica added on the target tier by the current
-	// round's ScaleUp, until ScaleDown or Abort settles it.
-	NewReplica *ReplicaRef `json:"newReplica,omitempty"`
-	// TargetPools are the eligible target pools found at the last check.
-	TargetPools []string `json:"targetPools,omitempty"`
-	// NexusNode is the node of the volume's target at the last check.
-	NexusNode string `json:"nexusNode,omitempty"`
-	// CordonLabel is the label this move cordons nodes with.
-	CordonLabel string `json:"cordonLabel"`
-	// Cordons are recorded before they are applied and cleared once
-	// released: whatever is listed here may be on a node and must be
-	// released (ReleaseCordons) if the operator restarts.
-	Cordons []Cordon `json:"cordons,omitempty"`
-	// PublishedByMover is set (and recorded) before the Mover publishes an
-	// unpublished volume; the volume is unpublished again when the move ends.
-	PublishedByMover bool `json:"publishedByMover,omitempty"`
-	// PlacementAttempts counts replica-count increases in the current round.
-	PlacementAttempts int `json:"placementAttempts,omitempty"`
-	// RemovalAttempts counts decreases that removed a replica other than a
-	// source (a wasted rebuild each; only when the order changed between the
-	// read and the write).
-	RemovalAttempts int `json:"removalAttempts,omitempty"`
-	// Forecast is the plan of the rounds found at Analyze (and refreshed at
-	// every ScaleDown), e.g. "round 1 removes a; round 2 republishes onto
-	// new-1's node, then removes b".
-	Forecast string `json:"forecast,omitempty"`
-	// ExpectedRemoval is the replica the last decrease was predicted to remove.
-	ExpectedRemoval string `json:"expectedRemoval,omitempty"`
-}
-
-// DeepCopy returns a copy sharing no memory with p. Steps work on a deep
+// Plan is the state of one move, written by every step and persisted by the
+// caller between steps (a TierMigration's status.checkpoint is this very
+// type). Steps take it by value, work on a deep copy and return the updated
 // copy, so a plan the caller stored is never changed behind its back.
-func (p Plan) DeepCopy() Plan {
-	q := p
-	q.BaseReplicaIDs = slices.Clone(p.BaseReplicaIDs)
-	q.SourceReplicas = slices.Clone(p.SourceReplicas)
-	q.RemovedSourceReplicas = slices.Clone(p.RemovedSourceReplicas)
-	q.MovedReplicas = slices.Clone(p.MovedReplicas)
-	q.PreservedSourceReplicas = slices.Clone(p.PreservedSourceReplicas)
-	q.TargetPools = slices.Clone(p.TargetPools)
-	q.Cordons = slices.Clone(p.Cordons)
-	if p.NewReplica != nil {
-		r := *p.NewReplica
-		q.NewReplica = &r
-	}
-	return q
-}
-
-// Complete reports whether no source replica is left to move and no new
-// replica is pending.
-func (p Plan) Complete() bool { return len(p.SourceReplicas) == 0 && p.NewReplica == nil }
+type Plan = storagev1.MigrationCheckpoint
 
 // Journal persists a plan durably (e.g. writes a TierMigration status)
 // before the Mover acts on it. Steps call it before every cordon and every

@@ -288,7 +288,7 @@ func (h *simHarness) invariantError() error {
 func (h *simHarness) record(_ context.Context, p mayastor.Plan) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.journal = append(h.journal, p.DeepCopy())
+	h.journal = append(h.journal, *p.DeepCopy())
 	h.journaledSinceCount = true
 	return nil
 }

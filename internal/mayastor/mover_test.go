@@ -213,7 +213,7 @@ func TestPlanDeepCopySharesNothing(t *testing.T) {
 	p := Plan{BaseReplicaIDs: []string{"a"}, SourceReplicas: []ReplicaRef{{ID: "a"}}, MovedReplicas: []ReplicaRef{{ID: "m"}},
 		RemovedSourceReplicas: []ReplicaRef{{ID: "r"}}, PreservedSourceReplicas: []ReplicaRef{{ID: "k"}},
 		TargetPools: []string{"p"}, Cordons: []Cordon{{Node: "n"}}, NewReplica: &ReplicaRef{ID: "x"}}
-	q := p.DeepCopy()
+	q := *p.DeepCopy()
 	q.BaseReplicaIDs[0], q.SourceReplicas[0].ID, q.MovedReplicas[0].ID = "z", "z", "z"
 	q.RemovedSourceReplicas[0].ID, q.PreservedSourceReplicas[0].ID = "z", "z"
 	q.TargetPools[0], q.Cordons[0].Node, q.NewReplica.ID = "z", "z", "z"

@@ -79,6 +79,10 @@ const (
 	// ReasonRepublishRefused: the control plane refused to move the volume
 	// target (412, e.g. HA is disabled), which the move's plan needs.
 	ReasonRepublishRefused Reason = "RepublishRefused"
+	// ReasonReplicaCountChanged: during a move the volume's num_replicas became neither the
+	// count the move set (plan.Replicas+1) nor the one it returns to: another actor changed it.
+	// The move stops without touching the count (lowering it could fight the other actor).
+	ReasonReplicaCountChanged Reason = "ReplicaCountChangedOutside"
 )
 
 // RefusalError is a step the Mover declined or could not finish, for a
@@ -135,4 +139,5 @@ var (
 	ErrVolumeHasSnapshots       = &RefusalError{Reason: ReasonVolumeHasSnapshots}
 	ErrAffinityGroupMinimum     = &RefusalError{Reason: ReasonAffinityGroupMinimum}
 	ErrRepublishRefused         = &RefusalError{Reason: ReasonRepublishRefused}
+	ErrReplicaCountChanged      = &RefusalError{Reason: ReasonReplicaCountChanged}
 )

@@ -24,7 +24,7 @@ import (
 // The caller repeats ScaleUp → WaitSync → ScaleDown while !result.Complete.
 // Re-running it after a crash works out what an earlier run already did.
 func (m *Mover) ScaleDown(ctx context.Context, plan Plan, j Journal) (Plan, ScaleDownResult, error) {
-	plan = plan.DeepCopy()
+	plan = *plan.DeepCopy()
 	var res ScaleDownResult
 	if plan.NewReplica == nil {
 		if len(plan.SourceReplicas) == 0 {
@@ -42,6 +42,10 @@ func (m *Mover) ScaleDown(ctx context.Context, plan Plan, j Journal) (Plan, Scal
 	}
 	if err != nil {
 		return plan, res, fmt.Errorf("scale down volume %s: %w", plan.VolumeID, err)
+	}
+	// Another actor's count change ends the move (sync.go, scaleDownCountCheck).
+	if err := scaleDownCountCheck(v, plan); err != nil {
+		return plan, res, err
 	}
 	before := append(slices.Clone(plan.BaseReplicaIDs), newID)
 	if int(v.Spec.NumReplicas) > n {

@@ -9,17 +9,21 @@ import (
 // ---- ScaleUp ----
 
 // ScaleUp adds one replica of the volume on the target tier and records it
-// in plan.NewReplica. It cordons competing nodes (recording the cordons
-// through j first) for the one replica-count increase and releases them at
-// once, verifies where the replica landed, and if it is off the target tier
-// takes the count back (the unrebuilt replica is removed first) and tries
-// again, up to MaxPlacementAttempts.
+// in plan.NewReplica. It cordons the fewest competing nodes the placement
+// model (placement.go) says are needed for a target pool to win, none when
+// one already does (recording the cordons through j first), for the one
+// replica-count increase and releases them at once, verifies where the
+// replica landed, and if it is off the target tier takes the count back (the
+// unrebuilt replica is removed first) and tries again, up to
+// MaxPlacementAttempts misplaced replicas. The whole step holds the
+// process's CordonGate.
 //
-// Re-running it after a crash is safe: recorded cordons are released, an
-// extra replica already on the target tier is adopted instead of adding
-// another, and one elsewhere is removed before a new attempt.
+// Re-running it after a crash is safe: recorded cordons are released (those
+// whose call may still land stay recorded, see ReleaseCordons), an extra
+// replica already on the target tier is adopted instead of adding another,
+// and one elsewhere is removed before a new attempt.
 func (m *Mover) ScaleUp(ctx context.Context, plan Plan, j Journal) (Plan, error) {
-	plan = plan.DeepCopy()
+	plan = *plan.DeepCopy()
 	t, err := m.tiersOf(plan)
 	if err != nil {
 		return plan, err
@@ -27,6 +31,14 @@ func (m *Mover) ScaleUp(ctx context.Context, plan Plan, j Journal) (Plan, error)
 	if plan.Replicas <= 0 || len(plan.BaseReplicaIDs) == 0 {
 		return plan, refuse(plan.VolumeID, ReasonPlanInvalid, "plan has no replica count or base replicas; run Analyze first")
 	}
+	// One cordon window at a time in the process (review S4): the gate is
+	// held from before the cluster is read for a cordon plan until the
+	// release of the cordons is observed, so no other move's cordons skew
+	// this one's placement or prediction, nor this one's theirs.
+	if err := m.opts.CordonGate.Lock(ctx); err != nil {
+		return plan, fmt.Errorf("scale up volume %s: wait for the cordon gate: %w", plan.VolumeID, err)
+	}
+	defer m.opts.CordonGate.Unlock()
 	if plan, err = m.releaseRecorded(ctx, plan, j); err != nil {
 		return plan, err
 	}
@@ -59,12 +71,15 @@ func (m *Mover) ScaleUp(ctx context.Context, plan Plan, j Journal) (Plan, error)
 			}
 			continue
 		}
-		// An extra replica left by an earlier run (crash after the increase).
+		// An extra replica left by an earlier run (crash after the increase,
+		// or an increase that took effect after its call failed).
 		if extra, ok := m.extraReplica(v, plan); ok {
+			plan.Increases++
 			if m.onTarget(t, cl.pools[extra.Pool]) {
 				plan.NewReplica = &extra
 				return plan, record(ctx, j, plan)
 			}
+			plan.PlacementAttempts++ // a replica really landed off the target tier
 			if plan, err = m.takeBack(ctx, plan, v, extra, j); err != nil {
 				return plan, err
 			}
@@ -109,19 +124,22 @@ func (m *Mover) ScaleUp(ctx context.Context, plan Plan, j Journal) (Plan, error)
 		}
 		plan.NexusNode = nexusNode(v)
 		plan.BaseReplicaIDs = replicaIDs(v)
-		plan.Cordons = nil
+		var apply []string
 		if !m.opts.DisableCordon {
-			for _, node := range m.cordonPlan(v, cl, t, targets, plan.PlacementAttempts) {
-				plan.Cordons = append(plan.Cordons, Cordon{Node: node, Label: plan.CordonLabel})
+			in, err := m.placementInput(ctx, v, cl)
+			if err != nil {
+				return plan, fmt.Errorf("scale up volume %s: %w", plan.VolumeID, err)
 			}
+			apply, _ = cordonPlan(in, targets, plan.PlacementAttempts)
 		}
-		plan.PlacementAttempts++
+		// Cordons of earlier attempts that may still land stay recorded.
+		plan.Cordons = withCordons(plan.Cordons, apply, plan.CordonLabel)
 		// Intent first: the cordons and the base replica set are durable
 		// before any of them is acted on.
 		if err := record(ctx, j, plan); err != nil {
 			return plan, err
 		}
-		plan, err = m.increaseCordoned(ctx, plan, n, j)
+		plan, err = m.increaseCordoned(ctx, plan, apply, n, j)
 		if err != nil {
 			return plan, err
 		}
@@ -133,10 +151,15 @@ func (m *Mover) ScaleUp(ctx context.Context, plan Plan, j Journal) (Plan, error)
 		if !ok {
 			return plan, fmt.Errorf("scale up volume %s: replica count raised to %d but no new replica is visible", plan.VolumeID, n+1)
 		}
+		plan.Increases++
 		if m.onTarget(t, cl.pools[extra.Pool]) {
 			plan.NewReplica = &extra
 			return plan, record(ctx, j, plan)
 		}
+		// Only a replica that really landed off the target tier counts as a
+		// placement attempt: not a transient error, not an increase that
+		// created nothing (review S4).
+		plan.PlacementAttempts++
 		if plan, err = m.takeBack(ctx, plan, v, extra, j); err != nil {
 			return plan, err
 		}

@@ -3,6 +3,7 @@ package mayastor
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -12,8 +13,28 @@ import (
 // child: volume Online, its replica_topology entry Online with child-status
 // Online and no rebuild-progress, every target child Online with no
 // rebuildProgress, and, where the rebuild history is available, its latest
-// record for the child Completed.
+// record for the child Completed. It does not know the plan: the count it
+// checks against is the volume's own num_replicas. A move uses SyncRound.
 func (m *Mover) SyncStatus(ctx context.Context, volumeID, newReplicaID string) (SyncState, error) {
+	return m.syncStatus(ctx, volumeID, newReplicaID, -1)
+}
+
+// SyncRound is SyncStatus for the current round of plan: Done only when
+// num_replicas is exactly plan.Replicas+1 (the count ScaleUp set) and the
+// volume shows that many healthy replicas. Any other num_replicas is another
+// actor's change, answered with a *RefusalError ReasonReplicaCountChanged
+// naming the count seen and the one expected; the move must stop, not wait
+// (ScaleDown would refuse the same volume as not in sync, and the two phases
+// would bounce for ever: review S2c).
+func (m *Mover) SyncRound(ctx context.Context, plan Plan) (SyncState, error) {
+	if plan.NewReplica == nil {
+		return SyncState{}, refuse(plan.VolumeID, ReasonPlanInvalid, "no new replica to wait for; run ScaleUp first")
+	}
+	return m.syncStatus(ctx, plan.VolumeID, plan.NewReplica.ID, plan.Replicas+1)
+}
+
+// syncStatus: want < 0 checks against the volume's own num_replicas.
+func (m *Mover) syncStatus(ctx context.Context, volumeID, newReplicaID string, want int) (SyncState, error) {
 	v, err := m.c.GetVolume(ctx, volumeID)
 	if IsNotFound(err) {
 		return SyncState{Failed: "volume no longer exists"}, nil
@@ -21,7 +42,14 @@ func (m *Mover) SyncStatus(ctx context.Context, volumeID, newReplicaID string) (
 	if err != nil {
 		return SyncState{}, fmt.Errorf("sync status of replica %s of volume %s: %w", newReplicaID, volumeID, err)
 	}
-	st := syncFromVolume(v, newReplicaID)
+	if want >= 0 {
+		if err := countChanged(v, want, want); err != nil {
+			return SyncState{}, err
+		}
+	} else {
+		want = int(v.Spec.NumReplicas)
+	}
+	st := syncAgainst(v, newReplicaID, want)
 	if !st.Done || st.Failed != "" {
 		return st, nil
 	}
@@ -46,7 +74,39 @@ func (m *Mover) SyncStatus(ctx context.Context, volumeID, newReplicaID string) (
 	return st, nil
 }
 
+// countChanged refuses with ReasonReplicaCountChanged when v's num_replicas is
+// outside [lo, hi]: a count this move did not set. During WaitingSync only
+// n+1 is the move's; in ScaleDown n+1 (before the decrease) and n (after it,
+// or when its answer was lost) are.
+func countChanged(v *Volume, lo, hi int) error {
+	got := int(v.Spec.NumReplicas)
+	if got >= lo && got <= hi {
+		return nil
+	}
+	want := fmt.Sprint(hi)
+	if lo != hi {
+		want = fmt.Sprintf("%d or %d", lo, hi)
+	}
+	return refuse(v.Spec.UUID, ReasonReplicaCountChanged,
+		"num_replicas is %d, this move expects %s: another actor changed the replica count during the move (%d replicas present)",
+		got, want, len(v.State.ReplicaTopology))
+}
+
+// scaleDownCountCheck is ScaleDown's guard against an outside count change:
+// before and after its own decrease num_replicas is plan.Replicas+1 or
+// plan.Replicas; anything else is someone else's.
+func scaleDownCountCheck(v *Volume, plan Plan) error {
+	return countChanged(v, plan.Replicas, plan.Replicas+1)
+}
+
+// syncFromVolume judges the new replica against the volume's own num_replicas.
 func syncFromVolume(v *Volume, id string) SyncState {
+	return syncAgainst(v, id, int(v.Spec.NumReplicas))
+}
+
+// syncAgainst judges whether replica id is a healthy, fully rebuilt child of
+// v, and v a settled volume of want replicas.
+func syncAgainst(v *Volume, id string, want int) SyncState {
 	r, ok := v.State.ReplicaTopology[id]
 	if !ok {
 		return SyncState{Failed: fmt.Sprintf("replica %s is no longer part of the volume", id)}
@@ -55,6 +115,20 @@ func syncFromVolume(v *Volume, id string) SyncState {
 		return SyncState{Failed: fmt.Sprintf("replica %s is faulted (state %s, child status %s)", id, r.State, r.ChildStatus)}
 	}
 	if v.State.Target == nil {
+		// A volume whose spec still names a target is published: its nexus is not
+		// reachable right now (its node is down, or an HA switchover is recreating it
+		// elsewhere). That is an outage to wait out within the deadline, not an
+		// unpublished volume (issue 7; review F16: upstream keeps spec.target while
+		// the nexus is being replaced, per the review, upstream code not read here).
+		if tg := v.Spec.Target; tg != nil {
+			p := 0
+			if r.RebuildProgress != nil {
+				p = *r.RebuildProgress
+			}
+			return SyncState{Progress: p, Waiting: fmt.Sprintf(
+				"target unavailable: the volume's target on node %s is not serving (node down or HA failover in progress); status %s",
+				tg.Node, v.State.Status)}
+		}
 		return SyncState{Failed: "volume is unpublished: nothing rebuilds the new replica"}
 	}
 	st := SyncState{}
@@ -72,7 +146,7 @@ func syncFromVolume(v *Volume, id string) SyncState {
 	}
 	// The new replica is rebuilt; the volume as a whole must also be what ScaleDown will
 	// demand (healthProblem), or the two would disagree and bounce a migration between them.
-	if reason, detail := healthProblem(v, int(v.Spec.NumReplicas)); reason != "" {
+	if reason, detail := healthProblem(v, want); reason != "" {
 		st.Progress = 99
 		st.Waiting = detail
 		return st
@@ -80,4 +154,56 @@ func syncFromVolume(v *Volume, id string) SyncState {
 	st.Progress = 100
 	st.Done = true
 	return st
+}
+
+// ---- Inspect ----
+
+// VolumeReport is the volume as read at the end of a migration, for a final
+// message that tells the truth and for the replicas a migration leaves behind.
+type VolumeReport struct {
+	// Exists is false when the volume is gone.
+	Exists bool `json:"exists"`
+	// NumReplicas is spec.num_replicas.
+	NumReplicas int `json:"numReplicas"`
+	// Replicas are the replicas present, sorted by id.
+	Replicas []ReplicaRef `json:"replicas,omitempty"`
+	// Healthy are the ids of replicas holding a full copy: Online, no rebuild
+	// running and, while published, an Online child.
+	Healthy []string `json:"healthy,omitempty"`
+	// Published: the volume has a serving target.
+	Published bool `json:"published"`
+	// Status is the volume's state.status.
+	Status VolumeStatus `json:"status,omitempty"`
+}
+
+// Has reports whether replica id is present.
+func (r VolumeReport) Has(id string) bool {
+	return slices.ContainsFunc(r.Replicas, func(x ReplicaRef) bool { return x.ID == id })
+}
+
+// IsHealthy reports whether replica id is present and healthy.
+func (r VolumeReport) IsHealthy(id string) bool { return slices.Contains(r.Healthy, id) }
+
+// Inspect reads the plan's volume (no write).
+func (m *Mover) Inspect(ctx context.Context, plan Plan) (VolumeReport, error) {
+	v, err := m.c.GetVolume(ctx, plan.VolumeID)
+	if IsNotFound(err) {
+		return VolumeReport{}, nil
+	}
+	if err != nil {
+		return VolumeReport{}, fmt.Errorf("inspect volume %s: %w", plan.VolumeID, err)
+	}
+	return reportOf(v), nil
+}
+
+func reportOf(v *Volume) VolumeReport {
+	rep := VolumeReport{Exists: true, NumReplicas: int(v.Spec.NumReplicas), Published: v.State.Target != nil, Status: v.State.Status}
+	for _, id := range replicaIDs(v) {
+		r := v.State.ReplicaTopology[id]
+		rep.Replicas = append(rep.Replicas, refOf(id, r))
+		if r.State == ReplicaStateOnline && r.RebuildProgress == nil && (!rep.Published || r.ChildStatus == ChildStateOnline) {
+			rep.Healthy = append(rep.Healthy, id)
+		}
+	}
+	return rep
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"time"
 
@@ -38,6 +39,14 @@ const (
 	ReasonRolledBack       = "RolledBack"
 	ReasonExtraReplicaKept = "ExtraReplicaKept"
 	ReasonDeleted          = "Deleted"
+	// ReasonStorageRejected: Mayastor answered a step with an error retrying cannot fix (a 4xx
+	// other than 408, 409, 429); the detail is its answer.
+	ReasonStorageRejected = "StorageRejected"
+	// ReasonRollbackIncomplete: the roll-back could not bring the replica count back before
+	// its deadline; the message says what was left.
+	ReasonRollbackIncomplete = "RollbackIncomplete"
+	// ReasonPreservationMode: the replica a preservation-mode migration kept.
+	ReasonPreservationMode = "PreservationMode"
 	ReasonAlreadyOnTarget  = string(mayastor.ReasonAlreadyOnTarget)
 )
 
@@ -155,7 +164,16 @@ type persistError struct{ err error }
 func (e *persistError) Error() string { return "write TierMigration status: " + e.err.Error() }
 func (e *persistError) Unwrap() error { return e.err }
 
-func classify(err error) (errorKind, *mayastor.RefusalError) {
+// classify sorts a storage step's error. A Mover refusal is a refusal. So is a Mayastor answer
+// that retrying cannot change: a 4xx other than 408 (timeout), 409 (the volume's operation guard
+// is held: upstream core/controller/resources/operations_helper.rs:830-860, per the review) and
+// 429. That covers 412 FailedPrecondition with its kinds (RestrictedReplicaCount,
+// SwitchoverNotAllowedWhenHAisDisabled, ReplicaChangeCount...: upstream
+// control-plane/stor-port/src/types/mod.rs:53-125, per the review; code not read here), 400 and
+// 404. It becomes a RefusalError with reason ReasonStorageRejected and the upstream answer as its
+// detail, so the step ends instead of retrying for ever (review S2a, S2b). 5xx (503 NotReady
+// while a target is being replaced, 507...), transport errors and anything else are transient.
+func classify(volumeID string, err error) (errorKind, *mayastor.RefusalError) {
 	if err == nil {
 		return errNone, nil
 	}
@@ -167,7 +185,19 @@ func classify(err error) (errorKind, *mayastor.RefusalError) {
 	if errors.As(err, &re) {
 		return errRefusal, re
 	}
+	if ae, ok := mayastor.AsAPIError(err); ok && permanentStatus(ae.StatusCode) {
+		return errRefusal, &mayastor.RefusalError{Reason: ReasonStorageRejected, VolumeID: volumeID, Detail: err.Error()}
+	}
 	return errTransient, nil
+}
+
+// permanentStatus: an HTTP status the same request would get again.
+func permanentStatus(code int) bool {
+	switch code {
+	case http.StatusRequestTimeout, http.StatusConflict, http.StatusTooManyRequests:
+		return false
+	}
+	return code >= 400 && code < 500
 }
 
 // isCancelled: the operator is shutting down; nothing to report.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -27,6 +28,9 @@ type Machine struct {
 	// PollInterval is how long WaitingSync waits between two looks at the rebuild, and how
 	// long a Pending migration waits before it asks for a slot again.
 	PollInterval time.Duration
+	// SettleWindow bounds ScalingDown (beyond the round deadline) and RollingBack: see
+	// phaseDeadline. DefaultSettleWindow when zero.
+	SettleWindow time.Duration
 }
 
 // Event is something worth a Kubernetes Event on the TierMigration (and its PVC).
@@ -52,7 +56,8 @@ type Result struct {
 	Continue bool
 	// RequeueAfter: look again after this long (WaitingSync, Pending, ExcessReplicaPending).
 	RequeueAfter time.Duration
-	// Transient is a storage error the step will retry: the caller backs off.
+	// Transient is a storage error the step will retry: the caller backs off, but no longer
+	// than RequeueAfter when that is set (the phase's deadline is near).
 	Transient error
 }
 
@@ -139,7 +144,8 @@ func (m *Machine) Start(ctx context.Context, tm *storagev1.TierMigration, p Star
 	now := m.Clock.Now()
 	st := &tm.Status
 	st.StartTime = timePtr(now)
-	st.Deadline = timePtr(now.Add(p.Timeout))
+	st.Timeout = &metav1.Duration{Duration: p.Timeout}
+	st.Deadline = timePtr(RoundDeadline(now, p.Timeout, 0, 0, 0))
 	st.DryRun, st.PreservationMode = p.DryRun, p.PreservationMode
 	mode := ""
 	if p.DryRun {
@@ -218,7 +224,7 @@ func (m *Machine) rollBack(ctx context.Context, tm *storagev1.TierMigration, rea
 
 // retry records a transient storage error in the running step and asks for a backoff.
 func (m *Machine) retry(ctx context.Context, tm *storagev1.TierMigration, err error) (Result, error) {
-	res := Result{Transient: err}
+	res := Result{Transient: err, RequeueAfter: m.waitFor(&tm.Status, m.Clock.Now(), 2*time.Minute)}
 	if isCancelled(ctx, err) {
 		return res, nil
 	}
@@ -247,19 +253,25 @@ func (m *Machine) storageError(ctx context.Context, tm *storagev1.TierMigration,
 func (m *Machine) Step(ctx context.Context, tm *storagev1.TierMigration, in StepInput) (Result, error) {
 	st := &tm.Status
 	// Cordons recorded in the status were left by a step that did not finish (the operator
-	// stopped in its middle): lift them before anything else.
+	// stopped in its middle), or their call may still land (the Mover keeps those recorded
+	// until the end): lift them before anything else, and check again at every step.
 	if cp := st.Checkpoint; cp != nil && len(cp.Cordons) > 0 {
 		plan := PlanFromCheckpoint(cp)
 		released, err := in.Storage.ReleaseCordons(ctx, plan)
-		if jerr := m.journal(tm)(context.WithoutCancel(ctx), released); jerr != nil {
-			return Result{}, jerr
+		if len(released.Cordons) != len(plan.Cordons) || err != nil {
+			if jerr := m.journal(tm)(context.WithoutCancel(ctx), released); jerr != nil {
+				return Result{}, jerr
+			}
 		}
 		if err != nil {
 			return m.retry(ctx, tm, fmt.Errorf("release cordons left by an interrupted step: %w", err))
 		}
-		res := Result{Continue: true}
-		res.event(corev1.EventTypeNormal, ReasonCordonsReleased, "Resume", "Released %d node cordon(s) left by an interrupted step", len(plan.Cordons))
-		return res, nil
+		if n := len(plan.Cordons) - len(released.Cordons); n > 0 {
+			res := Result{Continue: true}
+			res.event(corev1.EventTypeNormal, ReasonCordonsReleased, "Resume", "Released %d node cordon(s) left by an interrupted step", n)
+			return res, nil
+		}
+		// Nothing released: what is left is absent and may land late; the phase goes on.
 	}
 	switch st.Phase {
 	case storagev1.PhaseAnalyzing:
@@ -281,7 +293,7 @@ func (m *Machine) analyze(ctx context.Context, tm *storagev1.TierMigration, in S
 		return m.end(ctx, tm, storagev1.PhaseFailed, in.PoolsReason, in.PoolsMessage, OutcomeFailed)
 	}
 	plan, err := in.Storage.Analyze(ctx, MigrationIDFor(tm), tm.Spec.VolumeID, in.TargetPools, in.SourcePools)
-	kind, refusal := classify(err)
+	kind, refusal := classify(tm.Spec.VolumeID, err)
 	switch kind {
 	case errRefusal:
 		if refusal.Reason == mayastor.ReasonAlreadyOnTarget {
@@ -304,7 +316,7 @@ func (m *Machine) analyze(ctx context.Context, tm *storagev1.TierMigration, in S
 	cp := CheckpointFromPlan(plan)
 	applyCheckpoint(&tm.Status, cp)
 	tm.Status.SourceTier = otherTier(tm.Spec.TargetTier)
-	tm.Status.OriginalReplicaCount = cp.Replicas
+	tm.Status.OriginalReplicaCount = int32(cp.Replicas)
 	what := fmt.Sprintf("move %d replica(s) %v of volume %s from pools %v to %s, onto one of pools %v (%d replicas kept throughout)",
 		len(cp.SourceReplicas), refIDs(cp.SourceReplicas), tm.Spec.VolumeID, refPools(cp.SourceReplicas), tm.Spec.TargetTier, cp.TargetPools, cp.Replicas)
 	if tm.Status.PreservationMode {
@@ -325,7 +337,7 @@ func (m *Machine) scaleUp(ctx context.Context, tm *storagev1.TierMigration, s St
 		return m.rollBack(ctx, tm, ReasonTimeout, fmt.Sprintf("the deadline %s passed before the new replica was in sync", tm.Status.Deadline.UTC().Format(time.RFC3339)))
 	}
 	plan, err := s.ScaleUp(ctx, PlanFromCheckpoint(tm.Status.Checkpoint), m.journal(tm))
-	kind, refusal := classify(err)
+	kind, refusal := classify(tm.Spec.VolumeID, err)
 	switch kind {
 	case errRefusal:
 		return m.rollBack(ctx, tm, string(refusal.Reason), refusal.Error())
@@ -350,19 +362,36 @@ func (m *Machine) waitSync(ctx context.Context, tm *storagev1.TierMigration, s S
 	if cp == nil || cp.NewReplica == nil {
 		return m.transition(ctx, tm, storagev1.PhaseScalingUp, "no new replica recorded; scaling up again")
 	}
-	sync, err := s.SyncStatus(ctx, cp.VolumeID, cp.NewReplica.ID)
-	if err != nil {
-		if pastDeadline(&tm.Status, now) {
+	plan := PlanFromCheckpoint(cp)
+	sync, err := s.SyncRound(ctx, plan)
+	kind, refusal := classify(tm.Spec.VolumeID, err)
+	switch {
+	case kind == errRefusal && refusal.Reason == mayastor.ReasonReplicaCountChanged:
+		// Someone else set the count: lowering it again could fight them, and waiting
+		// would bounce between phases for ever (review S2c). Stop, keep what is there.
+		return m.stop(ctx, tm, s, string(refusal.Reason), refusal.Error())
+	case kind == errRefusal:
+		return m.rollBack(ctx, tm, string(refusal.Reason), refusal.Error())
+	case kind != errNone:
+		if m.pastPhaseDeadline(&tm.Status, now) {
 			return m.rollBack(ctx, tm, ReasonTimeout, fmt.Sprintf("the deadline passed while the rebuild could not be observed: %v", err))
 		}
-		return m.retry(ctx, tm, err)
+		return m.storageError(ctx, tm, kind, err)
 	}
 	switch {
 	case sync.Failed != "":
 		return m.rollBack(ctx, tm, ReasonSyncFailed, sync.Failed)
 	case sync.Done:
+		// A rebuilt replica goes on to ScalingDown even at the deadline: finishing the round
+		// is one decrease, and ScalingDown has its own deadline (phaseDeadline).
 		prev := tm.Status.DeepCopy()
 		tm.Status.SyncProgress = 100
+		// The observed rebuild rate: the volume size over the time since the scale-up. Only a
+		// WaitingSync entered from ScalingUp counts (not one re-entered from ScalingDown).
+		if n := len(tm.Status.Steps); n >= 2 && tm.Status.Steps[n-2].Phase == storagev1.PhaseScalingUp {
+			tm.Status.RebuiltBytes += cp.VolumeSize
+			tm.Status.RebuildSeconds += max(int64(now.Sub(phaseStart(&tm.Status)).Seconds()), 1)
+		}
 		next, msg := storagev1.PhaseScalingDown, fmt.Sprintf("replica %s is rebuilt and healthy; removing a source replica", cp.NewReplica.ID)
 		if tm.Status.PreservationMode {
 			msg = fmt.Sprintf("replica %s is rebuilt and healthy; keeping the source replicas (preservation mode)", cp.NewReplica.ID)
@@ -372,7 +401,7 @@ func (m *Machine) waitSync(ctx context.Context, tm *storagev1.TierMigration, s S
 			tm.Status = *prev
 		}
 		return res, err
-	case pastDeadline(&tm.Status, now):
+	case m.pastPhaseDeadline(&tm.Status, now):
 		return m.rollBack(ctx, tm, ReasonTimeout, fmt.Sprintf("the new replica %s was not in sync by the deadline %s (%d%%: %s)",
 			cp.NewReplica.ID, tm.Status.Deadline.UTC().Format(time.RFC3339), sync.Progress, sync.Waiting))
 	}
@@ -380,7 +409,7 @@ func (m *Machine) waitSync(ctx context.Context, tm *storagev1.TierMigration, s S
 	tm.Status.SyncProgress = int32(min(max(sync.Progress, 0), 100))
 	setStepMessage(&tm.Status, fmt.Sprintf("replica %s: %s", cp.NewReplica.ID, sync.Waiting))
 	progressing(tm, string(storagev1.PhaseWaitingSync), "waiting for the rebuild of the new replica")
-	res := Result{RequeueAfter: m.PollInterval}
+	res := Result{RequeueAfter: m.waitFor(&tm.Status, now, m.PollInterval)}
 	if !equality.Semantic.DeepEqual(prev, &tm.Status) {
 		if err := m.write(ctx, tm, prev); err != nil {
 			return Result{}, err
@@ -391,24 +420,36 @@ func (m *Machine) waitSync(ctx context.Context, tm *storagev1.TierMigration, s S
 
 func (m *Machine) scaleDown(ctx context.Context, tm *storagev1.TierMigration, s Storage) (Result, error) {
 	plan := PlanFromCheckpoint(tm.Status.Checkpoint)
+	now := m.Clock.Now()
 	if tm.Status.PreservationMode {
 		plan, err := s.Preserve(ctx, plan, m.journal(tm))
-		kind, refusal := classify(err)
+		kind, refusal := classify(tm.Spec.VolumeID, err)
 		switch {
 		case kind == errRefusal && refusal.Reason == mayastor.ReasonNotSynced:
 			return m.backToWaitSync(ctx, tm, refusal.Detail)
+		case kind == errRefusal && refusal.Reason == mayastor.ReasonReplicaCountChanged:
+			return m.stop(ctx, tm, s, string(refusal.Reason), refusal.Error())
 		case kind == errRefusal:
 			return m.rollBack(ctx, tm, string(refusal.Reason), refusal.Error())
 		case kind != errNone:
+			if kind == errTransient && m.pastPhaseDeadline(&tm.Status, now) {
+				return m.stop(ctx, tm, s, ReasonTimeout, fmt.Sprintf("the new replica could not be kept before the deadline %s: %v",
+					m.phaseDeadline(&tm.Status).UTC().Format(time.RFC3339), err))
+			}
 			return m.storageError(ctx, tm, kind, err)
 		}
 		prev := tm.Status.DeepCopy()
 		applyCheckpoint(&tm.Status, CheckpointFromPlan(plan))
 		tm.Status.Rounds++
-		res, err := m.end(ctx, tm, storagev1.PhaseCompleted, ReasonPreserved, fmt.Sprintf(
+		var kept []storagev1.KeptReplica
+		if n := len(plan.MovedReplicas); n > 0 {
+			r := plan.MovedReplicas[n-1]
+			kept = []storagev1.KeptReplica{{ID: r.ID, Node: r.Node, Pool: r.Pool, Reason: ReasonPreservationMode}}
+		}
+		res, err := m.endKeeping(ctx, tm, storagev1.PhaseCompleted, ReasonPreserved, fmt.Sprintf(
 			"volume %s has replica(s) %v on %s and keeps source replica(s) %v (preservation mode): %d replicas",
 			tm.Spec.VolumeID, refIDs(tm.Status.Checkpoint.MovedReplicas), tm.Spec.TargetTier,
-			refIDs(tm.Status.Checkpoint.PreservedSourceReplicas), plan.Replicas), OutcomeSucceeded)
+			refIDs(tm.Status.Checkpoint.PreservedSourceReplicas), plan.Replicas), OutcomeSucceeded, kept)
 		if err != nil {
 			tm.Status = *prev
 		}
@@ -417,27 +458,32 @@ func (m *Machine) scaleDown(ctx context.Context, tm *storagev1.TierMigration, s 
 	if plan.NewReplica == nil && len(plan.SourceReplicas) > 0 {
 		// The last round's decrease was recorded, but not the move to the next round: the
 		// operator stopped between the two status writes. Start the next round.
-		return m.transition(ctx, tm, storagev1.PhaseScalingUp, fmt.Sprintf(
+		return m.nextRound(ctx, tm, fmt.Sprintf(
 			"round %d was finished before a restart; %d source replica(s) left to move", tm.Status.Rounds, len(plan.SourceReplicas)))
 	}
 	plan, sd, err := s.ScaleDown(ctx, plan, m.journal(tm))
-	kind, refusal := classify(err)
+	kind, refusal := classify(tm.Spec.VolumeID, err)
 	if kind == errRefusal {
 		switch refusal.Reason {
 		case mayastor.ReasonNotSynced:
+			if m.pastPhaseDeadline(&tm.Status, now) {
+				return m.stop(ctx, tm, s, ReasonTimeout, fmt.Sprintf("the volume was not ready for the decrease by %s: %s",
+					m.phaseDeadline(&tm.Status).UTC().Format(time.RFC3339), refusal.Detail))
+			}
 			return m.backToWaitSync(ctx, tm, refusal.Detail)
 		case mayastor.ReasonNewReplicaLost:
 			return m.rollBack(ctx, tm, string(refusal.Reason), refusal.Error())
 		}
 		// The new replica is rebuilt: undoing the scale-up could remove a source, so the
-		// migration stops with every replica healthy (RemovalNotSteerable, NexusLocalSource...).
-		msg := refusal.Error()
-		if tm.Status.Checkpoint != nil && tm.Status.Checkpoint.NewReplica != nil {
-			msg += fmt.Sprintf("; the volume keeps the rebuilt replica %s in addition to its sources", tm.Status.Checkpoint.NewReplica.ID)
-		}
-		return m.end(ctx, tm, storagev1.PhaseFailed, string(refusal.Reason), msg, OutcomeFailed)
+		// migration stops with every replica healthy and says what it keeps
+		// (RemovalNotSteerable, NexusLocalSource, ReplicaCountChanged, StorageRejected...).
+		return m.stop(ctx, tm, s, string(refusal.Reason), refusal.Error())
 	}
 	if kind != errNone {
+		if kind == errTransient && m.pastPhaseDeadline(&tm.Status, now) {
+			return m.stop(ctx, tm, s, ReasonTimeout, fmt.Sprintf("the decrease did not go through before %s: %v",
+				m.phaseDeadline(&tm.Status).UTC().Format(time.RFC3339), err))
+		}
 		return m.storageError(ctx, tm, kind, err)
 	}
 	prev := tm.Status.DeepCopy()
@@ -445,19 +491,38 @@ func (m *Machine) scaleDown(ctx context.Context, tm *storagev1.TierMigration, s 
 	tm.Status.Rounds++
 	var res Result
 	if sd.Complete {
+		rep, repErr := inspect(ctx, s, plan)
 		res, err = m.end(ctx, tm, storagev1.PhaseCompleted, ReasonMoved, fmt.Sprintf(
-			"volume %s moved to %s: replica(s) %v replaced %v",
-			tm.Spec.VolumeID, tm.Spec.TargetTier, refIDs(tm.Status.Checkpoint.MovedReplicas), refIDs(tm.Status.Checkpoint.RemovedSourceReplicas)), OutcomeSucceeded)
+			"volume %s moved to %s: replica(s) %v replaced %v; %s",
+			tm.Spec.VolumeID, tm.Spec.TargetTier, refIDs(tm.Status.Checkpoint.MovedReplicas), refIDs(tm.Status.Checkpoint.RemovedSourceReplicas),
+			volumeLine(rep, repErr)), OutcomeSucceeded)
 	} else {
 		what := fmt.Sprintf("removed source replica %s", sd.Removed.ID)
 		if !sd.SourceRemoved {
 			what = fmt.Sprintf("the control plane removed replica %s, not a source (no data lost)", sd.Removed.ID)
 		}
-		res, err = m.transition(ctx, tm, storagev1.PhaseScalingUp, fmt.Sprintf("round %d: %s; %d source replica(s) left to move",
+		res, err = m.nextRound(ctx, tm, fmt.Sprintf("round %d: %s; %d source replica(s) left to move",
 			tm.Status.Rounds, what, len(plan.SourceReplicas)))
 	}
 	if err != nil {
 		tm.Status = *prev
+	}
+	return res, err
+}
+
+// nextRound starts a new round in ScalingUp with its own deadline (RoundDeadline).
+func (m *Machine) nextRound(ctx context.Context, tm *storagev1.TierMigration, msg string) (Result, error) {
+	st := &tm.Status
+	prevDeadline := st.Deadline
+	now := m.Clock.Now()
+	var size int64
+	if st.Checkpoint != nil {
+		size = st.Checkpoint.VolumeSize
+	}
+	st.Deadline = timePtr(RoundDeadline(now, timeoutOf(st), size, st.RebuiltBytes, st.RebuildSeconds))
+	res, err := m.transition(ctx, tm, storagev1.PhaseScalingUp, fmt.Sprintf("%s; round deadline %s", msg, st.Deadline.UTC().Format(time.RFC3339)))
+	if err != nil {
+		st.Deadline = prevDeadline
 	}
 	return res, err
 }
@@ -473,34 +538,101 @@ func (m *Machine) backToWaitSync(ctx context.Context, tm *storagev1.TierMigratio
 	return res, err
 }
 
+// abort runs the roll-back. It retries what a fault may clear (transient errors, a 503 while the
+// target is away, an Abort that would risk a source while the extra replica cannot be told from
+// the sources, an excess replica the control plane has yet to remove) until the roll-back's
+// deadline (phaseDeadline: SettleWindow after it began), then ends Failed saying what was left.
+// An answer retrying cannot change ends it at once. When the extra replica is rebuilt and every
+// replica healthy, lowering the count could remove a source: it is kept and recorded, not
+// retried (nothing would change).
 func (m *Machine) abort(ctx context.Context, tm *storagev1.TierMigration, s Storage) (Result, error) {
-	_, err := s.Abort(ctx, PlanFromCheckpoint(tm.Status.Checkpoint), m.journal(tm))
-	kind, refusal := classify(err)
+	now := m.Clock.Now()
+	before := PlanFromCheckpoint(tm.Status.Checkpoint)
+	after, err := s.Abort(ctx, before, m.journal(tm))
+	kind, refusal := classify(tm.Spec.VolumeID, err)
 	cause := tm.Status.Error
-	switch {
-	case kind == errRefusal && refusal.Reason == mayastor.ReasonExcessReplicaPending:
-		prev := tm.Status.DeepCopy()
-		res := Result{RequeueAfter: m.PollInterval}
-		if setStepMessage(&tm.Status, "waiting for the control plane to remove the excess replica: "+refusal.Detail) {
-			if err := m.write(ctx, tm, prev); err != nil {
-				return Result{}, err
-			}
+	if kind == errNone {
+		return m.rolledBack(ctx, tm, s, before, after, cause)
+	}
+	if kind == errPersist {
+		return Result{}, err
+	}
+	if kind == errRefusal && refusal.Reason == mayastor.ReasonAbortUnsafe {
+		rep, repErr := inspect(ctx, s, before)
+		if repErr == nil && before.NewReplica != nil && rep.IsHealthy(before.NewReplica.ID) && len(rep.Healthy) == len(rep.Replicas) {
+			kept := keptOf(before, rep, nil, string(mayastor.ReasonAbortUnsafe))
+			return m.endKeeping(ctx, tm, storagev1.PhaseFailed, ReasonRolledBack, fmt.Sprintf(
+				"stopped after %s without lowering the count: %s; %s; %s%s", cause, refusal.Detail,
+				earlierRounds(tm.Status.Checkpoint), volumeLine(rep, nil), keptLine(kept, rep, nil)), OutcomeRolledBack, kept)
 		}
-		return res, nil
-	case kind == errRefusal && refusal.Reason == mayastor.ReasonAbortUnsafe:
-		res, err := m.end(ctx, tm, storagev1.PhaseFailed, ReasonRolledBack, fmt.Sprintf(
-			"stopped after %s; the source replicas are intact and the volume keeps one healthy replica more (%s)", cause, refusal.Detail), OutcomeRolledBack)
-		if err == nil {
-			res.event(corev1.EventTypeWarning, ReasonExtraReplicaKept, "RollBack", "%s", refusal.Detail)
-		}
-		return res, err
-	case kind == errRefusal:
-		return m.end(ctx, tm, storagev1.PhaseFailed, string(refusal.Reason), fmt.Sprintf("roll-back after %s stopped: %s", cause, refusal.Error()), OutcomeRolledBack)
-	case kind != errNone:
+	}
+	retryable := kind == errTransient || kind == errRefusal &&
+		(refusal.Reason == mayastor.ReasonAbortUnsafe || refusal.Reason == mayastor.ReasonExcessReplicaPending)
+	if !retryable {
+		return m.rollbackStopped(ctx, tm, s, before, string(refusal.Reason), fmt.Sprintf("roll-back after %s stopped: %s", cause, refusal.Error()))
+	}
+	if m.pastPhaseDeadline(&tm.Status, now) {
+		return m.rollbackStopped(ctx, tm, s, before, ReasonRollbackIncomplete, fmt.Sprintf(
+			"roll-back after %s did not finish by %s: %v", cause, m.phaseDeadline(&tm.Status).UTC().Format(time.RFC3339), err))
+	}
+	if kind == errTransient {
 		return m.storageError(ctx, tm, kind, err)
 	}
-	return m.end(ctx, tm, storagev1.PhaseFailed, ReasonRolledBack, fmt.Sprintf(
-		"rolled back after %s: the replica this migration added was removed, the source replicas are untouched", cause), OutcomeRolledBack)
+	prev := tm.Status.DeepCopy()
+	res := Result{RequeueAfter: m.waitFor(&tm.Status, now, m.PollInterval)}
+	what := "waiting for the control plane to remove the excess replica: " + refusal.Detail
+	if refusal.Reason == mayastor.ReasonAbortUnsafe {
+		what = "waiting until lowering the count cannot remove a source: " + refusal.Detail
+	}
+	if setStepMessage(&tm.Status, fmt.Sprintf("%s (gives up at %s)", what, m.phaseDeadline(&tm.Status).UTC().Format(time.RFC3339))) {
+		if err := m.write(ctx, tm, prev); err != nil {
+			return Result{}, err
+		}
+	}
+	return res, nil
+}
+
+// rollbackStopped ends a roll-back that could not bring the count back, saying what is left.
+func (m *Machine) rollbackStopped(ctx context.Context, tm *storagev1.TierMigration, s Storage, plan mayastor.Plan, reason, detail string) (Result, error) {
+	rep, repErr := inspect(ctx, s, plan)
+	kept := keptOf(plan, rep, repErr, reason)
+	return m.endKeeping(ctx, tm, storagev1.PhaseFailed, reason, fmt.Sprintf("%s; %s; %s%s",
+		detail, earlierRounds(tm.Status.Checkpoint), volumeLine(rep, repErr), keptLine(kept, rep, repErr)), OutcomeRolledBack, kept)
+}
+
+// rolledBack ends a roll-back whose Abort succeeded, saying which replica the decrease removed
+// (review S8a: not necessarily the one added) and what the volume holds.
+func (m *Machine) rolledBack(ctx context.Context, tm *storagev1.TierMigration, s Storage, before, after mayastor.Plan, cause string) (Result, error) {
+	var this string
+	switch {
+	case before.NewReplica == nil:
+		this = "this round had added no replica"
+	default:
+		var removed []string
+		for _, id := range append(slices.Clone(before.BaseReplicaIDs), before.NewReplica.ID) {
+			if !slices.Contains(after.BaseReplicaIDs, id) {
+				removed = append(removed, id)
+			}
+		}
+		switch {
+		case len(removed) == 1 && removed[0] == before.NewReplica.ID:
+			this = fmt.Sprintf("replica %s, the one this round added, was removed; the remaining source replicas are untouched", before.NewReplica.ID)
+		case len(removed) == 0:
+			this = fmt.Sprintf("the count is back at %d; replica %s this round added was not found", before.Replicas, before.NewReplica.ID)
+		default:
+			this = fmt.Sprintf("the decrease removed replica(s) %v, not replica %s this round added, which stays in its place; the remaining source replicas are untouched",
+				removed, before.NewReplica.ID)
+		}
+	}
+	prev := tm.Status.DeepCopy()
+	applyCheckpoint(&tm.Status, CheckpointFromPlan(after))
+	rep, repErr := inspect(ctx, s, after)
+	res, err := m.end(ctx, tm, storagev1.PhaseFailed, ReasonRolledBack, fmt.Sprintf("rolled back after %s: %s; %s; %s",
+		cause, this, earlierRounds(tm.Status.Checkpoint), volumeLine(rep, repErr)), OutcomeRolledBack)
+	if err != nil {
+		tm.Status = *prev
+	}
+	return res, err
 }
 
 // Unwind undoes an in-flight migration whose TierMigration is being deleted: cordons lifted, an
@@ -525,7 +657,7 @@ func (m *Machine) Unwind(ctx context.Context, tm *storagev1.TierMigration, s Sto
 		return true, res, nil
 	}
 	_, err = s.Abort(ctx, plan, m.journal(tm))
-	kind, refusal := classify(err)
+	kind, refusal := classify(tm.Spec.VolumeID, err)
 	switch {
 	case kind == errNone:
 		res.event(corev1.EventTypeNormal, ReasonDeleted, "Unwind", "TierMigration deleted in phase %s: rolled back, the source replicas are untouched", tm.Status.Phase)

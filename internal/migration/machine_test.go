@@ -40,7 +40,38 @@ type fakeStorage struct {
 	scaleDownErr error
 	preserveErr  error
 	abortErr     error
+	abortErrs    []error // returned in turn before abortErr; nil entries succeed
 	releaseErr   error
+	// report is what Inspect returns; nil: the plan's base replicas, all healthy, plus the new
+	// replica (healthy) when newPresent.
+	// sources replace Analyze's single source "src" (Replicas becomes their number).
+	sources []mayastor.ReplicaRef
+	// abortRemoves is the replica a successful Abort's decrease removes (default: the new one).
+	abortRemoves string
+	report       *mayastor.VolumeReport
+	newPresent   bool
+	inspectErr   error
+}
+
+func (f *fakeStorage) Inspect(_ context.Context, p mayastor.Plan) (mayastor.VolumeReport, error) {
+	f.calls = append(f.calls, "Inspect")
+	if f.inspectErr != nil {
+		return mayastor.VolumeReport{}, f.inspectErr
+	}
+	if f.report != nil {
+		return *f.report, nil
+	}
+	rep := mayastor.VolumeReport{Exists: true, NumReplicas: p.Replicas, Published: true}
+	for _, id := range p.BaseReplicaIDs {
+		rep.Replicas = append(rep.Replicas, mayastor.ReplicaRef{ID: id})
+		rep.Healthy = append(rep.Healthy, id)
+	}
+	if f.newPresent && p.NewReplica != nil {
+		rep.Replicas = append(rep.Replicas, *p.NewReplica)
+		rep.Healthy = append(rep.Healthy, p.NewReplica.ID)
+		rep.NumReplicas++
+	}
+	return rep, nil
 }
 
 func (f *fakeStorage) act(what string) {
@@ -53,11 +84,18 @@ func (f *fakeStorage) Analyze(_ context.Context, id, vol string, target, source 
 	if f.analyzeErr != nil {
 		return mayastor.Plan{}, f.analyzeErr
 	}
-	return mayastor.Plan{
+	p := mayastor.Plan{
 		MigrationID: id, VolumeID: vol, TargetSelector: target.String(), Replicas: 1, VolumeSize: 10 << 30,
 		BaseReplicaIDs: []string{"src"}, SourceReplicas: []mayastor.ReplicaRef{{ID: "src", Node: "n1", Pool: "pool-sata-1"}},
 		TargetPools: []string{"pool-nvme-2"}, NexusNode: "n1", CordonLabel: mayastor.CordonLabelFor(id),
-	}, nil
+	}
+	if f.sources != nil {
+		p.SourceReplicas, p.BaseReplicaIDs, p.Replicas = slices.Clone(f.sources), nil, len(f.sources)
+		for _, r := range f.sources {
+			p.BaseReplicaIDs = append(p.BaseReplicaIDs, r.ID)
+		}
+	}
+	return p, nil
 }
 
 func (f *fakeStorage) ScaleUp(ctx context.Context, p mayastor.Plan, j mayastor.Journal) (mayastor.Plan, error) {
@@ -66,7 +104,7 @@ func (f *fakeStorage) ScaleUp(ctx context.Context, p mayastor.Plan, j mayastor.J
 		return p, f.scaleUpErr
 	}
 	p.Cordons = []mayastor.Cordon{{Node: "n3", Label: p.CordonLabel}}
-	p.PlacementAttempts++
+	p.Increases++
 	if err := j(ctx, p); err != nil {
 		return p, err
 	}
@@ -81,7 +119,7 @@ func (f *fakeStorage) ScaleUp(ctx context.Context, p mayastor.Plan, j mayastor.J
 	return p, j(ctx, p)
 }
 
-func (f *fakeStorage) SyncStatus(context.Context, string, string) (mayastor.SyncState, error) {
+func (f *fakeStorage) SyncRound(context.Context, mayastor.Plan) (mayastor.SyncState, error) {
 	f.calls = append(f.calls, "SyncStatus")
 	if f.syncErr != nil {
 		return mayastor.SyncState{}, f.syncErr
@@ -138,7 +176,13 @@ func (f *fakeStorage) Preserve(ctx context.Context, p mayastor.Plan, j mayastor.
 
 func (f *fakeStorage) Abort(ctx context.Context, p mayastor.Plan, j mayastor.Journal) (mayastor.Plan, error) {
 	f.calls = append(f.calls, "Abort")
-	if f.abortErr != nil {
+	if len(f.abortErrs) > 0 {
+		err := f.abortErrs[0]
+		f.abortErrs = f.abortErrs[1:]
+		if err != nil {
+			return p, err
+		}
+	} else if f.abortErr != nil {
 		return p, f.abortErr
 	}
 	if p.NewReplica != nil {
@@ -146,6 +190,13 @@ func (f *fakeStorage) Abort(ctx context.Context, p mayastor.Plan, j mayastor.Jou
 			return p, err
 		}
 		f.act(fmt.Sprintf("replica_count %d", p.Replicas))
+		gone := p.NewReplica.ID
+		if f.abortRemoves != "" {
+			gone = f.abortRemoves
+		}
+		ids := append(slices.Clone(p.BaseReplicaIDs), p.NewReplica.ID)
+		p.BaseReplicaIDs = slices.DeleteFunc(ids, func(id string) bool { return id == gone })
+		slices.Sort(p.BaseReplicaIDs)
 	}
 	p.NewReplica = nil
 	return p, j(ctx, p)
@@ -212,6 +263,26 @@ func (h *harness) record(res Result, err error) Result {
 		h.endings = append(h.endings, *res.Ended)
 	}
 	return res
+}
+
+// run steps until the migration ends, moving the clock on by each step's wait, and fails the
+// test if that takes more than 500 steps (a phase that never ends).
+func (h *harness) run() {
+	h.t.Helper()
+	for i := 0; !h.tm.Status.Phase.IsTerminal(); i++ {
+		if i == 500 {
+			h.t.Fatalf("not terminal after 500 steps: phase %s, steps %+v", h.tm.Status.Phase, h.tm.Status.Steps)
+		}
+		res := h.step()
+		switch {
+		case res.Transient != nil && res.RequeueAfter > 0:
+			h.clk.Step(res.RequeueAfter)
+		case res.Transient != nil:
+			h.clk.Step(2 * time.Minute)
+		case !res.Continue:
+			h.clk.Step(res.RequeueAfter)
+		}
+	}
 }
 
 func (h *harness) input() StepInput {
@@ -348,9 +419,7 @@ func TestHappyPathWalksEveryPhase(t *testing.T) {
 func TestJournalIsPersistedBeforeEveryWrite(t *testing.T) {
 	h := newHarness(t)
 	h.start(StartParams{})
-	for !h.tm.Status.Phase.IsTerminal() {
-		h.step()
-	}
+	h.run()
 	lastPersist := -1
 	for i, e := range h.trace {
 		switch {
@@ -404,9 +473,7 @@ func TestMultiRoundMoveGoesBackToScaleUp(t *testing.T) {
 	if h.tm.Status.Rounds != 1 || !strings.Contains(h.tm.Status.Steps[len(h.tm.Status.Steps)-1].Message, "not a source") {
 		t.Fatalf("round not recorded: %+v", h.tm.Status.Steps)
 	}
-	for !h.tm.Status.Phase.IsTerminal() {
-		h.step()
-	}
+	h.run()
 	h.expectPhase(storagev1.PhaseCompleted)
 	if h.tm.Status.Rounds != 2 || h.tm.Status.Attempts != 2 {
 		t.Fatalf("rounds %d attempts %d, want 2 and 2", h.tm.Status.Rounds, h.tm.Status.Attempts)
@@ -578,9 +645,7 @@ func TestDryRunMakesNoWrite(t *testing.T) {
 func TestPreservationKeepsTheSource(t *testing.T) {
 	h := newHarness(t)
 	h.start(StartParams{PreservationMode: true})
-	for !h.tm.Status.Phase.IsTerminal() {
-		h.step()
-	}
+	h.run()
 	h.expectPhase(storagev1.PhaseCompleted)
 	h.expectEnding(OutcomeSucceeded)
 	if slices.Contains(h.s.calls, "ScaleDown") || !slices.Contains(h.s.calls, "Preserve") {
@@ -600,9 +665,8 @@ func TestAbortThatWouldRiskASourceKeepsTheExtraReplica(t *testing.T) {
 	h.start(StartParams{})
 	h.s.syncStates = []mayastor.SyncState{{Failed: "volume is unpublished"}}
 	h.s.abortErr = &mayastor.RefusalError{Reason: mayastor.ReasonAbortUnsafe, VolumeID: volID, Detail: "the extra replica is already healthy"}
-	for !h.tm.Status.Phase.IsTerminal() {
-		h.step()
-	}
+	h.s.newPresent = true // Inspect: the new replica is there, and every replica healthy
+	h.run()
 	h.expectPhase(storagev1.PhaseFailed)
 	h.expectEnding(OutcomeRolledBack)
 	h.expectEvent(ReasonExtraReplicaKept)
@@ -693,10 +757,11 @@ func TestCheckpointRoundTrips(t *testing.T) {
 		BaseReplicaIDs: []string{"a", "b"}, SourceReplicas: []mayastor.ReplicaRef{{ID: "a", Node: "n", Pool: "p"}},
 		RemovedSourceReplicas: []mayastor.ReplicaRef{{ID: "x"}}, MovedReplicas: []mayastor.ReplicaRef{{ID: "y"}},
 		PreservedSourceReplicas: []mayastor.ReplicaRef{{ID: "z"}}, NewReplica: &mayastor.ReplicaRef{ID: "c", Node: "n2", Pool: "q"},
-		TargetPools: []string{"q"}, NexusNode: "n", CordonLabel: "l", Cordons: []mayastor.Cordon{{Node: "n3", Label: "l"}},
-		PublishedByMover: true, PlacementAttempts: 2, RemovalAttempts: 1,
+		TargetPools: []string{"q"}, NexusNode: "n", CordonLabel: "l", Cordons: []mayastor.Cordon{{Node: "n3", Label: "l", Answered: true}},
+		PublishedByMover: true, PlacementAttempts: 2, RemovalAttempts: 1, Forecast: "round 1 removes a", ExpectedRemoval: "a", Increases: 4,
 	}
-	// Every field is set, so a field added to the Plan but not to the checkpoint fails here.
+	// The Plan is the checkpoint type itself; every field is set so that a field the status
+	// form drops fails here. Only a cordon's Answered flag is dropped, on purpose.
 	v := reflect.ValueOf(p)
 	for i := range v.NumField() {
 		if v.Field(i).IsZero() {
@@ -704,6 +769,10 @@ func TestCheckpointRoundTrips(t *testing.T) {
 		}
 	}
 	got := PlanFromCheckpoint(CheckpointFromPlan(p))
+	if got.Cordons[0].Answered {
+		t.Fatal("a cordon read back from the status claims its call answered")
+	}
+	got.Cordons[0].Answered = true
 	if !reflect.DeepEqual(got, p) {
 		t.Fatalf("round trip:\n got %+v\nwant %+v", got, p)
 	}

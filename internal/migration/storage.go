@@ -17,8 +17,12 @@ type Storage interface {
 	Analyze(ctx context.Context, migrationID, volumeID string, targetPools, sourcePools labels.Selector) (mayastor.Plan, error)
 	// ScaleUp adds one replica on the target tier and records it in plan.NewReplica.
 	ScaleUp(ctx context.Context, plan mayastor.Plan, j mayastor.Journal) (mayastor.Plan, error)
-	// SyncStatus reports how far the new replica is from a healthy, fully rebuilt child.
-	SyncStatus(ctx context.Context, volumeID, newReplicaID string) (mayastor.SyncState, error)
+	// SyncRound reports how far the round's new replica is from a healthy, fully rebuilt
+	// child; a replica count other than plan.Replicas+1 is a *mayastor.RefusalError
+	// (ReasonReplicaCountChanged).
+	SyncRound(ctx context.Context, plan mayastor.Plan) (mayastor.SyncState, error)
+	// Inspect reads the volume (no write), for final messages and kept replicas.
+	Inspect(ctx context.Context, plan mayastor.Plan) (mayastor.VolumeReport, error)
 	// ScaleDown removes one replica once the new one is rebuilt, and says which went.
 	ScaleDown(ctx context.Context, plan mayastor.Plan, j mayastor.Journal) (mayastor.Plan, mayastor.ScaleDownResult, error)
 	// Preserve keeps the rebuilt new replica next to the sources (preservation mode).

@@ -26,6 +26,7 @@ const (
 	DefaultSyncPollIntervalSeconds = 10
 	DefaultMetricsBindAddress      = ":8080"
 	DefaultHealthProbeBindAddress  = ":8081"
+	DefaultCordonSweepInterval     = time.Minute
 )
 
 // Config is the operator's whole configuration, as given on the command line.
@@ -36,6 +37,7 @@ type Config struct {
 	MaxConcurrentMigrations int
 	MigrationTimeoutMinutes int
 	SyncPollIntervalSeconds int
+	CordonSweepInterval     time.Duration
 	DryRun                  bool
 	PreservationMode        bool
 	LogLevel                string
@@ -75,6 +77,7 @@ func NewFlagSet(name string, cfg *Config) *flag.FlagSet {
 	fs.IntVar(&cfg.MaxConcurrentMigrations, "max-concurrent-migrations", DefaultMaxConcurrentMigrations, "maximum parallel migrations, all policies together")
 	fs.IntVar(&cfg.MigrationTimeoutMinutes, "migration-timeout-minutes", DefaultMigrationTimeoutMinutes, "migration timeout in minutes, for policies that do not set migrationTimeout")
 	fs.IntVar(&cfg.SyncPollIntervalSeconds, "sync-poll-interval-seconds", DefaultSyncPollIntervalSeconds, "replica sync check interval in seconds")
+	fs.DurationVar(&cfg.CordonSweepInterval, "cordon-sweep-interval", DefaultCordonSweepInterval, "how often node cordons left by finished or deleted migrations are removed (also at start-up)")
 	fs.BoolVar(&cfg.DryRun, "dry-run", false, "global dry-run mode: decide and report, never write to Mayastor")
 	fs.BoolVar(&cfg.PreservationMode, "preservation-mode", false, "keep old replicas after migration")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "logging verbosity: debug, info, warn or error")
@@ -132,6 +135,9 @@ func (c *Config) Validate() error {
 	check("max-concurrent-migrations", positive(c.MaxConcurrentMigrations))
 	check("migration-timeout-minutes", positive(c.MigrationTimeoutMinutes))
 	check("sync-poll-interval-seconds", positive(c.SyncPollIntervalSeconds))
+	if c.CordonSweepInterval < time.Second {
+		check("cordon-sweep-interval", fmt.Errorf("must be at least 1s, got %v", c.CordonSweepInterval))
+	}
 	if _, err := zapcore.ParseLevel(c.LogLevel); err != nil || c.LogLevel == "" {
 		check("log-level", fmt.Errorf("unknown level %q: use debug, info, warn or error", c.LogLevel))
 	}

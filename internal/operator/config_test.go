@@ -18,6 +18,9 @@ func TestDefaultsAreTheDatasheets(t *testing.T) {
 		cfg.MetricsBindAddress != ":8080" || cfg.HealthProbeBindAddress != ":8081" || cfg.LeaderElect {
 		t.Fatalf("defaults differ from the datasheet: %+v", cfg)
 	}
+	if cfg.CordonSweepInterval != time.Minute {
+		t.Fatalf("--cordon-sweep-interval default %v, want 1m", cfg.CordonSweepInterval)
+	}
 	if cfg.MigrationTimeout() != 30*time.Minute || cfg.SyncPollInterval() != 10*time.Second {
 		t.Fatalf("durations: %v %v", cfg.MigrationTimeout(), cfg.SyncPollInterval())
 	}
@@ -27,13 +30,14 @@ func TestFlagsAreParsed(t *testing.T) {
 	cfg, err := Parse("couchestor", []string{
 		"--prometheus-url=https://prom.example:9443/prefix", "--max-concurrent-migrations=10",
 		"--migration-timeout-minutes=5", "--sync-poll-interval-seconds=3", "--dry-run", "--preservation-mode",
-		"--log-level=debug", "--log-json", "--leader-elect", "--metrics-bind-address=0",
+		"--log-level=debug", "--log-json", "--leader-elect", "--metrics-bind-address=0", "--cordon-sweep-interval=30s",
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.MaxConcurrentMigrations != 10 || !cfg.DryRun || !cfg.PreservationMode || cfg.ZapLevel().String() != "debug" ||
-		!cfg.LogJSON || !cfg.LeaderElect || cfg.MigrationTimeout() != 5*time.Minute || cfg.MetricsBindAddress != "0" {
+		!cfg.LogJSON || !cfg.LeaderElect || cfg.MigrationTimeout() != 5*time.Minute || cfg.MetricsBindAddress != "0" ||
+		cfg.CordonSweepInterval != 30*time.Second {
 		t.Fatalf("flags not applied: %+v", cfg)
 	}
 }
@@ -43,6 +47,9 @@ func TestBadValuesNameTheFlag(t *testing.T) {
 		"--max-concurrent-migrations=0":     "--max-concurrent-migrations: must be a positive number, got 0",
 		"--migration-timeout-minutes=-1":    "--migration-timeout-minutes: must be a positive number, got -1",
 		"--sync-poll-interval-seconds=0":    "--sync-poll-interval-seconds",
+		"--cordon-sweep-interval=0s":        "--cordon-sweep-interval: must be at least 1s, got 0s",
+		"--cordon-sweep-interval=-1m":       "--cordon-sweep-interval: must be at least 1s",
+		"--cordon-sweep-interval=soon":      "-cordon-sweep-interval",
 		"--log-level=trace":                 `--log-level: unknown level "trace"`,
 		"--log-level=":                      "--log-level",
 		"--prometheus-url=:9090":            "--prometheus-url: ",

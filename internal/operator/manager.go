@@ -105,6 +105,11 @@ func Run(ctx context.Context, cfg *Config, restCfg *rest.Config) error {
 	}); err != nil {
 		return fmt.Errorf("set up controllers: %w", err)
 	}
+	if !cfg.DryRun {
+		if err := controller.SetupCordonSweeper(mgr, cfg.MayastorURL, cfg.CordonSweepInterval); err != nil {
+			return fmt.Errorf("set up the cordon sweeper: %w", err)
+		}
+	}
 
 	health := &healthServer{addr: cfg.HealthProbeBindAddress, mgr: mgr}
 	if err := mgr.Add(health); err != nil {
@@ -113,7 +118,7 @@ func Run(ctx context.Context, cfg *Config, restCfg *rest.Config) error {
 
 	log.Info("starting manager", "metrics", cfg.MetricsBindAddress, "health", cfg.HealthProbeBindAddress,
 		"leaderElect", cfg.LeaderElect, "dryRun", cfg.DryRun, "preservationMode", cfg.PreservationMode,
-		"maxConcurrentMigrations", cfg.MaxConcurrentMigrations)
+		"maxConcurrentMigrations", cfg.MaxConcurrentMigrations, "cordonSweepInterval", cfg.CordonSweepInterval)
 	return mgr.Start(ctx)
 }
 

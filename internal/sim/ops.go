@@ -216,14 +216,15 @@ func (s *Sim) nexusChildren(v *simVolume, node *simNode) []*simReplica {
 // stay unhealthy there).
 func (s *Sim) shutdownTarget(v *simVolume) {
 	nx := v.target
-	v.target = nil
 	if nx.shutdown {
+		v.target = nil
 		return // already shut down by a republish that failed half-way (ha.go)
 	}
 	s.ioPause(v)
 	for _, c := range nx.children {
-		s.stopRebuild(v, c, mayastor.RebuildJobStateStopped)
+		s.stopRebuild(v, c, mayastor.RebuildJobStateStopped) // records into nx's history
 	}
+	v.target = nil
 	nx.node.nexuses--
 }
 

@@ -1,0 +1,208 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	storagev1 "github.com/billyronks/couchestor/api/v1"
+	"github.com/billyronks/couchestor/internal/mayastor"
+	"github.com/billyronks/couchestor/internal/migration"
+	"github.com/billyronks/couchestor/internal/version"
+)
+
+// DefaultCordonSweepInterval is --cordon-sweep-interval's default.
+const DefaultCordonSweepInterval = time.Minute
+
+// ReasonStaleCordonRemoved is the Event reason of a cordon the sweeper lifted.
+const ReasonStaleCordonRemoved = "StaleCordonRemoved"
+
+// NodeCordons is what the sweeper needs from Mayastor; *mayastor.Client has it.
+type NodeCordons interface {
+	ListNodes(ctx context.Context) ([]mayastor.Node, error)
+	UncordonNode(ctx context.Context, nodeID, label string) (*mayastor.Node, error)
+}
+
+// CordonSweeper removes the cordon labels CoucheStor left behind: every
+// `couchestor-migration-*` label on a Mayastor node whose TierMigration is
+// finished, gone, or not started (only a migration in flight cordons). A
+// cordon call can take effect after the call failed (the control plane runs
+// it in a task that outlives the client's timeout: review F10, S3a;
+// placement.md §8), and an operator killed in its cordon window leaves what
+// it put; the Mover keeps such cordons recorded while the migration runs,
+// and the sweeper takes over once it ended. It runs at start-up and every
+// Interval, on the leader only.
+type CordonSweeper struct {
+	// Client lists TierMigrations; use a reader that goes to the API server
+	// (the manager's APIReader) so a migration just created is seen.
+	Client   client.Reader
+	Mayastor NodeCordons
+	Recorder events.EventRecorder
+	Interval time.Duration
+	Clock    clock.PassiveClock
+
+	// Node-seconds bookkeeping for CordonSecondsTotal.
+	lastSweep     time.Time
+	lastRemaining int
+}
+
+var _ manager.LeaderElectionRunnable = (*CordonSweeper)(nil)
+
+// NeedLeaderElection: only the leader acts on Mayastor.
+func (s *CordonSweeper) NeedLeaderElection() bool { return true }
+
+// Start sweeps at once, then every Interval, until ctx ends. A failed sweep
+// is logged and tried again at the next tick.
+func (s *CordonSweeper) Start(ctx context.Context) error {
+	if s.Clock == nil {
+		s.Clock = clock.RealClock{}
+	}
+	interval := s.Interval
+	if interval <= 0 {
+		interval = DefaultCordonSweepInterval
+	}
+	logger := log.FromContext(ctx).WithName("cordon-sweeper")
+	ctx = log.IntoContext(ctx, logger)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if _, err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
+			logger.Error(err, "cordon sweep failed; trying again at the next interval", "interval", interval)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// SweepResult says what one sweep saw and did.
+type SweepResult struct {
+	// Cordoned: nodes carrying a CoucheStor cordon when the sweep looked.
+	Cordoned int
+	// Removed: "node/label" of the cordons lifted.
+	Removed []string
+	// Remaining: nodes still carrying a CoucheStor cordon after the sweep.
+	Remaining int
+}
+
+// Sweep runs one pass: it lifts every CoucheStor cordon whose migration is
+// not in flight, and updates CordonedNodes and CordonSecondsTotal.
+func (s *CordonSweeper) Sweep(ctx context.Context) (SweepResult, error) {
+	if s.Clock == nil {
+		s.Clock = clock.RealClock{}
+	}
+	logger := log.FromContext(ctx)
+	var res SweepResult
+	nodes, err := s.Mayastor.ListNodes(ctx)
+	if err != nil {
+		return res, fmt.Errorf("list Mayastor nodes: %w", err)
+	}
+	var list storagev1.TierMigrationList
+	if err := s.Client.List(ctx, &list); err != nil {
+		return res, fmt.Errorf("list TierMigrations: %w", err)
+	}
+	// Labels are truncated to 63 characters, so the migration is found by
+	// recomputing each migration's label, not by parsing the label.
+	owners := map[string]*storagev1.TierMigration{}
+	for i := range list.Items {
+		tm := &list.Items[i]
+		owners[mayastor.CordonLabelFor(migration.MigrationIDFor(tm))] = tm
+		if cp := tm.Status.Checkpoint; cp != nil && cp.CordonLabel != "" {
+			owners[cp.CordonLabel] = tm
+		}
+	}
+	var errs []string
+	for _, n := range nodes {
+		var ours []string
+		for _, l := range n.CordonLabels() {
+			if strings.HasPrefix(l, mayastor.CordonLabelPrefix) {
+				ours = append(ours, l)
+			}
+		}
+		if len(ours) == 0 {
+			continue
+		}
+		res.Cordoned++
+		left := len(ours)
+		for _, label := range ours {
+			tm := owners[label]
+			if tm != nil && tm.Status.Phase.IsInFlight() {
+				continue // the migration's own steps release it
+			}
+			if _, err := s.Mayastor.UncordonNode(ctx, n.ID, label); err != nil && !mayastor.IsNotFound(err) {
+				errs = append(errs, fmt.Sprintf("uncordon node %s from %s: %v", n.ID, label, err))
+				continue
+			}
+			left--
+			res.Removed = append(res.Removed, n.ID+"/"+label)
+			why := "its TierMigration is gone"
+			if tm != nil {
+				why = fmt.Sprintf("its TierMigration %s is %s", tm.Name, phaseOrNotStarted(tm.Status.Phase))
+			}
+			logger.Info("removed a stale cordon", "node", n.ID, "label", label, "why", why)
+			if tm != nil && s.Recorder != nil {
+				s.Recorder.Eventf(tm, nil, corev1.EventTypeWarning, ReasonStaleCordonRemoved, "SweepCordons",
+					"Removed cordon %s from Mayastor node %s: %s (a cordon call that took effect late, or an operator stopped in its cordon window)",
+					label, n.ID, why)
+			}
+		}
+		if left > 0 {
+			res.Remaining++
+		}
+	}
+	s.account(res)
+	if len(errs) > 0 {
+		slices.Sort(errs)
+		return res, fmt.Errorf("%s", strings.Join(errs, "; "))
+	}
+	return res, nil
+}
+
+// account updates the metrics: the gauge is what is left after this sweep;
+// the node-seconds since the last sweep are the average of the nodes left
+// cordoned then and those seen now, times the time between (trapezoid rule).
+func (s *CordonSweeper) account(res SweepResult) {
+	now := s.Clock.Now()
+	if !s.lastSweep.IsZero() {
+		dt := now.Sub(s.lastSweep).Seconds()
+		if dt > 0 {
+			CordonSecondsTotal.Add(float64(s.lastRemaining+res.Cordoned) / 2 * dt)
+		}
+	}
+	s.lastSweep, s.lastRemaining = now, res.Remaining
+	CordonedNodes.Set(float64(res.Remaining))
+}
+
+func phaseOrNotStarted(p storagev1.MigrationPhase) string {
+	if p == "" || p == storagev1.PhasePending {
+		return "not started"
+	}
+	return string(p)
+}
+
+// SetupCordonSweeper adds a CordonSweeper to mgr, with its own Mayastor
+// client for mayastorURL.
+func SetupCordonSweeper(mgr ctrl.Manager, mayastorURL string, interval time.Duration) error {
+	ms, err := mayastor.New(mayastor.Config{BaseURL: mayastorURL, UserAgent: version.String("couchestor")})
+	if err != nil {
+		return fmt.Errorf("--mayastor-url: %w", err)
+	}
+	return mgr.Add(&CordonSweeper{
+		Client:   mgr.GetAPIReader(),
+		Mayastor: ms,
+		Recorder: mgr.GetEventRecorder("couchestor"),
+		Interval: interval,
+	})
+}

@@ -1,0 +1,159 @@
+package controller
+
+import (
+	"context"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	clocktesting "k8s.io/utils/clock/testing"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	storagev1 "github.com/billyronks/couchestor/api/v1"
+	"github.com/billyronks/couchestor/internal/mayastor"
+	"github.com/billyronks/couchestor/internal/migration"
+	"github.com/billyronks/couchestor/internal/sim"
+)
+
+const sweepScenario = `
+name: sweep
+nodes: [{id: n1}, {id: n2}, {id: n3}, {id: n4}]
+pools:
+  - {id: p1, node: n1, capacity: 100GiB}
+`
+
+func tmIn(name string, uid string, phase storagev1.MigrationPhase) *storagev1.TierMigration {
+	return &storagev1.TierMigration{
+		ObjectMeta: metav1.ObjectMeta{Name: name, UID: types.UID(uid)},
+		Spec:       storagev1.TierMigrationSpec{VolumeID: "v", TargetTier: storagev1.TierNVMe},
+		Status:     storagev1.TierMigrationStatus{Phase: phase},
+	}
+}
+
+// The sweeper (review S3 fix direction: "a startup and periodic sweeper that
+// removes any couchestor-migration-* label whose migration is terminal or
+// missing") against the simulator's node cordons and a fake API server.
+func TestCordonSweeperRemovesCordonsOfFinishedAndGoneMigrations(t *testing.T) {
+	ctx := context.Background()
+	sc, err := sim.ParseScenario("sweep.yaml", []byte(sweepScenario))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := sim.New(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	ms, err := mayastor.New(mayastor.Config{BaseURL: srv.URL, MaxRetries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	long := "a-migration-with-a-name-much-longer-than-forty-two-characters-x"
+	running := tmIn("tm-running", "uid-running", storagev1.PhaseScalingUp)
+	done := tmIn("tm-done", "uid-done", storagev1.PhaseCompleted)
+	failedLong := tmIn(long, "0f8e6a8c-58b3-4b8e-9a57-8f5a3f4e9b10-and-more-to-pass-63-chars", storagev1.PhaseFailed)
+	label := func(tm *storagev1.TierMigration) string { return mayastor.CordonLabelFor(migration.MigrationIDFor(tm)) }
+	if l := label(failedLong); len(l) != 63 {
+		t.Fatalf("setup: the long migration's label %q should be truncated to 63 characters", l)
+	}
+	cordons := []struct{ node, label string }{
+		{"n1", label(running)},
+		{"n1", label(done)},
+		{"n2", label(failedLong)},
+		{"n3", mayastor.CordonLabelFor("tm-gone")},
+		{"n4", "maintenance"}, // not CoucheStor's
+	}
+	for _, c := range cordons {
+		if _, err := s.Cordon(c.node, c.label); err != nil {
+			t.Fatal(err)
+		}
+	}
+	scheme := runtime.NewScheme()
+	if err := storagev1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	kube := fake.NewClientBuilder().WithScheme(scheme).WithObjects(running, done, failedLong).Build()
+	rec := events.NewFakeRecorder(10)
+	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	sw := &CordonSweeper{Client: kube, Mayastor: ms, Recorder: rec, Clock: clk}
+
+	before := metricValue(t, CordonSecondsTotal)
+	res, err := sw.Sweep(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"n1/" + label(done), "n2/" + label(failedLong), "n3/" + mayastor.CordonLabelFor("tm-gone")}
+	slices.Sort(res.Removed)
+	if !slices.Equal(res.Removed, want) {
+		t.Fatalf("removed %v, want %v", res.Removed, want)
+	}
+	labels := map[string][]string{}
+	for _, n := range s.Nodes() {
+		labels[n.ID] = n.CordonLabels()
+	}
+	if !slices.Equal(labels["n1"], []string{label(running)}) || len(labels["n2"]) != 0 || len(labels["n3"]) != 0 ||
+		!slices.Equal(labels["n4"], []string{"maintenance"}) {
+		t.Fatalf("labels after the sweep: %v", labels)
+	}
+	if res.Cordoned != 3 || res.Remaining != 1 || metricValue(t, CordonedNodes) != 1 {
+		t.Fatalf("result %+v, gauge %v: want 3 nodes seen, 1 left", res, metricValue(t, CordonedNodes))
+	}
+	// Events on the migrations that still exist, none for the gone one.
+	close(rec.Events)
+	var evs []string
+	for e := range rec.Events {
+		evs = append(evs, e)
+	}
+	if len(evs) != 2 || !strings.Contains(strings.Join(evs, "\n"), ReasonStaleCordonRemoved) {
+		t.Fatalf("events %v, want two %s", evs, ReasonStaleCordonRemoved)
+	}
+
+	// Node-seconds: 90 s later one node (the running migration's) is still
+	// cordoned, and was the only one left after the last sweep.
+	clk.Step(90 * time.Second)
+	sw.Recorder = nil
+	if _, err := sw.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := metricValue(t, CordonSecondsTotal) - before; got != 90 {
+		t.Fatalf("cordon seconds %v, want 90 (1 node for 90 s)", got)
+	}
+
+	// The running migration ends: the next sweep lifts its cordon too.
+	running.Status.Phase = storagev1.PhaseFailed
+	if err := kube.Status().Update(ctx, running); err != nil {
+		if err := kube.Update(ctx, running); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err = sw.Sweep(ctx)
+	if err != nil || len(res.Removed) != 1 || res.Remaining != 0 {
+		t.Fatalf("after the migration ended: %+v %v", res, err)
+	}
+}
+
+func metricValue(t *testing.T, c prometheus.Metric) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	switch {
+	case m.Gauge != nil:
+		return m.Gauge.GetValue()
+	case m.Counter != nil:
+		return m.Counter.GetValue()
+	}
+	t.Fatal("not a gauge or counter")
+	return 0
+}
