@@ -124,7 +124,7 @@ func newSampler(w *migrationWorld) *sampler {
 	s := &sampler{
 		w: w, t: w.t,
 		poll: w.opts.SyncPollInterval, slack: 750 * time.Millisecond,
-		cordonGrace: 60 * time.Second, settle: 10 * time.Minute, msgWindow: 30 * time.Second,
+		cordonGrace: 60 * time.Second, settle: migration.DefaultSettleWindow, msgWindow: 30 * time.Second,
 		baseline: map[string]int{}, loss: map[string]int{}, seen: map[string]map[string]bool{},
 		history: map[string][]volState{}, endSeen: map[string]time.Time{}, checked: map[string]bool{},
 		orphans: map[string]time.Time{}, goneAt: map[string]time.Time{}, crossed: map[string]time.Time{},
@@ -507,6 +507,10 @@ func (s *sampler) claimsOf(tm *storagev1.TierMigration) []claim {
 	if m := reAddedGone.FindString(msg); m != "" && tm.Status.NewReplica != "" {
 		added := tm.Status.NewReplica
 		out = append(out, claim{m + " (" + added + ")", func(v volState) bool { _, ok := v.replicas[added]; return !ok }})
+	}
+	for _, k := range tm.Status.KeptReplicas {
+		id := k.ID
+		out = append(out, claim{"status.keptReplicas names " + id, func(v volState) bool { _, ok := v.replicas[id]; return ok }})
 	}
 	if m := reKeepsExtra.FindString(msg); m != "" && tm.Status.OriginalReplicaCount > 0 {
 		want := int(tm.Status.OriginalReplicaCount) + 1

@@ -113,6 +113,9 @@ type migrationWorld struct {
 	simOpts      []sim.Option
 	moverOpts    func(*mayastor.MoverOptions)
 	afterObserve atomic.Pointer[func()]
+	// sweepEvery, when set, runs the operator's CordonSweeper in the manager with this interval
+	// of wall time (choose it so that it is under 60 s of simulated time at the clock's rate).
+	sweepEvery time.Duration
 }
 
 // worldOption configures a migrationWorld before its simulator is built (w.clk is set).
@@ -336,6 +339,12 @@ func (w *migrationWorld) startOperator() {
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		w.t.Fatal(err)
+	}
+	if w.sweepEvery > 0 {
+		if err := mgr.Add(&controller.CordonSweeper{Client: mgr.GetAPIReader(), Mayastor: w.ms,
+			Recorder: mgr.GetEventRecorder("couchestor"), Interval: w.sweepEvery, Clock: w.clk}); err != nil {
+			w.t.Fatal(err)
+		}
 	}
 	c, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
