@@ -20,6 +20,8 @@ type Options struct {
 	SyncPollInterval        time.Duration
 	Prometheus              promwatch.Config
 	MayastorURL             string
+	// MayastorHADisabled: Mayastor runs with HA off and refuses every republish.
+	MayastorHADisabled bool
 }
 
 // Setup registers every reconciler with the manager.
@@ -37,7 +39,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		APIReader:  mgr.GetAPIReader(),
 		Recorder:   mgr.GetEventRecorder("couchestor"),
 		Options:    opts,
-		NewStorage: MoverStorage(ms),
+		NewStorage: MoverStorageWith(ms, mayastor.MoverOptions{HADisabled: opts.MayastorHADisabled}),
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}

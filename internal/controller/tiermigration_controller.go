@@ -51,8 +51,16 @@ type MigrationStorageOptions struct {
 
 // MoverStorage builds the storage port of a migration: a Mayastor Mover with its options.
 func MoverStorage(c *mayastor.Client) func(MigrationStorageOptions) migration.Storage {
+	return MoverStorageWith(c, mayastor.MoverOptions{})
+}
+
+// MoverStorageWith is MoverStorage with operator-wide Mover options (e.g. HADisabled from
+// --mayastor-ha-enabled=false); the migration's own options are set on top.
+func MoverStorageWith(c *mayastor.Client, base mayastor.MoverOptions) func(MigrationStorageOptions) migration.Storage {
 	return func(o MigrationStorageOptions) migration.Storage {
-		return mayastor.NewMover(c, mayastor.MoverOptions{AllowRepublish: o.AllowRepublish, HeadroomPercent: o.HeadroomPercent})
+		opts := base
+		opts.AllowRepublish, opts.HeadroomPercent = o.AllowRepublish, o.HeadroomPercent
+		return mayastor.NewMover(c, opts)
 	}
 }
 
@@ -160,6 +168,10 @@ func (r *TierMigrationReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		return r.finalize(ctx, tm)
 	}
 	if tm.Status.Phase.IsTerminal() {
+		if done, err := r.settleCordons(ctx, tm, r.machine(tm)); !done {
+			logger.Info("cordons of an ended migration not released yet", "volume", tm.Spec.VolumeID, "error", err)
+			return ctrl.Result{RequeueAfter: r.pollInterval()}, nil
+		}
 		return ctrl.Result{}, r.dropFinalizer(ctx, tm)
 	}
 	if err := r.ensureMetadata(ctx, tm); err != nil {
@@ -197,6 +209,11 @@ func (r *TierMigrationReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 			MigrationDuration.WithLabelValues(e.Outcome).Observe(e.Duration.Seconds())
 			logger.Info("migration ended", "volume", tm.Spec.VolumeID, "phase", tm.Status.Phase, "outcome", e.Outcome, "took", e.Duration)
 			r.backoff.Forget(tm.UID)
+			if done, err := r.settleCordons(ctx, tm, m); !done {
+				// Retried on the next reconcile (the finalizer stays until none is left).
+				logger.Info("cordons of an ended migration not released yet", "volume", tm.Spec.VolumeID, "error", err)
+				return ctrl.Result{RequeueAfter: r.pollInterval()}, nil
+			}
 			return ctrl.Result{}, r.dropFinalizer(ctx, tm)
 		}
 		if res.Transient != nil {
@@ -497,4 +514,16 @@ func (r *TierMigrationReconciler) updateActive(ctx context.Context) {
 	}
 	ActiveMigrations.Set(float64(migration.InFlight(list.Items)))
 	KeptExtraReplicas.Set(float64(migration.KeptExtraReplicaVolumes(list.Items)))
+}
+
+// settleCordons releases the cordons an ended migration still records.
+func (r *TierMigrationReconciler) settleCordons(ctx context.Context, tm *storagev1.TierMigration, m *migration.Machine) (bool, error) {
+	if tm.Status.Checkpoint == nil || len(tm.Status.Checkpoint.Cordons) == 0 {
+		return true, nil
+	}
+	in, err := r.stepInput(ctx, tm)
+	if err != nil {
+		return false, err
+	}
+	return m.SettleCordons(ctx, tm, in.Storage)
 }

@@ -101,7 +101,14 @@ func (m *Mover) republishTo(ctx context.Context, plan Plan, v *Volume, node stri
 			body.FrontendNode = tg.FrontendNodes[0].Name
 		}
 	}
-	if _, err := m.c.PublishVolume(ctx, plan.VolumeID, body); err != nil {
+	// A republish creates a nexus, which a cordoned node refuses: wait for any other move's
+	// cordon window to close first, so that none of them blocks the new target.
+	if err := m.opts.CordonGate.Lock(ctx); err != nil {
+		return v, err
+	}
+	_, err := m.c.PublishVolume(ctx, plan.VolumeID, body)
+	m.opts.CordonGate.Unlock()
+	if err != nil {
 		if IsKind(err, ErrorKindFailedPrecondition) {
 			return v, refuse(plan.VolumeID, ReasonRepublishRefused, "moving the target to node %s was refused: %v", node, err)
 		}

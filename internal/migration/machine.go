@@ -674,3 +674,20 @@ func (m *Machine) Unwind(ctx context.Context, tm *storagev1.TierMigration, s Sto
 	}
 	return false, Result{Transient: err}, nil
 }
+
+// SettleCordons releases, once a migration has ended, the cordons its checkpoint still records
+// (a cordon whose call may have landed late stays recorded until then), and records what is
+// left. It reports whether none is left.
+func (m *Machine) SettleCordons(ctx context.Context, tm *storagev1.TierMigration, s Storage) (bool, error) {
+	cp := tm.Status.Checkpoint
+	if cp == nil || len(cp.Cordons) == 0 {
+		return true, nil
+	}
+	prev := tm.Status.DeepCopy()
+	plan, err := s.ReleaseCordonsAtEnd(ctx, PlanFromCheckpoint(cp))
+	applyCheckpoint(&tm.Status, CheckpointFromPlan(plan))
+	if werr := m.write(ctx, tm, prev); werr != nil {
+		return false, werr
+	}
+	return len(plan.Cordons) == 0, err
+}

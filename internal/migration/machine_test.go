@@ -98,6 +98,10 @@ func (f *fakeStorage) Analyze(_ context.Context, id, vol string, target, source 
 	return p, nil
 }
 
+func (f *fakeStorage) ReleaseCordonsAtEnd(ctx context.Context, p mayastor.Plan) (mayastor.Plan, error) {
+	return f.ReleaseCordons(ctx, p)
+}
+
 func (f *fakeStorage) ScaleUp(ctx context.Context, p mayastor.Plan, j mayastor.Journal) (mayastor.Plan, error) {
 	f.calls = append(f.calls, "ScaleUp")
 	if f.scaleUpErr != nil {
@@ -876,5 +880,28 @@ func TestNotSyncedPausesBeforeLookingAgain(t *testing.T) {
 	h.expectPhase(storagev1.PhaseWaitingSync)
 	if res.Continue || res.RequeueAfter != 10*time.Second {
 		t.Fatalf("want a pause of one poll interval, got continue=%v requeueAfter=%v", res.Continue, res.RequeueAfter)
+	}
+}
+
+// A cordon an ended migration still records (its call may have landed late) is released once
+// the migration has ended, and the status stops listing it; a failed release keeps it recorded.
+func TestSettleCordonsAfterTheEnd(t *testing.T) {
+	h := newHarness(t)
+	h.tm.Status.Phase = storagev1.PhaseCompleted
+	h.tm.Status.Checkpoint = &storagev1.MigrationCheckpoint{VolumeID: volID, CordonLabel: "l", Cordons: []storagev1.NodeCordon{{Node: "n3", Label: "l"}}}
+	h.tm.Status.Cordons = slices.Clone(h.tm.Status.Checkpoint.Cordons)
+
+	h.s.releaseErr = errors.New("mayastor unavailable")
+	done, err := h.m.SettleCordons(context.Background(), h.tm, h.s)
+	if done || err == nil || len(h.tm.Status.Checkpoint.Cordons) != 1 || len(h.tm.Status.Cordons) != 1 {
+		t.Fatalf("a failed release must keep the cordon recorded: done %v err %v cordons %v", done, err, h.tm.Status.Cordons)
+	}
+	h.s.releaseErr = nil
+	done, err = h.m.SettleCordons(context.Background(), h.tm, h.s)
+	if !done || err != nil || len(h.tm.Status.Checkpoint.Cordons) != 0 || len(h.tm.Status.Cordons) != 0 {
+		t.Fatalf("after the release: done %v err %v cordons %v", done, err, h.tm.Status.Cordons)
+	}
+	if !slices.Contains(h.trace, "act uncordon n3") {
+		t.Fatalf("the cordon was not lifted: %v", h.trace)
 	}
 }

@@ -31,6 +31,9 @@ type Storage interface {
 	Abort(ctx context.Context, plan mayastor.Plan, j mayastor.Journal) (mayastor.Plan, error)
 	// ReleaseCordons lifts every cordon recorded in the plan and returns the plan without them.
 	ReleaseCordons(ctx context.Context, plan mayastor.Plan) (mayastor.Plan, error)
+	// ReleaseCordonsAtEnd is ReleaseCordons for a migration that has ended: a cordon absent
+	// now is dropped even if its call may still land (the cordon sweeper removes it then).
+	ReleaseCordonsAtEnd(ctx context.Context, plan mayastor.Plan) (mayastor.Plan, error)
 }
 
 var _ Storage = (*mayastor.Mover)(nil)

@@ -26,7 +26,7 @@ const (
 	DefaultSyncPollIntervalSeconds = 10
 	DefaultMetricsBindAddress      = ":8080"
 	DefaultHealthProbeBindAddress  = ":8081"
-	DefaultCordonSweepInterval     = time.Minute
+	DefaultCordonSweepInterval     = 30 * time.Second
 )
 
 // Config is the operator's whole configuration, as given on the command line.
@@ -38,6 +38,7 @@ type Config struct {
 	MigrationTimeoutMinutes int
 	SyncPollIntervalSeconds int
 	CordonSweepInterval     time.Duration
+	MayastorHAEnabled       bool
 	DryRun                  bool
 	PreservationMode        bool
 	LogLevel                string
@@ -78,6 +79,7 @@ func NewFlagSet(name string, cfg *Config) *flag.FlagSet {
 	fs.IntVar(&cfg.MigrationTimeoutMinutes, "migration-timeout-minutes", DefaultMigrationTimeoutMinutes, "migration timeout in minutes, for policies that do not set migrationTimeout")
 	fs.IntVar(&cfg.SyncPollIntervalSeconds, "sync-poll-interval-seconds", DefaultSyncPollIntervalSeconds, "replica sync check interval in seconds")
 	fs.DurationVar(&cfg.CordonSweepInterval, "cordon-sweep-interval", DefaultCordonSweepInterval, "how often node cordons left by finished or deleted migrations are removed (also at start-up)")
+	fs.BoolVar(&cfg.MayastorHAEnabled, "mayastor-ha-enabled", true, "whether Mayastor runs with HA (the core agent's default); with HA off it refuses every republish, so moves that need one are refused before they start")
 	fs.BoolVar(&cfg.DryRun, "dry-run", false, "global dry-run mode: decide and report, never write to Mayastor")
 	fs.BoolVar(&cfg.PreservationMode, "preservation-mode", false, "keep old replicas after migration")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "logging verbosity: debug, info, warn or error")

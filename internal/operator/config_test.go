@@ -18,8 +18,8 @@ func TestDefaultsAreTheDatasheets(t *testing.T) {
 		cfg.MetricsBindAddress != ":8080" || cfg.HealthProbeBindAddress != ":8081" || cfg.LeaderElect {
 		t.Fatalf("defaults differ from the datasheet: %+v", cfg)
 	}
-	if cfg.CordonSweepInterval != time.Minute {
-		t.Fatalf("--cordon-sweep-interval default %v, want 1m", cfg.CordonSweepInterval)
+	if cfg.CordonSweepInterval != 30*time.Second || !cfg.MayastorHAEnabled {
+		t.Fatalf("--cordon-sweep-interval default %v, want 30s; --mayastor-ha-enabled default %v, want true", cfg.CordonSweepInterval, cfg.MayastorHAEnabled)
 	}
 	if cfg.MigrationTimeout() != 30*time.Minute || cfg.SyncPollInterval() != 10*time.Second {
 		t.Fatalf("durations: %v %v", cfg.MigrationTimeout(), cfg.SyncPollInterval())
@@ -30,14 +30,15 @@ func TestFlagsAreParsed(t *testing.T) {
 	cfg, err := Parse("couchestor", []string{
 		"--prometheus-url=https://prom.example:9443/prefix", "--max-concurrent-migrations=10",
 		"--migration-timeout-minutes=5", "--sync-poll-interval-seconds=3", "--dry-run", "--preservation-mode",
-		"--log-level=debug", "--log-json", "--leader-elect", "--metrics-bind-address=0", "--cordon-sweep-interval=30s",
+		"--log-level=debug", "--log-json", "--leader-elect", "--metrics-bind-address=0", "--cordon-sweep-interval=45s",
+		"--mayastor-ha-enabled=false",
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.MaxConcurrentMigrations != 10 || !cfg.DryRun || !cfg.PreservationMode || cfg.ZapLevel().String() != "debug" ||
 		!cfg.LogJSON || !cfg.LeaderElect || cfg.MigrationTimeout() != 5*time.Minute || cfg.MetricsBindAddress != "0" ||
-		cfg.CordonSweepInterval != 30*time.Second {
+		cfg.CordonSweepInterval != 45*time.Second || cfg.MayastorHAEnabled {
 		t.Fatalf("flags not applied: %+v", cfg)
 	}
 }

@@ -102,6 +102,7 @@ func Run(ctx context.Context, cfg *Config, restCfg *rest.Config) error {
 		SyncPollInterval:        cfg.SyncPollInterval(),
 		Prometheus:              cfg.Prometheus,
 		MayastorURL:             cfg.MayastorURL,
+		MayastorHADisabled:      !cfg.MayastorHAEnabled,
 	}); err != nil {
 		return fmt.Errorf("set up controllers: %w", err)
 	}
