@@ -25,7 +25,6 @@ import (
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 	"github.com/billyronks/couchestor/internal/controller"
 	"github.com/billyronks/couchestor/internal/mayastor"
-	"github.com/billyronks/couchestor/internal/migration"
 	"github.com/billyronks/couchestor/internal/operator"
 	"github.com/billyronks/couchestor/internal/sim"
 )
@@ -108,10 +107,9 @@ type migrationWorld struct {
 	created   []string
 
 	// Extensions for the adversarial tests (adversarial_test.go, sampler_test.go): simOpts are
-	// passed to sim.New, moverOpts adjusts the Mover's options of every migration, and
-	// afterObserve runs after every observe (every request and every clock tick).
+	// passed to sim.New, and afterObserve runs after every observe (every request and every
+	// clock tick).
 	simOpts      []sim.Option
-	moverOpts    func(*mayastor.MoverOptions)
 	afterObserve atomic.Pointer[func()]
 	// sweepEvery, when set, runs the operator's CordonSweeper in the manager with this interval
 	// of wall time (choose it so that it is under 60 s of simulated time at the clock's rate).
@@ -328,14 +326,7 @@ func (w *migrationWorld) startOperator() {
 		Recorder:   mgr.GetEventRecorder("couchestor"),
 		Clock:      w.clk,
 		Options:    w.opts,
-		NewStorage: controller.MoverStorage(w.ms),
-	}
-	if w.moverOpts != nil {
-		r.NewStorage = func(o controller.MigrationStorageOptions) migration.Storage {
-			mo := mayastor.MoverOptions{AllowRepublish: o.AllowRepublish, HeadroomPercent: o.HeadroomPercent}
-			w.moverOpts(&mo)
-			return mayastor.NewMover(w.ms, mo)
-		}
+		NewStorage: controller.MoverStorageWith(w.ms, mayastor.MoverOptions{HADisabled: w.opts.MayastorHADisabled}),
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		w.t.Fatal(err)
