@@ -105,9 +105,21 @@ type migrationWorld struct {
 	mgrDone   chan error
 	opts      controller.Options
 	created   []string
+
+	// Extensions for the adversarial tests (adversarial_test.go, sampler_test.go): simOpts are
+	// passed to sim.New, and afterObserve runs after every observe (every request and every
+	// clock tick).
+	simOpts      []sim.Option
+	afterObserve atomic.Pointer[func()]
+	// sweepEvery, when set, runs the operator's CordonSweeper in the manager with this interval
+	// of wall time (choose it so that it is under 60 s of simulated time at the clock's rate).
+	sweepEvery time.Duration
 }
 
-func newMigrationWorld(t *testing.T, scenario string) *migrationWorld {
+// worldOption configures a migrationWorld before its simulator is built (w.clk is set).
+type worldOption func(*migrationWorld)
+
+func newMigrationWorld(t *testing.T, scenario string, options ...worldOption) *migrationWorld {
 	t.Helper()
 	requireAPIServer(t)
 	purgeTierMigrations(t)
@@ -122,7 +134,10 @@ func newMigrationWorld(t *testing.T, scenario string) *migrationWorld {
 		t.Fatal(err)
 	}
 	w := &migrationWorld{t: t, clk: clocktesting.NewFakeClock(time.Now()), baseline: map[string]int{}, seen: map[string]map[string]bool{}}
-	if w.sim, err = sim.New(sc, sim.WithClock(w.clk)); err != nil {
+	for _, o := range options {
+		o(w)
+	}
+	if w.sim, err = sim.New(sc, append([]sim.Option{sim.WithClock(w.clk)}, w.simOpts...)...); err != nil {
 		t.Fatal(err)
 	}
 	api := w.sim.Handler()
@@ -231,6 +246,13 @@ func (w *migrationWorld) healthyLocked(volumeID string, v mayastor.Volume) int {
 }
 
 func (w *migrationWorld) observe() {
+	w.observeLocked()
+	if f := w.afterObserve.Load(); f != nil {
+		(*f)()
+	}
+}
+
+func (w *migrationWorld) observeLocked() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for id, base := range w.baseline {
@@ -304,10 +326,16 @@ func (w *migrationWorld) startOperator() {
 		Recorder:   mgr.GetEventRecorder("couchestor"),
 		Clock:      w.clk,
 		Options:    w.opts,
-		NewStorage: controller.MoverStorage(w.ms),
+		NewStorage: controller.MoverStorageWith(w.ms, mayastor.MoverOptions{HADisabled: w.opts.MayastorHADisabled}),
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		w.t.Fatal(err)
+	}
+	if w.sweepEvery > 0 {
+		if err := mgr.Add(&controller.CordonSweeper{Client: mgr.GetAPIReader(), Mayastor: w.ms,
+			Recorder: mgr.GetEventRecorder("couchestor"), Interval: w.sweepEvery, Clock: w.clk}); err != nil {
+			w.t.Fatal(err)
+		}
 	}
 	c, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
