@@ -44,12 +44,15 @@ func (m *Mover) Preserve(ctx context.Context, plan Plan, j Journal) (Plan, error
 // ---- Abort ----
 
 // Abort undoes the current round's ScaleUp: it releases recorded cordons and
-// lowers the replica count back to plan.Replicas when that can only remove a
-// replica the Mover added (the unrebuilt new replica ranks first for
-// removal). It never removes a source replica: if the new replica is already
-// rebuilt, the control plane could pick a source, so Abort refuses with
-// ErrAbortUnsafe and leaves the extra, healthy replica in place (finish with
-// ScaleDown instead). A volume published for the move is unpublished.
+// lowers the replica count back to plan.Replicas when the replica that
+// decrease removes is not a source. The replica is predicted from the core
+// agent's ranking and replica map order (GET /v0/specs, ranking.go): an
+// unrebuilt new replica ranks first; a rebuilt one still goes first when the
+// sources rank after it (a nexus-local source, or sources ahead of it in the
+// map). Without the order, every replica tied with the first counts as a
+// possible removal. It never removes a source replica: when one could go,
+// Abort refuses with ErrAbortUnsafe and leaves the extra replica in place. A
+// volume published for the move is unpublished.
 func (m *Mover) Abort(ctx context.Context, plan Plan, j Journal) (Plan, error) {
 	plan = *plan.DeepCopy()
 	plan, err := m.releaseRecorded(ctx, plan, j)
@@ -82,7 +85,7 @@ func (m *Mover) Abort(ctx context.Context, plan Plan, j Journal) (Plan, error) {
 		// lowering the count removes nothing: a decrease never leaves fewer healthy replicas
 		// than the new count.
 		noExtra := len(v.State.ReplicaTopology) <= n
-		cands := removalCandidates(v)
+		cands := m.possibleRemovals(ctx, v, n)
 		for _, c := range cands {
 			if !noExtra && slices.ContainsFunc(plan.SourceReplicas, func(s ReplicaRef) bool { return s.ID == c }) {
 				// Say what the volume shows, not what it should: the extra replica may be
@@ -151,4 +154,18 @@ func replicaCondition(v *Volume, id string) string {
 		return "healthy and rebuilt"
 	}
 	return fmt.Sprintf("replica %s, child %q", r.State, r.ChildStatus)
+}
+
+// possibleRemovals are the replicas a decrease of v to n may remove: the one
+// the ranking predicts when the replica map order can be read, else every
+// replica tied for first place.
+func (m *Mover) possibleRemovals(ctx context.Context, v *Volume, n int) []string {
+	specs, err := m.c.GetSpecs(ctx)
+	if err != nil {
+		return removalCandidates(v)
+	}
+	if id := PredictRemoval(v, OrderOf(specs, v.Spec.UUID), n); id != "" {
+		return []string{id}
+	}
+	return nil
 }

@@ -76,6 +76,9 @@ const (
 	// replica; the control plane never lowers such a volume below 2
 	// replicas, so a move could add a replica and never take it back.
 	ReasonAffinityGroupMinimum Reason = "AffinityGroupReplicaMinimum"
+	// ReasonUnusedReplica: the volume has a replica beyond its count that is
+	// no nexus child: an increase created it and could not attach it.
+	ReasonUnusedReplica Reason = "UnusedReplica"
 	// ReasonRepublishRefused: the control plane refused to move the volume
 	// target (412, e.g. HA is disabled), which the move's plan needs.
 	ReasonRepublishRefused Reason = "RepublishRefused"
@@ -139,5 +142,6 @@ var (
 	ErrVolumeHasSnapshots       = &RefusalError{Reason: ReasonVolumeHasSnapshots}
 	ErrAffinityGroupMinimum     = &RefusalError{Reason: ReasonAffinityGroupMinimum}
 	ErrRepublishRefused         = &RefusalError{Reason: ReasonRepublishRefused}
+	ErrUnusedReplica            = &RefusalError{Reason: ReasonUnusedReplica}
 	ErrReplicaCountChanged      = &RefusalError{Reason: ReasonReplicaCountChanged}
 )

@@ -63,6 +63,14 @@ func (m *Mover) ScaleUp(ctx context.Context, plan Plan, j Journal) (Plan, error)
 			}
 			return plan, refuse(plan.VolumeID, ReasonNewReplicaLost, "new replica %s is no longer part of the volume", plan.NewReplica.ID)
 		}
+		if extra, ok := m.extraReplica(v, plan); ok && int(v.Spec.NumReplicas) <= n && len(v.State.ReplicaTopology) > int(v.Spec.NumReplicas) {
+			// More replicas than the count: an increase created this one and could not attach
+			// it (max_rebuilds, an add-child error; review F8). It is not a self-heal
+			// replacement, and not ours to adopt as a base replica.
+			return plan, refuse(plan.VolumeID, ReasonUnusedReplica,
+				"replica %s on pool %s exists beyond num_replicas %d (%d replicas): an increase created it but could not attach it (e.g. max_rebuilds reached); the control plane removes such a replica only for self_heal volumes",
+				extra.ID, extra.Pool, v.Spec.NumReplicas, len(v.State.ReplicaTopology))
+		}
 		if _, ok := m.extraReplica(v, plan); ok && int(v.Spec.NumReplicas) <= n {
 			// The control plane replaced a replica by itself (self-heal):
 			// not ours. Re-derive the layout and go on from there.

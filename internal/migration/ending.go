@@ -3,6 +3,7 @@ package migration
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -45,13 +46,25 @@ func inspect(ctx context.Context, s Storage, plan mayastor.Plan) (mayastor.Volum
 // volume could not be read, the new replica is assumed kept (the message says it is unverified).
 func keptOf(plan mayastor.Plan, rep mayastor.VolumeReport, repErr error, reason string) []storagev1.KeptReplica {
 	nr := plan.NewReplica
-	if nr == nil {
+	if repErr != nil {
+		// The volume could not be read: the round's new replica is the one to account for.
+		if nr == nil {
+			return nil
+		}
+		return []storagev1.KeptReplica{{ID: nr.ID, Node: nr.Node, Pool: nr.Pool, Reason: reason}}
+	}
+	if !rep.Exists || len(rep.Replicas) <= plan.Replicas {
 		return nil
 	}
-	if repErr == nil && (!rep.Exists || !rep.Has(nr.ID) || len(rep.Replicas) <= plan.Replicas) {
-		return nil
+	// Every replica present beyond the ones the round started from: the new replica, or one an
+	// increase created and could not attach (it never became plan.NewReplica).
+	var kept []storagev1.KeptReplica
+	for _, r := range rep.Replicas {
+		if !slices.Contains(plan.BaseReplicaIDs, r.ID) {
+			kept = append(kept, storagev1.KeptReplica{ID: r.ID, Node: r.Node, Pool: r.Pool, Reason: reason})
+		}
 	}
-	return []storagev1.KeptReplica{{ID: nr.ID, Node: nr.Node, Pool: nr.Pool, Reason: reason}}
+	return kept
 }
 
 // keptLine describes kept replicas for a message.

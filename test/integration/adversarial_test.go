@@ -483,8 +483,6 @@ func TestAdversarialAttachFailsAfterCreate(t *testing.T) {
 				}
 				w.assertNoCordonsAfterEnd()
 				finish(w, s)
-				t.Skip("blocked on MACHINE (kept replicas recorded): the unused replica a failed attach leaves is not in status.keptReplicas " +
-					"(keptOf only considers plan.NewReplica, and Abort reports ExcessReplicaPending with extra [])")
 				for _, id := range replicaIDsOf(v) {
 					if slices.Contains(sources, id) {
 						continue
