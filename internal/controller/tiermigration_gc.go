@@ -61,14 +61,15 @@ type KeepReason string
 
 // Why a TierMigration is kept, in the order the rules are tried.
 const (
-	KeepNotFinished    KeepReason = "NotFinished"    // Pending or in flight: never collected
-	KeepFinalizer      KeepReason = "Finalizer"      // a finalizer is still set (cordons not yet released...)
-	KeepBeingDeleted   KeepReason = "BeingDeleted"   // already deleted, waiting for its finalizer
-	KeepYoungerThanTTL KeepReason = "YoungerThanTTL" // ended less than TTL ago
-	KeepNewestOfVolume KeepReason = "NewestOfVolume" // among the newest PerVolume of its volume
-	KeepCooldownSource KeepReason = "CooldownSource" // a policy's cooldown may still count from it
-	KeepPolicyHistory  KeepReason = "PolicyHistory"  // in an existing policy's status.recentMigrations
-	KeepNone           KeepReason = ""               // not kept: deleted
+	KeepNotFinished       KeepReason = "NotFinished"       // Pending or in flight: never collected
+	KeepFinalizer         KeepReason = "Finalizer"         // a finalizer is still set (cordons not yet released...)
+	KeepBeingDeleted      KeepReason = "BeingDeleted"      // already deleted, waiting for its finalizer
+	KeepYoungerThanTTL    KeepReason = "YoungerThanTTL"    // ended less than TTL ago
+	KeepNewestOfVolume    KeepReason = "NewestOfVolume"    // among the newest PerVolume of its volume
+	KeepCooldownSource    KeepReason = "CooldownSource"    // a policy's cooldown may still count from it
+	KeepPolicyHistory     KeepReason = "PolicyHistory"     // in an existing policy's status.recentMigrations
+	KeepKeptReplicaRecord KeepReason = "KeptReplicaRecord" // the volume's latest record of a kept extra replica, or what supersedes one
+	KeepNone              KeepReason = ""                  // not kept: deleted
 )
 
 // RetentionDecision is the collector's verdict on one TierMigration.
@@ -116,7 +117,10 @@ func policyKeys(tm *storagev1.TierMigration) []string {
 //  5. it is not its volume's newest finished migration, nor its newest finished real (not
 //     dry-run) one, while LongestCooldown has not passed since it ended: cooldown survives;
 //  6. it is not among the newest HistoryPerPolicy migrations of an existing policy: the
-//     policy's history survives.
+//     policy's history survives;
+//  7. it is not its volume's latest completed migration (by completionTime, as
+//     storage_operator_kept_extra_replicas reads them) when that records status.keptReplicas,
+//     or when an older record of kept replicas stays: the gauge survives.
 func DecideRetention(tms []*storagev1.TierMigration, now time.Time, r Retention) []RetentionDecision {
 	out := make([]RetentionDecision, len(tms))
 	newerFirst := func(a, b int) int {
@@ -176,6 +180,17 @@ func DecideRetention(tms []*storagev1.TierMigration, now time.Time, r Retention)
 			}
 		}
 	}
+	latestCompleted := map[string]int{} // by volume, the ordering of migration.KeptExtraReplicaVolumes
+	for i, tm := range tms {
+		if !tm.Status.Phase.IsTerminal() || tm.Status.CompletionTime == nil {
+			continue
+		}
+		j, ok := latestCompleted[tm.Spec.VolumeID]
+		if cur := tms[j]; !ok || cur.Status.CompletionTime.Before(tm.Status.CompletionTime) ||
+			cur.Status.CompletionTime.Equal(tm.Status.CompletionTime) && cur.Name < tm.Name {
+			latestCompleted[tm.Spec.VolumeID] = i
+		}
+	}
 	for i, tm := range tms {
 		d := &out[i]
 		age := now.Sub(d.Ended)
@@ -194,11 +209,31 @@ func DecideRetention(tms []*storagev1.TierMigration, now time.Time, r Retention)
 			d.Keep = KeepCooldownSource
 		case history[i]:
 			d.Keep = KeepPolicyHistory
+		case isLatestCompleted(latestCompleted, tm, i) && len(tm.Status.KeptReplicas) > 0:
+			d.Keep = KeepKeptReplicaRecord
 		default:
 			d.Keep = KeepNone
 		}
 	}
+	// A latest completed migration that supersedes an older record of kept replicas stays while
+	// that record does: deleting it alone would bring the older record back.
+	keptRecord := map[string]bool{}
+	for i, tm := range tms {
+		if out[i].Keep != KeepNone && tm.Status.CompletionTime != nil && len(tm.Status.KeptReplicas) > 0 {
+			keptRecord[tm.Spec.VolumeID] = true
+		}
+	}
+	for vol, i := range latestCompleted {
+		if out[i].Keep == KeepNone && keptRecord[vol] {
+			out[i].Keep = KeepKeptReplicaRecord
+		}
+	}
 	return out
+}
+
+func isLatestCompleted(latest map[string]int, tm *storagev1.TierMigration, i int) bool {
+	j, ok := latest[tm.Spec.VolumeID]
+	return ok && j == i
 }
 
 // LongestCooldown is the longest cooldownPeriod among the policies (unparsable ones, which

@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
+	"github.com/billyronks/couchestor/internal/migration"
 )
 
 var gcNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -45,6 +46,9 @@ func gcTM(name, vol string, phase storagev1.MigrationPhase, created, ended time.
 func dryRun(tm *storagev1.TierMigration) { tm.Spec.DryRun = true }
 func withFinalizer(tm *storagev1.TierMigration) {
 	tm.Finalizers = []string{storagev1.FinalizerMigrationCleanup}
+}
+func keptReplica(tm *storagev1.TierMigration) {
+	tm.Status.KeptReplicas = []storagev1.KeptReplica{{ID: "r-" + tm.Name, Reason: "PreservationMode"}}
 }
 func ofPolicy(p string) func(*storagev1.TierMigration) {
 	return func(tm *storagev1.TierMigration) { tm.Labels = map[string]string{storagev1.LabelPolicy: p} }
@@ -164,6 +168,24 @@ func TestDecideRetention(t *testing.T) {
 			},
 		},
 		{
+			name: "a volume's latest record of kept replicas stays, and so does what supersedes one",
+			tms: []*storagev1.TierMigration{
+				gcTM("k-kept-latest", "vk", storagev1.PhaseCompleted, 50*day, 40*day, keptReplica),
+				gcTM("k-older", "vk", storagev1.PhaseCompleted, 60*day, 50*day),
+				gcTM("s-newer", "vs", storagev1.PhaseCompleted, 50*day, 40*day),
+				gcTM("s-kept-older-held", "vs", storagev1.PhaseCompleted, 60*day, 50*day, keptReplica, withFinalizer),
+				gcTM("t-newer", "vt", storagev1.PhaseCompleted, 50*day, 40*day),
+				gcTM("t-kept-older", "vt", storagev1.PhaseCompleted, 60*day, 50*day, keptReplica),
+				gcTM("u-kept-no-end", "vu", storagev1.PhaseFailed, 60*day, -1, keptReplica),
+			},
+			r: Retention{TTL: week},
+			want: map[string]KeepReason{
+				"k-kept-latest": KeepKeptReplicaRecord, "k-older": KeepNone,
+				"s-newer": KeepKeptReplicaRecord, "s-kept-older-held": KeepFinalizer,
+				"t-newer": KeepNone, "t-kept-older": KeepNone, "u-kept-no-end": KeepNone,
+			},
+		},
+		{
 			name: "a policy's history follows creation order, as status.recentMigrations does",
 			tms: []*storagev1.TierMigration{
 				// Created first but ended last: the reconciler lists it after the other.
@@ -232,8 +254,17 @@ func historyView(tms []*storagev1.TierMigration, policy string, n int) []string 
 	return out
 }
 
+func deref(tms []*storagev1.TierMigration) []storagev1.TierMigration {
+	out := make([]storagev1.TierMigration, len(tms))
+	for i, tm := range tms {
+		out[i] = *tm
+	}
+	return out
+}
+
 // Whatever the collector deletes, no policy's cooldown decision changes (for any cooldown up to
-// the longest) and no policy's history changes: checked on random populations.
+// the longest), no policy's history changes and the kept-extra-replicas gauge does not move:
+// checked on random populations.
 func TestRetentionPreservesCooldownAndHistory(t *testing.T) {
 	rng := rand.New(rand.NewPCG(8, 4))
 	phases := []storagev1.MigrationPhase{storagev1.PhaseCompleted, storagev1.PhaseCompleted, storagev1.PhaseFailed, storagev1.PhaseScalingUp, storagev1.PhasePending}
@@ -250,6 +281,12 @@ func TestRetentionPreservesCooldownAndHistory(t *testing.T) {
 			if rng.IntN(3) == 0 {
 				opts = append(opts, dryRun)
 			}
+			if rng.IntN(4) == 0 {
+				opts = append(opts, keptReplica)
+			}
+			if rng.IntN(8) == 0 {
+				opts = append(opts, withFinalizer)
+			}
 			tms = append(tms, gcTM(fmt.Sprintf("tm-%d", i), fmt.Sprintf("v%d", rng.IntN(6)), phase, created, ended, opts...))
 		}
 		r := Retention{
@@ -265,6 +302,9 @@ func TestRetentionPreservesCooldownAndHistory(t *testing.T) {
 				continue
 			}
 			kept = append(kept, d.TM)
+		}
+		if b, a := migration.KeptExtraReplicaVolumes(deref(tms)), migration.KeptExtraReplicaVolumes(deref(kept)); a != b {
+			t.Fatalf("round %d: storage_operator_kept_extra_replicas would go from %d to %d", round, b, a)
 		}
 		anyBefore, realBefore := cooldownView(tms)
 		anyAfter, realAfter := cooldownView(kept)
