@@ -19,6 +19,7 @@ manifests: ## CRDs and the ClusterRole from the kubebuilder markers.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd:allowDangerousTypes=false \
 		paths="./api/..." paths="./internal/controller/..." \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	go run ./hack/crdbounds config/crd/bases/storage.billyronks.io_storagepolicies.yaml
 
 .PHONY: generate
 generate: ## Deep-copy methods of the API types.

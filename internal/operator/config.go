@@ -29,6 +29,12 @@ const (
 	DefaultCordonSweepInterval     = 30 * time.Second
 )
 
+// Finished-TierMigration retention: --finished-migration-ttl, --finished-migrations-per-volume.
+const (
+	DefaultFinishedMigrationTTL        = 168 * time.Hour
+	DefaultFinishedMigrationsPerVolume = 3
+)
+
 // Config is the operator's whole configuration, as given on the command line.
 type Config struct {
 	// Prometheus holds --prometheus-url and the other --prometheus-* flags and --iops-query.
@@ -43,6 +49,11 @@ type Config struct {
 	PreservationMode        bool
 	LogLevel                string
 	LogJSON                 bool
+
+	// FinishedMigrationTTL and FinishedMigrationsPerVolume: finished TierMigrations older than
+	// the TTL, beyond the newest PerVolume of their volume, are deleted (issue 8 item 4).
+	FinishedMigrationTTL        time.Duration
+	FinishedMigrationsPerVolume int
 
 	MetricsBindAddress      string
 	HealthProbeBindAddress  string
@@ -79,6 +90,8 @@ func NewFlagSet(name string, cfg *Config) *flag.FlagSet {
 	fs.IntVar(&cfg.MigrationTimeoutMinutes, "migration-timeout-minutes", DefaultMigrationTimeoutMinutes, "migration timeout in minutes, for policies that do not set migrationTimeout")
 	fs.IntVar(&cfg.SyncPollIntervalSeconds, "sync-poll-interval-seconds", DefaultSyncPollIntervalSeconds, "replica sync check interval in seconds")
 	fs.DurationVar(&cfg.CordonSweepInterval, "cordon-sweep-interval", DefaultCordonSweepInterval, "how often node cordons left by finished or deleted migrations are removed (also at start-up)")
+	fs.DurationVar(&cfg.FinishedMigrationTTL, "finished-migration-ttl", DefaultFinishedMigrationTTL, "finished TierMigrations are deleted once they ended this long ago, beyond the newest --finished-migrations-per-volume of each volume (a volume's newest stays while a policy's cooldown could count from it, and a policy's newest 20 stay for its history)")
+	fs.IntVar(&cfg.FinishedMigrationsPerVolume, "finished-migrations-per-volume", DefaultFinishedMigrationsPerVolume, "finished TierMigrations of each volume kept whatever their age (0: keep by --finished-migration-ttl only)")
 	fs.BoolVar(&cfg.MayastorHAEnabled, "mayastor-ha-enabled", true, "whether Mayastor runs with HA (the core agent's default); with HA off it refuses every republish, so moves that need one are refused before they start")
 	fs.BoolVar(&cfg.DryRun, "dry-run", false, "global dry-run mode: decide and report, never write to Mayastor")
 	fs.BoolVar(&cfg.PreservationMode, "preservation-mode", false, "keep old replicas after migration")
@@ -139,6 +152,12 @@ func (c *Config) Validate() error {
 	check("sync-poll-interval-seconds", positive(c.SyncPollIntervalSeconds))
 	if c.CordonSweepInterval < time.Second {
 		check("cordon-sweep-interval", fmt.Errorf("must be at least 1s, got %v", c.CordonSweepInterval))
+	}
+	if c.FinishedMigrationTTL <= 0 {
+		check("finished-migration-ttl", fmt.Errorf("must be a positive duration such as 168h, got %v", c.FinishedMigrationTTL))
+	}
+	if c.FinishedMigrationsPerVolume < 0 {
+		check("finished-migrations-per-volume", fmt.Errorf("must be 0 or more, got %d", c.FinishedMigrationsPerVolume))
 	}
 	if _, err := zapcore.ParseLevel(c.LogLevel); err != nil || c.LogLevel == "" {
 		check("log-level", fmt.Errorf("unknown level %q: use debug, info, warn or error", c.LogLevel))

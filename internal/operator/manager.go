@@ -112,6 +112,10 @@ func Run(ctx context.Context, cfg *Config, restCfg *rest.Config) error {
 		}
 	}
 
+	if err := controller.SetupTierMigrationGC(mgr, cfg.FinishedMigrationTTL, cfg.FinishedMigrationsPerVolume); err != nil {
+		return fmt.Errorf("set up the TierMigration collector: %w", err)
+	}
+
 	health := &healthServer{addr: cfg.HealthProbeBindAddress, mgr: mgr}
 	if err := mgr.Add(health); err != nil {
 		return fmt.Errorf("add health server: %w", err)
@@ -119,7 +123,8 @@ func Run(ctx context.Context, cfg *Config, restCfg *rest.Config) error {
 
 	log.Info("starting manager", "metrics", cfg.MetricsBindAddress, "health", cfg.HealthProbeBindAddress,
 		"leaderElect", cfg.LeaderElect, "dryRun", cfg.DryRun, "preservationMode", cfg.PreservationMode,
-		"maxConcurrentMigrations", cfg.MaxConcurrentMigrations, "cordonSweepInterval", cfg.CordonSweepInterval)
+		"maxConcurrentMigrations", cfg.MaxConcurrentMigrations, "cordonSweepInterval", cfg.CordonSweepInterval,
+		"finishedMigrationTTL", cfg.FinishedMigrationTTL, "finishedMigrationsPerVolume", cfg.FinishedMigrationsPerVolume)
 	return mgr.Start(ctx)
 }
 

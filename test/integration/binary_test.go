@@ -209,6 +209,9 @@ func TestBinaryRefusesBadFlags(t *testing.T) {
 		{[]string{"--metrics-bind-address=8080"}, "--metrics-bind-address: malformed address"},
 		{[]string{"--no-such-flag"}, "flag provided but not defined"},
 		{[]string{"--dry-run=maybe"}, "invalid boolean value"},
+		{[]string{"--finished-migration-ttl=0s"}, "--finished-migration-ttl: must be a positive duration"},
+		{[]string{"--finished-migration-ttl=a-week"}, "-finished-migration-ttl"},
+		{[]string{"--finished-migrations-per-volume=-2"}, "--finished-migrations-per-volume: must be 0 or more, got -2"},
 	}
 	for _, tc := range cases {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
@@ -216,8 +219,8 @@ func TestBinaryRefusesBadFlags(t *testing.T) {
 			defer cancel()
 			out, err := exec.CommandContext(ctx, bin, tc.args...).CombinedOutput()
 			ee, ok := err.(*exec.ExitError)
-			if !ok || ee.ExitCode() == 0 {
-				t.Fatalf("want a non-zero exit, got %v; output %q", err, out)
+			if !ok || ee.ExitCode() != 2 {
+				t.Fatalf("want exit status 2 (a usage error), got %v; output %q", err, out)
 			}
 			msg := strings.TrimRight(string(out), "\n")
 			if strings.Contains(msg, "\n") {

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -143,6 +144,30 @@ func TestInvalidPoliciesAreRefusedNamingTheField(t *testing.T) {
 		{"headroom too large", func(s map[string]any) { s["capacityHeadroomPercent"] = int64(95) }, "spec.capacityHeadroomPercent", "less than or equal to 90"},
 		{"missing nvme selector", func(s map[string]any) { delete(s, "nvmePoolSelector") }, "spec.nvmePoolSelector", "Required value"},
 		{"watermark of wrong type", func(s map[string]any) { s["highWatermarkIOPS"] = "lots" }, "spec.highWatermarkIOPS", "must be of type integer"},
+
+		// Label selectors (issue 8 item 3): what metav1.LabelSelectorAsSelector would refuse later.
+		{"unknown selector operator", setExprs("nvmePoolSelector", expr("tier", "Near", "hot")), "spec.nvmePoolSelector.matchExpressions", "operator must be In, NotIn, Exists or DoesNotExist"},
+		{"lowercase selector operator", setExprs("volumeSelector", expr("app", "in", "db")), "spec.volumeSelector.matchExpressions", "operator must be In, NotIn, Exists or DoesNotExist"},
+		{"In without values", setExprs("sataPoolSelector", expr("tier", "In")), "spec.sataPoolSelector.matchExpressions", "values must not be empty when the operator is In or NotIn"},
+		{"NotIn with empty values", setExprs("volumeSelector", map[string]any{"key": "app", "operator": "NotIn", "values": []any{}}), "spec.volumeSelector.matchExpressions", "values must not be empty when the operator is In or NotIn"},
+		{"Exists with values", setExprs("nvmePoolSelector", expr("tier", "Exists", "hot")), "spec.nvmePoolSelector.matchExpressions", "values must be empty when the operator is Exists or DoesNotExist"},
+		{"DoesNotExist with values", setExprs("sataPoolSelector", expr("tier", "In", "cold"), expr("retired", "DoesNotExist", "yes")), "spec.sataPoolSelector.matchExpressions", "values must be empty when the operator is Exists or DoesNotExist"},
+		{"expression key with a space", setExprs("nvmePoolSelector", expr("disk tier", "In", "hot")), "spec.nvmePoolSelector.matchExpressions", "key must be a valid label key"},
+		{"expression key name too long", setExprs("volumeSelector", expr(strings.Repeat("k", 64), "Exists")), "spec.volumeSelector.matchExpressions", "key must be a valid label key"},
+		{"expression key with a bad prefix", setExprs("sataPoolSelector", expr("Example.COM_/tier", "In", "cold")), "spec.sataPoolSelector.matchExpressions", "key must be a valid label key"},
+		{"expression key empty", setExprs("nvmePoolSelector", expr("", "Exists")), "spec.nvmePoolSelector.matchExpressions", "key must be a valid label key"},
+		{"expression value with a space", setExprs("nvmePoolSelector", expr("tier", "In", "hot", "very hot")), "spec.nvmePoolSelector.matchExpressions", "values must be valid label values"},
+		{"expression value too long", setExprs("volumeSelector", expr("app", "In", strings.Repeat("v", 64))), "spec.volumeSelector.matchExpressions[0].values[0]", "Too long"},
+		{"too many expressions", setExprs("sataPoolSelector", manyExprs(33)...), "spec.sataPoolSelector.matchExpressions", "Too many"},
+		{"label key with two slashes", setLabels("volumeSelector", map[string]any{"app/name/x": "db"}), "spec.volumeSelector.matchLabels", "keys must be valid label keys"},
+		{"label key name too long", setLabels("nvmePoolSelector", map[string]any{"example.com/" + strings.Repeat("n", 64): "hot"}), "spec.nvmePoolSelector.matchLabels", "keys must be valid label keys"},
+		{"label value with a space", setLabels("sataPoolSelector", map[string]any{"tier": "cold storage"}), "spec.sataPoolSelector.matchLabels", "values must be valid label values"},
+		{"label value ending in a dash", setLabels("nvmePoolSelector", map[string]any{"tier": "hot-"}), "spec.nvmePoolSelector.matchLabels", "values must be valid label values"},
+		{"label value too long", setLabels("volumeSelector", map[string]any{"app": strings.Repeat("v", 64)}), "spec.volumeSelector.matchLabels.app", "Too long"},
+		{"empty nvme selector", func(s map[string]any) { s["nvmePoolSelector"] = map[string]any{} }, "spec.nvmePoolSelector", "must not be empty"},
+		{"sata selector with empty lists", func(s map[string]any) {
+			s["sataPoolSelector"] = map[string]any{"matchLabels": map[string]any{}, "matchExpressions": []any{}}
+		}, "spec.sataPoolSelector", "must not be empty"},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -166,6 +191,81 @@ func TestInvalidPoliciesAreRefusedNamingTheField(t *testing.T) {
 				t.Fatalf("an invalid policy was stored: %v", err)
 			}
 		})
+	}
+}
+
+// expr is one matchExpressions entry; without values the field is left out.
+func expr(key, op string, values ...string) map[string]any {
+	e := map[string]any{"key": key, "operator": op}
+	if len(values) > 0 {
+		vs := make([]any, len(values))
+		for i, v := range values {
+			vs[i] = v
+		}
+		e["values"] = vs
+	}
+	return e
+}
+
+func manyExprs(n int) []map[string]any {
+	out := make([]map[string]any, n)
+	for i := range out {
+		out[i] = expr(fmt.Sprintf("label-%d", i), "Exists")
+	}
+	return out
+}
+
+// setExprs replaces the named selector of the spec by one made of these expressions.
+func setExprs(field string, exprs ...map[string]any) func(map[string]any) {
+	return func(s map[string]any) {
+		list := make([]any, len(exprs))
+		for i, e := range exprs {
+			list[i] = e
+		}
+		s[field] = map[string]any{"matchExpressions": list}
+	}
+}
+
+// setLabels replaces the named selector of the spec by one made of these labels.
+func setLabels(field string, labels map[string]any) func(map[string]any) {
+	return func(s map[string]any) { s[field] = map[string]any{"matchLabels": labels} }
+}
+
+// Selectors with every operator, prefixed keys, empty values and the most the schema allows are
+// accepted, and LabelSelectorAsSelector takes what was stored.
+func TestValidSelectorsAreAccepted(t *testing.T) {
+	requireAPIServer(t)
+	c := ctx(t)
+	u := samplePolicy(t, "valid-selectors")
+	spec := u.Object["spec"].(map[string]any)
+	setExprs("nvmePoolSelector",
+		expr("openebs.io/tier", "In", "hot", "nvme"),
+		expr("example.com/"+strings.Repeat("k", 63), "NotIn", "", strings.Repeat("v", 63)),
+		expr("retired", "DoesNotExist"),
+		expr("Disk_Kind.v2", "Exists"))(spec)
+	labels := map[string]any{}
+	for i := range 64 {
+		labels[fmt.Sprintf("l%d", i)] = "x"
+	}
+	labels["app.kubernetes.io/name"] = "db"
+	delete(labels, "l0")
+	setLabels("sataPoolSelector", labels)(spec)
+	spec["volumeSelector"] = map[string]any{
+		"matchLabels":      map[string]any{"team": ""},
+		"matchExpressions": []any{expr("app", "In", "a", "b")},
+	}
+	if err := k8sClient.Create(c, u, strict); err != nil {
+		t.Fatalf("valid selectors refused: %v", err)
+	}
+	t.Cleanup(func() { _ = k8sClient.Delete(c, u) })
+	var got storagev1.StoragePolicy
+	if err := k8sClient.Get(c, types.NamespacedName{Name: u.GetName()}, &got); err != nil {
+		t.Fatal(err)
+	}
+	for name, sel := range map[string]*metav1.LabelSelector{"nvme": &got.Spec.NVMePoolSelector, "sata": &got.Spec.SATAPoolSelector, "volume": got.Spec.VolumeSelector} {
+		if _, err := metav1.LabelSelectorAsSelector(sel); err != nil {
+			t.Errorf("%s selector accepted by the API server but not by LabelSelectorAsSelector: %v", name, err)
+		}
 	}
 }
 
