@@ -41,10 +41,11 @@ func init() { crmetrics.Registry.MustRegister(TierMigrationsDeletedTotal) }
 
 // Retention says which finished TierMigrations are kept.
 type Retention struct {
-	// TTL: a finished migration younger than this (since it ended) is kept.
+	// TTL: a finished migration is kept at most this long after it ended (unless a rule below
+	// protects it).
 	TTL time.Duration
-	// PerVolume: the newest PerVolume finished migrations of each volume are kept, whatever
-	// their age.
+	// PerVolume: at most the newest PerVolume finished migrations of each volume are kept
+	// (unless a rule below protects an older one); 0 means no count limit.
 	PerVolume int
 	// LongestCooldown is the longest cooldownPeriod among the StoragePolicies. Cooldown counts
 	// from a volume's newest migration (newest real one for real moves, newest of any kind for
@@ -64,8 +65,7 @@ const (
 	KeepNotFinished       KeepReason = "NotFinished"       // Pending or in flight: never collected
 	KeepFinalizer         KeepReason = "Finalizer"         // a finalizer is still set (cordons not yet released...)
 	KeepBeingDeleted      KeepReason = "BeingDeleted"      // already deleted, waiting for its finalizer
-	KeepYoungerThanTTL    KeepReason = "YoungerThanTTL"    // ended less than TTL ago
-	KeepNewestOfVolume    KeepReason = "NewestOfVolume"    // among the newest PerVolume of its volume
+	KeepWithinLimits      KeepReason = "WithinLimits"      // ended less than TTL ago and among the newest PerVolume of its volume
 	KeepCooldownSource    KeepReason = "CooldownSource"    // a policy's cooldown may still count from it
 	KeepPolicyHistory     KeepReason = "PolicyHistory"     // in an existing policy's status.recentMigrations
 	KeepKeptReplicaRecord KeepReason = "KeptReplicaRecord" // the volume's latest record of a kept extra replica, or what supersedes one
@@ -78,6 +78,8 @@ type RetentionDecision struct {
 	Keep KeepReason
 	// Ended is when the migration ended (its completionTime, else its creation).
 	Ended time.Time
+	// VolumeRank is its place among its volume's finished migrations, newest 0 (-1: not finished).
+	VolumeRank int
 }
 
 // migrationEnd is the time cooldown counts from, as the policy reconciler reads it: the
@@ -112,8 +114,8 @@ func policyKeys(tm *storagev1.TierMigration) []string {
 //
 //  1. it has ended (Completed or Failed);
 //  2. it has no finalizer and is not already being deleted;
-//  3. it ended more than TTL ago;
-//  4. it is not among the newest PerVolume finished migrations of its volume;
+//  3. it ended more than TTL ago, or it is not among the newest PerVolume finished migrations
+//     of its volume (either limit lets it go);
 //  5. it is not its volume's newest finished migration, nor its newest finished real (not
 //     dry-run) one, while LongestCooldown has not passed since it ended: cooldown survives;
 //  6. it is not among the newest HistoryPerPolicy migrations of an existing policy: the
@@ -193,6 +195,10 @@ func DecideRetention(tms []*storagev1.TierMigration, now time.Time, r Retention)
 	}
 	for i, tm := range tms {
 		d := &out[i]
+		d.VolumeRank = -1
+		if tm.Status.Phase.IsTerminal() {
+			d.VolumeRank = rank[i]
+		}
 		age := now.Sub(d.Ended)
 		switch {
 		case !tm.Status.Phase.IsTerminal():
@@ -201,10 +207,8 @@ func DecideRetention(tms []*storagev1.TierMigration, now time.Time, r Retention)
 			d.Keep = KeepFinalizer
 		case tm.DeletionTimestamp != nil:
 			d.Keep = KeepBeingDeleted
-		case age <= r.TTL:
-			d.Keep = KeepYoungerThanTTL
-		case rank[i] < r.PerVolume:
-			d.Keep = KeepNewestOfVolume
+		case age <= r.TTL && (r.PerVolume <= 0 || rank[i] < r.PerVolume):
+			d.Keep = KeepWithinLimits
 		case cooldownSource[i] && age <= r.LongestCooldown:
 			d.Keep = KeepCooldownSource
 		case history[i]:

@@ -98,24 +98,26 @@ func TestDecideRetention(t *testing.T) {
 				gcTM("no-completion-time", "v3", storagev1.PhaseFailed, 8*day, -1),
 			},
 			r:    Retention{TTL: week},
-			want: map[string]KeepReason{"old-but-just-ended": KeepYoungerThanTTL, "ended-long-ago": KeepNone, "no-completion-time": KeepNone},
+			want: map[string]KeepReason{"old-but-just-ended": KeepWithinLimits, "ended-long-ago": KeepNone, "no-completion-time": KeepNone},
 		},
 		{
-			name: "the newest per volume are kept, the rest once past the TTL",
+			name: "past the TTL a migration goes, and beyond the newest per volume even a young one",
 			tms: []*storagev1.TierMigration{
 				gcTM("a1", "va", storagev1.PhaseCompleted, 60*day, 60*day),
 				gcTM("a2", "va", storagev1.PhaseFailed, 50*day, 50*day),
-				gcTM("a3", "va", storagev1.PhaseCompleted, 40*day, 40*day),
-				gcTM("a4", "va", storagev1.PhaseCompleted, 30*day, 30*day),
-				gcTM("a5", "va", storagev1.PhaseCompleted, 20*day, 20*day),
 				gcTM("a6-young", "va", storagev1.PhaseCompleted, 2*day, 2*day),
 				gcTM("a7-running", "va", storagev1.PhaseScalingUp, time.Hour, -1),
 				gcTM("b1", "vb", storagev1.PhaseCompleted, 60*day, 60*day),
+				gcTM("c1", "vc", storagev1.PhaseCompleted, 6*day, 6*day),
+				gcTM("c2", "vc", storagev1.PhaseCompleted, 5*day, 5*day),
+				gcTM("c3", "vc", storagev1.PhaseCompleted, 4*day, 4*day),
+				gcTM("c4", "vc", storagev1.PhaseCompleted, 3*day, 3*day),
+				gcTM("c5", "vc", storagev1.PhaseCompleted, 2*day, 2*day),
 			},
 			r: base,
 			want: map[string]KeepReason{
-				"a7-running": KeepNotFinished, "a6-young": KeepYoungerThanTTL, "a5": KeepNewestOfVolume, "a4": KeepNewestOfVolume,
-				"a3": KeepNone, "a2": KeepNone, "a1": KeepNone, "b1": KeepNewestOfVolume,
+				"a7-running": KeepNotFinished, "a6-young": KeepWithinLimits, "a2": KeepNone, "a1": KeepNone, "b1": KeepNone,
+				"c5": KeepWithinLimits, "c4": KeepWithinLimits, "c3": KeepWithinLimits, "c2": KeepNone, "c1": KeepNone,
 			},
 		},
 		{
@@ -138,7 +140,7 @@ func TestDecideRetention(t *testing.T) {
 			},
 			r: Retention{TTL: week, PerVolume: 1, LongestCooldown: 14 * day},
 			want: map[string]KeepReason{
-				"dry-1": KeepNewestOfVolume, "dry-2": KeepNone, "real-newest": KeepCooldownSource, "real-older": KeepNone,
+				"dry-1": KeepCooldownSource, "dry-2": KeepNone, "real-newest": KeepCooldownSource, "real-older": KeepNone,
 			},
 		},
 		{
@@ -296,8 +298,11 @@ func TestRetentionPreservesCooldownAndHistory(t *testing.T) {
 		var kept []*storagev1.TierMigration
 		for _, d := range DecideRetention(tms, gcNow, r) {
 			if d.Keep == KeepNone {
-				if !d.TM.Status.Phase.IsTerminal() || len(d.TM.Finalizers) > 0 || gcNow.Sub(d.Ended) <= r.TTL {
-					t.Fatalf("round %d: %s deleted though unfinished, held, or younger than the TTL", round, d.TM.Name)
+				if !d.TM.Status.Phase.IsTerminal() || len(d.TM.Finalizers) > 0 {
+					t.Fatalf("round %d: %s deleted though unfinished or held", round, d.TM.Name)
+				}
+				if gcNow.Sub(d.Ended) <= r.TTL && (r.PerVolume <= 0 || d.VolumeRank < r.PerVolume) {
+					t.Fatalf("round %d: %s deleted though within the TTL and among the newest %d of its volume", round, d.TM.Name, r.PerVolume)
 				}
 				continue
 			}
@@ -393,7 +398,7 @@ func TestCollectDeletesAndCounts(t *testing.T) {
 	if got := testutil.ToFloat64(TierMigrationsDeletedTotal) - before; got != 2 {
 		t.Fatalf("storage_operator_tiermigrations_deleted_total grew by %v, want 2", got)
 	}
-	if res.Listed != 8 || res.Finished != 7 || res.Kept[KeepCooldownSource] != 2 || res.Kept[KeepYoungerThanTTL] != 1 || res.Kept[KeepFinalizer] != 1 {
+	if res.Listed != 8 || res.Finished != 7 || res.Kept[KeepCooldownSource] != 2 || res.Kept[KeepWithinLimits] != 1 || res.Kept[KeepFinalizer] != 1 {
 		t.Fatalf("result %+v", res)
 	}
 	var left storagev1.TierMigrationList
