@@ -7,6 +7,7 @@ package tiering
 import (
 	"cmp"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -207,10 +208,10 @@ func Decide(in Input) Decision {
 	// Hottest promoted first, coldest demoted first; pinned moves before measured ones, since a
 	// person asked for them. Ties by volume id, so a plan is repeatable.
 	slices.SortStableFunc(promote, func(a, b Move) int {
-		return cmp.Or(pinnedFirst(a, b), cmp.Compare(iopsOrInf(b, +1), iopsOrInf(a, +1)), cmp.Compare(a.VolumeID, b.VolumeID))
+		return cmp.Or(legacyPinnedFirst(a, b), cmp.Compare(legacyIOPSOrInf(b, +1), legacyIOPSOrInf(a, +1)), cmp.Compare(a.VolumeID, b.VolumeID))
 	})
 	slices.SortStableFunc(demote, func(a, b Move) int {
-		return cmp.Or(pinnedFirst(a, b), cmp.Compare(iopsOrInf(a, -1), iopsOrInf(b, -1)), cmp.Compare(a.VolumeID, b.VolumeID))
+		return cmp.Or(legacyPinnedFirst(a, b), cmp.Compare(legacyIOPSOrInf(a, -1), legacyIOPSOrInf(b, -1)), cmp.Compare(a.VolumeID, b.VolumeID))
 	})
 
 	free := map[storagev1.Tier]uint64{}
@@ -243,4 +244,22 @@ func other(t storagev1.Tier) storagev1.Tier {
 		return storagev1.TierSATA
 	}
 	return storagev1.TierNVMe
+}
+
+func legacyPinnedFirst(a, b Move) int {
+	switch {
+	case a.Pinned == b.Pinned:
+		return 0
+	case a.Pinned:
+		return -1
+	default:
+		return 1
+	}
+}
+
+func legacyIOPSOrInf(m Move, sign float64) float64 {
+	if !m.KnownIOPS {
+		return sign * math.Inf(1)
+	}
+	return m.IOPS
 }

@@ -128,9 +128,10 @@ func PlanPolicy(s *Snapshot, p *storagev1.StoragePolicy, f Flags, now time.Time)
 		plan.Ready = Condition{metav1.ConditionFalse, storagev1.ReasonInvalidSpec, msg}
 		return plan
 	}
-	selected := s.selectedBy(p, &c)
+	idx := s.index()
+	selected := idx.selectedFor(p, &c)
 	plan.Counts.Watched = len(selected)
-	plan.Overlaps = s.overlapsOf(p, selected)
+	plan.Overlaps = idx.overlapsOf(p.Name, selected)
 	cases := make([]volumeCase, len(selected))
 	for i, pv := range selected {
 		cases[i] = volumeCase{pv: pv, vol: s.Volumes[pv.VolumeID], migration: s.Migrations[pv.VolumeID], overlaps: plan.Overlaps[pv.VolumeID]}
@@ -179,7 +180,7 @@ func PlanPolicy(s *Snapshot, p *storagev1.StoragePolicy, f Flags, now time.Time)
 
 	pc := &planContext{spec: spec, cooldown: c.Cooldown, dryRun: plan.DryRun, now: now}
 	plan.Volumes = make([]VolumeDecision, len(cases))
-	var promote, demote []pendingMove
+	var promote, demote []int // indexes in cases of the volumes that should move
 	for i := range cases {
 		v := &cases[i]
 		v.wantTier(spec)
@@ -189,18 +190,14 @@ func PlanPolicy(s *Snapshot, p *storagev1.StoragePolicy, f Flags, now time.Time)
 			d.Reason, d.Message = reason, msg
 			continue
 		}
-		m := pendingMove{decision: i, replicas: max(len(v.vol.ReplicaPools), 1), size: v.vol.SizeBytes, Move: Move{
-			VolumeID: v.pv.VolumeID, PVName: v.pv.Name, Claim: v.pv.Claim, From: storagev1.Tier(v.placement), To: v.to,
-			KnownIOPS: v.iops.Known, IOPS: v.iops.IOPS, Reason: v.why, Pinned: v.pv.Pin != "",
-		}}
 		d.To, d.Reason, d.Message = v.to, v.reason, v.why
 		if v.to == storagev1.TierNVMe {
-			promote = append(promote, m)
+			promote = append(promote, i)
 		} else {
-			demote = append(demote, m)
+			demote = append(demote, i)
 		}
 	}
-	plan.grant(s, pc, f, p.Name, classes, promote, demote)
+	plan.grant(s, pc, f, p.Name, classes, cases, promote, demote)
 
 	overlapNote := ""
 	if len(plan.Overlaps) > 0 {
@@ -292,6 +289,8 @@ func firstStayRule(v *volumeCase, pc *planContext) (reason, message string, stay
 	return "", "", false
 }
 
+// The rules build their sentence only when they hold: they run for every selected volume.
+
 func excludedByAnnotation(v *volumeCase, _ *planContext) (bool, string, string) {
 	return v.pv.Excluded, storagev1.ReasonExcluded, "excluded from tiering by the " + storagev1.AnnotationTiering + " annotation"
 }
@@ -305,7 +304,10 @@ func selectedByAnotherPolicy(v *volumeCase, _ *planContext) (bool, string, strin
 }
 
 func unknownToMayastor(v *volumeCase, _ *planContext) (bool, string, string) {
-	return v.vol == nil, storagev1.ReasonVolumeNotFound, "Mayastor does not list volume " + v.pv.VolumeID
+	if v.vol != nil {
+		return false, "", ""
+	}
+	return true, storagev1.ReasonVolumeNotFound, "Mayastor does not list volume " + v.pv.VolumeID
 }
 
 func alreadyMigrating(v *volumeCase, _ *planContext) (bool, string, string) {
@@ -386,44 +388,42 @@ func coolingDown(v *volumeCase, pc *planContext) (bool, string, string) {
 
 // ---- slots and room ----
 
-type pendingMove struct {
-	Move
-	// decision is the index of the volume's VolumeDecision.
-	decision int
-	replicas int
-	size     uint64
-}
-
-// grant gives the ranked moves slots and room; the rest wait.
-func (plan *PolicyPlan) grant(s *Snapshot, pc *planContext, f Flags, policy string, classes PoolClassification, promote, demote []pendingMove) {
+// grant gives the ranked moves slots and room; the rest wait. promote and demote index cases.
+func (plan *PolicyPlan) grant(s *Snapshot, pc *planContext, f Flags, policy string, classes PoolClassification, cases []volumeCase, promote, demote []int) {
 	// Hottest promoted first, coldest demoted first; pinned moves before measured ones, since a
 	// person asked for them. Ties by volume id, so a plan is repeatable.
-	slices.SortFunc(promote, func(a, b pendingMove) int {
-		return cmp.Or(pinnedFirst(a.Move, b.Move), cmp.Compare(iopsOrInf(b.Move, +1), iopsOrInf(a.Move, +1)), cmp.Compare(a.VolumeID, b.VolumeID))
+	slices.SortFunc(promote, func(a, b int) int {
+		x, y := &cases[a], &cases[b]
+		return cmp.Or(pinnedFirst(x, y), cmp.Compare(iopsOrInf(y, +1), iopsOrInf(x, +1)), cmp.Compare(x.pv.VolumeID, y.pv.VolumeID))
 	})
-	slices.SortFunc(demote, func(a, b pendingMove) int {
-		return cmp.Or(pinnedFirst(a.Move, b.Move), cmp.Compare(iopsOrInf(a.Move, -1), iopsOrInf(b.Move, -1)), cmp.Compare(a.VolumeID, b.VolumeID))
+	slices.SortFunc(demote, func(a, b int) int {
+		x, y := &cases[a], &cases[b]
+		return cmp.Or(pinnedFirst(x, y), cmp.Compare(iopsOrInf(x, -1), iopsOrInf(y, -1)), cmp.Compare(x.pv.VolumeID, y.pv.VolumeID))
 	})
 	policyFree := int(pc.spec.MaxConcurrentMigrations) - s.InFlight.ByPolicy[policy]
 	globalFree := f.MaxConcurrentMigrations - s.InFlight.Global
 	slots := max(0, min(policyFree, globalFree))
 	room := newTierRoom(s.Pools, classes, int(pc.spec.CapacityHeadroomPercent))
-	for _, m := range slices.Concat(promote, demote) {
-		d := &plan.Volumes[m.decision]
+	for _, i := range slices.Concat(promote, demote) {
+		v, d := &cases[i], &plan.Volumes[i]
+		replicas := max(len(v.vol.ReplicaPools), 1)
 		d.Action = ActionWait
 		switch {
 		case slots <= 0:
 			d.Reason = storagev1.ReasonConcurrencyLimit
 			d.Message = fmt.Sprintf("would move to %s (%s); waiting for a migration slot (policy: %d of %d in flight; operator: %d of %d)",
-				m.To, m.Reason, s.InFlight.ByPolicy[policy], pc.spec.MaxConcurrentMigrations, s.InFlight.Global, f.MaxConcurrentMigrations)
-		case !room.take(m.To, m.replicas, m.size):
+				v.to, v.why, s.InFlight.ByPolicy[policy], pc.spec.MaxConcurrentMigrations, s.InFlight.Global, f.MaxConcurrentMigrations)
+		case !room.take(v.to, replicas, v.vol.SizeBytes):
 			d.Reason = storagev1.ReasonInsufficientCapacity
 			d.Message = fmt.Sprintf("would move to %s (%s); needs room for %d replica(s) of %s on distinct Online %s pools with %d%% of each kept free",
-				m.To, m.Reason, m.replicas, resource.NewQuantity(int64(min(m.size, math.MaxInt64)), resource.BinarySI), m.To, pc.spec.CapacityHeadroomPercent)
+				v.to, v.why, replicas, resource.NewQuantity(int64(min(v.vol.SizeBytes, math.MaxInt64)), resource.BinarySI), v.to, pc.spec.CapacityHeadroomPercent)
 		default:
 			slots--
 			d.Action = ActionMove
-			plan.Moves = append(plan.Moves, m.Move)
+			plan.Moves = append(plan.Moves, Move{
+				VolumeID: v.pv.VolumeID, PVName: v.pv.Name, Claim: v.pv.Claim, From: storagev1.Tier(v.placement), To: v.to,
+				KnownIOPS: v.iops.Known, IOPS: v.iops.IOPS, Reason: v.why, Pinned: v.pv.Pin != "",
+			})
 			continue
 		}
 		plan.Counts.Planned++
@@ -486,57 +486,6 @@ func (r *tierRoom) take(tier storagev1.Tier, replicas int, size uint64) bool {
 
 // ---- selection and the policy's conditions ----
 
-// selectedBy returns the PVs the policy selects, by volume id.
-func (s *Snapshot) selectedBy(p *storagev1.StoragePolicy, c *CompiledPolicy) []*PVObservation {
-	var out []*PVObservation
-	for _, pv := range s.PVs {
-		if c.Selects(&p.Spec, pv) {
-			out = append(out, pv)
-		}
-	}
-	slices.SortFunc(out, func(a, b *PVObservation) int {
-		return cmp.Or(cmp.Compare(a.VolumeID, b.VolumeID), cmp.Compare(a.Name, b.Name))
-	})
-	return out
-}
-
-// overlapsOf maps each selected volume that another enabled policy of the same StorageClass
-// selects too to those policies. A policy whose spec is invalid selects nothing.
-func (s *Snapshot) overlapsOf(p *storagev1.StoragePolicy, selected []*PVObservation) map[string][]string {
-	if len(selected) == 0 {
-		return nil
-	}
-	type other struct {
-		p *storagev1.StoragePolicy
-		c CompiledPolicy
-	}
-	var others []other
-	for _, o := range s.Policies {
-		if o.Name == p.Name || !o.IsEnabled() || o.Spec.StorageClassName != p.Spec.StorageClassName {
-			continue
-		}
-		if c, err := CompilePolicy(&o.Spec); err == nil {
-			others = append(others, other{o, c})
-		}
-	}
-	if len(others) == 0 {
-		return nil
-	}
-	slices.SortFunc(others, func(a, b other) int { return cmp.Compare(a.p.Name, b.p.Name) })
-	var overlaps map[string][]string
-	for _, pv := range selected {
-		for i := range others {
-			if others[i].c.Selects(&others[i].p.Spec, pv) {
-				if overlaps == nil {
-					overlaps = map[string][]string{}
-				}
-				overlaps[pv.VolumeID] = append(overlaps[pv.VolumeID], others[i].p.Name)
-			}
-		}
-	}
-	return overlaps
-}
-
 // storageCondition says whether Mayastor answered and the policy's pools make two tiers, and
 // places each selected volume Mayastor lists.
 func storageCondition(s *Snapshot, c *CompiledPolicy, cases []volumeCase) (Condition, PoolClassification) {
@@ -588,11 +537,11 @@ func stayAll(cases []volumeCase, message string) []VolumeDecision {
 	return out
 }
 
-func pinnedFirst(a, b Move) int {
-	switch {
-	case a.Pinned == b.Pinned:
+func pinnedFirst(a, b *volumeCase) int {
+	switch ap, bp := a.pv.Pin != "", b.pv.Pin != ""; {
+	case ap == bp:
 		return 0
-	case a.Pinned:
+	case ap:
 		return -1
 	default:
 		return 1
@@ -600,9 +549,9 @@ func pinnedFirst(a, b Move) int {
 }
 
 // iopsOrInf orders pinned volumes without data past every measured one in direction sign.
-func iopsOrInf(m Move, sign float64) float64 {
-	if !m.KnownIOPS {
+func iopsOrInf(v *volumeCase, sign float64) float64 {
+	if !v.iops.Known {
 		return sign * math.Inf(1)
 	}
-	return m.IOPS
+	return v.iops.IOPS
 }

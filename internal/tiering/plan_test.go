@@ -564,3 +564,64 @@ func TestObserve(t *testing.T) {
 		t.Fatalf("a Degraded pool takes no replica: %+v", p)
 	}
 }
+
+func TestSelectionIndex(t *testing.T) {
+	s := testSnapshot()
+	for i, app := range []string{"db", "web", "cache", "db", "web"} {
+		id := fmt.Sprintf("v%d", 4-i) // PVs added out of volume-id order
+		s.add(testVolume{id, []string{"s1"}, 100})
+		s.PVs["pv-"+id].Labels = map[string]string{"app": app}
+	}
+	s.PVs["pv-v0"].StorageClass = "other"
+	sel := func(reqs ...metav1.LabelSelectorRequirement) *storagev1.StoragePolicy {
+		p := testPolicy("p")
+		p.Spec.VolumeSelector = &metav1.LabelSelector{MatchExpressions: reqs}
+		return p
+	}
+	ids := func(p *storagev1.StoragePolicy) string {
+		var out []string
+		for _, d := range PlanPolicy(s, p, testFlags, now).Volumes {
+			out = append(out, d.VolumeID)
+		}
+		return strings.Join(out, ",")
+	}
+	in := func(vals ...string) metav1.LabelSelectorRequirement {
+		return metav1.LabelSelectorRequirement{Key: "app", Operator: metav1.LabelSelectorOpIn, Values: vals}
+	}
+	for _, tc := range []struct {
+		name string
+		p    *storagev1.StoragePolicy
+		want string
+	}{
+		{"every volume of the class", testPolicy("p"), "v1,v2,v3,v4"},
+		{"In over two values, by volume id", sel(in("web", "db")), "v1,v3,v4"},
+		{"In and NotIn", sel(in("web", "db"), metav1.LabelSelectorRequirement{Key: "app", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"db"}}), "v3"},
+		{"NotIn alone scans the class", sel(metav1.LabelSelectorRequirement{Key: "app", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"db"}}), "v2,v3"},
+		{"DoesNotExist", sel(metav1.LabelSelectorRequirement{Key: "app", Operator: metav1.LabelSelectorOpDoesNotExist}), ""},
+		{"a value nobody has", sel(in("nothing")), ""},
+	} {
+		if got := ids(tc.p); got != tc.want {
+			t.Errorf("%s: selected %q, want %q", tc.name, got, tc.want)
+		}
+	}
+
+	// The snapshot's copy of a policy may be older than the one planned: the planned spec wins.
+	s.Policies = []*storagev1.StoragePolicy{sel(in("web"))}
+	if got := ids(sel(in("db"))); got != "v1,v4" {
+		t.Fatalf("the planned spec decides the selection, got %q", got)
+	}
+	// A refreshed snapshot sees the new PVs and policies; the old one is unchanged.
+	pvs := map[string]*PVObservation{}
+	for k, v := range s.PVs {
+		pvs[k] = v
+	}
+	delete(pvs, "pv-v1")
+	r := s.Refreshed(pvs, s.Migrations, s.InFlight, []*storagev1.StoragePolicy{testPolicy("p"), testPolicy("q")})
+	plan := PlanPolicy(r, testPolicy("p"), testFlags, now)
+	if plan.Counts.Watched != 3 || len(plan.Overlaps) != 3 || r.Volumes["v1"] == nil {
+		t.Fatalf("refreshed: watched %d, overlaps %v", plan.Counts.Watched, plan.Overlaps)
+	}
+	if PlanPolicy(s, testPolicy("p"), testFlags, now).Counts.Watched != 4 {
+		t.Fatal("the old snapshot changed")
+	}
+}
