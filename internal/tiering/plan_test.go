@@ -625,3 +625,24 @@ func TestSelectionIndex(t *testing.T) {
 		t.Fatal("the old snapshot changed")
 	}
 }
+
+// Policies are planned concurrently from one snapshot (run with -race).
+func TestPlanPolicyConcurrently(t *testing.T) {
+	policies := benchPolicies(8, true)
+	s := testSnapshot()
+	for i := range 80 {
+		id := fmt.Sprintf("v%02d", i)
+		s.add(testVolume{id, []string{"s1"}, 9000})
+		s.PVs["pv-"+id].Labels = map[string]string{"group": fmt.Sprintf("g%02d", i%8)}
+	}
+	s.Policies = policies
+	done := make(chan PolicyPlan)
+	for _, p := range policies {
+		go func() { done <- PlanPolicy(s, p, testFlags, now) }()
+	}
+	for range policies {
+		if plan := <-done; len(plan.Moves) != 0 || len(plan.Overlaps) == 0 {
+			t.Errorf("every volume overlaps with \"all\": %d moves, %d overlaps", len(plan.Moves), len(plan.Overlaps))
+		}
+	}
+}
