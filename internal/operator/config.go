@@ -27,6 +27,7 @@ const (
 	DefaultMetricsBindAddress      = ":8080"
 	DefaultHealthProbeBindAddress  = ":8081"
 	DefaultCordonSweepInterval     = 30 * time.Second
+	DefaultObserveInterval         = 30 * time.Second
 )
 
 // Config is the operator's whole configuration, as given on the command line.
@@ -38,6 +39,7 @@ type Config struct {
 	MigrationTimeoutMinutes int
 	SyncPollIntervalSeconds int
 	CordonSweepInterval     time.Duration
+	ObserveInterval         time.Duration
 	MayastorHAEnabled       bool
 	DryRun                  bool
 	PreservationMode        bool
@@ -79,6 +81,7 @@ func NewFlagSet(name string, cfg *Config) *flag.FlagSet {
 	fs.IntVar(&cfg.MigrationTimeoutMinutes, "migration-timeout-minutes", DefaultMigrationTimeoutMinutes, "migration timeout in minutes, for policies that do not set migrationTimeout")
 	fs.IntVar(&cfg.SyncPollIntervalSeconds, "sync-poll-interval-seconds", DefaultSyncPollIntervalSeconds, "replica sync check interval in seconds")
 	fs.DurationVar(&cfg.CordonSweepInterval, "cordon-sweep-interval", DefaultCordonSweepInterval, "how often node cordons left by finished or deleted migrations are removed (also at start-up)")
+	fs.DurationVar(&cfg.ObserveInterval, "observe-interval", DefaultObserveInterval, "how often one shared snapshot of Mayastor, Prometheus and the cluster is taken and every StoragePolicy decided from it")
 	fs.BoolVar(&cfg.MayastorHAEnabled, "mayastor-ha-enabled", true, "whether Mayastor runs with HA (the core agent's default); with HA off it refuses every republish, so moves that need one are refused before they start")
 	fs.BoolVar(&cfg.DryRun, "dry-run", false, "global dry-run mode: decide and report, never write to Mayastor")
 	fs.BoolVar(&cfg.PreservationMode, "preservation-mode", false, "keep old replicas after migration")
@@ -139,6 +142,9 @@ func (c *Config) Validate() error {
 	check("sync-poll-interval-seconds", positive(c.SyncPollIntervalSeconds))
 	if c.CordonSweepInterval < time.Second {
 		check("cordon-sweep-interval", fmt.Errorf("must be at least 1s, got %v", c.CordonSweepInterval))
+	}
+	if c.ObserveInterval < time.Second {
+		check("observe-interval", fmt.Errorf("must be at least 1s, got %v", c.ObserveInterval))
 	}
 	if _, err := zapcore.ParseLevel(c.LogLevel); err != nil || c.LogLevel == "" {
 		check("log-level", fmt.Errorf("unknown level %q: use debug, info, warn or error", c.LogLevel))
