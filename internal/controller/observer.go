@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -64,6 +65,8 @@ type Observer struct {
 	Interval time.Duration
 	// Notify is called after every periodic snapshot; it enqueues every policy.
 	Notify func()
+	// Log is the observer's logger (the manager's, named).
+	Log logr.Logger
 
 	latest atomic.Pointer[tiering.Snapshot]
 	// observations counts completed observations, so a caller that waited for one to finish
@@ -94,6 +97,9 @@ func (o *Observer) init() {
 // Start observes every Interval until ctx ends (a manager Runnable).
 func (o *Observer) Start(ctx context.Context) error {
 	o.init()
+	if o.Log.GetSink() != nil {
+		ctx = log.IntoContext(ctx, o.Log)
+	}
 	wait.UntilWithContext(ctx, func(ctx context.Context) {
 		if _, err := o.Observe(ctx); err != nil {
 			return // ctx ended

@@ -52,7 +52,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	// pending one already covers the next).
 	observed := make(chan event.GenericEvent, 1)
 	observer := &Observer{
-		Cache: mgr.GetClient(), Mayastor: ms, IOPS: iops, Interval: opts.ObserveInterval,
+		Cache: mgr.GetClient(), Mayastor: ms, IOPS: iops, Interval: opts.ObserveInterval, Log: mgr.GetLogger().WithName("observer"),
 		Notify: func() {
 			select {
 			case observed <- event.GenericEvent{Object: &storagev1.StoragePolicy{}}:
