@@ -163,14 +163,9 @@ func poolSchedulable(p *Pool) bool {
 	return p.State != nil && (p.State.Status == PoolStatusOnline || p.State.Status == PoolStatusDegraded)
 }
 
-// hasRoom: free space above the volume size, and capacity headroom kept.
+// hasRoom: free space above the volume size, and capacity headroom kept (HasRoom).
 func (m *Mover) hasRoom(p *Pool, size uint64) bool {
-	s := p.State
-	if s == nil || s.Used > s.Capacity || s.Capacity-s.Used <= size {
-		return false
-	}
-	limit := s.Capacity / 100 * uint64(100-m.opts.HeadroomPercent)
-	return s.Used+size <= limit
+	return p.State != nil && HasRoom(p.State.Capacity, p.State.Used, size, m.opts.HeadroomPercent)
 }
 
 func replicaNodes(v *Volume) map[string]bool {

@@ -33,6 +33,11 @@ type Snapshot struct {
 	// Policies are every StoragePolicy, for overlap detection (a volume two enabled policies
 	// select is moved by neither).
 	Policies []*storagev1.StoragePolicy
+
+	// derived holds what the planner derives once per snapshot (which policy selects which
+	// PV). It is why a Snapshot must not be copied or changed once planned from: build a new
+	// one (Refreshed).
+	derived snapshotIndex
 }
 
 // VolumeObservation is what a decision reads of one Mayastor volume.

@@ -10,7 +10,6 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
-	"github.com/billyronks/couchestor/internal/mayastor"
 )
 
 // PoolTiers maps a Mayastor pool id to the tier a policy puts it in. Pools in neither tier are
@@ -26,16 +25,14 @@ type PoolClassification struct {
 	Ambiguous []string
 }
 
-// ClassifyPools puts each pool in the tier whose selector matches its labels. A pool both
-// selectors match is ambiguous and in neither tier, so a misconfigured policy cannot move a
-// volume onto the tier it is leaving.
-func ClassifyPools(pools []mayastor.Pool, nvme, sata labels.Selector) PoolClassification {
+// Classify puts each pool in the tier whose selector matches its labels. A pool both selectors
+// match is ambiguous and in neither tier, so a misconfigured policy cannot move a volume onto
+// the tier it is leaving.
+func Classify(pools []PoolObservation, nvme, sata labels.Selector) PoolClassification {
 	c := PoolClassification{Tiers: PoolTiers{}}
-	for _, p := range pools {
-		var set labels.Set
-		if p.Spec != nil {
-			set = labels.Set(p.Spec.Labels)
-		}
+	for i := range pools {
+		p := &pools[i]
+		set := labels.Set(p.Labels)
 		inNVMe, inSATA := nvme.Matches(set), sata.Matches(set)
 		switch {
 		case inNVMe && inSATA:
@@ -66,11 +63,11 @@ const (
 	PlacementOther Placement = "Other"
 )
 
-// VolumePlacement reports which tier a volume's replicas are on, from its replica topology.
-func VolumePlacement(v *mayastor.Volume, tiers PoolTiers) Placement {
+// Placement reports which tier a volume's replicas are on, from the pool of each replica.
+func (t PoolTiers) Placement(replicaPools []string) Placement {
 	var nvme, sata, other int
-	for _, r := range v.State.ReplicaTopology {
-		switch tiers[r.Pool] {
+	for _, pool := range replicaPools {
+		switch t[pool] {
 		case storagev1.TierNVMe:
 			nvme++
 		case storagev1.TierSATA:
@@ -95,13 +92,13 @@ func VolumePlacement(v *mayastor.Volume, tiers PoolTiers) Placement {
 func (c PoolClassification) StorageProblem() (reason, message string) {
 	switch {
 	case len(c.Ambiguous) > 0:
-		return "AmbiguousPools", fmt.Sprintf("pools %v match both nvmePoolSelector and sataPoolSelector: they are used by neither tier", c.Ambiguous)
+		return storagev1.ReasonAmbiguousPools, fmt.Sprintf("pools %v match both nvmePoolSelector and sataPoolSelector: they are used by neither tier", c.Ambiguous)
 	case c.NVMe == 0 && c.SATA == 0:
-		return "NoPools", "no Mayastor pool matches nvmePoolSelector or sataPoolSelector"
+		return storagev1.ReasonNoPools, "no Mayastor pool matches nvmePoolSelector or sataPoolSelector"
 	case c.NVMe == 0:
-		return "NoNVMePools", "no Mayastor pool matches nvmePoolSelector"
+		return storagev1.ReasonNoNVMePools, "no Mayastor pool matches nvmePoolSelector"
 	case c.SATA == 0:
-		return "NoSATAPools", "no Mayastor pool matches sataPoolSelector"
+		return storagev1.ReasonNoSATAPools, "no Mayastor pool matches sataPoolSelector"
 	}
 	return "", ""
 }

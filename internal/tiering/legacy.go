@@ -1,5 +1,9 @@
 package tiering
 
+// This file is the decision path of the reconciler before PlanPolicy: the policy reconciler
+// still calls it until it is rebuilt on the observer's Snapshot (issue 8). Delete this file and
+// legacy_test.go together with that reconciler code; nothing else uses them.
+
 import (
 	"cmp"
 	"fmt"
@@ -7,26 +11,53 @@ import (
 	"slices"
 	"time"
 
+	"k8s.io/apimachinery/pkg/labels"
+
 	storagev1 "github.com/billyronks/couchestor/api/v1"
+	"github.com/billyronks/couchestor/internal/mayastor"
 )
 
+// ClassifyPools is Classify over Mayastor's wire pools.
+//
+// Deprecated: the reconciler's old path; use Classify over Snapshot.Pools.
+func ClassifyPools(pools []mayastor.Pool, nvme, sata labels.Selector) PoolClassification {
+	obs := make([]PoolObservation, len(pools))
+	for i := range pools {
+		obs[i] = ObservePool(&pools[i])
+	}
+	return Classify(obs, nvme, sata)
+}
+
+// VolumePlacement is PoolTiers.Placement over a Mayastor wire volume.
+//
+// Deprecated: the reconciler's old path; use PoolTiers.Placement.
+func VolumePlacement(v *mayastor.Volume, tiers PoolTiers) Placement {
+	pools := make([]string, 0, len(v.State.ReplicaTopology))
+	for _, r := range v.State.ReplicaTopology {
+		pools = append(pools, r.Pool)
+	}
+	return tiers.Placement(pools)
+}
+
 // SkipReason says why a volume is left where it is. CamelCase, fit for an Event reason.
+//
+// Deprecated: the reasons are the api/v1 Reason* constants.
 type SkipReason string
 
 const (
-	SkipExcluded          SkipReason = "Excluded"
-	SkipOverlap           SkipReason = "OverlappingPolicies"
-	SkipInFlight          SkipReason = "MigrationInProgress"
-	SkipUnknownIOPS       SkipReason = "UnknownIOPS"
-	SkipMixed             SkipReason = "MixedPlacement"
-	SkipOutsideTiers      SkipReason = "OutsideTiers"
-	SkipUnpublished       SkipReason = "Unpublished"
-	SkipNotHealthy        SkipReason = "VolumeNotHealthy"
-	SkipCoolingDown       SkipReason = "CoolingDown"
-	SkipNoSlot            SkipReason = "ConcurrencyLimit"
-	SkipNoCapacity        SkipReason = "InsufficientCapacity"
-	SkipAlreadyOnTarget   SkipReason = "AlreadyOnTarget"
-	SkipBetweenWatermarks SkipReason = "BetweenWatermarks"
+	SkipExcluded          SkipReason = storagev1.ReasonExcluded
+	SkipOverlap           SkipReason = storagev1.ReasonOverlappingPolicies
+	SkipInFlight          SkipReason = storagev1.ReasonMigrationInProgress
+	SkipUnknownIOPS       SkipReason = storagev1.ReasonUnknownIOPS
+	SkipMixed             SkipReason = storagev1.ReasonMixedPlacement
+	SkipOutsideTiers      SkipReason = storagev1.ReasonOutsideTiers
+	SkipUnpublished       SkipReason = storagev1.ReasonUnpublished
+	SkipNotHealthy        SkipReason = storagev1.ReasonVolumeNotHealthy
+	SkipCoolingDown       SkipReason = storagev1.ReasonCoolingDown
+	SkipNoSlot            SkipReason = storagev1.ReasonConcurrencyLimit
+	SkipNoCapacity        SkipReason = storagev1.ReasonInsufficientCapacity
+	SkipAlreadyOnTarget   SkipReason = storagev1.ReasonAlreadyOnTarget
+	SkipBetweenWatermarks SkipReason = storagev1.ReasonBetweenWatermarks
 )
 
 // Candidate is everything the brain needs to know about one volume.
@@ -75,21 +106,6 @@ type Input struct {
 	Volumes   []Candidate
 }
 
-// Move is one migration to start.
-type Move struct {
-	VolumeID string
-	PVName   string
-	From, To storagev1.Tier
-	// KnownIOPS and IOPS are the measurement behind the move (absent for a pinned volume
-	// without data).
-	KnownIOPS bool
-	IOPS      float64
-	// Reason is a sentence for the TierMigration and the Event.
-	Reason string
-	// Pinned: the move follows a pin annotation, not the watermarks.
-	Pinned bool
-}
-
 // Skip is a volume left alone, and why.
 type Skip struct {
 	VolumeID string
@@ -107,7 +123,7 @@ type Decision struct {
 	Skips []Skip
 }
 
-// Decide applies the tiering rules to a snapshot:
+// Decide applies the tiering rules to one policy's candidates:
 //
 //   - hysteresis: a volume goes to NVMe when its mean IOPS is above the high watermark, to SATA
 //     when below the low one, and stays otherwise;
@@ -119,6 +135,8 @@ type Decision struct {
 //   - a volume moves at most once per cooldown period;
 //   - when slots or capacity bind, the hottest volumes are promoted first, then the coldest
 //     demoted first; a move that does not fit in its target tier's free space waits.
+//
+// Deprecated: use PlanPolicy.
 func Decide(in Input) Decision {
 	var d Decision
 	var promote, demote []Move
@@ -190,10 +208,10 @@ func Decide(in Input) Decision {
 	// Hottest promoted first, coldest demoted first; pinned moves before measured ones, since a
 	// person asked for them. Ties by volume id, so a plan is repeatable.
 	slices.SortStableFunc(promote, func(a, b Move) int {
-		return cmp.Or(pinnedFirst(a, b), cmp.Compare(iopsOrInf(b, +1), iopsOrInf(a, +1)), cmp.Compare(a.VolumeID, b.VolumeID))
+		return cmp.Or(legacyPinnedFirst(a, b), cmp.Compare(legacyIOPSOrInf(b, +1), legacyIOPSOrInf(a, +1)), cmp.Compare(a.VolumeID, b.VolumeID))
 	})
 	slices.SortStableFunc(demote, func(a, b Move) int {
-		return cmp.Or(pinnedFirst(a, b), cmp.Compare(iopsOrInf(a, -1), iopsOrInf(b, -1)), cmp.Compare(a.VolumeID, b.VolumeID))
+		return cmp.Or(legacyPinnedFirst(a, b), cmp.Compare(legacyIOPSOrInf(a, -1), legacyIOPSOrInf(b, -1)), cmp.Compare(a.VolumeID, b.VolumeID))
 	})
 
 	free := map[storagev1.Tier]uint64{}
@@ -228,7 +246,7 @@ func other(t storagev1.Tier) storagev1.Tier {
 	return storagev1.TierNVMe
 }
 
-func pinnedFirst(a, b Move) int {
+func legacyPinnedFirst(a, b Move) int {
 	switch {
 	case a.Pinned == b.Pinned:
 		return 0
@@ -239,8 +257,7 @@ func pinnedFirst(a, b Move) int {
 	}
 }
 
-// iopsOrInf orders pinned volumes without data past every measured one in direction sign.
-func iopsOrInf(m Move, sign float64) float64 {
+func legacyIOPSOrInf(m Move, sign float64) float64 {
 	if !m.KnownIOPS {
 		return sign * math.Inf(1)
 	}

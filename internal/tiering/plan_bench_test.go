@@ -1,0 +1,103 @@
+package tiering
+
+import (
+	"fmt"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	storagev1 "github.com/billyronks/couchestor/api/v1"
+)
+
+// benchSnapshot is the scale scenario's shape: 10,000 volumes of 1 or 2 replicas, half on each
+// tier, IOPS spread over 0..12,000 (a few percent unknown), their PVs labelled group=g00..g99,
+// 24 pools, and policies policies (see benchPolicies).
+func benchSnapshot(policies []*storagev1.StoragePolicy) *Snapshot {
+	s := testSnapshot()
+	s.Pools = nil
+	for i := range 12 {
+		for _, tier := range []string{"nvme", "sata"} {
+			s.Pools = append(s.Pools, PoolObservation{ID: fmt.Sprintf("%s-%02d", tier, i), Node: fmt.Sprintf("node-%02d", i),
+				Labels: map[string]string{"tier": tier}, Online: true, CapacityBytes: 100 << 40, UsedBytes: 40 << 40})
+		}
+	}
+	for i := range 10000 {
+		id := fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i)
+		tier := "nvme"
+		if i%2 == 1 {
+			tier = "sata"
+		}
+		pools := []string{fmt.Sprintf("%s-%02d", tier, i%12)}
+		if i%3 == 0 {
+			pools = append(pools, fmt.Sprintf("%s-%02d", tier, (i+1)%12))
+		}
+		s.add(testVolume{id, pools, float64((i * 7919) % 12000)})
+		pv := s.PVs["pv-"+id]
+		pv.Labels = map[string]string{"group": fmt.Sprintf("g%02d", i%100), "app": "bench"}
+		if i%50 == 0 {
+			s.IOPS[hourKey].Volumes[id] = VolumeIOPS{Reason: "PartialHistory"}
+		}
+	}
+	s.Policies = policies
+	return s
+}
+
+// benchPolicies: "all" selects every volume; "group-NN" the 100 volumes labelled group=gNN.
+// The groups are disjoint and "all" is disabled in the 100-policy case, so no volume overlaps.
+func benchPolicies(groups int, withAll bool) []*storagev1.StoragePolicy {
+	var out []*storagev1.StoragePolicy
+	if withAll {
+		out = append(out, testPolicy("all"))
+	}
+	for g := range groups {
+		p := testPolicy(fmt.Sprintf("group-%02d", g))
+		p.Spec.VolumeSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"group": fmt.Sprintf("g%02d", g)}}
+		out = append(out, p)
+	}
+	return out
+}
+
+// BenchmarkPlanPolicy plans one policy over 10,000 volumes: (a) the policy selects them all;
+// (b) it is one of 100 policies that each select 100. The snapshot's selection index is
+// already built (once per snapshot, shared by every policy; BenchmarkPlanCycle includes it).
+func BenchmarkPlanPolicy(b *testing.B) {
+	b.Run("one-policy-selecting-10000", func(b *testing.B) {
+		policies := benchPolicies(0, true)
+		s := benchSnapshot(policies)
+		s.index() // built once per snapshot for every policy: BenchmarkPlanCycle counts it
+		b.ReportAllocs()
+		for b.Loop() {
+			if plan := PlanPolicy(s, policies[0], testFlags, now); len(plan.Moves) != 2 || plan.Counts.Watched != 10000 {
+				b.Fatalf("moves %d, watched %d", len(plan.Moves), plan.Counts.Watched)
+			}
+		}
+	})
+	b.Run("one-of-100-policies-selecting-100", func(b *testing.B) {
+		policies := benchPolicies(100, false)
+		s := benchSnapshot(policies)
+		s.index() // built once per snapshot for every policy: BenchmarkPlanCycle counts it
+		b.ReportAllocs()
+		for b.Loop() {
+			if plan := PlanPolicy(s, policies[42], testFlags, now); len(plan.Moves) != 2 || plan.Counts.Watched != 100 || len(plan.Overlaps) != 0 {
+				b.Fatalf("moves %d, watched %d, overlaps %d", len(plan.Moves), plan.Counts.Watched, len(plan.Overlaps))
+			}
+		}
+	})
+}
+
+// BenchmarkPlanCycle plans every policy of the scale scenario (b) from a new snapshot (its
+// selection index built from scratch): 100 policies selecting 100 volumes each, plus one
+// selecting all 10,000 (so every volume overlaps).
+func BenchmarkPlanCycle(b *testing.B) {
+	policies := benchPolicies(100, true)
+	base := benchSnapshot(policies)
+	b.ReportAllocs()
+	for b.Loop() {
+		s := base.Refreshed(base.PVs, base.Migrations, base.InFlight, base.Policies)
+		for _, p := range policies {
+			if plan := PlanPolicy(s, p, testFlags, now); len(plan.Moves) != 0 {
+				b.Fatalf("%s moved overlapping volumes", p.Name)
+			}
+		}
+	}
+}
