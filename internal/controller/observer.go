@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -153,10 +152,9 @@ func (o *Observer) Snapshot(ctx context.Context, p *storagev1.StoragePolicy) (*t
 		o.cacheChanged.Store(true)
 		return nil, err
 	}
-	next := *s
-	c.into(&next)
-	o.latest.Store(&next)
-	return &next, nil
+	next := s.Refreshed(c.pvs, c.migrations, c.inFlight, c.policies)
+	o.latest.Store(next)
+	return next, nil
 }
 
 func (o *Observer) acquire(ctx context.Context) error {
@@ -198,8 +196,7 @@ func (o *Observer) Observe(ctx context.Context) (*tiering.Snapshot, error) {
 		}
 		return nil, err
 	}
-	s := &tiering.Snapshot{Taken: start}
-	c.into(s)
+	s := &tiering.Snapshot{Taken: start, PVs: c.pvs, Migrations: c.migrations, InFlight: c.inFlight, Policies: c.policies}
 
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -235,15 +232,20 @@ func (o *Observer) observeMayastor(ctx context.Context, s *tiering.Snapshot) {
 	s.Pools = make([]tiering.PoolObservation, 0, len(pools))
 	poolIDs := make(map[string]string, len(pools)) // one copy of each pool id, shared by every replica
 	for i := range pools {
-		p := poolObservation(&pools[i])
+		p := tiering.ObservePool(&pools[i])
 		poolIDs[p.ID] = p.ID
 		s.Pools = append(s.Pools, p)
 	}
 	s.Volumes = map[string]*tiering.VolumeObservation{}
 	err = o.Mayastor.WalkVolumes(ctx, func(page []mayastor.Volume) error {
 		for i := range page {
-			v := volumeObservation(&page[i], poolIDs)
-			s.Volumes[v.ID] = v
+			v := tiering.ObserveVolume(&page[i])
+			for k, pool := range v.ReplicaPools {
+				if id, ok := poolIDs[pool]; ok {
+					v.ReplicaPools[k] = id // one copy of each pool id, not one per replica
+				}
+			}
+			s.Volumes[v.ID] = &v
 		}
 		return nil
 	})
@@ -252,55 +254,14 @@ func (o *Observer) observeMayastor(ctx context.Context, s *tiering.Snapshot) {
 	}
 }
 
-func poolObservation(p *mayastor.Pool) tiering.PoolObservation {
-	obs := tiering.PoolObservation{ID: p.ID}
-	if p.Spec != nil {
-		obs.Node, obs.Labels = p.Spec.Node, p.Spec.Labels
-	}
-	if p.State != nil {
-		obs.Node = p.State.Node
-		obs.Online = p.State.Status == mayastor.PoolStatusOnline
-		obs.CapacityBytes, obs.UsedBytes = p.State.Capacity, p.State.Used
-	}
-	return obs
-}
-
-// volumeObservation reduces a decoded volume to what a decision reads; nothing of the wire
-// struct is kept (pool ids come from poolIDs when known).
-func volumeObservation(v *mayastor.Volume, poolIDs map[string]string) *tiering.VolumeObservation {
-	obs := &tiering.VolumeObservation{
-		ID: v.Spec.UUID, SizeBytes: v.Spec.Size, NumReplicas: int(v.Spec.NumReplicas),
-		Published: v.State.Target != nil, Healthy: v.State.Status == mayastor.VolumeStatusOnline,
-		Snapshots: int(v.Spec.NumSnapshots),
-	}
-	if v.Spec.AffinityGroup != nil {
-		obs.AffinityGroup = strings.Clone(v.Spec.AffinityGroup.ID)
-	}
-	if len(v.State.ReplicaTopology) > 0 {
-		obs.ReplicaPools = make([]string, 0, len(v.State.ReplicaTopology))
-		for _, r := range v.State.ReplicaTopology {
-			pool, ok := poolIDs[r.Pool]
-			if !ok {
-				pool = strings.Clone(r.Pool)
-			}
-			obs.ReplicaPools = append(obs.ReplicaPools, pool)
-		}
-		slices.Sort(obs.ReplicaPools)
-	}
-	return obs
-}
-
 // iopsKeyOf is the IOPS evaluation a policy decides from; false when it needs none (disabled,
 // or a window that does not parse: the planner reports that).
 func iopsKeyOf(p *storagev1.StoragePolicy) (tiering.IOPSKey, bool) {
 	if p == nil || !p.IsEnabled() {
 		return tiering.IOPSKey{}, false
 	}
-	window, err := time.ParseDuration(p.Spec.SamplingWindow)
-	if err != nil || window <= 0 {
-		return tiering.IOPSKey{}, false
-	}
-	return tiering.IOPSKey{Window: window, Query: p.Spec.IOPSQuery}, true
+	key, err := tiering.IOPSKeyOf(&p.Spec)
+	return key, err == nil
 }
 
 // observeIOPS runs one evaluation per distinct (window, query) among the enabled policies.
@@ -342,10 +303,6 @@ type cacheParts struct {
 	migrations map[string]tiering.MigrationObservation
 	inFlight   tiering.InFlight
 	policies   []*storagev1.StoragePolicy
-}
-
-func (c *cacheParts) into(s *tiering.Snapshot) {
-	s.PVs, s.Migrations, s.InFlight, s.Policies = c.pvs, c.migrations, c.inFlight, c.policies
 }
 
 // observeCache reads PVs, PVCs, TierMigrations and policies from the informer cache. The lists

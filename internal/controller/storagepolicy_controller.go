@@ -191,7 +191,7 @@ func (r *StoragePolicyReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		}
 		return ctrl.Result{}, fmt.Errorf("observe for StoragePolicy %s: %w", policy.Name, err)
 	}
-	plan := planPolicy(snap, &policy, tiering.Flags{DryRun: r.Options.DryRun, PreservationMode: r.Options.PreservationMode,
+	plan := tiering.PlanPolicy(snap, &policy, tiering.Flags{DryRun: r.Options.DryRun, PreservationMode: r.Options.PreservationMode,
 		MaxConcurrentMigrations: r.Options.MaxConcurrentMigrations}, start)
 
 	started := 0
@@ -210,11 +210,11 @@ func (r *StoragePolicyReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	if len(plan.Overlaps) > 0 {
 		// Reported, never fought over: such volumes stay where they are until one policy selects them.
 		id := slices.Min(slices.Collect(maps.Keys(plan.Overlaps)))
-		r.Recorder.Eventf(&policy, nil, corev1.EventTypeWarning, string(tiering.SkipOverlap), "Evaluate",
+		r.Recorder.Eventf(&policy, nil, corev1.EventTypeWarning, storagev1.ReasonOverlappingPolicies, "Evaluate",
 			"%d volumes are also selected by another StoragePolicy and are left alone, e.g. %s (also %v)", len(plan.Overlaps), id, plan.Overlaps[id])
 	}
 	for _, v := range plan.Volumes {
-		logger.V(2).Info("decided", "volume", v.VolumeID, "move", v.Move, "reason", v.Reason, "message", v.Message)
+		logger.V(2).Info("decided", "volume", v.VolumeID, "action", v.Action, "to", v.To, "reason", v.Reason, "message", v.Message)
 	}
 	active := int32(plan.Counts.Active)
 	if !plan.DryRun {
@@ -258,7 +258,7 @@ func (r *StoragePolicyReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 
 // applyPlan writes a plan into a policy's status. history holds the records of the policy's
 // live TierMigrations; records of TierMigrations since deleted are kept from the status.
-func applyPlan(policy *storagev1.StoragePolicy, plan policyPlan, active int32, history []storagev1.MigrationRecord, now metav1.Time) {
+func applyPlan(policy *storagev1.StoragePolicy, plan tiering.PolicyPlan, active int32, history []storagev1.MigrationRecord, now metav1.Time) {
 	st := &policy.Status
 	gen := policy.Generation
 	st.ObservedGeneration = gen
@@ -270,13 +270,12 @@ func applyPlan(policy *storagev1.StoragePolicy, plan policyPlan, active int32, h
 	st.RecentMigrations = mergeHistory(st.RecentMigrations, history)
 	for _, c := range []struct {
 		typ  string
-		cond planCondition
+		cond tiering.Condition
 	}{{storagev1.ConditionStorageAvailable, plan.Storage}, {storagev1.ConditionMetricsAvailable, plan.Metrics}, {storagev1.ConditionReady, plan.Ready}} {
 		if c.cond.Status == "" {
 			continue // not evaluated (an invalid or disabled policy): the last word stands
 		}
-		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: c.typ, Status: c.cond.Status, Reason: c.cond.Reason,
-			Message: c.cond.Message, ObservedGeneration: gen})
+		meta.SetStatusCondition(&st.Conditions, c.cond.As(c.typ, gen))
 	}
 }
 
@@ -346,7 +345,7 @@ func recordTime(r storagev1.MigrationRecord) time.Time {
 // startMigration creates the TierMigration for one move and says so in Events on the policy and
 // on the volume's PVC. Its name is derived from the volume, the tier and the minute, so a
 // retried reconcile does not start the same move twice.
-func (r *StoragePolicyReconciler) startMigration(ctx context.Context, policy *storagev1.StoragePolicy, plan policyPlan, m planMove) (bool, error) {
+func (r *StoragePolicyReconciler) startMigration(ctx context.Context, policy *storagev1.StoragePolicy, plan tiering.PolicyPlan, m tiering.Move) (bool, error) {
 	tm := newTierMigration(policy, plan, m, r.Clock.Now())
 	if err := ctrl.SetControllerReference(policy, tm, r.Client.Scheme()); err != nil {
 		return false, err
@@ -370,7 +369,7 @@ func (r *StoragePolicyReconciler) startMigration(ctx context.Context, policy *st
 }
 
 // newTierMigration is the TierMigration that carries one move.
-func newTierMigration(policy *storagev1.StoragePolicy, plan policyPlan, m planMove, now time.Time) *storagev1.TierMigration {
+func newTierMigration(policy *storagev1.StoragePolicy, plan tiering.PolicyPlan, m tiering.Move, now time.Time) *storagev1.TierMigration {
 	spec := &policy.Spec
 	tm := &storagev1.TierMigration{
 		ObjectMeta: metav1.ObjectMeta{
