@@ -40,8 +40,8 @@ type IOPSEvaluator interface {
 // defaultObserveInterval is --observe-interval's default.
 const defaultObserveInterval = 30 * time.Second
 
-// errNoSnapshot: no snapshot has been taken yet; a policy waits for the first one rather than
-// decide from nothing.
+// errNoSnapshot: no snapshot fit to decide from (none taken yet, or a new one could not be taken
+// in time); a policy waits for one rather than decide from nothing or from stale data.
 var errNoSnapshot = errors.New("no observation of the cluster yet")
 
 // Observer takes the one snapshot every StoragePolicy decides from: every Interval it walks
@@ -134,7 +134,15 @@ func (o *Observer) Snapshot(ctx context.Context, p *storagev1.StoragePolicy) (*t
 	key, needsKey := iopsKeyOf(p)
 	_, hasKey := s.IOPS[key]
 	if o.Clock.Since(s.Taken) > o.FreshFor() || needsKey && !hasKey {
-		return o.Observe(ctx)
+		// Observing out of turn is bounded: a policy is not held up for longer than a
+		// snapshot stays fresh, it is decided again shortly.
+		octx, cancel := context.WithTimeout(ctx, o.FreshFor())
+		defer cancel()
+		next, err := o.Observe(octx)
+		if err != nil && ctx.Err() == nil {
+			return nil, fmt.Errorf("%w: %v", errNoSnapshot, err)
+		}
+		return next, err
 	}
 	if !o.cacheChanged.Load() {
 		return s, nil

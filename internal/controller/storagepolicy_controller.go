@@ -186,7 +186,7 @@ func (r *StoragePolicyReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	snap, err := r.Snapshots.Snapshot(ctx, &policy)
 	if err != nil {
 		if errors.Is(err, errNoSnapshot) {
-			logger.V(1).Info("waiting for the first observation")
+			logger.V(1).Info("waiting for an observation to decide from", "why", err.Error())
 			return ctrl.Result{RequeueAfter: waitForSnapshot}, nil
 		}
 		return ctrl.Result{}, fmt.Errorf("observe for StoragePolicy %s: %w", policy.Name, err)
