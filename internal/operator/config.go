@@ -27,6 +27,7 @@ const (
 	DefaultMetricsBindAddress      = ":8080"
 	DefaultHealthProbeBindAddress  = ":8081"
 	DefaultCordonSweepInterval     = 30 * time.Second
+	DefaultObserveInterval         = 30 * time.Second
 )
 
 // Finished-TierMigration retention: --finished-migration-ttl, --finished-migrations-per-volume.
@@ -44,6 +45,7 @@ type Config struct {
 	MigrationTimeoutMinutes int
 	SyncPollIntervalSeconds int
 	CordonSweepInterval     time.Duration
+	ObserveInterval         time.Duration
 	MayastorHAEnabled       bool
 	DryRun                  bool
 	PreservationMode        bool
@@ -92,6 +94,7 @@ func NewFlagSet(name string, cfg *Config) *flag.FlagSet {
 	fs.DurationVar(&cfg.CordonSweepInterval, "cordon-sweep-interval", DefaultCordonSweepInterval, "how often node cordons left by finished or deleted migrations are removed (also at start-up)")
 	fs.DurationVar(&cfg.FinishedMigrationTTL, "finished-migration-ttl", DefaultFinishedMigrationTTL, "finished TierMigrations are deleted once they ended this long ago (a volume's newest stays while a policy's cooldown could count from it, and a policy's newest 20 stay for its history)")
 	fs.IntVar(&cfg.FinishedMigrationsPerVolume, "finished-migrations-per-volume", DefaultFinishedMigrationsPerVolume, "at most this many finished TierMigrations of each volume are kept, the newest (0: no count limit, --finished-migration-ttl only)")
+	fs.DurationVar(&cfg.ObserveInterval, "observe-interval", DefaultObserveInterval, "how often one shared snapshot of Mayastor, Prometheus and the cluster is taken and every StoragePolicy decided from it")
 	fs.BoolVar(&cfg.MayastorHAEnabled, "mayastor-ha-enabled", true, "whether Mayastor runs with HA (the core agent's default); with HA off it refuses every republish, so moves that need one are refused before they start")
 	fs.BoolVar(&cfg.DryRun, "dry-run", false, "global dry-run mode: decide and report, never write to Mayastor")
 	fs.BoolVar(&cfg.PreservationMode, "preservation-mode", false, "keep old replicas after migration")
@@ -158,6 +161,9 @@ func (c *Config) Validate() error {
 	}
 	if c.FinishedMigrationsPerVolume < 0 {
 		check("finished-migrations-per-volume", fmt.Errorf("must be 0 or more, got %d", c.FinishedMigrationsPerVolume))
+	}
+	if c.ObserveInterval < time.Second {
+		check("observe-interval", fmt.Errorf("must be at least 1s, got %v", c.ObserveInterval))
 	}
 	if _, err := zapcore.ParseLevel(c.LogLevel); err != nil || c.LogLevel == "" {
 		check("log-level", fmt.Errorf("unknown level %q: use debug, info, warn or error", c.LogLevel))

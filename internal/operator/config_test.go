@@ -18,6 +18,9 @@ func TestDefaultsAreTheDatasheets(t *testing.T) {
 		cfg.MetricsBindAddress != ":8080" || cfg.HealthProbeBindAddress != ":8081" || cfg.LeaderElect {
 		t.Fatalf("defaults differ from the datasheet: %+v", cfg)
 	}
+	if cfg.ObserveInterval != 30*time.Second {
+		t.Fatalf("--observe-interval default %v, want 30s", cfg.ObserveInterval)
+	}
 	if cfg.CordonSweepInterval != 30*time.Second || !cfg.MayastorHAEnabled {
 		t.Fatalf("--cordon-sweep-interval default %v, want 30s; --mayastor-ha-enabled default %v, want true", cfg.CordonSweepInterval, cfg.MayastorHAEnabled)
 	}
@@ -31,10 +34,13 @@ func TestFlagsAreParsed(t *testing.T) {
 		"--prometheus-url=https://prom.example:9443/prefix", "--max-concurrent-migrations=10",
 		"--migration-timeout-minutes=5", "--sync-poll-interval-seconds=3", "--dry-run", "--preservation-mode",
 		"--log-level=debug", "--log-json", "--leader-elect", "--metrics-bind-address=0", "--cordon-sweep-interval=45s",
-		"--mayastor-ha-enabled=false",
+		"--mayastor-ha-enabled=false", "--observe-interval=10s",
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if cfg.ObserveInterval != 10*time.Second {
+		t.Fatalf("--observe-interval: %v", cfg.ObserveInterval)
 	}
 	if cfg.MaxConcurrentMigrations != 10 || !cfg.DryRun || !cfg.PreservationMode || cfg.ZapLevel().String() != "debug" ||
 		!cfg.LogJSON || !cfg.LeaderElect || cfg.MigrationTimeout() != 5*time.Minute || cfg.MetricsBindAddress != "0" ||
@@ -49,6 +55,8 @@ func TestBadValuesNameTheFlag(t *testing.T) {
 		"--migration-timeout-minutes=-1":    "--migration-timeout-minutes: must be a positive number, got -1",
 		"--sync-poll-interval-seconds=0":    "--sync-poll-interval-seconds",
 		"--cordon-sweep-interval=0s":        "--cordon-sweep-interval: must be at least 1s, got 0s",
+		"--observe-interval=500ms":          "--observe-interval: must be at least 1s, got 500ms",
+		"--observe-interval=often":          "-observe-interval",
 		"--cordon-sweep-interval=-1m":       "--cordon-sweep-interval: must be at least 1s",
 		"--cordon-sweep-interval=soon":      "-cordon-sweep-interval",
 		"--log-level=trace":                 `--log-level: unknown level "trace"`,

@@ -103,6 +103,7 @@ func Run(ctx context.Context, cfg *Config, restCfg *rest.Config) error {
 		Prometheus:              cfg.Prometheus,
 		MayastorURL:             cfg.MayastorURL,
 		MayastorHADisabled:      !cfg.MayastorHAEnabled,
+		ObserveInterval:         cfg.ObserveInterval,
 	}); err != nil {
 		return fmt.Errorf("set up controllers: %w", err)
 	}
@@ -124,7 +125,8 @@ func Run(ctx context.Context, cfg *Config, restCfg *rest.Config) error {
 	log.Info("starting manager", "metrics", cfg.MetricsBindAddress, "health", cfg.HealthProbeBindAddress,
 		"leaderElect", cfg.LeaderElect, "dryRun", cfg.DryRun, "preservationMode", cfg.PreservationMode,
 		"maxConcurrentMigrations", cfg.MaxConcurrentMigrations, "cordonSweepInterval", cfg.CordonSweepInterval,
-		"finishedMigrationTTL", cfg.FinishedMigrationTTL, "finishedMigrationsPerVolume", cfg.FinishedMigrationsPerVolume)
+		"finishedMigrationTTL", cfg.FinishedMigrationTTL, "finishedMigrationsPerVolume", cfg.FinishedMigrationsPerVolume,
+		"observeInterval", cfg.ObserveInterval)
 	return mgr.Start(ctx)
 }
 
