@@ -58,8 +58,9 @@ type StoragePolicySpec struct {
 	// +optional
 	StorageClassName string `json:"storageClassName,omitempty"`
 
-	// NVMePoolSelector selects the Mayastor pools of the hot tier, by the pool's labels (the
-	// DiskPool's spec.topology.labelled) or the DiskPool object's own labels.
+	// NVMePoolSelector selects the Mayastor pools of the hot tier, by the Mayastor pool's labels
+	// (spec.labels, set from the DiskPool's spec.topology.labelled; the DiskPool object's own
+	// metadata labels are not read).
 	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, e.operator in ['In', 'NotIn', 'Exists', 'DoesNotExist'])",message="matchExpressions: operator must be In, NotIn, Exists or DoesNotExist",fieldPath=".matchExpressions"
 	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, !(e.operator in ['In', 'NotIn']) || (has(e.values) && size(e.values) > 0))",message="matchExpressions: values must not be empty when the operator is In or NotIn",fieldPath=".matchExpressions"
 	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, !(e.operator in ['Exists', 'DoesNotExist']) || !has(e.values) || size(e.values) == 0)",message="matchExpressions: values must be empty when the operator is Exists or DoesNotExist",fieldPath=".matchExpressions"
@@ -141,7 +142,7 @@ type StoragePolicySpec struct {
 	// +optional
 	CapacityHeadroomPercent int32 `json:"capacityHeadroomPercent,omitempty"`
 
-	// IOPSQuery overrides the PromQL query that gives each volume's mean IOPS. "$window" is
+	// IOPSQuery overrides the PromQL query that gives each volume's mean IOPS. "{{window}}" is
 	// replaced by samplingWindow. The result must hold one sample per pv_name label.
 	// +kubebuilder:validation:MaxLength=4096
 	// +optional
