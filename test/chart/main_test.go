@@ -94,7 +94,9 @@ func render(t *testing.T, extra ...string) []*unstructured.Unstructured {
 }
 
 // allOptions is the values file that turns every optional part of the chart on.
-func allOptions() string { return filepath.Join(repoRoot, "test", "chart", "testdata", "all-options.yaml") }
+func allOptions() string {
+	return filepath.Join(repoRoot, "test", "chart", "testdata", "all-options.yaml")
+}
 
 func decodeAll(t *testing.T, raw []byte) []*unstructured.Unstructured {
 	t.Helper()

@@ -154,8 +154,8 @@ func TestDefaultRenderMatchesKustomize(t *testing.T) {
 	if err != nil {
 		t.Fatalf("chart args %q: %v", cc.Args, err)
 	}
-	if !reflect.DeepEqual(kcfg, ccfg) {
-		t.Errorf("the operator's configuration differs:\n  config/ %q: %+v\n  chart   %q: %+v", kc.Args, *kcfg, cc.Args, *ccfg)
+	if d := fieldDiff("", reflect.ValueOf(*kcfg), reflect.ValueOf(*ccfg)); len(d) > 0 {
+		t.Errorf("the operator's configuration differs (config/ args %q, chart args %q):\n  %s", kc.Args, cc.Args, strings.Join(d, "\n  "))
 	}
 	// Every kustomize argument is one the chart passes too (--flag is --flag=true).
 	chartArgs := map[string]bool{}
@@ -283,6 +283,24 @@ func parseWithoutFiles(args []string) (*operator.Config, error) {
 	}
 	cfg.Prometheus.BearerTokenFile = files["prometheus-bearer-token-file"]
 	return cfg, nil
+}
+
+// fieldDiff lists the fields of two structs that differ, as "Field: config/ X, chart Y".
+func fieldDiff(prefix string, a, b reflect.Value) []string {
+	if a.Kind() != reflect.Struct {
+		if reflect.DeepEqual(a.Interface(), b.Interface()) {
+			return nil
+		}
+		return []string{fmt.Sprintf("%s: config/ %v, chart %v", prefix, a.Interface(), b.Interface())}
+	}
+	var out []string
+	for i := 0; i < a.NumField(); i++ {
+		if !a.Type().Field(i).IsExported() {
+			continue
+		}
+		out = append(out, fieldDiff(prefix+"."+a.Type().Field(i).Name, a.Field(i), b.Field(i))...)
+	}
+	return out
 }
 
 func firstOfKind(objs []*unstructured.Unstructured, kind string) *unstructured.Unstructured {
