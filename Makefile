@@ -57,6 +57,28 @@ test: test-binaries ## Every test, against a real kube-apiserver and a real Prom
 	COUCHESTOR_PROMETHEUS_DIR="$$(PROMETHEUS_MODULE_VERSION=$(PROMETHEUS_COMPAT_VERSION) hack/prometheus.sh)" \
 	go test -count=1 -timeout 10m ./internal/promwatch/...
 
+##@ Chart
+
+# The Helm chart (charts/couchestor) is tested with a pinned helm v4, built once from the Go
+# module proxy into ~/.cache/couchestor by hack/helm.sh; `make test` passes it as COUCHESTOR_HELM.
+HELM_VERSION ?= v4.3.1
+test-binaries: helm
+test: export COUCHESTOR_HELM = $(shell HELM_VERSION=$(HELM_VERSION) hack/helm.sh)
+
+.PHONY: helm
+helm: ## Build (once, cached) the pinned helm the chart tests use.
+	@HELM_VERSION=$(HELM_VERSION) hack/helm.sh >/dev/null
+
+.PHONY: chart-crds
+chart-crds: manifests ## Copy the generated CRDs into the chart (charts/couchestor/crds).
+	cp config/crd/bases/*.yaml charts/couchestor/crds/
+
+.PHONY: test-chart
+test-chart: helm ## The chart tests alone: lint, schema, kustomize parity, server-side dry-run.
+	@hack/envtest-binaries.sh >/dev/null
+	KUBEBUILDER_ASSETS="$$(hack/envtest-binaries.sh)" COUCHESTOR_HELM="$$(HELM_VERSION=$(HELM_VERSION) hack/helm.sh)" \
+	go test -count=1 ./test/chart/...
+
 ##@ Run
 
 .PHONY: run
