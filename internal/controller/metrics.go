@@ -74,6 +74,10 @@ func init() {
 	// before the first migration ends.
 	for _, s := range []string{MigrationStatusSucceeded, MigrationStatusFailed, MigrationStatusRolledBack, MigrationStatusDryRun} {
 		MigrationsTotal.WithLabelValues(s)
+		MigrationDuration.WithLabelValues(s)
+	}
+	for _, kind := range []string{"StoragePolicy", "TierMigration"} {
+		ReconcileDuration.WithLabelValues(kind)
 	}
 }
 
