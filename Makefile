@@ -22,6 +22,7 @@ manifests: ## CRDs and the ClusterRole from the kubebuilder markers.
 	go run ./hack/crdbounds config/crd/bases/storage.billyronks.io_storagepolicies.yaml
 	go run ./hack/apidocs
 	cp config/crd/bases/*.yaml charts/couchestor/crds/
+	cp config/rbac/role.yaml charts/couchestor/files/manager-role.yaml
 
 .PHONY: generate
 generate: ## Deep-copy methods of the API types.
@@ -31,7 +32,7 @@ generate: ## Deep-copy methods of the API types.
 verify: manifests generate ## Fails when generated files, gofmt or go vet disagree with the tree.
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	go vet ./...
-	@git diff --exit-code -- api config docs/api-reference.md charts/couchestor/crds || { echo "make manifests generate changed files: commit them"; exit 1; }
+	@git diff --exit-code -- api config docs/api-reference.md charts/couchestor/crds charts/couchestor/files/manager-role.yaml || { echo "make manifests generate changed files: commit them"; exit 1; }
 
 ##@ Build
 

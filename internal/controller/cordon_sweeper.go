@@ -205,7 +205,7 @@ func phaseOrNotStarted(p storagev1.MigrationPhase) string {
 // SetupCordonSweeper adds a CordonSweeper to mgr, with its own Mayastor
 // client for mayastorURL.
 func SetupCordonSweeper(mgr ctrl.Manager, mayastorURL string, interval time.Duration) error {
-	ms, err := mayastor.New(mayastor.Config{BaseURL: mayastorURL, UserAgent: version.String("couchestor")})
+	ms, err := mayastor.New(mayastor.Config{BaseURL: mayastorURL, UserAgent: version.String("couchestor"), Observer: MayastorRequestObserver})
 	if err != nil {
 		return fmt.Errorf("--mayastor-url: %w", err)
 	}
