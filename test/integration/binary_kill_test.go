@@ -19,10 +19,7 @@ import (
 	"testing"
 	"time"
 
-	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	"sigs.k8s.io/yaml"
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 	"github.com/billyronks/couchestor/internal/mayastor"
@@ -355,42 +352,7 @@ func (w *redundancyWatch) report(t *testing.T) {
 // enough for a whole move, cordons and restart included.
 func killTestKubeconfig(t *testing.T) string {
 	t.Helper()
-	c := context.Background()
-	raw, err := os.ReadFile(filepath.Join(repoRoot, "config", "rbac", "role.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var role rbacv1.ClusterRole
-	if err := yaml.Unmarshal(raw, &role); err != nil {
-		t.Fatal(err)
-	}
-	role.Name = "couchestor-kill-test-role"
-	if err := k8sClient.Create(c, &role); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = k8sClient.Delete(context.Background(), &role) })
-	binding := &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "couchestor-kill-test-rolebinding"},
-		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role.Name},
-		Subjects:   []rbacv1.Subject{{Kind: "User", Name: "couchestor-kill-test"}},
-	}
-	if err := k8sClient.Create(c, binding); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = k8sClient.Delete(context.Background(), binding) })
-	user, err := testEnv.AddUser(envtest.User{Name: "couchestor-kill-test"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kc, err := user.KubeConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(path, kc, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return kubeconfigBoundToManagerRole(t, "couchestor-kill-test")
 }
 
 func recordedCordons(tm *storagev1.TierMigration) []string {

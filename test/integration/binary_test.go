@@ -59,7 +59,14 @@ func freeAddr(t *testing.T) string {
 // config/rbac/role.yaml, so the test also proves that role is enough to run the operator.
 func leastPrivilegeKubeconfig(t *testing.T) string {
 	t.Helper()
-	c := ctx(t)
+	return kubeconfigBoundToManagerRole(t, "couchestor-test")
+}
+
+// kubeconfigBoundToManagerRole makes user, bound to a copy of config/rbac/role.yaml only, and
+// returns the path of its kubeconfig.
+func kubeconfigBoundToManagerRole(t *testing.T, user string) string {
+	t.Helper()
+	c := context.Background()
 	raw, err := os.ReadFile(filepath.Join(repoRoot, "config", "rbac", "role.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -68,26 +75,26 @@ func leastPrivilegeKubeconfig(t *testing.T) string {
 	if err := yaml.Unmarshal(raw, &role); err != nil {
 		t.Fatal(err)
 	}
-	role.Name = "couchestor-test-manager-role"
+	role.Name = user + "-manager-role"
 	if err := k8sClient.Create(c, &role); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = k8sClient.Delete(context.Background(), &role) })
 	binding := &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "couchestor-test-manager-rolebinding"},
+		ObjectMeta: metav1.ObjectMeta{Name: user + "-manager-rolebinding"},
 		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role.Name},
-		Subjects:   []rbacv1.Subject{{Kind: "User", Name: "couchestor-test"}},
+		Subjects:   []rbacv1.Subject{{Kind: "User", Name: user}},
 	}
 	if err := k8sClient.Create(c, binding); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = k8sClient.Delete(context.Background(), binding) })
 
-	user, err := testEnv.AddUser(envtest.User{Name: "couchestor-test"}, nil)
+	u, err := testEnv.AddUser(envtest.User{Name: user}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	kc, err := user.KubeConfig()
+	kc, err := u.KubeConfig()
 	if err != nil {
 		t.Fatal(err)
 	}
