@@ -92,8 +92,8 @@ type PolicyReport struct {
 	Ready            *ConditionReport `json:"ready,omitempty"`
 	StorageAvailable *ConditionReport `json:"storageAvailable,omitempty"`
 	MetricsAvailable *ConditionReport `json:"metricsAvailable,omitempty"`
-	Counts           CountsReport   `json:"counts"`
-	Volumes          []VolumeReport `json:"volumes"`
+	Counts           CountsReport     `json:"counts"`
+	Volumes          []VolumeReport   `json:"volumes"`
 }
 
 // CountsReport are the figures the operator would write in the policy's status.
