@@ -38,6 +38,7 @@ func TestMoveCreatesTheTierMigrationOfAPVC(t *testing.T) {
 	if err := k8sClient.Get(ctx(t), client.ObjectKey{Name: want}, &tm); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = k8sClient.Delete(context.Background(), tm.DeepCopy()) })
 	s := tm.Spec
 	if s.VolumeID != uuid || s.PersistentVolumeName != pv || s.TargetTier != storagev1.TierNVMe || s.PolicyName != "cli-move" ||
 		!s.AllowRepublish || s.DryRun || !s.PreservationMode || !strings.Contains(s.Reason.Description, "pvc/move/data") ||
@@ -73,10 +74,12 @@ func TestMoveCreatesTheTierMigrationOfAPVC(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("move --policy: exit %d: %s", r.code, r.errOut)
 	}
-	if err := k8sClient.Get(ctx(t), client.ObjectKey{Name: fmt.Sprintf("sata-%s-%d", other, now.Unix()/60)}, &tm); err != nil || !tm.Spec.DryRun ||
-		tm.Spec.TargetTier != storagev1.TierSATA {
-		t.Errorf("move --policy --dry-run: %v %+v", err, tm.Spec)
+	var dry storagev1.TierMigration
+	if err := k8sClient.Get(ctx(t), client.ObjectKey{Name: fmt.Sprintf("sata-%s-%d", other, now.Unix()/60)}, &dry); err != nil || !dry.Spec.DryRun ||
+		dry.Spec.TargetTier != storagev1.TierSATA {
+		t.Errorf("move --policy --dry-run: %v %+v", err, dry.Spec)
 	}
+	t.Cleanup(func() { _ = k8sClient.Delete(context.Background(), &dry) })
 }
 
 // status shows the migrations in flight, by PVC, with phase, sync progress and time left to the

@@ -3,6 +3,7 @@ package clitest
 import (
 	"encoding/json"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -50,8 +51,9 @@ func findVolume(p cli.PolicyReport, pvc string) *cli.VolumeReport {
 // plan, with no operator running, names each volume by its PVC and says what the planner
 // decides and why: volume 01 (5,500 IOPS on SATA) moves to NVMe, volume 09 (4,000 IOPS on NVMe)
 // stays between the watermarks; an unbound volume is named by its PV (volume 05, cold on NVMe,
-// waits for one of the operator's 2 slots). Table, JSON and YAML say the same; nothing is
-// written.
+// moves to SATA; with one operator slot, some volume waits for it). Table, JSON and YAML say
+// the same; nothing is written. (Other tests' TierMigrations in flight would take the
+// operator's default 2 slots: --max-concurrent-migrations=50 leaves the policy's 10.)
 func TestPlanNamesThePVCAndTheReason(t *testing.T) {
 	const sc = "cli-plan"
 	st := startWorld(t, sc)
@@ -61,7 +63,7 @@ func TestPlanNamesThePVCAndTheReason(t *testing.T) {
 	createPolicy(t, policyFor("cli-plan", sc, false, "15s"))
 	createPolicy(t, policyFor("cli-plan-disabled", "no-such-class", false, "15s"))
 
-	args := []string{"plan", "--policy", "cli-plan", "--mayastor-url", st.SimURL, "--prometheus-url", st.PrometheusURL}
+	args := []string{"plan", "--policy", "cli-plan", "--mayastor-url", st.SimURL, "--prometheus-url", st.PrometheusURL, "--max-concurrent-migrations=50"}
 	var report cli.PlanReport
 	var last string
 	deadline := time.Now().Add(90 * time.Second)
@@ -102,11 +104,11 @@ func TestPlanNamesThePVCAndTheReason(t *testing.T) {
 	unbound := false
 	for _, v := range p.Volumes {
 		if v.PVC == "" && v.PersistentVolume == "pvc-"+vol("05") {
-			unbound = v.Action == "Wait" && v.To == string(storagev1.TierSATA) && v.Reason == storagev1.ReasonConcurrencyLimit
+			unbound = v.Action == "Move" && v.To == string(storagev1.TierSATA) && v.Reason == storagev1.ReasonBelowLowWatermark
 		}
 	}
 	if !unbound {
-		t.Errorf("unbound volume 05 (cold on NVMe): want it named by its PV and waiting for a slot to move to SATA: %+v", p.Volumes)
+		t.Errorf("unbound volume 05 (cold on NVMe): want it named by its PV and moving to SATA: %+v", p.Volumes)
 	}
 
 	// The table says the same, by PVC.
@@ -126,7 +128,7 @@ func TestPlanNamesThePVCAndTheReason(t *testing.T) {
 	for pvc, want := range map[string][]string{
 		"shop/orders-db":   {"SATA", "Move", "NVMe", "AboveHighWatermark"},
 		"shop/catalog":     {"NVMe", "Stay", "BetweenWatermarks", "between the watermarks"},
-		"pvc-" + vol("05"): {"NVMe", "Wait", "SATA", "ConcurrencyLimit", "waiting for a migration slot"},
+		"pvc-" + vol("05"): {"NVMe", "Move", "SATA", "BelowLowWatermark", "below low watermark"},
 	} {
 		row, ok := rows[pvc]
 		if !ok {
@@ -138,6 +140,13 @@ func TestPlanNamesThePVCAndTheReason(t *testing.T) {
 				t.Errorf("table row of %s lacks %q: %s", pvc, w, row)
 			}
 		}
+	}
+
+	// Every slot of the operator taken (--max-concurrent-migrations=1 with others' migrations in
+	// flight, or one move granted): the others wait, and say so.
+	r = kc(t, time.Time{}, slices.Concat(args[:len(args)-1:len(args)-1], []string{"--max-concurrent-migrations=1"})...)
+	if r.code != 0 || !strings.Contains(r.out, " Wait ") || !strings.Contains(r.out, "ConcurrencyLimit") || !strings.Contains(r.out, "waiting for a migration slot") {
+		t.Errorf("plan with one operator slot: want volumes waiting (ConcurrencyLimit):\n%s%s", r.out, r.errOut)
 	}
 
 	// YAML too.
