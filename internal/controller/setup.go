@@ -31,10 +31,11 @@ type Options struct {
 
 // Setup registers every reconciler with the manager.
 func Setup(mgr ctrl.Manager, opts Options) error {
-	ms, err := mayastor.New(mayastor.Config{BaseURL: opts.MayastorURL, UserAgent: version.String("couchestor")})
+	ms, err := mayastor.New(mayastor.Config{BaseURL: opts.MayastorURL, UserAgent: version.String("couchestor"), Observer: MayastorRequestObserver})
 	if err != nil {
 		return fmt.Errorf("--mayastor-url: %w", err)
 	}
+	opts.Prometheus.Observer = PrometheusRequestObserver
 	iops, err := promwatch.New(opts.Prometheus)
 	if err != nil {
 		return err

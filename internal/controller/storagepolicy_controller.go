@@ -181,6 +181,9 @@ func (r *StoragePolicyReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 
 	var policy storagev1.StoragePolicy
 	if err := r.Client.Get(ctx, req.NamespacedName, &policy); err != nil {
+		if apierrors.IsNotFound(err) {
+			ForgetPolicy(req.Name)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	snap, err := r.Snapshots.Snapshot(ctx, &policy)
@@ -245,6 +248,7 @@ func (r *StoragePolicyReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	})
 	switch {
 	case apierrors.IsNotFound(err):
+		ForgetPolicy(req.Name)
 		return ctrl.Result{}, nil
 	case apierrors.IsConflict(err):
 		// Someone else keeps writing the policy: decide again shortly, without alarm.
@@ -253,6 +257,7 @@ func (r *StoragePolicyReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	case err != nil:
 		return ctrl.Result{}, fmt.Errorf("update status of StoragePolicy %s: %w", policy.Name, err)
 	}
+	RecordPolicy(&policy)
 	return ctrl.Result{}, nil
 }
 

@@ -58,7 +58,10 @@ type Config struct {
 	FinishedMigrationTTL        time.Duration
 	FinishedMigrationsPerVolume int
 
-	MetricsBindAddress      string
+	MetricsBindAddress string
+	// MetricsSecure: /metrics over HTTPS, each scrape authenticated and authorized by the API
+	// server (TokenReview, SubjectAccessReview); false serves plain HTTP to anyone (--metrics-secure).
+	MetricsSecure           bool
 	HealthProbeBindAddress  string
 	PprofBindAddress        string
 	LeaderElect             bool
@@ -110,6 +113,7 @@ func NewFlagSet(name string, cfg *Config) *pflag.FlagSet {
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "logging verbosity: debug, info, warn or error")
 	fs.BoolVar(&cfg.LogJSON, "log-json", false, "JSON log format")
 	fs.StringVar(&cfg.MetricsBindAddress, "metrics-bind-address", DefaultMetricsBindAddress, "address the /metrics endpoint binds to (0 disables it)")
+	fs.BoolVar(&cfg.MetricsSecure, "metrics-secure", true, "serve /metrics over HTTPS (self-signed certificate) to clients the API server authenticates and authorizes for GET /metrics (the metrics-reader ClusterRole); false serves plain HTTP to anyone")
 	fs.StringVar(&cfg.HealthProbeBindAddress, "health-probe-bind-address", DefaultHealthProbeBindAddress, "address /healthz, /livez and /readyz bind to")
 	fs.StringVar(&cfg.PprofBindAddress, "pprof-bind-address", "", "address Go's /debug/pprof profiles bind to (empty: off); keep it on loopback")
 	fs.BoolVar(&cfg.LeaderElect, "leader-elect", false, "elect a leader, so that only one of several replicas acts")

@@ -62,6 +62,9 @@ type Config struct {
 	// Transport, if set, replaces the HTTP transport built from the TLS settings above
 	// (authentication and size limits still wrap it). For tests and custom dialers.
 	Transport http.RoundTripper
+
+	// Observer, when set, is told about every query (metrics: operation, duration, error).
+	Observer RequestObserver
 }
 
 // DefaultConfig returns the configuration the flags start from.

@@ -108,17 +108,18 @@ func get(url string) (int, string, error) {
 	return resp.StatusCode, string(b), nil
 }
 
-func TestBinaryServesHealthAndMetrics(t *testing.T) {
-	requireAPIServer(t)
+// startBinary runs the built operator with the least-privilege user and args, and waits until
+// /readyz answers 200. It returns the metrics and health addresses and the output so far.
+func startBinary(t *testing.T, args ...string) (metricsAddr, healthAddr string, logs *syncBuffer) {
+	t.Helper()
 	bin := buildBinary(t)
 	kubeconfig := leastPrivilegeKubeconfig(t)
-	metricsAddr, healthAddr := freeAddr(t), freeAddr(t)
+	metricsAddr, healthAddr = freeAddr(t), freeAddr(t)
 
-	var logs bytes.Buffer
-	cmd := exec.Command(bin, "--kubeconfig", kubeconfig,
-		"--metrics-bind-address", metricsAddr, "--health-probe-bind-address", healthAddr,
-		"--log-json", "--log-level", "debug")
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+	logs = &syncBuffer{}
+	cmd := exec.Command(bin, append([]string{"--kubeconfig", kubeconfig,
+		"--metrics-bind-address", metricsAddr, "--health-probe-bind-address", healthAddr}, args...)...)
+	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -152,6 +153,31 @@ func TestBinaryServesHealthAndMetrics(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	return metricsAddr, healthAddr, logs
+}
+
+// syncBuffer is a bytes.Buffer safe for the process's writes and the test's reads.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestBinaryServesHealthAndMetrics(t *testing.T) {
+	requireAPIServer(t)
+	// Plain HTTP, as --metrics-secure=false asks; the secure default is TestBinarySecureMetrics.
+	metricsAddr, healthAddr, logs := startBinary(t, "--metrics-secure=false", "--log-json", "--log-level", "debug")
 	for _, path := range []string{"/healthz", "/livez", "/readyz"} {
 		code, body, err := get("http://" + healthAddr + path)
 		if err != nil || code != http.StatusOK {
@@ -175,7 +201,7 @@ func TestBinaryServesHealthAndMetrics(t *testing.T) {
 		}
 	}
 	// Logs are JSON, one object a line, as --log-json asks.
-	sc := bufio.NewScanner(bytes.NewReader(logs.Bytes()))
+	sc := bufio.NewScanner(strings.NewReader(logs.String()))
 	lines := 0
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
