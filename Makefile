@@ -37,8 +37,9 @@ verify: manifests generate ## Fails when generated files, gofmt or go vet disagr
 ##@ Build
 
 .PHONY: build
-build: ## Build the operator and the Mayastor simulator into bin/.
+build: ## Build the operator, the kubectl plugin and the Mayastor simulator into bin/.
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/couchestor ./cmd/couchestor
+	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/kubectl-couchestor ./cmd/kubectl-couchestor
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/mayastor-sim ./cmd/mayastor-sim
 
 ##@ Test

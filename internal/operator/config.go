@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/billyronks/couchestor/internal/promwatch"
@@ -85,11 +86,19 @@ func (c *Config) ZapLevel() zapcore.Level {
 	return lvl
 }
 
-// NewFlagSet returns the operator's flags bound to cfg, with the datasheet's defaults.
-func NewFlagSet(name string, cfg *Config) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+// ErrHelp is returned by Parse when --help or -h is asked for.
+var ErrHelp = pflag.ErrHelp
+
+// NewFlagSet returns the operator's flags bound to cfg, with the datasheet's defaults. They are
+// pflag flags, Kubernetes' convention: --flag, --flag=value or --flag value.
+func NewFlagSet(name string, cfg *Config) *pflag.FlagSet {
+	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
+	fs.SortFlags = true
 	cfg.Prometheus = promwatch.DefaultConfig()
-	cfg.Prometheus.RegisterFlags(fs)
+	// promwatch registers its flags on a Go FlagSet (the library does not depend on pflag).
+	goFlags := flag.NewFlagSet(name, flag.ContinueOnError)
+	cfg.Prometheus.RegisterFlags(goFlags)
+	fs.AddGoFlagSet(goFlags)
 	fs.StringVar(&cfg.MayastorURL, "mayastor-url", DefaultMayastorURL, "Mayastor control-plane REST API (v0) URL")
 	fs.IntVar(&cfg.MaxConcurrentMigrations, "max-concurrent-migrations", DefaultMaxConcurrentMigrations, "maximum parallel migrations, all policies together")
 	fs.IntVar(&cfg.MigrationTimeoutMinutes, "migration-timeout-minutes", DefaultMigrationTimeoutMinutes, "migration timeout in minutes, for policies that do not set migrationTimeout")
@@ -119,9 +128,10 @@ func Parse(name string, args []string) (*Config, error) {
 	cfg := &Config{}
 	fs := NewFlagSet(name, cfg)
 	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
+	fs.Usage = func() {}
+	if err := fs.Parse(singleDashCompat(fs, args)); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return nil, ErrHelp
 		}
 		return nil, errors.New(oneLine(err.Error()))
 	}
@@ -134,12 +144,31 @@ func Parse(name string, args []string) (*Config, error) {
 	return cfg, cfg.Validate()
 }
 
-// Usage writes the flags and their defaults.
+// Usage writes the flags and their defaults, --flag style.
 func Usage(w io.Writer, name string) {
 	fs := NewFlagSet(name, &Config{})
-	fs.SetOutput(w)
-	fmt.Fprintf(w, "Usage of %s:\n", name)
-	fs.PrintDefaults()
+	fs.BoolP("help", "h", false, "print this help and exit")
+	fmt.Fprintf(w, "Usage:\n  %s [flags]\n\nFlags:\n%s", name, fs.FlagUsages())
+}
+
+// singleDashCompat keeps older command lines working: Go's flag package, which the operator
+// used before pflag, also took -flag and -flag=value. An argument spelled that way that names
+// one of the operator's flags (or help) is read as --flag. "--" ends the flags, as in pflag.
+func singleDashCompat(fs *pflag.FlagSet, args []string) []string {
+	out := make([]string, 0, len(args))
+	for i, a := range args {
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		if len(a) > 2 && a[0] == '-' && a[1] != '-' {
+			name, _, _ := strings.Cut(a[1:], "=")
+			if fs.Lookup(name) != nil || name == "help" {
+				a = "-" + a
+			}
+		}
+		out = append(out, a)
+	}
+	return out
 }
 
 // Validate refuses values the operator cannot run with; the error names the flag.

@@ -1,6 +1,8 @@
 package operator
 
 import (
+	"bytes"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -77,5 +79,50 @@ func TestBadValuesNameTheFlag(t *testing.T) {
 		if msg := err.Error(); !strings.Contains(msg, want) || strings.Contains(msg, "\n") {
 			t.Errorf("%s: want one line containing %q, got %q", arg, want, msg)
 		}
+	}
+}
+
+// --help is pflag's: every flag as --flag with its type and default; -h and --help ask for it.
+func TestHelpIsDoubleDash(t *testing.T) {
+	for _, arg := range []string{"--help", "-h", "-help"} {
+		if _, err := Parse("couchestor", []string{arg}); !errors.Is(err, ErrHelp) {
+			t.Errorf("%s: want ErrHelp, got %v", arg, err)
+		}
+	}
+	var b bytes.Buffer
+	Usage(&b, "couchestor")
+	help := b.String()
+	for _, want := range []string{
+		"  couchestor [flags]",
+		"      --prometheus-url string ",
+		`(default "http://prometheus.monitoring.svc.cluster.local:9090")`,
+		"      --max-concurrent-migrations int ",
+		"(default 2)",
+		"      --dry-run ",
+		"      --log-level string ",
+		"      --finished-migration-ttl duration ",
+		"      --prometheus-insecure-skip-verify ",
+		"  -h, --help ",
+	} {
+		if !strings.Contains(help, want) {
+			t.Errorf("help lacks %q:\n%s", want, help)
+		}
+	}
+	if strings.Contains(help, "\n  -prometheus-url") || strings.Contains(help, "Usage of") {
+		t.Errorf("help is Go's flag format:\n%s", help)
+	}
+}
+
+// Command lines written for Go's flag package (-flag, -flag=value) still work.
+func TestSingleDashFlagsStillWork(t *testing.T) {
+	cfg, err := Parse("couchestor", []string{"-dry-run", "-max-concurrent-migrations=4", "-log-level", "debug", "--observe-interval=5s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.DryRun || cfg.MaxConcurrentMigrations != 4 || cfg.LogLevel != "debug" || cfg.ObserveInterval != 5*time.Second {
+		t.Fatalf("flags not applied: %+v", cfg)
+	}
+	if _, err := Parse("couchestor", []string{"-no-such-flag"}); err == nil || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("unknown single-dash flag: want a one-line error, got %v", err)
 	}
 }

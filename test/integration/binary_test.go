@@ -240,8 +240,8 @@ func TestBinaryRefusesBadFlags(t *testing.T) {
 		{[]string{"--prometheus-url=http://"}, "--prometheus-url: "},
 		{[]string{"--mayastor-url=ftp://x"}, "--mayastor-url: malformed URL"},
 		{[]string{"--metrics-bind-address=8080"}, "--metrics-bind-address: malformed address"},
-		{[]string{"--no-such-flag"}, "flag provided but not defined"},
-		{[]string{"--dry-run=maybe"}, "invalid boolean value"},
+		{[]string{"--no-such-flag"}, "unknown flag: --no-such-flag"},
+		{[]string{"--dry-run=maybe"}, `invalid argument "maybe" for "--dry-run" flag`},
 		{[]string{"--finished-migration-ttl=0s"}, "--finished-migration-ttl: must be a positive duration"},
 		{[]string{"--finished-migration-ttl=a-week"}, "-finished-migration-ttl"},
 		{[]string{"--finished-migrations-per-volume=-2"}, "--finished-migrations-per-volume: must be 0 or more, got -2"},
@@ -263,6 +263,29 @@ func TestBinaryRefusesBadFlags(t *testing.T) {
 				t.Fatalf("want a line naming the flag (%q), got %q", tc.want, msg)
 			}
 		})
+	}
+}
+
+// --help follows Kubernetes' convention (pflag): every flag as --flag, exit status 0, on stdout.
+func TestBinaryHelpPrintsDoubleDashFlags(t *testing.T) {
+	bin := buildBinary(t)
+	for _, arg := range []string{"--help", "-h"} {
+		out, err := exec.Command(bin, arg).Output()
+		if err != nil {
+			t.Fatalf("%s: %v", arg, err)
+		}
+		help := string(out)
+		for _, want := range []string{"Usage:", "  couchestor [flags]", "      --prometheus-url string", "      --max-concurrent-migrations int",
+			"      --dry-run ", "      --observe-interval duration", "  -h, --help"} {
+			if !strings.Contains(help, want) {
+				t.Errorf("%s: help lacks %q:\n%s", arg, want, help)
+			}
+		}
+		for _, line := range strings.Split(help, "\n") {
+			if f := strings.TrimSpace(line); strings.HasPrefix(f, "-") && !strings.HasPrefix(f, "--") && !strings.HasPrefix(f, "-h, --help") {
+				t.Errorf("%s: single-dash flag in help: %q", arg, line)
+			}
+		}
 	}
 }
 
