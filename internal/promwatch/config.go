@@ -63,6 +63,10 @@ type Config struct {
 	MaxSeries        int
 	MaxResponseBytes int64
 
+	// Transport, if set, replaces the HTTP transport built from the TLS settings above
+	// (authentication and size limits still wrap it): e.g. the API server's service proxy.
+	Transport http.RoundTripper
+
 	// Observer, when set, is told about every query (metrics: operation, duration, error).
 	Observer RequestObserver
 }
@@ -217,9 +221,21 @@ func (c *Config) roundTripper() (http.RoundTripper, error) {
 	if err := hc.Validate(); err != nil {
 		return nil, fmt.Errorf("prometheus client: %v", err)
 	}
-	rt, err := promconfig.NewRoundTripperFromConfig(hc, "couchestor")
-	if err != nil {
-		return nil, fmt.Errorf("prometheus client: %v", err)
+	var rt http.RoundTripper
+	if c.Transport != nil {
+		// The same authentication round trippers over the given transport.
+		rt = c.Transport
+		switch {
+		case hc.Authorization != nil:
+			rt = promconfig.NewAuthorizationCredentialsRoundTripper("Bearer", promconfig.NewFileSecret(c.BearerTokenFile), rt)
+		case hc.BasicAuth != nil:
+			rt = promconfig.NewBasicAuthRoundTripper(promconfig.NewInlineSecret(c.BasicAuthUsername), promconfig.NewFileSecret(c.BasicAuthPasswordFile), rt)
+		}
+	} else {
+		var err error
+		if rt, err = promconfig.NewRoundTripperFromConfig(hc, "couchestor"); err != nil {
+			return nil, fmt.Errorf("prometheus client: %v", err)
+		}
 	}
 	return &limitRoundTripper{next: &credentialErrors{next: rt}, maxBytes: c.MaxResponseBytes}, nil
 }
