@@ -333,8 +333,8 @@ func gaugePos(x float64, width int) int {
 func Gauge(x float64, low, high int64, width int) string {
 	cells := []byte(strings.Repeat(".", width))
 	lp, hp := gaugePos(float64(low), width), gaugePos(float64(high), width)
-	if hp <= lp {
-		hp = min(lp+1, width-1)
+	if hp < lp+2 { // keep a cell between them for a value between them
+		hp = min(lp+2, width-1)
 	}
 	cells[lp], cells[hp] = 'L', 'H'
 	xp := gaugePos(x, width)
