@@ -192,7 +192,7 @@ func Banner(st *Stack, o RunOptions, operatorLog string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "kubectl      KUBECONFIG=%s kubectl get storagepolicies,tiermigrations\n", rel(st.Kubeconfig))
 	fmt.Fprintf(&b, "Mayastor     %s (REST /v0, exporter /metrics, faults /admin)   Prometheus %s\n", st.SimURL, st.PrometheusURL)
-	fmt.Fprintf(&b, "operator     metrics %s/metrics, health %s/readyz\n", httpURL(o.MetricsBindAddress), httpURL(o.HealthProbeBindAddress))
+	fmt.Fprintf(&b, "operator     metrics %s, health %s\n", httpURL(o.MetricsBindAddress, "/metrics"), httpURL(o.HealthProbeBindAddress, "/readyz"))
 	logs := []string{"operator " + rel(operatorLog)}
 	for _, l := range []struct{ name, path string }{
 		{"simulator", st.Logs.Simulator}, {"prometheus", st.Logs.Prometheus},
@@ -206,14 +206,14 @@ func Banner(st *Stack, o RunOptions, operatorLog string) string {
 	return b.String()
 }
 
-func httpURL(addr string) string {
+func httpURL(addr, path string) string {
 	if addr == "0" {
-		return "(off)"
+		return "off"
 	}
 	if strings.HasPrefix(addr, ":") {
 		addr = "127.0.0.1" + addr
 	}
-	return "http://" + addr
+	return "http://" + addr + path
 }
 
 // rel shows path relative to the working directory when it is below it.
