@@ -1,8 +1,12 @@
 // Command sandbox runs CoucheStor on this machine with nothing but Go: a local kube-apiserver
-// and etcd, the Mayastor simulator (scenario "small": three nodes, an NVMe and a SATA pool on
-// each, a dozen volumes of mixed temperature), a real Prometheus scraping the simulator's
-// io-engine exporter, the operator, and a sample StoragePolicy. It prints the policy's status as
-// it changes. `make run` starts it; Ctrl-C stops everything.
+// and etcd, the Mayastor simulator (scenario "sandbox": four single-tier io-engine nodes and
+// nine volumes, some hot on SATA, some cold on NVMe, some changing after a few minutes), a real
+// Prometheus scraping the simulator's io-engine exporter, the operator, and the datasheet's
+// sample StoragePolicy. It shows a live view: the policy on top, then per volume its IOPS
+// against the watermarks, its tier and its migration's phase and sync progress, redrawn in
+// place on a terminal and appended when it changes otherwise. The operator, simulator,
+// Prometheus, kube-apiserver and etcd log to files under --work-dir, named in the view.
+// `make run` starts it; Ctrl-C (or --duration) stops everything.
 package main
 
 import (
@@ -13,34 +17,48 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
-
-	storagev1 "github.com/billyronks/couchestor/api/v1"
-	"github.com/billyronks/couchestor/internal/operator"
 	"github.com/billyronks/couchestor/internal/sandbox"
+	"github.com/billyronks/couchestor/internal/sim"
 )
 
 func main() {
-	scenario := flag.String("scenario", "small", "simulator scenario: an embedded name or a YAML file")
-	speed := flag.Float64("speed", 1, "simulated seconds per wall-clock second")
-	window := flag.String("sampling-window", "1m", "the sample policy's samplingWindow (short, so IOPS are known soon)")
+	o := sandbox.RunOptions{Out: os.Stdout, TTY: sandbox.IsTerminal(os.Stdout)}
+	flag.StringVar(&o.Scenario, "scenario", "sandbox", "simulator scenario: an embedded name (sandbox, small, scale-10k) or a YAML file")
+	flag.Float64Var(&o.Speed, "speed", 1, "simulated seconds per wall-clock second (also multiplies every IOPS figure)")
+	flag.StringVar(&o.SamplingWindow, "sampling-window", "1m", "the sample policy's samplingWindow (short, so IOPS are known soon)")
+	flag.DurationVar(&o.ScrapeInterval, "scrape-interval", 5*time.Second, "Prometheus scrape interval (the IOPS resolution)")
+	rebuild := flag.String("rebuild-bandwidth", "1GiB", "rebuild rate per second, replacing the scenario's (0: keep it)")
+	flag.DurationVar(&o.Refresh, "refresh", 2*time.Second, "how often the view is redrawn")
 	duration := flag.Duration("duration", 0, "stop after this long (0: run until Ctrl-C)")
-	workDir := flag.String("work-dir", filepath.Join("bin", "sandbox"), "kubeconfig, Prometheus data and logs go here")
+	flag.StringVar(&o.WorkDir, "work-dir", filepath.Join("bin", "sandbox"), "emptied, then receives the kubeconfig, Prometheus data and every log")
+	flag.StringVar(&o.MetricsBindAddress, "metrics-bind-address", "127.0.0.1:8080", "the operator's metrics address")
+	flag.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", "127.0.0.1:8081", "the operator's health probe address")
+	flag.IntVar(&o.SyncPollIntervalSeconds, "sync-poll-interval-seconds", 2, "the operator's replica sync check interval")
 	flag.Parse()
-	if err := run(*scenario, *speed, *window, *duration, *workDir); err != nil {
+	if err := run(o, *rebuild, *duration); err != nil {
 		fmt.Fprintf(os.Stderr, "sandbox: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run(scenario string, speed float64, window string, duration time.Duration, workDir string) error {
+func run(o sandbox.RunOptions, rebuild string, duration time.Duration) error {
+	bw, err := sim.ParseByteSize(rebuild)
+	if err != nil {
+		return fmt.Errorf("--rebuild-bandwidth: %w", err)
+	}
+	o.RebuildBandwidth = uint64(bw)
+	if o.WorkDir, err = filepath.Abs(o.WorkDir); err != nil {
+		return err
+	}
+	_, file, _, _ := runtime.Caller(0)
+	o.RepoRoot = filepath.Join(filepath.Dir(file), "..", "..")
+	if _, err := os.Stat(filepath.Join(o.RepoRoot, "config", "crd", "bases")); err != nil {
+		o.RepoRoot = "." // built with -trimpath: run it from the repository
+	}
+
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if duration > 0 {
@@ -48,120 +66,5 @@ func run(scenario string, speed float64, window string, duration time.Duration, 
 		ctx, cancel = context.WithTimeout(ctx, duration)
 		defer cancel()
 	}
-	if err := os.RemoveAll(workDir); err != nil {
-		return err
-	}
-	if err := os.MkdirAll(workDir, 0o755); err != nil {
-		return err
-	}
-	workDir, _ = filepath.Abs(workDir)
-	_, file, _, _ := runtime.Caller(0)
-	repoRoot := filepath.Join(filepath.Dir(file), "..", "..")
-
-	say("starting a local kube-apiserver and etcd, the Mayastor simulator and Prometheus ...")
-	// Rebuilds at 1 GiB/s finish in seconds at real time; speeding the clock up instead would
-	// inflate every IOPS figure by the same factor.
-	st, err := sandbox.Start(ctx, sandbox.Options{RepoRoot: repoRoot, WorkDir: workDir, Scenario: scenario, Speed: speed,
-		ScrapeInterval: 5 * time.Second, RebuildBandwidth: 1 << 30})
-	if err != nil {
-		return err
-	}
-	defer st.Stop()
-	say("API server kubeconfig: %s", st.Kubeconfig)
-	say("Mayastor simulator:    %s (REST /v0, exporter /metrics, faults /admin)", st.SimURL)
-	say("Prometheus:            %s", st.PrometheusURL)
-
-	policy := samplePolicy(window)
-	if err := st.Client.Create(ctx, policy); err != nil {
-		return fmt.Errorf("create the sample StoragePolicy: %w", err)
-	}
-	say("StoragePolicy %q created (the datasheet example, samplingWindow %s, allowRepublish)", policy.Name, window)
-
-	cfg, err := operator.Parse("couchestor", []string{
-		"--prometheus-url=" + st.PrometheusURL, "--mayastor-url=" + st.SimURL,
-		"--metrics-bind-address=127.0.0.1:8080", "--health-probe-bind-address=127.0.0.1:8081",
-		"--log-level=info",
-	})
-	if err != nil {
-		return err
-	}
-	operator.SetupLogging(cfg)
-	opErr := make(chan error, 1)
-	go func() { opErr <- operator.Run(ctx, cfg, st.RESTConfig) }()
-	say("operator running: metrics http://127.0.0.1:8080/metrics, health http://127.0.0.1:8081/readyz")
-
-	var last string
-	tick := time.NewTicker(5 * time.Second)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			say("stopping")
-			return nil
-		case err := <-opErr:
-			return fmt.Errorf("operator stopped: %w", err)
-		case <-tick.C:
-			if out := renderStatus(ctx, st, policy.Name); out != last {
-				fmt.Printf("[sandbox %s]\n%s", time.Now().Format("15:04:05"), out)
-				last = out
-			}
-		}
-	}
-}
-
-func samplePolicy(window string) *storagev1.StoragePolicy {
-	enabled := true
-	return &storagev1.StoragePolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: "example"},
-		Spec: storagev1.StoragePolicySpec{
-			HighWatermarkIOPS: 5000, LowWatermarkIOPS: 500, SamplingWindow: window, CooldownPeriod: "24h",
-			StorageClassName:        "mayastor",
-			NVMePoolSelector:        metav1.LabelSelector{MatchLabels: map[string]string{"tier": "hot"}},
-			SATAPoolSelector:        metav1.LabelSelector{MatchLabels: map[string]string{"tier": "cold"}},
-			MaxConcurrentMigrations: 2, MigrationTimeout: "30m", Enabled: &enabled,
-			// In the small scenario most volumes' nexus sits on the node of the replica to retire,
-			// which a replica-count decrease never removes; the sandbox opts in to moving the
-			// nexus (a brief I/O pause in a real cluster) so those volumes can move too.
-			AllowRepublish: true,
-		},
-	}
-}
-
-// renderStatus shows the policy's status and its TierMigrations, as kubectl get would.
-func renderStatus(ctx context.Context, st *sandbox.Stack, name string) string {
-	var p storagev1.StoragePolicy
-	if err := st.Client.Get(ctx, types.NamespacedName{Name: name}, &p); err != nil {
-		return fmt.Sprintf("get policy: %v\n", err)
-	}
-	var buf strings.Builder
-	w := tabwriter.NewWriter(&buf, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "NAME\tWATCHED\tNVME\tSATA\tUNKNOWN\tMIGRATING\tREADY\tMESSAGE")
-	ready := meta.FindStatusCondition(p.Status.Conditions, storagev1.ConditionReady)
-	status, msg := "-", ""
-	if ready != nil {
-		status, msg = string(ready.Status), ready.Reason+": "+ready.Message
-	}
-	fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", p.Name, p.Status.VolumesWatched, p.Status.NVMeVolumes,
-		p.Status.SATAVolumes, p.Status.UnknownVolumes, p.Status.ActiveMigrations, status, strings.TrimSpace(msg))
-	_ = w.Flush()
-
-	var tms storagev1.TierMigrationList
-	if err := st.Client.List(ctx, &tms); err != nil || len(tms.Items) == 0 {
-		return buf.String()
-	}
-	w = tabwriter.NewWriter(&buf, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "  TIERMIGRATION\tFROM\tTO\tPHASE\tSYNC\tWHY / RESULT")
-	for _, tm := range tms.Items {
-		why := tm.Spec.Reason.Description
-		if tm.Status.Error != "" {
-			why = tm.Status.Error
-		}
-		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%d%%\t%s\n", tm.Name, tm.Status.SourceTier, tm.Spec.TargetTier, tm.Status.Phase, tm.Status.SyncProgress, why)
-	}
-	_ = w.Flush()
-	return buf.String()
-}
-
-func say(format string, args ...any) {
-	fmt.Printf("[sandbox %s] %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+	return sandbox.Run(ctx, o)
 }

@@ -16,7 +16,9 @@ import (
 
 // Prometheus is a real Prometheus server scraping given targets, in a directory of its own.
 type Prometheus struct {
-	URL      string
+	URL string
+	// LogFile is where Prometheus writes its log.
+	LogFile  string
 	cmd      *exec.Cmd
 	done     chan error
 	log      *os.File
@@ -75,11 +77,12 @@ scrape_configs:
 		"--log.level=warn",
 	)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = childProcAttr()
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return nil, fmt.Errorf("start prometheus: %w", err)
 	}
-	p := &Prometheus{URL: "http://" + addr, cmd: cmd, done: make(chan error, 1), log: logf}
+	p := &Prometheus{URL: "http://" + addr, LogFile: logf.Name(), cmd: cmd, done: make(chan error, 1), log: logf}
 	go func() { p.done <- cmd.Wait() }()
 
 	deadline := time.Now().Add(60 * time.Second)

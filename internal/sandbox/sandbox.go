@@ -8,10 +8,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -59,10 +62,24 @@ type Stack struct {
 	PrometheusURL string
 	// PersistentVolumes made for the simulated volumes.
 	PersistentVolumes []string
+	// Logs are the files the started processes and the simulator write to.
+	Logs Logs
 
-	env    *envtest.Environment
-	simSrv *http.Server
-	prom   *Prometheus
+	env      *envtest.Environment
+	simSrv   *http.Server
+	prom     *Prometheus
+	logFiles []*os.File
+	stopOnce sync.Once
+}
+
+// Logs names the log files of a Stack; a field is empty when that part was not started here.
+type Logs struct {
+	// Simulator: the Mayastor simulator's REST calls that change something or fail, and its
+	// HTTP server's errors.
+	Simulator  string
+	Prometheus string
+	APIServer  string
+	Etcd       string
 }
 
 // Start brings the sandbox up. On error, whatever started is stopped.
@@ -111,7 +128,14 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 		return st, err
 	}
 	st.SimURL = "http://" + ln.Addr().String()
-	st.simSrv = &http.Server{Handler: st.Sim.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	simLog, err := st.createLog(o.WorkDir, "simulator.log")
+	if err != nil {
+		ln.Close()
+		return st, err
+	}
+	st.Logs.Simulator = simLog.Name()
+	st.simSrv = &http.Server{Handler: logRequests(st.Sim.Handler(), simLog), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: log.New(simLog, "http: ", log.LstdFlags)}
 	go func() { _ = st.simSrv.Serve(ln) }()
 
 	if err := st.createPersistentVolumes(ctx, o.StorageClassName); err != nil {
@@ -126,17 +150,38 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 		return st, err
 	}
 	st.PrometheusURL = st.prom.URL
+	st.Logs.Prometheus = st.prom.LogFile
 	return st, nil
+}
+
+// createLog creates a log file in dir, closed by Stop.
+func (st *Stack) createLog(dir, name string) (*os.File, error) {
+	f, err := os.Create(filepath.Join(dir, name))
+	if err != nil {
+		return nil, err
+	}
+	st.logFiles = append(st.logFiles, f)
+	return f, nil
 }
 
 // startAPIServer starts kube-apiserver and etcd with CoucheStor's CRDs and writes a kubeconfig
 // for a person to use with kubectl.
 func (st *Stack) startAPIServer(o Options) error {
+	apiLog, err := st.createLog(o.WorkDir, "kube-apiserver.log")
+	if err != nil {
+		return err
+	}
+	etcdLog, err := st.createLog(o.WorkDir, "etcd.log")
+	if err != nil {
+		return err
+	}
+	st.Logs.APIServer, st.Logs.Etcd = apiLog.Name(), etcdLog.Name()
 	st.env = &envtest.Environment{
 		CRDDirectoryPaths:     []string{filepath.Join(o.RepoRoot, "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
 	}
-	var err error
+	st.env.ControlPlane.APIServer = &envtest.APIServer{Out: apiLog, Err: apiLog}
+	st.env.ControlPlane.Etcd = &envtest.Etcd{Out: etcdLog, Err: etcdLog}
 	if st.RESTConfig, err = st.env.Start(); err != nil {
 		return fmt.Errorf("start the local API server: %w", err)
 	}
@@ -187,11 +232,16 @@ func (st *Stack) createPersistentVolumes(ctx context.Context, storageClass strin
 // StopPrometheus stops only Prometheus, to see how the operator copes.
 func (st *Stack) StopPrometheus() { st.prom.Stop() }
 
-// Stop tears everything down.
+// Stop tears everything down and waits for every process it started to exit. Calling it
+// again does nothing.
 func (st *Stack) Stop() {
 	if st == nil {
 		return
 	}
+	st.stopOnce.Do(st.stop)
+}
+
+func (st *Stack) stop() {
 	st.prom.Stop()
 	if st.simSrv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -215,5 +265,42 @@ func (st *Stack) Stop() {
 			}
 			_ = st.Client.Delete(ctx, &pv)
 		}
+	}
+	for _, f := range st.logFiles {
+		_ = f.Close()
+	}
+	st.logFiles = nil
+}
+
+// logRequests writes a line to w for each request that is not a GET, and for each answered
+// with an error status: what the operator asked of Mayastor, and what was refused.
+func logRequests(h http.Handler, w io.Writer) http.Handler {
+	lg := log.New(w, "", log.LstdFlags|log.Lmicroseconds)
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: rw, status: http.StatusOK}
+		h.ServeHTTP(sw, r)
+		if r.Method != http.MethodGet || sw.status >= 400 {
+			lg.Printf("%s %s -> %d (%s)", r.Method, r.URL.RequestURI(), sw.status, time.Since(start).Round(time.Microsecond))
+		}
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
 	}
 }
