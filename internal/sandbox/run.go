@@ -95,7 +95,8 @@ func Run(ctx context.Context, o RunOptions) error {
 	}
 	cfg, err := operator.Parse("couchestor", []string{
 		"--prometheus-url=" + st.PrometheusURL, "--mayastor-url=" + st.SimURL,
-		"--metrics-bind-address=" + o.MetricsBindAddress, "--health-probe-bind-address=" + o.HealthProbeBindAddress,
+		// Plain HTTP on loopback, so that `curl` on the address the view prints just works.
+		"--metrics-bind-address=" + o.MetricsBindAddress, "--metrics-secure=false", "--health-probe-bind-address=" + o.HealthProbeBindAddress,
 		fmt.Sprintf("--sync-poll-interval-seconds=%d", o.SyncPollIntervalSeconds),
 		"--log-level=info",
 	})
