@@ -106,7 +106,9 @@ func parsePlatforms(s string) ([]v1.Platform, error) {
 
 // goBuild cross-compiles cmd/couchestor for p into dir and returns the binary's path. The
 // version and revision are stamped with -X (a symbol the version package does not declare is
-// ignored by the linker); the toolchain also records vcs.revision in the build info.
+// ignored by the linker); the toolchain also records vcs.revision in the build info. (With
+// -trimpath the build info does not keep -ldflags, so `couchestor --version` is where the
+// version shows.)
 func goBuild(o options, p v1.Platform, dir string) (string, error) {
 	bin := filepath.Join(dir, "couchestor")
 	ldflags := strings.Join([]string{
@@ -114,7 +116,13 @@ func goBuild(o options, p v1.Platform, dir string) (string, error) {
 		"-X", versionPkg + ".Version=" + o.version,
 		"-X", versionPkg + ".Revision=" + o.revision,
 	}, " ")
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", ldflags, "-o", bin, "./cmd/couchestor")
+	args := []string{"build", "-trimpath", "-ldflags", ldflags, "-o", bin}
+	if o.revision != "unknown" {
+		// Record vcs.revision, vcs.time and vcs.modified in the build info (go version -m),
+		// whatever GOFLAGS says; outside a git checkout there is nothing to record.
+		args = append(args, "-buildvcs=true")
+	}
+	cmd := exec.Command("go", append(args, "./cmd/couchestor")...)
 	cmd.Dir = o.root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+p.OS, "GOARCH="+p.Architecture, "GOWORK=off")
 	if p.Architecture == "arm" && strings.HasPrefix(p.Variant, "v") {
