@@ -87,7 +87,7 @@ func build(o options) (result, error) {
 		if err != nil {
 			return res, err
 		}
-		tb := filepath.Join(o.out, fmt.Sprintf("couchestor-%s-%s-%s%s.tar", o.version, p.OS, p.Architecture, p.Variant))
+		tb := filepath.Join(o.out, tarballName(o.version, p))
 		if err := tarball.WriteToFile(tb, tag, img); err != nil {
 			return res, fmt.Errorf("%s: docker tarball: %v", p.String(), err)
 		}
@@ -187,6 +187,16 @@ func platformImage(o options, p v1.Platform, baseTar []byte, bin string) (v1.Ima
 		return nil, err
 	}
 	return mutate.Annotations(img, labels(o)).(v1.Image), nil
+}
+
+// tarballName is couchestor-<version>-<os>-<arch>[-<variant>].tar; arm64's default variant v8 is
+// left out of the name.
+func tarballName(version string, p v1.Platform) string {
+	n := fmt.Sprintf("couchestor-%s-%s-%s", version, p.OS, p.Architecture)
+	if p.Variant != "" && !(p.Architecture == "arm64" && p.Variant == "v8") {
+		n += "-" + p.Variant
+	}
+	return n + ".tar"
 }
 
 func opener(b []byte) tarball.Opener {
