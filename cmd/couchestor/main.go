@@ -4,7 +4,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 
@@ -16,7 +15,7 @@ import (
 
 func main() {
 	cfg, err := operator.Parse("couchestor", os.Args[1:])
-	if errors.Is(err, flag.ErrHelp) {
+	if errors.Is(err, operator.ErrHelp) {
 		operator.Usage(os.Stdout, "couchestor")
 		return
 	}

@@ -244,7 +244,7 @@ func run(o options) (int, error) {
 	defer logf.Close()
 	args := []string{
 		"--kubeconfig=" + kubeconfig, "--prometheus-url=" + promURL, "--mayastor-url=" + msURL,
-		"--metrics-bind-address=" + metricsAddr, "--health-probe-bind-address=" + healthAddr,
+		"--metrics-bind-address=" + metricsAddr, "--metrics-secure=false", "--health-probe-bind-address=" + healthAddr,
 		fmt.Sprintf("--max-concurrent-migrations=%d", o.maxConcurrent), "--log-level=" + o.logLevel,
 	}
 	if pprofAddr != "" {

@@ -22,7 +22,7 @@ import (
 )
 
 // DefaultCordonSweepInterval is --cordon-sweep-interval's default.
-const DefaultCordonSweepInterval = time.Minute
+const DefaultCordonSweepInterval = 30 * time.Second
 
 // ReasonStaleCordonRemoved is the Event reason of a cordon the sweeper lifted.
 const ReasonStaleCordonRemoved = "StaleCordonRemoved"
@@ -73,8 +73,18 @@ func (s *CordonSweeper) Start(ctx context.Context) error {
 	}
 	logger := log.FromContext(ctx).WithName("cordon-sweeper")
 	ctx = log.IntoContext(ctx, logger)
-	t := time.NewTicker(interval)
-	defer t.Stop()
+	// The ticker comes from the clock when it makes tickers (a test's fake clock then drives the
+	// sweeps in simulated time), else from the wall clock.
+	var tick <-chan time.Time
+	if tc, ok := s.Clock.(clock.WithTicker); ok {
+		t := tc.NewTicker(interval)
+		defer t.Stop()
+		tick = t.C()
+	} else {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		tick = t.C
+	}
 	for {
 		if _, err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
 			logger.Error(err, "cordon sweep failed; trying again at the next interval", "interval", interval)
@@ -82,7 +92,7 @@ func (s *CordonSweeper) Start(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-tick:
 		}
 	}
 }
@@ -195,7 +205,7 @@ func phaseOrNotStarted(p storagev1.MigrationPhase) string {
 // SetupCordonSweeper adds a CordonSweeper to mgr, with its own Mayastor
 // client for mayastorURL.
 func SetupCordonSweeper(mgr ctrl.Manager, mayastorURL string, interval time.Duration) error {
-	ms, err := mayastor.New(mayastor.Config{BaseURL: mayastorURL, UserAgent: version.String("couchestor")})
+	ms, err := mayastor.New(mayastor.Config{BaseURL: mayastorURL, UserAgent: version.String("couchestor"), Observer: MayastorRequestObserver})
 	if err != nil {
 		return fmt.Errorf("--mayastor-url: %w", err)
 	}

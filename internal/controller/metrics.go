@@ -1,8 +1,21 @@
 package controller
 
 import (
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	storagev1 "github.com/billyronks/couchestor/api/v1"
+	"github.com/billyronks/couchestor/internal/mayastor"
+	"github.com/billyronks/couchestor/internal/promwatch"
+	"github.com/billyronks/couchestor/internal/version"
 )
 
 // Migration outcomes, the values of storage_operator_migrations_total's status label.
@@ -61,6 +74,10 @@ func init() {
 	// before the first migration ends.
 	for _, s := range []string{MigrationStatusSucceeded, MigrationStatusFailed, MigrationStatusRolledBack, MigrationStatusDryRun} {
 		MigrationsTotal.WithLabelValues(s)
+		MigrationDuration.WithLabelValues(s)
+	}
+	for _, kind := range []string{"StoragePolicy", "TierMigration"} {
+		ReconcileDuration.WithLabelValues(kind)
 	}
 }
 
@@ -81,3 +98,300 @@ var (
 )
 
 func init() { crmetrics.Registry.MustRegister(CordonedNodes, CordonSecondsTotal) }
+
+// ---------------------------------------------------------------------------------------------
+// Issue 9 item 3: build information, per-policy state, TierMigrations by phase, and the
+// requests the operator makes to Mayastor and Prometheus. Every family is documented, with its
+// alerts, in docs/metrics-alerts.md.
+// ---------------------------------------------------------------------------------------------
+
+// The RBAC the secure metrics endpoint needs (--metrics-secure, the default): the metrics
+// filter asks the API server to authenticate each scrape's bearer token (TokenReview) and to
+// authorize its GET /metrics (SubjectAccessReview).
+//
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
+
+// Build information.
+var (
+	// BuildInfo is always 1; its labels say which build is running (join it on job/instance).
+	BuildInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "couchestor_build_info",
+		Help: "Always 1; labelled with the running build's version, VCS revision and Go version.",
+	}, []string{"version", "revision", "goversion"})
+)
+
+func init() {
+	crmetrics.Registry.MustRegister(BuildInfo)
+	BuildInfo.WithLabelValues(version.Version, buildRevision(), runtime.Version()).Set(1)
+}
+
+// buildRevision is the VCS revision Go stamped into the binary, "unknown" when it was built
+// without VCS stamping (-buildvcs=false, or outside a checkout).
+func buildRevision() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	rev, dirty := "", false
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if rev == "" {
+		return "unknown"
+	}
+	if dirty {
+		rev += "-dirty"
+	}
+	return rev
+}
+
+// Values of the tier label of storage_operator_policy_volumes.
+const (
+	TierLabelNVMe  = "nvme"
+	TierLabelSATA  = "sata"
+	TierLabelOther = "other" // replicas on both tiers, or outside both pool selectors
+)
+
+// Per-policy state, set from the policy's status by RecordPolicy after each status write and
+// removed by ForgetPolicy when the policy is deleted.
+var (
+	PolicyVolumes = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "storage_operator_policy_volumes",
+		Help: "Volumes a StoragePolicy watches, by the tier their replicas are on (nvme, sata, other: mixed or outside both tiers); they sum to status.volumesWatched.",
+	}, []string{"policy", "tier"})
+	PolicyUnknownVolumes = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "storage_operator_policy_unknown_volumes",
+		Help: "Volumes a StoragePolicy watches that have no IOPS figure covering its sampling window (status.unknownVolumes); they are never moved.",
+	}, []string{"policy"})
+	PolicyMigrations = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "storage_operator_policy_migrations",
+		Help: "A StoragePolicy's moves, by state: active (TierMigration in progress) or planned (decided, waiting for a migration slot).",
+	}, []string{"policy", "state"})
+	PolicyCondition = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "storage_operator_policy_condition",
+		Help: "1 when the StoragePolicy condition (Ready, MetricsAvailable, StorageAvailable) is True, 0 when it is False or Unknown; reason is the condition's reason.",
+	}, []string{"policy", "condition", "reason"})
+	PolicyEnabled = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "storage_operator_policy_enabled",
+		Help: "1 when the StoragePolicy is enabled (spec.enabled), 0 when disabled.",
+	}, []string{"policy"})
+	PolicyHighWatermark = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "storage_operator_policy_high_watermark_iops",
+		Help: "The StoragePolicy's spec.highWatermarkIOPS: volumes above it go to NVMe.",
+	}, []string{"policy"})
+	PolicyLowWatermark = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "storage_operator_policy_low_watermark_iops",
+		Help: "The StoragePolicy's spec.lowWatermarkIOPS: volumes below it go to SATA.",
+	}, []string{"policy"})
+)
+
+func init() {
+	crmetrics.Registry.MustRegister(PolicyVolumes, PolicyUnknownVolumes, PolicyMigrations, PolicyCondition,
+		PolicyEnabled, PolicyHighWatermark, PolicyLowWatermark)
+}
+
+// policyConditionTypes are the conditions exported by storage_operator_policy_condition; a
+// condition missing from the status is exported as 0 with reason "Unknown".
+var policyConditionTypes = []string{storagev1.ConditionReady, storagev1.ConditionMetricsAvailable, storagev1.ConditionStorageAvailable}
+
+// RecordPolicy sets the per-policy gauges from policy's spec and status. The policy
+// reconciler calls it after every evaluation (whether or not the status write was needed), so
+// the gauges follow the status it holds; it is cheap and safe for concurrent use.
+func RecordPolicy(policy *storagev1.StoragePolicy) {
+	name := policy.Name
+	st := &policy.Status
+	other := st.VolumesWatched - st.NVMeVolumes - st.SATAVolumes
+	if other < 0 {
+		other = 0
+	}
+	PolicyVolumes.WithLabelValues(name, TierLabelNVMe).Set(float64(st.NVMeVolumes))
+	PolicyVolumes.WithLabelValues(name, TierLabelSATA).Set(float64(st.SATAVolumes))
+	PolicyVolumes.WithLabelValues(name, TierLabelOther).Set(float64(other))
+	PolicyUnknownVolumes.WithLabelValues(name).Set(float64(st.UnknownVolumes))
+	PolicyMigrations.WithLabelValues(name, "active").Set(float64(st.ActiveMigrations))
+	PolicyMigrations.WithLabelValues(name, "planned").Set(float64(st.PlannedMigrations))
+	enabled := 0.0
+	if policy.Spec.Enabled == nil || *policy.Spec.Enabled {
+		enabled = 1
+	}
+	PolicyEnabled.WithLabelValues(name).Set(enabled)
+	PolicyHighWatermark.WithLabelValues(name).Set(float64(policy.Spec.HighWatermarkIOPS))
+	PolicyLowWatermark.WithLabelValues(name).Set(float64(policy.Spec.LowWatermarkIOPS))
+
+	policyConditionMu.Lock()
+	defer policyConditionMu.Unlock()
+	for _, typ := range policyConditionTypes {
+		value, reason := 0.0, "Unknown"
+		if c := meta.FindStatusCondition(st.Conditions, typ); c != nil {
+			if c.Reason != "" {
+				reason = c.Reason
+			}
+			if c.Status == metav1.ConditionTrue {
+				value = 1
+			}
+		}
+		// One series per (policy, condition): the previous reason's series goes.
+		PolicyCondition.DeletePartialMatch(prometheus.Labels{"policy": name, "condition": typ})
+		PolicyCondition.WithLabelValues(name, typ, reason).Set(value)
+	}
+}
+
+// policyConditionMu keeps the delete-then-set of a policy's condition series atomic, so a
+// scrape never sees two reasons for one condition.
+var policyConditionMu sync.Mutex
+
+// ForgetPolicy removes every per-policy series of the named policy. The policy reconciler
+// calls it when the policy is not found (deleted).
+func ForgetPolicy(name string) {
+	l := prometheus.Labels{"policy": name}
+	PolicyVolumes.DeletePartialMatch(l)
+	PolicyUnknownVolumes.DeletePartialMatch(l)
+	PolicyMigrations.DeletePartialMatch(l)
+	PolicyEnabled.DeletePartialMatch(l)
+	PolicyHighWatermark.DeletePartialMatch(l)
+	PolicyLowWatermark.DeletePartialMatch(l)
+	policyConditionMu.Lock()
+	PolicyCondition.DeletePartialMatch(l)
+	policyConditionMu.Unlock()
+}
+
+// TierMigrations by phase, and the migrations a dashboard and the alerts follow one by one.
+var (
+	TierMigrationsByPhase = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "storage_operator_tiermigrations",
+		Help: "TierMigration objects by phase (Pending, Analyzing, ScalingUp, WaitingSync, ScalingDown, RollingBack, Completed, Failed).",
+	}, []string{"phase"})
+	TierMigrationInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "storage_operator_tiermigration_info",
+		Help: "Always 1, one series per TierMigration that has not ended or ended less than an hour ago: its policy, volume (pv_name, as Mayastor's exporter labels it), target tier and phase.",
+	}, []string{"tiermigration", "policy", "pv_name", "target_tier", "phase"})
+	TierMigrationDeadline = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "storage_operator_tiermigration_deadline_timestamp_seconds",
+		Help: "Deadline (status.deadline, Unix seconds) of each TierMigration that has not ended; compare with time().",
+	}, []string{"tiermigration", "policy", "pv_name", "phase"})
+)
+
+// RecentlyEndedWindow is how long an ended TierMigration stays in storage_operator_tiermigration_info.
+const RecentlyEndedWindow = time.Hour
+
+var allPhases = []storagev1.MigrationPhase{
+	storagev1.PhasePending, storagev1.PhaseAnalyzing, storagev1.PhaseScalingUp, storagev1.PhaseWaitingSync,
+	storagev1.PhaseScalingDown, storagev1.PhaseRollingBack, storagev1.PhaseCompleted, storagev1.PhaseFailed,
+}
+
+func init() {
+	crmetrics.Registry.MustRegister(TierMigrationsByPhase, TierMigrationInfo, TierMigrationDeadline)
+	for _, p := range allPhases {
+		TierMigrationsByPhase.WithLabelValues(string(p))
+	}
+}
+
+var recordMigrationsMu sync.Mutex
+
+// RecordMigrations replaces the TierMigration gauges with what items (every TierMigration the
+// API server holds) say, at now. The TierMigration reconciler calls it where it recounts
+// storage_operator_active_migrations (updateActive).
+func RecordMigrations(items []storagev1.TierMigration, now time.Time) {
+	counts := make(map[storagev1.MigrationPhase]int, len(allPhases))
+	recordMigrationsMu.Lock()
+	defer recordMigrationsMu.Unlock()
+	TierMigrationInfo.Reset()
+	TierMigrationDeadline.Reset()
+	for i := range items {
+		tm := &items[i]
+		phase := tm.Status.Phase
+		if phase == "" {
+			phase = storagev1.PhasePending
+		}
+		counts[phase]++
+		pv := tm.Spec.PersistentVolumeName
+		if pv == "" {
+			pv = "pvc-" + tm.Spec.VolumeID
+		}
+		ended := phase.IsTerminal()
+		if ended && (tm.Status.CompletionTime == nil || now.Sub(tm.Status.CompletionTime.Time) > RecentlyEndedWindow) {
+			continue
+		}
+		TierMigrationInfo.WithLabelValues(tm.Name, tm.Spec.PolicyName, pv, strings.ToLower(string(tm.Spec.TargetTier)), string(phase)).Set(1)
+		if !ended && tm.Status.Deadline != nil {
+			TierMigrationDeadline.WithLabelValues(tm.Name, tm.Spec.PolicyName, pv, string(phase)).Set(float64(tm.Status.Deadline.Unix()))
+		}
+	}
+	for _, p := range allPhases {
+		TierMigrationsByPhase.WithLabelValues(string(p)).Set(float64(counts[p]))
+	}
+}
+
+// Requests to Mayastor's REST API and to Prometheus' HTTP API, by operation.
+var (
+	MayastorRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "storage_operator_mayastor_requests_total",
+		Help: "HTTP requests sent to the Mayastor REST API (each retry counts), by operation (method and path template).",
+	}, []string{"operation"})
+	MayastorRequestErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "storage_operator_mayastor_request_errors_total",
+		Help: "Mayastor REST API requests that failed (no answer, a non-2xx answer, or an undecodable one), by operation.",
+	}, []string{"operation"})
+	MayastorRequestDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "storage_operator_mayastor_request_duration_seconds",
+		Help:    "Time a Mayastor REST API request took, answer read included, by operation.",
+		Buckets: prometheus.ExponentialBuckets(0.005, 2.5, 10), // 5ms .. ~19s
+	}, []string{"operation"})
+	PrometheusRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "storage_operator_prometheus_requests_total",
+		Help: "Queries sent to Prometheus' HTTP API, by operation (iops, coverage).",
+	}, []string{"operation"})
+	PrometheusRequestErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "storage_operator_prometheus_request_errors_total",
+		Help: "Queries to Prometheus that failed (unreachable, refused, timed out, bad query), by operation.",
+	}, []string{"operation"})
+	PrometheusRequestDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "storage_operator_prometheus_request_duration_seconds",
+		Help:    "Time a Prometheus query took, by operation.",
+		Buckets: prometheus.ExponentialBuckets(0.005, 2.5, 10),
+	}, []string{"operation"})
+)
+
+func init() {
+	crmetrics.Registry.MustRegister(MayastorRequests, MayastorRequestErrors, MayastorRequestDuration,
+		PrometheusRequests, PrometheusRequestErrors, PrometheusRequestDuration)
+	// Exported at zero from start-up, so rates and alerts see the series before the first call.
+	for _, op := range mayastor.Operations {
+		MayastorRequests.WithLabelValues(op)
+		MayastorRequestErrors.WithLabelValues(op)
+		MayastorRequestDuration.WithLabelValues(op)
+	}
+	for _, op := range promwatch.Operations {
+		PrometheusRequests.WithLabelValues(op)
+		PrometheusRequestErrors.WithLabelValues(op)
+		PrometheusRequestDuration.WithLabelValues(op)
+	}
+}
+
+// requestMetrics implements mayastor.RequestObserver and promwatch.RequestObserver.
+type requestMetrics struct {
+	total, errors *prometheus.CounterVec
+	duration      *prometheus.HistogramVec
+}
+
+func (m requestMetrics) ObserveRequest(operation string, took time.Duration, err error) {
+	m.total.WithLabelValues(operation).Inc()
+	m.duration.WithLabelValues(operation).Observe(took.Seconds())
+	if err != nil {
+		m.errors.WithLabelValues(operation).Inc()
+	}
+}
+
+// MayastorRequestObserver is the mayastor.Config.Observer that feeds the
+// storage_operator_mayastor_request* metrics.
+var MayastorRequestObserver mayastor.RequestObserver = requestMetrics{MayastorRequests, MayastorRequestErrors, MayastorRequestDuration}
+
+// PrometheusRequestObserver is the promwatch.Config.Observer that feeds the
+// storage_operator_prometheus_request* metrics.
+var PrometheusRequestObserver promwatch.RequestObserver = requestMetrics{PrometheusRequests, PrometheusRequestErrors, PrometheusRequestDuration}

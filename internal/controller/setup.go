@@ -5,6 +5,9 @@ import (
 	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+
+	storagev1 "github.com/billyronks/couchestor/api/v1"
 
 	"github.com/billyronks/couchestor/internal/mayastor"
 	"github.com/billyronks/couchestor/internal/promwatch"
@@ -22,14 +25,17 @@ type Options struct {
 	MayastorURL             string
 	// MayastorHADisabled: Mayastor runs with HA off and refuses every republish.
 	MayastorHADisabled bool
+	// ObserveInterval is how often the shared snapshot is taken (--observe-interval).
+	ObserveInterval time.Duration
 }
 
 // Setup registers every reconciler with the manager.
 func Setup(mgr ctrl.Manager, opts Options) error {
-	ms, err := mayastor.New(mayastor.Config{BaseURL: opts.MayastorURL, UserAgent: version.String("couchestor")})
+	ms, err := mayastor.New(mayastor.Config{BaseURL: opts.MayastorURL, UserAgent: version.String("couchestor"), Observer: MayastorRequestObserver})
 	if err != nil {
 		return fmt.Errorf("--mayastor-url: %w", err)
 	}
+	opts.Prometheus.Observer = PrometheusRequestObserver
 	iops, err := promwatch.New(opts.Prometheus)
 	if err != nil {
 		return err
@@ -43,12 +49,27 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}
+	// One observation per cycle for every policy: after each, one event enqueues them all (a
+	// pending one already covers the next).
+	observed := make(chan event.GenericEvent, 1)
+	observer := &Observer{
+		Cache: mgr.GetClient(), Mayastor: ms, IOPS: iops, Interval: opts.ObserveInterval, Log: mgr.GetLogger().WithName("observer"),
+		Notify: func() {
+			select {
+			case observed <- event.GenericEvent{Object: &storagev1.StoragePolicy{}}:
+			default:
+			}
+		},
+	}
+	if err := mgr.Add(observer); err != nil {
+		return fmt.Errorf("add the observer: %w", err)
+	}
 	return (&StoragePolicyReconciler{
-		Client:    mgr.GetClient(),
-		APIReader: mgr.GetAPIReader(),
-		Recorder:  mgr.GetEventRecorder("couchestor"),
-		Options:   opts,
-		Mayastor:  ms,
-		IOPS:      iops,
+		Client:     mgr.GetClient(),
+		Snapshots:  observer,
+		Migrations: APIMigrationCreator{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader()},
+		Recorder:   mgr.GetEventRecorder("couchestor"),
+		Options:    opts,
+		Observed:   observed,
 	}).SetupWithManager(mgr)
 }

@@ -514,6 +514,7 @@ func (r *TierMigrationReconciler) updateActive(ctx context.Context) {
 	}
 	ActiveMigrations.Set(float64(migration.InFlight(list.Items)))
 	KeptExtraReplicas.Set(float64(migration.KeptExtraReplicaVolumes(list.Items)))
+	RecordMigrations(list.Items, r.Clock.Now())
 }
 
 // settleCordons releases the cordons an ended migration still records.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // ---- Preserve ----
@@ -104,7 +105,24 @@ func (m *Mover) Abort(ctx context.Context, plan Plan, j Journal) (Plan, error) {
 			return plan, err
 		}
 		if _, err := m.c.SetReplicaCount(ctx, plan.VolumeID, n); err != nil {
-			return plan, fmt.Errorf("abort move of volume %s: %w", plan.VolumeID, err)
+			if !disownedOnOfflineNode(err) {
+				return plan, fmt.Errorf("abort move of volume %s: %w", plan.VolumeID, err)
+			}
+			// The replica to remove was on an offline node: the control plane disowned it
+			// (it is gone from the volume) and kept the count
+			// (controller/resources/operations_helper.rs:318-363, per the review). Lower the
+			// count again: with the disowned replica gone, it removes nothing healthy.
+			if v, err = m.c.GetVolume(ctx, plan.VolumeID); err != nil {
+				return plan, fmt.Errorf("abort move of volume %s: %w", plan.VolumeID, err)
+			}
+			if int(v.Spec.NumReplicas) > n {
+				if err := record(ctx, j, plan); err != nil {
+					return plan, err
+				}
+				if _, err := m.c.SetReplicaCount(ctx, plan.VolumeID, n); err != nil {
+					return plan, fmt.Errorf("abort move of volume %s: after the control plane disowned a replica on an offline node: %w", plan.VolumeID, err)
+				}
+			}
 		}
 		if v, err = m.c.GetVolume(ctx, plan.VolumeID); err != nil {
 			return plan, fmt.Errorf("abort move of volume %s: verify: %w", plan.VolumeID, err)
@@ -168,4 +186,10 @@ func (m *Mover) possibleRemovals(ctx context.Context, v *Volume, n int) []string
 		return []string{id}
 	}
 	return nil
+}
+
+// disownedOnOfflineNode reports the control plane's answer to a decrease whose replica sits on an
+// offline node: 412 NodeNotOnline, after it disowned the replica.
+func disownedOnOfflineNode(err error) bool {
+	return IsKind(err, ErrorKindFailedPrecondition) && strings.Contains(err.Error(), "NodeNotOnline")
 }

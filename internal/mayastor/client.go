@@ -51,6 +51,8 @@ type Config struct {
 	PageSize int
 	// UserAgent is sent with every request when set.
 	UserAgent string
+	// Observer, when set, is told about every request (metrics: operation, duration, error).
+	Observer RequestObserver
 }
 
 // Client is a Mayastor control-plane REST v0 client. It is safe for
@@ -64,6 +66,7 @@ type Client struct {
 	maxDelay   time.Duration
 	pageSize   int
 	userAgent  string
+	observer   RequestObserver
 	// sleep waits between retries; replaced in tests.
 	sleep func(ctx context.Context, d time.Duration) error
 }
@@ -93,6 +96,7 @@ func New(cfg Config) (*Client, error) {
 		maxDelay:   cfg.RetryMaxDelay,
 		pageSize:   cfg.PageSize,
 		userAgent:  cfg.UserAgent,
+		observer:   cfg.Observer,
 		sleep:      sleepCtx,
 	}
 	if c.http == nil {
@@ -158,7 +162,7 @@ func (c *Client) do(ctx context.Context, cl call) error {
 		retries = c.maxRetries
 	}
 	for attempt := 0; ; attempt++ {
-		err := c.once(ctx, cl, payload)
+		err := c.observedOnce(ctx, cl, payload)
 		if err == nil || attempt >= retries || !retryable(ctx, err) {
 			return err
 		}
@@ -196,6 +200,17 @@ func retryable(ctx context.Context, err error) bool {
 }
 
 var errDecode = errors.New("decode answer")
+
+// observedOnce is once, reported to the Observer.
+func (c *Client) observedOnce(ctx context.Context, cl call, payload []byte) error {
+	if c.observer == nil {
+		return c.once(ctx, cl, payload)
+	}
+	start := time.Now()
+	err := c.once(ctx, cl, payload)
+	c.observer.ObserveRequest(operation(cl.method, cl.path), time.Since(start), err)
+	return err
+}
 
 func (c *Client) once(ctx context.Context, cl call, payload []byte) error {
 	target := c.base.String() + cl.path

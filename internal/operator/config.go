@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/billyronks/couchestor/internal/promwatch"
@@ -27,6 +28,7 @@ const (
 	DefaultMetricsBindAddress      = ":8080"
 	DefaultHealthProbeBindAddress  = ":8081"
 	DefaultCordonSweepInterval     = 30 * time.Second
+	DefaultObserveInterval         = 30 * time.Second
 )
 
 // Finished-TierMigration retention: --finished-migration-ttl, --finished-migrations-per-volume.
@@ -44,6 +46,7 @@ type Config struct {
 	MigrationTimeoutMinutes int
 	SyncPollIntervalSeconds int
 	CordonSweepInterval     time.Duration
+	ObserveInterval         time.Duration
 	MayastorHAEnabled       bool
 	DryRun                  bool
 	PreservationMode        bool
@@ -55,7 +58,10 @@ type Config struct {
 	FinishedMigrationTTL        time.Duration
 	FinishedMigrationsPerVolume int
 
-	MetricsBindAddress      string
+	MetricsBindAddress string
+	// MetricsSecure: /metrics over HTTPS, each scrape authenticated and authorized by the API
+	// server (TokenReview, SubjectAccessReview); false serves plain HTTP to anyone (--metrics-secure).
+	MetricsSecure           bool
 	HealthProbeBindAddress  string
 	PprofBindAddress        string
 	LeaderElect             bool
@@ -80,11 +86,19 @@ func (c *Config) ZapLevel() zapcore.Level {
 	return lvl
 }
 
-// NewFlagSet returns the operator's flags bound to cfg, with the datasheet's defaults.
-func NewFlagSet(name string, cfg *Config) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+// ErrHelp is returned by Parse when --help or -h is asked for.
+var ErrHelp = pflag.ErrHelp
+
+// NewFlagSet returns the operator's flags bound to cfg, with the datasheet's defaults. They are
+// pflag flags, Kubernetes' convention: --flag, --flag=value or --flag value.
+func NewFlagSet(name string, cfg *Config) *pflag.FlagSet {
+	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
+	fs.SortFlags = true
 	cfg.Prometheus = promwatch.DefaultConfig()
-	cfg.Prometheus.RegisterFlags(fs)
+	// promwatch registers its flags on a Go FlagSet (the library does not depend on pflag).
+	goFlags := flag.NewFlagSet(name, flag.ContinueOnError)
+	cfg.Prometheus.RegisterFlags(goFlags)
+	fs.AddGoFlagSet(goFlags)
 	fs.StringVar(&cfg.MayastorURL, "mayastor-url", DefaultMayastorURL, "Mayastor control-plane REST API (v0) URL")
 	fs.IntVar(&cfg.MaxConcurrentMigrations, "max-concurrent-migrations", DefaultMaxConcurrentMigrations, "maximum parallel migrations, all policies together")
 	fs.IntVar(&cfg.MigrationTimeoutMinutes, "migration-timeout-minutes", DefaultMigrationTimeoutMinutes, "migration timeout in minutes, for policies that do not set migrationTimeout")
@@ -92,12 +106,14 @@ func NewFlagSet(name string, cfg *Config) *flag.FlagSet {
 	fs.DurationVar(&cfg.CordonSweepInterval, "cordon-sweep-interval", DefaultCordonSweepInterval, "how often node cordons left by finished or deleted migrations are removed (also at start-up)")
 	fs.DurationVar(&cfg.FinishedMigrationTTL, "finished-migration-ttl", DefaultFinishedMigrationTTL, "finished TierMigrations are deleted once they ended this long ago (a volume's newest stays while a policy's cooldown could count from it, and a policy's newest 20 stay for its history)")
 	fs.IntVar(&cfg.FinishedMigrationsPerVolume, "finished-migrations-per-volume", DefaultFinishedMigrationsPerVolume, "at most this many finished TierMigrations of each volume are kept, the newest (0: no count limit, --finished-migration-ttl only)")
+	fs.DurationVar(&cfg.ObserveInterval, "observe-interval", DefaultObserveInterval, "how often one shared snapshot of Mayastor, Prometheus and the cluster is taken and every StoragePolicy decided from it")
 	fs.BoolVar(&cfg.MayastorHAEnabled, "mayastor-ha-enabled", true, "whether Mayastor runs with HA (the core agent's default); with HA off it refuses every republish, so moves that need one are refused before they start")
 	fs.BoolVar(&cfg.DryRun, "dry-run", false, "global dry-run mode: decide and report, never write to Mayastor")
 	fs.BoolVar(&cfg.PreservationMode, "preservation-mode", false, "keep old replicas after migration")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "logging verbosity: debug, info, warn or error")
 	fs.BoolVar(&cfg.LogJSON, "log-json", false, "JSON log format")
 	fs.StringVar(&cfg.MetricsBindAddress, "metrics-bind-address", DefaultMetricsBindAddress, "address the /metrics endpoint binds to (0 disables it)")
+	fs.BoolVar(&cfg.MetricsSecure, "metrics-secure", true, "serve /metrics over HTTPS (self-signed certificate) to clients the API server authenticates and authorizes for GET /metrics (the metrics-reader ClusterRole); false serves plain HTTP to anyone")
 	fs.StringVar(&cfg.HealthProbeBindAddress, "health-probe-bind-address", DefaultHealthProbeBindAddress, "address /healthz, /livez and /readyz bind to")
 	fs.StringVar(&cfg.PprofBindAddress, "pprof-bind-address", "", "address Go's /debug/pprof profiles bind to (empty: off); keep it on loopback")
 	fs.BoolVar(&cfg.LeaderElect, "leader-elect", false, "elect a leader, so that only one of several replicas acts")
@@ -112,9 +128,10 @@ func Parse(name string, args []string) (*Config, error) {
 	cfg := &Config{}
 	fs := NewFlagSet(name, cfg)
 	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
+	fs.Usage = func() {}
+	if err := fs.Parse(singleDashCompat(fs, args)); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return nil, ErrHelp
 		}
 		return nil, errors.New(oneLine(err.Error()))
 	}
@@ -127,12 +144,31 @@ func Parse(name string, args []string) (*Config, error) {
 	return cfg, cfg.Validate()
 }
 
-// Usage writes the flags and their defaults.
+// Usage writes the flags and their defaults, --flag style.
 func Usage(w io.Writer, name string) {
 	fs := NewFlagSet(name, &Config{})
-	fs.SetOutput(w)
-	fmt.Fprintf(w, "Usage of %s:\n", name)
-	fs.PrintDefaults()
+	fs.BoolP("help", "h", false, "print this help and exit")
+	fmt.Fprintf(w, "Usage:\n  %s [flags]\n\nFlags:\n%s", name, fs.FlagUsages())
+}
+
+// singleDashCompat keeps older command lines working: Go's flag package, which the operator
+// used before pflag, also took -flag and -flag=value. An argument spelled that way that names
+// one of the operator's flags (or help) is read as --flag. "--" ends the flags, as in pflag.
+func singleDashCompat(fs *pflag.FlagSet, args []string) []string {
+	out := make([]string, 0, len(args))
+	for i, a := range args {
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		if len(a) > 2 && a[0] == '-' && a[1] != '-' {
+			name, _, _ := strings.Cut(a[1:], "=")
+			if fs.Lookup(name) != nil || name == "help" {
+				a = "-" + a
+			}
+		}
+		out = append(out, a)
+	}
+	return out
 }
 
 // Validate refuses values the operator cannot run with; the error names the flag.
@@ -158,6 +194,9 @@ func (c *Config) Validate() error {
 	}
 	if c.FinishedMigrationsPerVolume < 0 {
 		check("finished-migrations-per-volume", fmt.Errorf("must be 0 or more, got %d", c.FinishedMigrationsPerVolume))
+	}
+	if c.ObserveInterval < time.Second {
+		check("observe-interval", fmt.Errorf("must be at least 1s, got %v", c.ObserveInterval))
 	}
 	if _, err := zapcore.ParseLevel(c.LogLevel); err != nil || c.LogLevel == "" {
 		check("log-level", fmt.Errorf("unknown level %q: use debug, info, warn or error", c.LogLevel))

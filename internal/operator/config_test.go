@@ -1,6 +1,8 @@
 package operator
 
 import (
+	"bytes"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +20,9 @@ func TestDefaultsAreTheDatasheets(t *testing.T) {
 		cfg.MetricsBindAddress != ":8080" || cfg.HealthProbeBindAddress != ":8081" || cfg.LeaderElect {
 		t.Fatalf("defaults differ from the datasheet: %+v", cfg)
 	}
+	if cfg.ObserveInterval != 30*time.Second {
+		t.Fatalf("--observe-interval default %v, want 30s", cfg.ObserveInterval)
+	}
 	if cfg.CordonSweepInterval != 30*time.Second || !cfg.MayastorHAEnabled {
 		t.Fatalf("--cordon-sweep-interval default %v, want 30s; --mayastor-ha-enabled default %v, want true", cfg.CordonSweepInterval, cfg.MayastorHAEnabled)
 	}
@@ -31,10 +36,13 @@ func TestFlagsAreParsed(t *testing.T) {
 		"--prometheus-url=https://prom.example:9443/prefix", "--max-concurrent-migrations=10",
 		"--migration-timeout-minutes=5", "--sync-poll-interval-seconds=3", "--dry-run", "--preservation-mode",
 		"--log-level=debug", "--log-json", "--leader-elect", "--metrics-bind-address=0", "--cordon-sweep-interval=45s",
-		"--mayastor-ha-enabled=false",
+		"--mayastor-ha-enabled=false", "--observe-interval=10s",
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if cfg.ObserveInterval != 10*time.Second {
+		t.Fatalf("--observe-interval: %v", cfg.ObserveInterval)
 	}
 	if cfg.MaxConcurrentMigrations != 10 || !cfg.DryRun || !cfg.PreservationMode || cfg.ZapLevel().String() != "debug" ||
 		!cfg.LogJSON || !cfg.LeaderElect || cfg.MigrationTimeout() != 5*time.Minute || cfg.MetricsBindAddress != "0" ||
@@ -49,6 +57,8 @@ func TestBadValuesNameTheFlag(t *testing.T) {
 		"--migration-timeout-minutes=-1":    "--migration-timeout-minutes: must be a positive number, got -1",
 		"--sync-poll-interval-seconds=0":    "--sync-poll-interval-seconds",
 		"--cordon-sweep-interval=0s":        "--cordon-sweep-interval: must be at least 1s, got 0s",
+		"--observe-interval=500ms":          "--observe-interval: must be at least 1s, got 500ms",
+		"--observe-interval=often":          "-observe-interval",
 		"--cordon-sweep-interval=-1m":       "--cordon-sweep-interval: must be at least 1s",
 		"--cordon-sweep-interval=soon":      "-cordon-sweep-interval",
 		"--log-level=trace":                 `--log-level: unknown level "trace"`,
@@ -69,5 +79,50 @@ func TestBadValuesNameTheFlag(t *testing.T) {
 		if msg := err.Error(); !strings.Contains(msg, want) || strings.Contains(msg, "\n") {
 			t.Errorf("%s: want one line containing %q, got %q", arg, want, msg)
 		}
+	}
+}
+
+// --help is pflag's: every flag as --flag with its type and default; -h and --help ask for it.
+func TestHelpIsDoubleDash(t *testing.T) {
+	for _, arg := range []string{"--help", "-h", "-help"} {
+		if _, err := Parse("couchestor", []string{arg}); !errors.Is(err, ErrHelp) {
+			t.Errorf("%s: want ErrHelp, got %v", arg, err)
+		}
+	}
+	var b bytes.Buffer
+	Usage(&b, "couchestor")
+	help := b.String()
+	for _, want := range []string{
+		"  couchestor [flags]",
+		"      --prometheus-url string ",
+		`(default "http://prometheus.monitoring.svc.cluster.local:9090")`,
+		"      --max-concurrent-migrations int ",
+		"(default 2)",
+		"      --dry-run ",
+		"      --log-level string ",
+		"      --finished-migration-ttl duration ",
+		"      --prometheus-insecure-skip-verify ",
+		"  -h, --help ",
+	} {
+		if !strings.Contains(help, want) {
+			t.Errorf("help lacks %q:\n%s", want, help)
+		}
+	}
+	if strings.Contains(help, "\n  -prometheus-url") || strings.Contains(help, "Usage of") {
+		t.Errorf("help is Go's flag format:\n%s", help)
+	}
+}
+
+// Command lines written for Go's flag package (-flag, -flag=value) still work.
+func TestSingleDashFlagsStillWork(t *testing.T) {
+	cfg, err := Parse("couchestor", []string{"-dry-run", "-max-concurrent-migrations=4", "-log-level", "debug", "--observe-interval=5s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.DryRun || cfg.MaxConcurrentMigrations != 4 || cfg.LogLevel != "debug" || cfg.ObserveInterval != 5*time.Second {
+		t.Fatalf("flags not applied: %+v", cfg)
+	}
+	if _, err := Parse("couchestor", []string{"-no-such-flag"}); err == nil || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("unknown single-dash flag: want a one-line error, got %v", err)
 	}
 }

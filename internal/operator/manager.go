@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
@@ -76,7 +77,7 @@ func Run(ctx context.Context, cfg *Config, restCfg *rest.Config) error {
 	log := ctrl.Log.WithName("setup")
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
 		Scheme:  NewScheme(),
-		Metrics: metricsserver.Options{BindAddress: cfg.MetricsBindAddress},
+		Metrics: metricsOptions(cfg),
 		// managedFields are never read here; at 10,000 PVs they are megabytes of cache.
 		Cache:                   cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
 		HealthProbeBindAddress:  "0", // served by healthServer below, which adds /livez
@@ -103,6 +104,7 @@ func Run(ctx context.Context, cfg *Config, restCfg *rest.Config) error {
 		Prometheus:              cfg.Prometheus,
 		MayastorURL:             cfg.MayastorURL,
 		MayastorHADisabled:      !cfg.MayastorHAEnabled,
+		ObserveInterval:         cfg.ObserveInterval,
 	}); err != nil {
 		return fmt.Errorf("set up controllers: %w", err)
 	}
@@ -121,11 +123,25 @@ func Run(ctx context.Context, cfg *Config, restCfg *rest.Config) error {
 		return fmt.Errorf("add health server: %w", err)
 	}
 
-	log.Info("starting manager", "metrics", cfg.MetricsBindAddress, "health", cfg.HealthProbeBindAddress,
+	log.Info("starting manager", "metrics", cfg.MetricsBindAddress, "metricsSecure", cfg.MetricsSecure, "health", cfg.HealthProbeBindAddress,
 		"leaderElect", cfg.LeaderElect, "dryRun", cfg.DryRun, "preservationMode", cfg.PreservationMode,
 		"maxConcurrentMigrations", cfg.MaxConcurrentMigrations, "cordonSweepInterval", cfg.CordonSweepInterval,
-		"finishedMigrationTTL", cfg.FinishedMigrationTTL, "finishedMigrationsPerVolume", cfg.FinishedMigrationsPerVolume)
+		"finishedMigrationTTL", cfg.FinishedMigrationTTL, "finishedMigrationsPerVolume", cfg.FinishedMigrationsPerVolume,
+		"observeInterval", cfg.ObserveInterval)
 	return mgr.Start(ctx)
+}
+
+// metricsOptions: with --metrics-secure (the default), /metrics is served over HTTPS with a
+// self-signed certificate, and each request must carry a bearer token the API server
+// authenticates (TokenReview) and authorizes for GET /metrics (SubjectAccessReview), as the
+// metrics-reader ClusterRole grants; otherwise plain HTTP, open to anyone who can reach the port.
+func metricsOptions(cfg *Config) metricsserver.Options {
+	opts := metricsserver.Options{BindAddress: cfg.MetricsBindAddress}
+	if cfg.MetricsSecure {
+		opts.SecureServing = true
+		opts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	return opts
 }
 
 // healthServer serves /healthz and /livez (the process answers) and /readyz (the informer caches

@@ -1,6 +1,11 @@
 package promwatch
 
 import (
+	"io/fs"
+	"strings"
+
+	promconfig "github.com/prometheus/common/config"
+
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -10,7 +15,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"strings"
 	"time"
 )
 
@@ -59,9 +63,8 @@ type Config struct {
 	MaxSeries        int
 	MaxResponseBytes int64
 
-	// Transport, if set, replaces the HTTP transport built from the TLS settings above
-	// (authentication and size limits still wrap it). For tests and custom dialers.
-	Transport http.RoundTripper
+	// Observer, when set, is told about every query (metrics: operation, duration, error).
+	Observer RequestObserver
 }
 
 // DefaultConfig returns the configuration the flags start from.
@@ -191,26 +194,34 @@ func loadCAFile(path string) (*x509.CertPool, error) {
 	return pool, nil
 }
 
-// roundTripper builds the transport chain: size limit ∘ authentication ∘ TLS transport.
+// roundTripper builds the transport chain: size limit ∘ credential errors ∘ authentication and
+// TLS from github.com/prometheus/common/config (the library Prometheus' own clients use: the
+// bearer token and basic-auth password files are read on every request, so a rotated Secret is
+// picked up at once).
 func (c *Config) roundTripper() (http.RoundTripper, error) {
-	base := c.Transport
-	if base == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: c.InsecureSkipVerify} //nolint:gosec // opt-in flag
-		if c.CAFile != "" {
-			pool, err := loadCAFile(c.CAFile)
-			if err != nil {
-				return nil, fmt.Errorf("--prometheus-ca-file: %v", err)
-			}
-			t.TLSClientConfig.RootCAs = pool
+	hc := promconfig.HTTPClientConfig{
+		TLSConfig:       promconfig.TLSConfig{CAFile: c.CAFile, InsecureSkipVerify: c.InsecureSkipVerify, MinVersion: promconfig.TLSVersion(tls.VersionTLS12)},
+		FollowRedirects: true,
+	}
+	switch {
+	case c.BearerTokenFile != "":
+		hc.Authorization = &promconfig.Authorization{Type: "Bearer", CredentialsFile: c.BearerTokenFile}
+	case c.BasicAuthUsername != "":
+		hc.BasicAuth = &promconfig.BasicAuth{Username: c.BasicAuthUsername, PasswordFile: c.BasicAuthPasswordFile}
+	}
+	if c.CAFile != "" {
+		if _, err := loadCAFile(c.CAFile); err != nil {
+			return nil, fmt.Errorf("--prometheus-ca-file: %v", err)
 		}
-		base = t
 	}
-	var rt http.RoundTripper = base
-	if c.BearerTokenFile != "" || c.BasicAuthUsername != "" {
-		rt = &authRoundTripper{next: rt, tokenFile: c.BearerTokenFile, username: c.BasicAuthUsername, passwordFile: c.BasicAuthPasswordFile}
+	if err := hc.Validate(); err != nil {
+		return nil, fmt.Errorf("prometheus client: %v", err)
 	}
-	return &limitRoundTripper{next: rt, maxBytes: c.MaxResponseBytes}, nil
+	rt, err := promconfig.NewRoundTripperFromConfig(hc, "couchestor")
+	if err != nil {
+		return nil, fmt.Errorf("prometheus client: %v", err)
+	}
+	return &limitRoundTripper{next: &credentialErrors{next: rt}, maxBytes: c.MaxResponseBytes}, nil
 }
 
 // credentialsError marks a failure to read a mounted credential, so it is reported as
@@ -220,39 +231,21 @@ type credentialsError struct{ err error }
 func (e *credentialsError) Error() string { return e.err.Error() }
 func (e *credentialsError) Unwrap() error { return e.err }
 
-type authRoundTripper struct {
-	next                              http.RoundTripper
-	tokenFile, username, passwordFile string
-}
+// credentialErrors turns the authentication round tripper's failure to read a credentials file
+// (a file-system error, before any request was sent) into a credentialsError.
+type credentialErrors struct{ next http.RoundTripper }
 
-func (a *authRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
-	req = req.Clone(req.Context())
-	if a.tokenFile != "" {
-		token, err := readSecretFile(a.tokenFile)
-		if err != nil {
-			return nil, &credentialsError{fmt.Errorf("read bearer token: %v", err)}
+func (c *credentialErrors) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := c.next.RoundTrip(req)
+	var pathErr *fs.PathError
+	if err != nil && errors.As(err, &pathErr) {
+		what := "read bearer token"
+		if strings.Contains(err.Error(), "basic auth") {
+			what = "read basic auth password"
 		}
-		req.Header.Set("Authorization", "Bearer "+token)
-	} else {
-		password, err := readSecretFile(a.passwordFile)
-		if err != nil {
-			return nil, &credentialsError{fmt.Errorf("read basic auth password: %v", err)}
-		}
-		req.SetBasicAuth(a.username, password)
+		return nil, &credentialsError{fmt.Errorf("%s: %v", what, unwrapPathError(err))}
 	}
-	return a.next.RoundTrip(req)
-}
-
-func readSecretFile(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", unwrapPathError(err)
-	}
-	s := strings.TrimSpace(string(b))
-	if s == "" {
-		return "", fmt.Errorf("%s is empty", path)
-	}
-	return s, nil
+	return resp, err
 }
 
 // errBodyTooLarge is returned while reading an answer longer than MaxResponseBytes.

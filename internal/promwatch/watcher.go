@@ -234,7 +234,9 @@ func markPolicy(err error, fromPolicy bool) {
 // query runs one instant query and checks its shape: an instant vector with exactly one sample
 // per non-empty pv_name, and no more than MaxSeries samples.
 func (w *Watcher) query(ctx context.Context, name, q string, at time.Time) (map[string]float64, []string, error) {
+	start := time.Now()
 	val, warnings, _, err := w.api.Query(ctx, q, at, v1.WithTimeout(w.cfg.Timeout), v1.WithLimit(uint64(w.cfg.MaxSeries)+1))
+	w.observe(name, time.Since(start), err)
 	if err != nil {
 		return nil, nil, w.classify(ctx, name, err)
 	}

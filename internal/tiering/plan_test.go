@@ -12,6 +12,11 @@ import (
 	"github.com/billyronks/couchestor/internal/mayastor"
 )
 
+// now is the clock of every plan test; gib a volume size.
+var now = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+
+const gib = 1 << 30
+
 var hourKey = IOPSKey{Window: time.Hour}
 
 // testPolicy is a datasheet policy: 5000/500 IOPS, 1h window, 24h cooldown, 2 slots, 10%

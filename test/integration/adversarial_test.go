@@ -99,10 +99,10 @@ const (
 // simulated time every 5 ms, the operator is not started.
 func advWorld(t *testing.T, scenario string, volumes []string, options ...worldOption) (*migrationWorld, *sampler) {
 	t.Helper()
-	// The operator's cordon sweeper, every 200 ms of wall time: 40 s of simulated time at the
-	// clock's rate (1 s per 5 ms), as --cordon-sweep-interval=1m is under the 60 s a cordon may
-	// outlive its migration on a real clock.
-	options = append([]worldOption{func(w *migrationWorld) { w.sweepEvery = 200 * time.Millisecond }}, options...)
+	// The operator's cordon sweeper, every 30 s of simulated time (--cordon-sweep-interval's
+	// default): its ticker comes from the world's fake clock, so a loaded machine delays the
+	// sweeps and the clock alike and the 60 s a cordon may outlive its migration hold.
+	options = append([]worldOption{func(w *migrationWorld) { w.sweepEvery = 30 * time.Second }}, options...)
 	w := newMigrationWorld(t, scenario, options...)
 	s := newSampler(w)
 	for _, v := range volumes {

@@ -59,7 +59,14 @@ func freeAddr(t *testing.T) string {
 // config/rbac/role.yaml, so the test also proves that role is enough to run the operator.
 func leastPrivilegeKubeconfig(t *testing.T) string {
 	t.Helper()
-	c := ctx(t)
+	return kubeconfigBoundToManagerRole(t, "couchestor-test")
+}
+
+// kubeconfigBoundToManagerRole makes user, bound to a copy of config/rbac/role.yaml only, and
+// returns the path of its kubeconfig.
+func kubeconfigBoundToManagerRole(t *testing.T, user string) string {
+	t.Helper()
+	c := context.Background()
 	raw, err := os.ReadFile(filepath.Join(repoRoot, "config", "rbac", "role.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -68,26 +75,26 @@ func leastPrivilegeKubeconfig(t *testing.T) string {
 	if err := yaml.Unmarshal(raw, &role); err != nil {
 		t.Fatal(err)
 	}
-	role.Name = "couchestor-test-manager-role"
+	role.Name = user + "-manager-role"
 	if err := k8sClient.Create(c, &role); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = k8sClient.Delete(context.Background(), &role) })
 	binding := &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "couchestor-test-manager-rolebinding"},
+		ObjectMeta: metav1.ObjectMeta{Name: user + "-manager-rolebinding"},
 		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role.Name},
-		Subjects:   []rbacv1.Subject{{Kind: "User", Name: "couchestor-test"}},
+		Subjects:   []rbacv1.Subject{{Kind: "User", Name: user}},
 	}
 	if err := k8sClient.Create(c, binding); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = k8sClient.Delete(context.Background(), binding) })
 
-	user, err := testEnv.AddUser(envtest.User{Name: "couchestor-test"}, nil)
+	u, err := testEnv.AddUser(envtest.User{Name: user}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	kc, err := user.KubeConfig()
+	kc, err := u.KubeConfig()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,17 +115,18 @@ func get(url string) (int, string, error) {
 	return resp.StatusCode, string(b), nil
 }
 
-func TestBinaryServesHealthAndMetrics(t *testing.T) {
-	requireAPIServer(t)
+// startBinary runs the built operator with the least-privilege user and args, and waits until
+// /readyz answers 200. It returns the metrics and health addresses and the output so far.
+func startBinary(t *testing.T, args ...string) (metricsAddr, healthAddr string, logs *syncBuffer) {
+	t.Helper()
 	bin := buildBinary(t)
 	kubeconfig := leastPrivilegeKubeconfig(t)
-	metricsAddr, healthAddr := freeAddr(t), freeAddr(t)
+	metricsAddr, healthAddr = freeAddr(t), freeAddr(t)
 
-	var logs bytes.Buffer
-	cmd := exec.Command(bin, "--kubeconfig", kubeconfig,
-		"--metrics-bind-address", metricsAddr, "--health-probe-bind-address", healthAddr,
-		"--log-json", "--log-level", "debug")
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+	logs = &syncBuffer{}
+	cmd := exec.Command(bin, append([]string{"--kubeconfig", kubeconfig,
+		"--metrics-bind-address", metricsAddr, "--health-probe-bind-address", healthAddr}, args...)...)
+	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -152,6 +160,31 @@ func TestBinaryServesHealthAndMetrics(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	return metricsAddr, healthAddr, logs
+}
+
+// syncBuffer is a bytes.Buffer safe for the process's writes and the test's reads.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestBinaryServesHealthAndMetrics(t *testing.T) {
+	requireAPIServer(t)
+	// Plain HTTP, as --metrics-secure=false asks; the secure default is TestBinarySecureMetrics.
+	metricsAddr, healthAddr, logs := startBinary(t, "--metrics-secure=false", "--log-json", "--log-level", "debug")
 	for _, path := range []string{"/healthz", "/livez", "/readyz"} {
 		code, body, err := get("http://" + healthAddr + path)
 		if err != nil || code != http.StatusOK {
@@ -175,7 +208,7 @@ func TestBinaryServesHealthAndMetrics(t *testing.T) {
 		}
 	}
 	// Logs are JSON, one object a line, as --log-json asks.
-	sc := bufio.NewScanner(bytes.NewReader(logs.Bytes()))
+	sc := bufio.NewScanner(strings.NewReader(logs.String()))
 	lines := 0
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
@@ -207,8 +240,8 @@ func TestBinaryRefusesBadFlags(t *testing.T) {
 		{[]string{"--prometheus-url=http://"}, "--prometheus-url: "},
 		{[]string{"--mayastor-url=ftp://x"}, "--mayastor-url: malformed URL"},
 		{[]string{"--metrics-bind-address=8080"}, "--metrics-bind-address: malformed address"},
-		{[]string{"--no-such-flag"}, "flag provided but not defined"},
-		{[]string{"--dry-run=maybe"}, "invalid boolean value"},
+		{[]string{"--no-such-flag"}, "unknown flag: --no-such-flag"},
+		{[]string{"--dry-run=maybe"}, `invalid argument "maybe" for "--dry-run" flag`},
 		{[]string{"--finished-migration-ttl=0s"}, "--finished-migration-ttl: must be a positive duration"},
 		{[]string{"--finished-migration-ttl=a-week"}, "-finished-migration-ttl"},
 		{[]string{"--finished-migrations-per-volume=-2"}, "--finished-migrations-per-volume: must be 0 or more, got -2"},
@@ -230,6 +263,29 @@ func TestBinaryRefusesBadFlags(t *testing.T) {
 				t.Fatalf("want a line naming the flag (%q), got %q", tc.want, msg)
 			}
 		})
+	}
+}
+
+// --help follows Kubernetes' convention (pflag): every flag as --flag, exit status 0, on stdout.
+func TestBinaryHelpPrintsDoubleDashFlags(t *testing.T) {
+	bin := buildBinary(t)
+	for _, arg := range []string{"--help", "-h"} {
+		out, err := exec.Command(bin, arg).Output()
+		if err != nil {
+			t.Fatalf("%s: %v", arg, err)
+		}
+		help := string(out)
+		for _, want := range []string{"Usage:", "  couchestor [flags]", "      --prometheus-url string", "      --max-concurrent-migrations int",
+			"      --dry-run ", "      --observe-interval duration", "  -h, --help"} {
+			if !strings.Contains(help, want) {
+				t.Errorf("%s: help lacks %q:\n%s", arg, want, help)
+			}
+		}
+		for _, line := range strings.Split(help, "\n") {
+			if f := strings.TrimSpace(line); strings.HasPrefix(f, "-") && !strings.HasPrefix(f, "--") && !strings.HasPrefix(f, "-h, --help") {
+				t.Errorf("%s: single-dash flag in help: %q", arg, line)
+			}
+		}
 	}
 }
 

@@ -100,7 +100,7 @@ func TestInstallManifestsAreValid(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, f := range []string{"rbac/role.yaml", "rbac/role_binding.yaml", "rbac/service_account.yaml",
-		"rbac/leader_election_role.yaml", "rbac/leader_election_role_binding.yaml", "manager/manager.yaml",
+		"rbac/leader_election_role.yaml", "rbac/leader_election_role_binding.yaml", "rbac/metrics_reader_role.yaml", "manager/manager.yaml",
 		"default/metrics_service.yaml", "samples/storage_v1_storagepolicy.yaml", "samples/storage_v1_tiermigration.yaml"} {
 		for _, u := range readObjects(t, f) {
 			if u.GetKind() == "Namespace" {

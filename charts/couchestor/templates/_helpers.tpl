@@ -1,0 +1,88 @@
+{{/* The chart's name, or nameOverride. */}}
+{{- define "couchestor.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+The prefix of every object's name: fullnameOverride, else the release name (when it contains the
+chart's name), else <release>-<chart>. A release named couchestor gives the names the kustomize
+config (config/default, namePrefix couchestor-) gives.
+*/}}
+{{- define "couchestor.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "couchestor.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "couchestor.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "couchestor.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "couchestor.labels" -}}
+helm.sh/chart: {{ include "couchestor.chart" . }}
+{{ include "couchestor.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+
+{{- define "couchestor.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (printf "%s-controller-manager" (include "couchestor.fullname" .)) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "couchestor.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The port of a host:port bind address (":8080" gives 8080). */}}
+{{- define "couchestor.port" -}}
+{{- regexReplaceAll "^.*:" . "" -}}
+{{- end -}}
+
+{{- define "couchestor.metricsEnabled" -}}
+{{- if ne (toString .Values.config.metricsBindAddress) "0" -}}true{{- end -}}
+{{- end -}}
+
+{{/* Whether /metrics is served over HTTPS with authentication (--metrics-secure, when the operator has it). */}}
+{{- define "couchestor.metricsSecure" -}}
+{{- if and (hasKey .Values.config "metricsSecure") (eq (toString .Values.config.metricsSecure) "true") -}}true{{- end -}}
+{{- end -}}
+
+{{/*
+The operator's arguments: each key of .Values.config as --<kebab-case key>=<value>, in key order,
+empty strings left out; then extraArgs.
+*/}}
+{{- define "couchestor.args" -}}
+{{- range $key, $value := .Values.config }}
+{{- if not (and (kindIs "string" $value) (eq $value "")) }}
+{{- $flag := kebabcase $key }}
+{{- if or (kindIs "float64" $value) (kindIs "int" $value) (kindIs "int64" $value) }}
+- {{ printf "--%s=%d" $flag (int64 $value) | toJson }}
+{{- else }}
+- {{ printf "--%s=%v" $flag $value | toJson }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- range .Values.extraArgs }}
+- {{ . | toJson }}
+{{- end }}
+{{- end -}}

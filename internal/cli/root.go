@@ -1,0 +1,213 @@
+// Package cli is `kubectl couchestor`, the kubectl plugin (binary kubectl-couchestor): plan asks
+// the planner what every policy would do right now and why, status shows the migrations in
+// flight, move starts a migration of a PVC. It talks to the API server with the user's
+// kubeconfig and, for plan, to Mayastor and Prometheus; it needs no running operator.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/billyronks/couchestor/internal/operator"
+	"github.com/billyronks/couchestor/internal/version"
+)
+
+// Exit codes: a runtime failure (the cluster said no, a PVC does not exist) is 1; a command
+// line that cannot be right (unknown flag, bad value, wrong arguments) is 2.
+const (
+	ExitError = 1
+	ExitUsage = 2
+)
+
+// Name is the binary's name; kubectl finds it on PATH as the plugin "couchestor".
+const Name = "kubectl-couchestor"
+
+// UsageError marks an error in the command line (exit status 2).
+type UsageError struct{ Err error }
+
+func (e UsageError) Error() string { return e.Err.Error() }
+func (e UsageError) Unwrap() error { return e.Err }
+
+func usageErrorf(format string, args ...any) error {
+	return UsageError{fmt.Errorf(format, args...)}
+}
+
+// Options are the flags every subcommand shares.
+type Options struct {
+	Kubeconfig string
+	Context    string
+	Namespace  string
+	Timeout    time.Duration
+
+	// RESTConfig, when set, is used instead of loading the kubeconfig (tests).
+	RESTConfig *rest.Config
+	// Now is the clock (tests); time.Now when nil.
+	Now func() time.Time
+
+	Out, ErrOut io.Writer
+}
+
+func (o *Options) now() time.Time {
+	if o.Now != nil {
+		return o.Now()
+	}
+	return time.Now()
+}
+
+func (o *Options) clientConfig() clientcmd.ClientConfig {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = o.Kubeconfig
+	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: o.Context})
+}
+
+// restConfig is the API server the kubeconfig (and --context) names.
+func (o *Options) restConfig() (*rest.Config, error) {
+	if o.RESTConfig != nil {
+		return rest.CopyConfig(o.RESTConfig), nil
+	}
+	rc, err := o.clientConfig().ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig: %s", oneLine(err.Error()))
+	}
+	rc.UserAgent = version.String(Name)
+	return rc, nil
+}
+
+// namespace is --namespace, else the kubeconfig context's, else "default".
+func (o *Options) namespace() string {
+	if o.Namespace != "" {
+		return o.Namespace
+	}
+	if o.RESTConfig == nil {
+		if ns, _, err := o.clientConfig().Namespace(); err == nil && ns != "" {
+			return ns
+		}
+	}
+	return "default"
+}
+
+func (o *Options) client() (client.Client, *rest.Config, error) {
+	rc, err := o.restConfig()
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := client.New(rc, client.Options{Scheme: operator.NewScheme()})
+	if err != nil {
+		return nil, nil, fmt.Errorf("API server: %s", oneLine(err.Error()))
+	}
+	return c, rc, nil
+}
+
+func (o *Options) context(parent context.Context) (context.Context, context.CancelFunc) {
+	if o.Timeout > 0 {
+		return context.WithTimeout(parent, o.Timeout)
+	}
+	return context.WithCancel(parent)
+}
+
+// NewCommand builds the command tree. opts carries the output streams and, in tests, the API
+// server and the clock.
+func NewCommand(opts *Options) *cobra.Command {
+	if opts.Out == nil {
+		opts.Out = io.Discard
+	}
+	if opts.ErrOut == nil {
+		opts.ErrOut = io.Discard
+	}
+	root := &cobra.Command{
+		Use:   Name,
+		Short: "Ask CoucheStor what it would do and why, watch its migrations, move a PVC between tiers",
+		Long: `kubectl couchestor talks to the API server with your kubeconfig.
+
+  plan     for each StoragePolicy and each volume it selects, the decision right now and why
+           (the operator's own planner, read-only; the operator need not be running)
+  status   the TierMigrations in flight: phase, sync progress, time left to their deadline
+  move     start a migration of one PVC to NVMe or SATA`,
+		Example: `  kubectl couchestor plan --mayastor-service mayastor/mayastor-api-rest:8081 --prometheus-service monitoring/prometheus:9090
+  kubectl couchestor plan --policy databases -o json
+  kubectl couchestor status
+  kubectl couchestor move pvc/shop/postgres-data --to nvme`,
+		Version:       strings.TrimPrefix(version.String(Name), Name+" "),
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Annotations:   map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl couchestor"},
+	}
+	root.SetOut(opts.Out)
+	root.SetErr(opts.ErrOut)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return UsageError{err} })
+	pf := root.PersistentFlags()
+	pf.StringVar(&opts.Kubeconfig, "kubeconfig", "", "path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)")
+	pf.StringVar(&opts.Context, "context", "", "the kubeconfig context to use")
+	pf.StringVarP(&opts.Namespace, "namespace", "n", "", "namespace of a PVC given as pvc/NAME (default: the context's)")
+	pf.DurationVar(&opts.Timeout, "request-timeout", time.Minute, "give up on the whole command after this long (0: never)")
+
+	root.AddCommand(newPlanCommand(opts), newStatusCommand(opts), newMoveCommand(opts))
+	for _, c := range root.Commands() {
+		c.SetFlagErrorFunc(root.FlagErrorFunc())
+	}
+	return root
+}
+
+// Main runs the plugin with args and returns its exit status; errors go to errOut on one line.
+func Main(ctx context.Context, args []string, out, errOut io.Writer) int {
+	return Run(ctx, &Options{Out: out, ErrOut: errOut}, args)
+}
+
+// Run is Main with options (tests set the API server and the clock).
+func Run(ctx context.Context, opts *Options, args []string) int {
+	// The observer logs through controller-runtime's logger: a command line tool says what it
+	// has to say in its output.
+	ctrllog.SetLogger(logr.Discard())
+	cmd := NewCommand(opts)
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintf(opts.ErrOut, "error: %s\n", oneLine(err.Error()))
+	var ue UsageError
+	if errors.As(err, &ue) || isCobraUsageError(err) {
+		return ExitUsage
+	}
+	return ExitError
+}
+
+// isCobraUsageError recognises the errors cobra returns for a wrong command line before any
+// command runs (unknown command, wrong number of arguments).
+func isCobraUsageError(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"unknown command", "accepts ", "requires at least", "requires at most", "received ", "unknown flag", "unknown shorthand", "required flag", "invalid argument"} {
+		if strings.Contains(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// outputFlag adds -o/--output with the formats it accepts.
+func outputFlag(fs *pflag.FlagSet, cmd *cobra.Command, p *string) {
+	fs.StringVarP(p, "output", "o", "table", "output format: table, json or yaml")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
+}
+
+func checkOutput(o string) error {
+	switch o {
+	case "table", "json", "yaml":
+		return nil
+	}
+	return usageErrorf("--output: %q is not one of table, json, yaml", o)
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

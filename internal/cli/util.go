@@ -1,0 +1,96 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/yaml"
+
+	storagev1 "github.com/billyronks/couchestor/api/v1"
+)
+
+// clockFunc is a clock.PassiveClock reading a function (the options' clock).
+type clockFunc func() time.Time
+
+func (f clockFunc) Now() time.Time                  { return f() }
+func (f clockFunc) Since(t time.Time) time.Duration { return f().Sub(t) }
+
+func clientKey(namespace, name string) types.NamespacedName {
+	return types.NamespacedName{Namespace: namespace, Name: name}
+}
+
+// notFoundOr turns NotFound into the sentence given, and any other API error into one line.
+func notFoundOr(err error, format string, args ...any) error {
+	if apierrors.IsNotFound(err) {
+		return fmt.Errorf(format, args...)
+	}
+	return fmt.Errorf("%s", oneLine(err.Error()))
+}
+
+func printStructured(w io.Writer, format string, v any) error {
+	if format == "yaml" {
+		b, err := yaml.Marshal(v)
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(b)
+		return err
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// completePolicies completes StoragePolicy names from the cluster.
+func completePolicies(o *Options) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		c, _, err := o.client()
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		var list storagev1.StoragePolicyList
+		if err := c.List(cmd.Context(), &list); err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		var out []cobra.Completion
+		for _, p := range list.Items {
+			if strings.HasPrefix(p.Name, toComplete) {
+				out = append(out, p.Name)
+			}
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
+	}
+}
+
+// humanDuration prints a duration the way kubectl prints ages: 45s, 12m, 3h4m, 2d3h.
+func humanDuration(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "-" + humanDuration(-d)
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		m, s := int(d.Minutes()), int(d.Seconds())%60
+		if s == 0 || m >= 10 {
+			return fmt.Sprintf("%dm", m)
+		}
+		return fmt.Sprintf("%dm%ds", m, s)
+	case d < 48*time.Hour:
+		h, m := int(d.Hours()), int(d.Minutes())%60
+		if m == 0 {
+			return fmt.Sprintf("%dh", h)
+		}
+		return fmt.Sprintf("%dh%dm", h, m)
+	}
+	days, h := int(d.Hours())/24, int(d.Hours())%24
+	if h == 0 {
+		return fmt.Sprintf("%dd", days)
+	}
+	return fmt.Sprintf("%dd%dh", days, h)
+}

@@ -1,0 +1,430 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	storagev1 "github.com/billyronks/couchestor/api/v1"
+	"github.com/billyronks/couchestor/internal/mayastor"
+	"github.com/billyronks/couchestor/internal/promwatch"
+	"github.com/billyronks/couchestor/internal/tiering"
+)
+
+// MayastorReader is what the observer reads of Mayastor: the volumes, a page at a time, and the
+// pools. *mayastor.Client satisfies it.
+type MayastorReader interface {
+	WalkVolumes(ctx context.Context, fn func(page []mayastor.Volume) error) error
+	ListPools(ctx context.Context) ([]mayastor.Pool, error)
+}
+
+// IOPSEvaluator answers one (window, query) for every volume at once. *promwatch.Watcher
+// satisfies it.
+type IOPSEvaluator interface {
+	Evaluate(ctx context.Context, req promwatch.Request) (*promwatch.Result, error)
+}
+
+// defaultObserveInterval is --observe-interval's default.
+const defaultObserveInterval = 30 * time.Second
+
+// errNoSnapshot: no snapshot fit to decide from (none taken yet, or a new one could not be taken
+// in time); a policy waits for one rather than decide from nothing or from stale data.
+var errNoSnapshot = errors.New("no observation of the cluster yet")
+
+// Observer takes the one snapshot every StoragePolicy decides from: every Interval it walks
+// Mayastor's volumes once (page by page, each page reduced to VolumeObservations at once),
+// lists the pools once, runs one IOPS evaluation per distinct (window, query) among the enabled
+// policies, and reads PVs, PVCs, TierMigrations and policies from the informer cache. Then it
+// calls Notify, which enqueues every policy. Mayastor and Prometheus requests per cycle do not
+// depend on the number of policies.
+//
+// Between two cycles, the parts read from the informer cache (PVs and their claims'
+// annotations, TierMigrations, policies) are rebuilt on demand after CacheChanged, so a policy,
+// PV or migration event re-decides from current Kubernetes state without a new Mayastor walk.
+type Observer struct {
+	// Cache is the informer cache (the manager's client reads from it).
+	Cache    client.Reader
+	Mayastor MayastorReader
+	IOPS     IOPSEvaluator
+	Clock    clock.PassiveClock
+	// Interval is --observe-interval. A snapshot is fresh enough while younger than twice it.
+	Interval time.Duration
+	// Notify is called after every periodic snapshot; it enqueues every policy.
+	Notify func()
+	// Log is the observer's logger (the manager's, named).
+	Log logr.Logger
+
+	latest atomic.Pointer[tiering.Snapshot]
+	// observations counts completed observations, so a caller that waited for one to finish
+	// takes it instead of walking again.
+	observations atomic.Uint64
+	// cacheChanged is set by watch events and cleared when the cache-derived parts are rebuilt.
+	cacheChanged atomic.Bool
+	// turn serialises observations and refreshes (a one-slot semaphore a context can give up on).
+	turn     chan struct{}
+	initOnce sync.Once
+}
+
+// NeedLeaderElection: only the leader observes (it is the only one that decides).
+func (o *Observer) NeedLeaderElection() bool { return true }
+
+func (o *Observer) init() {
+	o.initOnce.Do(func() {
+		o.turn = make(chan struct{}, 1)
+		if o.Clock == nil {
+			o.Clock = clock.RealClock{}
+		}
+		if o.Interval <= 0 {
+			o.Interval = defaultObserveInterval
+		}
+	})
+}
+
+// Start observes every Interval until ctx ends (a manager Runnable).
+func (o *Observer) Start(ctx context.Context) error {
+	o.init()
+	if o.Log.GetSink() != nil {
+		ctx = log.IntoContext(ctx, o.Log)
+	}
+	wait.UntilWithContext(ctx, func(ctx context.Context) {
+		if _, err := o.Observe(ctx); err != nil {
+			return // ctx ended
+		}
+		if o.Notify != nil {
+			o.Notify()
+		}
+	}, o.Interval)
+	return nil
+}
+
+// Latest returns the latest snapshot, or nil before the first.
+func (o *Observer) Latest() *tiering.Snapshot { return o.latest.Load() }
+
+// CacheChanged records that a PV, PVC, TierMigration or StoragePolicy changed: the next
+// Snapshot call rebuilds the cache-derived parts before answering.
+func (o *Observer) CacheChanged() { o.cacheChanged.Store(true) }
+
+// FreshFor is how old a snapshot may be and still be decided from: two observe intervals, so
+// one late or slow cycle does not force a walk out of turn.
+func (o *Observer) FreshFor() time.Duration { return 2 * o.Interval }
+
+// Snapshot returns a snapshot fit for deciding policy p: no older than FreshFor, holding the
+// IOPS evaluation p needs, and with cache-derived parts rebuilt if the cache changed since.
+// When the latest snapshot is not, it observes anew, within ctx. errNoSnapshot before the
+// first observation completes.
+func (o *Observer) Snapshot(ctx context.Context, p *storagev1.StoragePolicy) (*tiering.Snapshot, error) {
+	o.init()
+	s := o.latest.Load()
+	if s == nil {
+		return nil, errNoSnapshot
+	}
+	key, needsKey := iopsKeyOf(p)
+	_, hasKey := s.IOPS[key]
+	if o.Clock.Since(s.Taken) > o.FreshFor() || needsKey && !hasKey {
+		// Observing out of turn is bounded: a policy is not held up for longer than a
+		// snapshot stays fresh, it is decided again shortly.
+		octx, cancel := context.WithTimeout(ctx, o.FreshFor())
+		defer cancel()
+		next, err := o.Observe(octx)
+		if err != nil && ctx.Err() == nil {
+			return nil, fmt.Errorf("%w: %v", errNoSnapshot, err)
+		}
+		return next, err
+	}
+	if !o.cacheChanged.Load() {
+		return s, nil
+	}
+	if err := o.acquire(ctx); err != nil {
+		return nil, err
+	}
+	defer o.release()
+	s = o.latest.Load()
+	if !o.cacheChanged.Swap(false) {
+		return s, nil // rebuilt while this call waited its turn
+	}
+	c, err := o.observeCache(ctx)
+	if err != nil {
+		o.cacheChanged.Store(true)
+		return nil, err
+	}
+	next := s.Refreshed(c.pvs, c.migrations, c.inFlight, c.policies)
+	o.latest.Store(next)
+	return next, nil
+}
+
+func (o *Observer) acquire(ctx context.Context) error {
+	select {
+	case o.turn <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (o *Observer) release() { <-o.turn }
+
+// Observe takes a new snapshot and makes it the latest. Callers that waited for another
+// observation to finish get that one instead of starting a second walk.
+func (o *Observer) Observe(ctx context.Context) (*tiering.Snapshot, error) {
+	o.init()
+	seen := o.observations.Load()
+	if err := o.acquire(ctx); err != nil {
+		return nil, err
+	}
+	defer o.release()
+	if s := o.latest.Load(); s != nil && o.observations.Load() != seen {
+		return s, nil
+	}
+	start := o.Clock.Now()
+	o.cacheChanged.Store(false)
+	c, err := o.observeCache(ctx)
+	if err != nil {
+		o.cacheChanged.Store(true)
+		log.FromContext(ctx).Error(err, "observe the informer cache")
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		// The cache is in memory: an error here is a programming or scheme error. Keep the
+		// previous snapshot, if any.
+		if s := o.latest.Load(); s != nil {
+			return s, nil
+		}
+		return nil, err
+	}
+	s := &tiering.Snapshot{Taken: start, PVs: c.pvs, Migrations: c.migrations, InFlight: c.inFlight, Policies: c.policies}
+
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.IOPS = o.observeIOPS(ctx, c.policies, start)
+	}()
+	o.observeMayastor(ctx, s)
+	wg.Wait()
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	o.latest.Store(s)
+	o.observations.Add(1)
+	took := o.Clock.Since(start)
+	ObserveDuration.Observe(took.Seconds())
+	log.FromContext(ctx).V(1).Info("observed", "volumes", len(s.Volumes), "pools", len(s.Pools), "pvs", len(s.PVs),
+		"iopsEvaluations", len(s.IOPS), "mayastorProblem", s.MayastorProblem != nil, "took", took)
+	return s, nil
+}
+
+// observeMayastor lists the pools and walks the volumes, keeping only what a decision reads.
+func (o *Observer) observeMayastor(ctx context.Context, s *tiering.Snapshot) {
+	fail := func(err error) {
+		s.Volumes, s.Pools = nil, nil
+		s.MayastorProblem = &tiering.Problem{Reason: "MayastorUnavailable", Message: err.Error()}
+	}
+	pools, err := o.Mayastor.ListPools(ctx)
+	if err != nil {
+		fail(err)
+		return
+	}
+	s.Pools = make([]tiering.PoolObservation, 0, len(pools))
+	poolIDs := make(map[string]string, len(pools)) // one copy of each pool id, shared by every replica
+	for i := range pools {
+		p := tiering.ObservePool(&pools[i])
+		poolIDs[p.ID] = p.ID
+		s.Pools = append(s.Pools, p)
+	}
+	s.Volumes = map[string]*tiering.VolumeObservation{}
+	err = o.Mayastor.WalkVolumes(ctx, func(page []mayastor.Volume) error {
+		for i := range page {
+			v := tiering.ObserveVolume(&page[i])
+			for k, pool := range v.ReplicaPools {
+				if id, ok := poolIDs[pool]; ok {
+					v.ReplicaPools[k] = id // one copy of each pool id, not one per replica
+				}
+			}
+			s.Volumes[v.ID] = &v
+		}
+		return nil
+	})
+	if err != nil {
+		fail(err)
+	}
+}
+
+// iopsKeyOf is the IOPS evaluation a policy decides from; false when it needs none (disabled,
+// or a window that does not parse: the planner reports that).
+func iopsKeyOf(p *storagev1.StoragePolicy) (tiering.IOPSKey, bool) {
+	if p == nil || !p.IsEnabled() {
+		return tiering.IOPSKey{}, false
+	}
+	key, err := tiering.IOPSKeyOf(&p.Spec)
+	return key, err == nil
+}
+
+// observeIOPS runs one evaluation per distinct (window, query) among the enabled policies.
+func (o *Observer) observeIOPS(ctx context.Context, policies []*storagev1.StoragePolicy, at time.Time) map[tiering.IOPSKey]*tiering.IOPSObservation {
+	out := map[tiering.IOPSKey]*tiering.IOPSObservation{}
+	for _, p := range policies {
+		key, ok := iopsKeyOf(p)
+		if !ok {
+			continue
+		}
+		if _, done := out[key]; done {
+			continue
+		}
+		res, err := o.IOPS.Evaluate(ctx, promwatch.Request{Window: key.Window, IOPSQuery: key.Query, At: at})
+		out[key] = iopsObservation(res, err)
+	}
+	return out
+}
+
+// iopsObservation keys a Prometheus answer by volume uuid and drops what a decision does not read.
+func iopsObservation(res *promwatch.Result, err error) *tiering.IOPSObservation {
+	if err != nil {
+		return &tiering.IOPSObservation{Problem: &tiering.Problem{Reason: promwatch.Reason(err), Message: err.Error()}}
+	}
+	obs := &tiering.IOPSObservation{Volumes: make(map[string]tiering.VolumeIOPS, len(res.Volumes))}
+	for pvName, v := range res.Volumes {
+		id, ok := promwatch.VolumeUUID(pvName)
+		if !ok {
+			continue
+		}
+		obs.Volumes[id] = tiering.VolumeIOPS{Known: v.Known, IOPS: v.IOPS, Reason: string(v.Reason)}
+	}
+	return obs
+}
+
+// cacheParts are the parts of a snapshot read from the informer cache.
+type cacheParts struct {
+	pvs        map[string]*tiering.PVObservation
+	migrations map[string]tiering.MigrationObservation
+	inFlight   tiering.InFlight
+	policies   []*storagev1.StoragePolicy
+}
+
+// observeCache reads PVs, PVCs, TierMigrations and policies from the informer cache. The lists
+// come without a copy (10,000 PVs would otherwise be copied each time): the cache's objects are
+// only read, and only their policies are kept (the cache replaces, never changes, an object).
+func (o *Observer) observeCache(ctx context.Context) (*cacheParts, error) {
+	c := &cacheParts{migrations: map[string]tiering.MigrationObservation{}, inFlight: tiering.InFlight{ByPolicy: map[string]int{}}}
+	var policies storagev1.StoragePolicyList
+	if err := o.Cache.List(ctx, &policies, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("list StoragePolicies: %w", err)
+	}
+	c.policies = make([]*storagev1.StoragePolicy, len(policies.Items))
+	for i := range policies.Items {
+		c.policies[i] = &policies.Items[i]
+	}
+
+	var pvcs corev1.PersistentVolumeClaimList
+	if err := o.Cache.List(ctx, &pvcs, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("list PersistentVolumeClaims: %w", err)
+	}
+	claimAnnotations := make(map[string]map[string]string, len(pvcs.Items))
+	for i := range pvcs.Items {
+		pvc := &pvcs.Items[i]
+		if tieringAnnotated(pvc.Annotations) {
+			claimAnnotations[pvc.Namespace+"/"+pvc.Name] = pvc.Annotations
+		}
+	}
+	var pvs corev1.PersistentVolumeList
+	if err := o.Cache.List(ctx, &pvs, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("list PersistentVolumes: %w", err)
+	}
+	c.pvs = make(map[string]*tiering.PVObservation, len(pvs.Items))
+	for i := range pvs.Items {
+		if obs := pvObservation(&pvs.Items[i], claimAnnotations); obs != nil {
+			c.pvs[obs.Name] = obs
+		}
+	}
+
+	var tms storagev1.TierMigrationList
+	if err := o.Cache.List(ctx, &tms, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("list TierMigrations: %w", err)
+	}
+	for i := range tms.Items {
+		addMigration(c, &tms.Items[i])
+	}
+	return c, nil
+}
+
+func tieringAnnotated(a map[string]string) bool {
+	_, tier := a[storagev1.AnnotationTier]
+	_, tiering := a[storagev1.AnnotationTiering]
+	return tier || tiering
+}
+
+// pvObservation reduces a Mayastor PV; nil for any other PV. The claim's annotations win over
+// the PV's.
+func pvObservation(pv *corev1.PersistentVolume, claimAnnotations map[string]map[string]string) *tiering.PVObservation {
+	if pv.Spec.CSI == nil || pv.Spec.CSI.Driver != MayastorCSIDriver {
+		return nil
+	}
+	obs := &tiering.PVObservation{Name: pv.Name, VolumeID: pv.Spec.CSI.VolumeHandle, StorageClass: pv.Spec.StorageClassName, Labels: pv.Labels}
+	tier, tieringMode := pv.Annotations[storagev1.AnnotationTier], pv.Annotations[storagev1.AnnotationTiering]
+	if ref := pv.Spec.ClaimRef; ref != nil {
+		obs.Claim = ref.Namespace + "/" + ref.Name
+		if a := claimAnnotations[obs.Claim]; a != nil {
+			if v, ok := a[storagev1.AnnotationTier]; ok {
+				tier = v
+			}
+			if v, ok := a[storagev1.AnnotationTiering]; ok {
+				tieringMode = v
+			}
+		}
+	}
+	obs.Excluded = strings.EqualFold(tieringMode, "disabled")
+	if t := storagev1.Tier(tier); t == storagev1.TierNVMe || t == storagev1.TierSATA {
+		obs.Pin = t
+	}
+	return obs
+}
+
+// addMigration folds one TierMigration into the per-volume summary and the slot counts. A dry
+// run starts no cooldown for real moves and takes no slot.
+func addMigration(c *cacheParts, tm *storagev1.TierMigration) {
+	vol := tm.Spec.VolumeID
+	m := c.migrations[vol]
+	last := tm.CreationTimestamp.Time
+	if tm.Status.CompletionTime != nil {
+		last = tm.Status.CompletionTime.Time
+	}
+	dryRun := tm.Spec.DryRun || tm.Status.DryRun
+	if last.After(m.LastAny) {
+		m.LastAny = last
+	}
+	if !dryRun && last.After(m.LastReal) {
+		m.LastReal = last
+	}
+	active := !tm.Status.Phase.IsTerminal()
+	m.InFlight = m.InFlight || active
+	c.migrations[vol] = m
+	if active && !dryRun {
+		c.inFlight.Global++
+		if p := tm.Labels[storagev1.LabelPolicy]; p != "" {
+			c.inFlight.ByPolicy[p]++
+		}
+	}
+}
+
+// ObserveDuration is how long one full observation (cache, Mayastor walk, IOPS) takes.
+var ObserveDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
+	Name:    "storage_operator_observe_duration_seconds",
+	Help:    "Time one shared observation took: informer cache, Mayastor volumes and pools, one IOPS evaluation per distinct (window, query).",
+	Buckets: prometheus.ExponentialBuckets(0.005, 3, 9),
+})
+
+func init() {
+	crmetrics.Registry.MustRegister(ObserveDuration)
+}

@@ -1,0 +1,373 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	clocktesting "k8s.io/utils/clock/testing"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	storagev1 "github.com/billyronks/couchestor/api/v1"
+	"github.com/billyronks/couchestor/internal/mayastor"
+	"github.com/billyronks/couchestor/internal/promwatch"
+	"github.com/billyronks/couchestor/internal/tiering"
+)
+
+// fakeMayastor serves volumes in pages and counts the requests a real server would see.
+type fakeMayastor struct {
+	mu            sync.Mutex
+	pools         []mayastor.Pool
+	volumes       []mayastor.Volume
+	pageSize      int
+	err           error
+	pages, listed int
+}
+
+func (f *fakeMayastor) WalkVolumes(ctx context.Context, fn func([]mayastor.Volume) error) error {
+	for i := 0; ; i += f.pageSize {
+		f.mu.Lock()
+		f.pages++
+		err := f.err
+		f.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		end := min(i+f.pageSize, len(f.volumes))
+		// A fresh copy per page, as a decoder would make: the observer must keep none of it.
+		page := append([]mayastor.Volume(nil), f.volumes[i:end]...)
+		if err := fn(page); err != nil {
+			return err
+		}
+		if end == len(f.volumes) {
+			return nil
+		}
+	}
+}
+
+func (f *fakeMayastor) ListPools(context.Context) ([]mayastor.Pool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.listed++
+	if f.err != nil {
+		return nil, f.err
+	}
+	return f.pools, nil
+}
+
+func (f *fakeMayastor) requests() (pages, pools int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.pages, f.listed
+}
+
+// fakeIOPS answers every volume with the same IOPS and counts evaluations per window.
+type fakeIOPS struct {
+	mu      sync.Mutex
+	iops    float64
+	err     error
+	asked   map[time.Duration]int
+	volumes []string
+}
+
+func (f *fakeIOPS) Evaluate(_ context.Context, req promwatch.Request) (*promwatch.Result, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.asked == nil {
+		f.asked = map[time.Duration]int{}
+	}
+	f.asked[req.Window]++
+	if f.err != nil {
+		return nil, f.err
+	}
+	res := &promwatch.Result{Window: req.Window, Volumes: map[string]promwatch.VolumeIOPS{}}
+	for _, id := range f.volumes {
+		res.Volumes[promwatch.PVName(id)] = promwatch.VolumeIOPS{Known: true, IOPS: f.iops}
+	}
+	return res, nil
+}
+
+func (f *fakeIOPS) evaluations() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, c := range f.asked {
+		n += c
+	}
+	return n
+}
+
+func testScheme(t *testing.T) *runtime.Scheme {
+	t.Helper()
+	s := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		t.Fatal(err)
+	}
+	if err := storagev1.AddToScheme(s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func volumeID(i int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", i) }
+
+func testPV(i int, storageClass string) *corev1.PersistentVolume {
+	return &corev1.PersistentVolume{
+		ObjectMeta: metav1.ObjectMeta{Name: promwatch.PVName(volumeID(i)), Labels: map[string]string{"app": fmt.Sprint("app", i%2)}},
+		Spec: corev1.PersistentVolumeSpec{
+			StorageClassName: storageClass,
+			ClaimRef:         &corev1.ObjectReference{Namespace: "default", Name: fmt.Sprint("data-", i)},
+			PersistentVolumeSource: corev1.PersistentVolumeSource{CSI: &corev1.CSIPersistentVolumeSource{
+				Driver: MayastorCSIDriver, VolumeHandle: volumeID(i)}},
+		},
+	}
+}
+
+func enabledPolicy(name, window string) *storagev1.StoragePolicy {
+	p := testPolicy()
+	p.Name = name
+	p.Spec.Enabled = ptr.To(true)
+	p.Spec.SamplingWindow, p.Spec.CooldownPeriod = window, "1h"
+	p.Spec.StorageClassName = "mayastor"
+	p.Spec.HighWatermarkIOPS, p.Spec.LowWatermarkIOPS = 5000, 500
+	p.Spec.MaxConcurrentMigrations = 10
+	return p
+}
+
+// world is a small cluster: n volumes on the SATA pool, one PV each, and the given objects.
+func world(t *testing.T, n int, objs ...client.Object) (*Observer, *fakeMayastor, *fakeIOPS, client.Client, *clocktesting.FakeClock) {
+	t.Helper()
+	ms := &fakeMayastor{pageSize: 4, pools: []mayastor.Pool{
+		{ID: "hot-1", Spec: &mayastor.PoolSpec{Node: "n1", Labels: map[string]string{"tier": "hot"}},
+			State: &mayastor.PoolState{Node: "n1", Status: mayastor.PoolStatusOnline, Capacity: 1 << 40}},
+		{ID: "cold-1", Spec: &mayastor.PoolSpec{Node: "n2", Labels: map[string]string{"tier": "cold"}},
+			State: &mayastor.PoolState{Node: "n2", Status: mayastor.PoolStatusOnline, Capacity: 1 << 40}},
+	}}
+	iops := &fakeIOPS{iops: 9000}
+	for i := range n {
+		id := volumeID(i)
+		ms.volumes = append(ms.volumes, mayastor.Volume{
+			Spec: mayastor.VolumeSpec{UUID: id, NumReplicas: 1, Size: 1 << 30},
+			State: mayastor.VolumeState{Status: mayastor.VolumeStatusOnline, Target: &mayastor.Nexus{},
+				ReplicaTopology: map[string]mayastor.ReplicaTopology{"r" + id: {Pool: "cold-1"}}},
+		})
+		iops.volumes = append(iops.volumes, id)
+		objs = append(objs, testPV(i, "mayastor"))
+	}
+	kube := fake.NewClientBuilder().WithScheme(testScheme(t)).WithObjects(objs...).
+		WithStatusSubresource(&storagev1.StoragePolicy{}, &storagev1.TierMigration{}).Build()
+	clk := clocktesting.NewFakeClock(time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC))
+	o := &Observer{Cache: kube, Mayastor: ms, IOPS: iops, Clock: clk, Interval: 30 * time.Second}
+	return o, ms, iops, kube, clk
+}
+
+// One observation serves every policy: one walk of Mayastor (its pages), one pools request and
+// one IOPS evaluation per distinct (window, query), however many policies there are.
+func TestOneObservationPerCycleWhateverThePolicies(t *testing.T) {
+	for _, policies := range []int{1, 3, 30} {
+		t.Run(fmt.Sprint(policies, " policies"), func(t *testing.T) {
+			var objs []client.Object
+			for i := range policies {
+				window := "10m"
+				if i%3 == 2 {
+					window = "1h" // a second distinct window
+				}
+				objs = append(objs, enabledPolicy(fmt.Sprint("p", i), window))
+			}
+			disabled := enabledPolicy("off", "7h")
+			disabled.Spec.Enabled = ptr.To(false)
+			objs = append(objs, disabled)
+			o, ms, iops, _, _ := world(t, 10, objs...)
+			s, err := o.Observe(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			pages, pools := ms.requests()
+			if pages != 3 || pools != 1 { // 10 volumes in pages of 4
+				t.Fatalf("Mayastor requests: %d pages and %d pool lists, want 3 and 1", pages, pools)
+			}
+			wantKeys := 1
+			if policies >= 3 {
+				wantKeys = 2
+			}
+			if iops.evaluations() != wantKeys || len(s.IOPS) != wantKeys {
+				t.Fatalf("IOPS evaluations %d (snapshot holds %d), want %d: one per distinct window, none for a disabled policy", iops.evaluations(), len(s.IOPS), wantKeys)
+			}
+			if len(s.Volumes) != 10 || len(s.Pools) != 2 || len(s.PVs) != 10 || len(s.Policies) != policies+1 {
+				t.Fatalf("snapshot: %d volumes, %d pools, %d PVs, %d policies", len(s.Volumes), len(s.Pools), len(s.PVs), len(s.Policies))
+			}
+			for _, p := range s.Policies {
+				if p.Name == "off" {
+					continue
+				}
+				if _, err := o.Snapshot(context.Background(), p); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if pages2, pools2 := ms.requests(); pages2 != pages || pools2 != pools || iops.evaluations() != wantKeys {
+				t.Fatalf("deciding every policy from a fresh snapshot asked again: %d pages, %d pool lists, %d evaluations", pages2, pools2, iops.evaluations())
+			}
+		})
+	}
+}
+
+func TestVolumeObservationKeepsWhatDecisionsRead(t *testing.T) {
+	o, ms, _, _, _ := world(t, 2)
+	ms.volumes[0].Spec.NumSnapshots = 2
+	ms.volumes[0].Spec.AffinityGroup = &mayastor.AffinityGroup{ID: "ag"}
+	ms.volumes[0].State.ReplicaTopology["r2"] = mayastor.ReplicaTopology{Pool: "hot-1"}
+	ms.volumes[1].State.Target = nil
+	ms.volumes[1].State.Status = mayastor.VolumeStatusDegraded
+	s, err := o.Observe(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v0, v1 := s.Volumes[volumeID(0)], s.Volumes[volumeID(1)]
+	if v0.Snapshots != 2 || v0.AffinityGroup != "ag" || len(v0.ReplicaPools) != 2 || v0.ReplicaPools[0] != "cold-1" ||
+		v0.ReplicaPools[1] != "hot-1" || !v0.Published || !v0.Healthy || v0.SizeBytes != 1<<30 || v0.NumReplicas != 1 {
+		t.Errorf("volume 0: %+v", v0)
+	}
+	if v1.Published || v1.Healthy {
+		t.Errorf("volume 1 is unpublished and Degraded: %+v", v1)
+	}
+	if p := s.Pools[0]; p.ID != "hot-1" || !p.Online || p.Labels["tier"] != "hot" || p.Node != "n1" || p.CapacityBytes != 1<<40 {
+		t.Errorf("pool: %+v", p)
+	}
+}
+
+func TestSnapshotFreshness(t *testing.T) {
+	policy := enabledPolicy("gold", "10m")
+	o, ms, _, kube, clk := world(t, 3, policy)
+	ctx := context.Background()
+
+	if _, err := o.Snapshot(ctx, policy); !errors.Is(err, errNoSnapshot) {
+		t.Fatalf("before the first observation: %v, want errNoSnapshot", err)
+	}
+	first, err := o.Observe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A PV appears: the cache-derived parts are rebuilt, Mayastor is not walked again.
+	if err := kube.Create(ctx, testPV(7, "mayastor")); err != nil {
+		t.Fatal(err)
+	}
+	o.CacheChanged()
+	clk.Step(o.FreshFor() - time.Second)
+	s, err := o.Snapshot(ctx, policy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pages, _ := ms.requests(); pages != 1 {
+		t.Fatalf("a cache change walked Mayastor again (%d pages)", pages)
+	}
+	if len(s.PVs) != 4 || s.Taken != first.Taken || len(s.Volumes) != 3 {
+		t.Fatalf("refreshed snapshot: %d PVs (want 4), taken %v (want %v)", len(s.PVs), s.Taken, first.Taken)
+	}
+	if len(first.PVs) != 3 {
+		t.Fatal("the earlier snapshot was changed in place: snapshots are read-only once handed out")
+	}
+
+	// Older than twice the interval: observed anew.
+	clk.Step(2 * time.Second)
+	s, err = o.Snapshot(ctx, policy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pages, _ := ms.requests(); pages != 2 || !s.Taken.Equal(clk.Now()) {
+		t.Fatalf("a stale snapshot was used: %d walks, taken %v", pages, s.Taken)
+	}
+
+	// A policy whose (window, query) the snapshot lacks makes a new observation.
+	other := enabledPolicy("silver", "2h")
+	if err := kube.Create(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	s, err = o.Snapshot(ctx, other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.IOPS[tiering.IOPSKey{Window: 2 * time.Hour}]; !ok {
+		t.Fatalf("the new policy's window was not evaluated: %v", s.IOPS)
+	}
+}
+
+func TestObservationProblems(t *testing.T) {
+	o, ms, iops, _, _ := world(t, 2, enabledPolicy("gold", "10m"))
+	ms.err = errors.New("connection refused")
+	iops.err = &promwatch.Error{Kind: promwatch.ErrUnreachable, Query: "IOPS query", Detail: "connection refused"}
+	s, err := o.Observe(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.MayastorProblem == nil || s.MayastorProblem.Reason != "MayastorUnavailable" || len(s.Volumes) != 0 || len(s.Pools) != 0 {
+		t.Errorf("Mayastor down: problem %+v, %d volumes", s.MayastorProblem, len(s.Volumes))
+	}
+	obs := s.IOPS[tiering.IOPSKey{Window: 10 * time.Minute}]
+	if obs == nil || obs.Problem == nil || obs.Problem.Reason != "PrometheusUnreachable" {
+		t.Errorf("Prometheus down: %+v", obs)
+	}
+}
+
+func TestPVObservationClaimAnnotationsWin(t *testing.T) {
+	pv := testPV(1, "mayastor")
+	pv.Annotations = map[string]string{storagev1.AnnotationTier: "SATA", storagev1.AnnotationTiering: "disabled"}
+	pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "data-1",
+		Annotations: map[string]string{storagev1.AnnotationTier: "NVMe", storagev1.AnnotationTiering: "enabled"}}}
+	other := testPV(2, "mayastor")
+	other.Spec.CSI.Driver = "ebs.csi.aws.com"
+	o, _, _, _, _ := world(t, 0, pv, pvc, other)
+	s, err := o.Observe(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := s.PVs[pv.Name]
+	if got == nil || got.Pin != storagev1.TierNVMe || got.Excluded || got.Claim != "default/data-1" || got.VolumeID != volumeID(1) {
+		t.Fatalf("PV observation: %+v", got)
+	}
+	if s.PVs[other.Name] != nil {
+		t.Fatal("a PV of another CSI driver was observed")
+	}
+}
+
+func TestMigrationObservation(t *testing.T) {
+	t0 := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
+	tm := func(name, vol string, dry bool, phase storagev1.MigrationPhase, ended time.Time) *storagev1.TierMigration {
+		m := &storagev1.TierMigration{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{storagev1.LabelPolicy: "gold"}},
+			Spec:       storagev1.TierMigrationSpec{VolumeID: vol, TargetTier: storagev1.TierNVMe, DryRun: dry},
+			Status:     storagev1.TierMigrationStatus{Phase: phase},
+		}
+		if !ended.IsZero() {
+			m.Status.CompletionTime = &metav1.Time{Time: ended}
+		}
+		return m
+	}
+	c := &cacheParts{migrations: map[string]tiering.MigrationObservation{}, inFlight: tiering.InFlight{ByPolicy: map[string]int{}}}
+	for _, m := range []*storagev1.TierMigration{
+		tm("a", "v1", false, storagev1.PhaseCompleted, t0),
+		tm("b", "v1", true, storagev1.PhaseCompleted, t0.Add(time.Hour)),
+		tm("c", "v2", false, storagev1.PhaseWaitingSync, time.Time{}),
+		tm("d", "v3", true, storagev1.PhasePending, time.Time{}),
+	} {
+		addMigration(c, m)
+	}
+	if v1 := c.migrations["v1"]; !v1.LastReal.Equal(t0) || !v1.LastAny.Equal(t0.Add(time.Hour)) || v1.InFlight {
+		t.Errorf("v1: a dry run starts no cooldown for real moves: %+v", v1)
+	}
+	if !c.migrations["v2"].InFlight || !c.migrations["v3"].InFlight {
+		t.Error("unfinished migrations are in flight")
+	}
+	if c.inFlight.Global != 1 || c.inFlight.ByPolicy["gold"] != 1 {
+		t.Errorf("slots: %+v; a dry run takes none", c.inFlight)
+	}
+}

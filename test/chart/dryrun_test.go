@@ -1,0 +1,92 @@
+package chart
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	schedulingv1 "k8s.io/api/scheduling/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/billyronks/couchestor/internal/operator"
+)
+
+// Every object of the default render and of the all-options render is accepted by a real
+// kube-apiserver (server-side dry-run: validation, defaulting and admission, nothing stored),
+// after the chart's CRDs are installed the way `helm install` does: first.
+func TestRenderedObjectsPassServerSideDryRun(t *testing.T) {
+	requireHelm(t)
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		why := "KUBEBUILDER_ASSETS is not set: run `make test`, which builds kube-apiserver and etcd and sets it"
+		if os.Getenv("CI") != "" {
+			t.Fatal(why)
+		}
+		t.Skip(why)
+	}
+	def := render(t)
+	all := render(t, "-f", allOptions())
+
+	// The chart's CRDs, then stand-ins for the Prometheus Operator's (ServiceMonitor and
+	// PrometheusRule, which this repository does not ship), installed for real.
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join(chartDir, "crds"), filepath.Join(repoRoot, "test", "chart", "testdata", "monitoring-crds")},
+		ErrorIfCRDPathMissing: true,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatalf("start envtest: %v", err)
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+	scheme := operator.NewScheme()
+	_ = apiextensionsv1.AddToScheme(scheme)
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	// What an install finds in place: the namespaces (helm --create-namespace and the monitoring
+	// stack's), and the PriorityClass the all-options values name.
+	for _, ns := range []string{releaseNS, "monitoring", "couchestor-leases"} {
+		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Create(ctx, &schedulingv1.PriorityClass{ObjectMeta: metav1.ObjectMeta{Name: "couchestor-test-priority"}, Value: 1000}); err != nil {
+		t.Fatal(err)
+	}
+
+	// config/default too: the kustomize install is held to the same standard.
+	for name, objs := range map[string][]*unstructured.Unstructured{"defaults": def, "all options": all, "config/default": kustomize(t)} {
+		t.Run(name, func(t *testing.T) {
+			n := 0
+			for _, u := range objs {
+				if u.GetKind() == "CustomResourceDefinition" || u.GetKind() == "Namespace" {
+					// CRDs: installed above from crds/ (test/chart checks they equal config/crd).
+					// The namespace: created above.
+					continue
+				}
+				obj := u.DeepCopy()
+				// Strict: an unknown or duplicated field is an error, not a warning.
+				if err := c.Create(ctx, obj, client.DryRunAll, client.FieldValidation("Strict")); err != nil {
+					t.Errorf("%s: %v", key(u), err)
+					continue
+				}
+				n++
+			}
+			if n < 8 {
+				t.Errorf("only %d objects dry-run", n)
+			}
+			t.Logf("%d objects accepted", n)
+		})
+	}
+}
