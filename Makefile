@@ -42,6 +42,22 @@ build: ## Build the operator, the kubectl plugin and the Mayastor simulator into
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/kubectl-couchestor ./cmd/kubectl-couchestor
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/mayastor-sim ./cmd/mayastor-sim
 
+##@ Image
+
+# The release image, built without a Docker engine by hack/image (go-containerregistry): the static
+# binary for each platform, stamped with VERSION and the git revision, on no base image.
+# Writes $(BIN)/image/oci (an OCI layout; skopeo copy --all oci:$(BIN)/image/oci:$(IMAGE_VERSION) ...)
+# and $(BIN)/image/couchestor-$(IMAGE_VERSION)-linux-<arch>.tar (docker load -i ...).
+# Timestamps come from SOURCE_DATE_EPOCH, else the commit time of HEAD.
+IMAGE_VERSION ?= $(shell cat VERSION)
+IMAGE_REPOSITORY ?= ghcr.io/billyronks/couchestor
+IMAGE_PLATFORMS ?= linux/amd64,linux/arm64
+
+.PHONY: image
+image: ## OCI image (linux/amd64, linux/arm64) without a Docker engine, into bin/image/.
+	go run ./hack/image -version '$(IMAGE_VERSION)' -repository '$(IMAGE_REPOSITORY)' \
+		-platforms '$(IMAGE_PLATFORMS)' -out '$(BIN)/image'
+
 ##@ Test
 
 .PHONY: test-binaries
