@@ -3,7 +3,7 @@ SHELL := /usr/bin/env bash -o pipefail
 .SHELLFLAGS := -ec
 
 BIN ?= bin
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+VERSION ?= $(shell cat VERSION 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/billyronks/couchestor/internal/version.Version=$(VERSION)
 CONTROLLER_GEN := go tool controller-gen
 # The watcher is also tested against the oldest Prometheus line users still run: 2.53 (LTS).
