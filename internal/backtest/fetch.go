@@ -117,16 +117,17 @@ func Fetch(ctx context.Context, cfg Config) (*Matrix, int, error) {
 
 // fetchPlan is what Run derives from a Config before asking Prometheus.
 type fetchPlan struct {
-	params         Params
-	window, step   time.Duration
-	steps          int
-	iopsQuery      string
-	coverageQuery  string
-	coverageStep   time.Duration
-	minCoverage    float64
-	chunk          int // evaluations per range query
-	volumes        []string
-	columnByPVName map[string]int
+	params        Params
+	window, step  time.Duration
+	steps         int
+	iopsQuery     string
+	coverageQuery string
+	coverageStep  time.Duration
+	minCoverage   float64
+	// iopsChunk and covChunk are the evaluations one IOPS query and one coverage query cover.
+	iopsChunk, covChunk int
+	volumes             []string
+	columnByPVName      map[string]int
 }
 
 // Defaults of the StoragePolicy CRD, for a policy read from a file without them.
@@ -195,7 +196,7 @@ func planFetch(cfg *Config) (*fetchPlan, error) {
 		p.volumes = append(p.volumes, id)
 		p.columnByPVName[promwatch.PVName(id)] = i
 	}
-	p.chunk = chunkSize(p, len(cfg.Volumes), cmp.Or(cfg.MaxSamplesPerQuery, DefaultMaxSamplesPerQuery))
+	p.iopsChunk, p.covChunk = chunkSizes(p, len(cfg.Volumes), cmp.Or(cfg.MaxSamplesPerQuery, DefaultMaxSamplesPerQuery))
 	return p, nil
 }
 
@@ -206,27 +207,28 @@ func coverageStep(window time.Duration) time.Duration {
 	return max((window / 60).Truncate(time.Second), time.Second)
 }
 
-// chunkSize is how many evaluations one range query covers: at most 11,000 points per series,
-// and series × points within the sample budget for the IOPS answer and for the coverage
-// query's subquery, which holds (range + window) / coverageStep points per series.
-func chunkSize(p *fetchPlan, series, budget int) int {
+// chunkSizes are how many evaluations one range query covers: at most 11,000 points per
+// series, and series × points within the sample budget: for the IOPS query, its answer; for the
+// coverage query, its subquery, which holds (range + window) / coverageStep points per series.
+func chunkSizes(p *fetchPlan, series, budget int) (iops, coverage int) {
 	perSeries := max(budget/max(series, 1), 1)
-	n := min(MaxPointsPerSeries, perSeries, p.steps)
+	iops = max(1, min(MaxPointsPerSeries, perSeries, p.steps))
 	// Subquery points for n evaluations: ((n-1)·step + window) / coverageStep + 1.
-	spanPoints := int64(perSeries-1)*int64(p.coverageStep) - int64(p.window)
-	byCoverage := 1
-	if spanPoints > 0 {
-		byCoverage = int(spanPoints/int64(p.step)) + 1
+	span := int64(perSeries-1)*int64(p.coverageStep) - int64(p.window)
+	coverage = 1
+	if span > 0 {
+		coverage = int(span/int64(p.step)) + 1
 	}
-	return max(1, min(n, byCoverage))
+	return iops, max(1, min(iops, coverage))
 }
 
 // RangeQueries is the number of range queries a backtest of these many evaluations and
-// volumes sends, without retries: two (IOPS and coverage) per chunk.
+// volumes sends (without retries): the IOPS query's chunks plus the coverage query's. A budget
+// of 0 means DefaultMaxSamplesPerQuery.
 func RangeQueries(window, step time.Duration, evaluations, volumes, budget int) int {
 	p := &fetchPlan{window: window, step: step, steps: evaluations, coverageStep: coverageStep(window)}
-	c := chunkSize(p, volumes, cmp.Or(budget, DefaultMaxSamplesPerQuery))
-	return 2 * ((evaluations + c - 1) / c)
+	i, c := chunkSizes(p, volumes, cmp.Or(budget, DefaultMaxSamplesPerQuery))
+	return (evaluations+i-1)/i + (evaluations+c-1)/c
 }
 
 func positive(field, s string) (time.Duration, error) {
@@ -251,9 +253,10 @@ func (cfg *Config) api() (v1.API, error) {
 	return v1.NewAPI(c), nil
 }
 
-// fetchMatrix asks the two range queries chunk by chunk (each pair concurrently) and fills the
-// matrix: a value is known where the coverage rule holds and the IOPS query gave a valid value.
-// A chunk Prometheus refuses for holding too many samples is halved and asked again.
+// fetchMatrix asks the IOPS query and the coverage query over the range, each in its own
+// chunks and both at once, and fills the matrix: a value is known where the coverage rule holds
+// and the IOPS query gave a valid value. A chunk Prometheus refuses for holding too many
+// samples is halved and asked again.
 func fetchMatrix(ctx context.Context, cfg *Config, p *fetchPlan) (*Matrix, int, error) {
 	promAPI, err := cfg.api()
 	if err != nil {
@@ -261,63 +264,64 @@ func fetchMatrix(ctx context.Context, cfg *Config, p *fetchPlan) (*Matrix, int, 
 	}
 	timeout := cmp.Or(cfg.QueryTimeout, DefaultQueryTimeout)
 	m := NewMatrix(cfg.From, p.step, p.steps, p.volumes)
+	covered := make([]bool, len(m.Values))
+	width := len(p.volumes)
+	ratio := p.coverageStep.Seconds() / p.window.Seconds()
+
+	var covQueries int
+	covErr := make(chan error, 1)
+	go func() {
+		n, err := queryChunks(ctx, promAPI, p.coverageQuery, m, p.covChunk, timeout, p, func(k, col int, points float64) {
+			// promwatch's rule, computed as it computes it.
+			covered[k*width+col] = math.Min(1, points*ratio) >= p.minCoverage
+		})
+		covQueries = n
+		covErr <- err
+	}()
+	iopsQueries, err := queryChunks(ctx, promAPI, p.iopsQuery, m, p.iopsChunk, timeout, p, func(k, col int, v float64) {
+		m.Set(k, col, v)
+	})
+	if cerr := <-covErr; err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, iopsQueries + covQueries, err
+	}
+	nan := float32(math.NaN())
+	for i, c := range covered {
+		if !c {
+			m.Values[i] = nan
+		}
+	}
+	return m, iopsQueries + covQueries, nil
+}
+
+// queryChunks runs one range query over the matrix's instants, chunk evaluations at a time,
+// and hands each sample of a selected volume to put with its instant and column. It returns
+// the number of queries sent.
+func queryChunks(ctx context.Context, promAPI v1.API, q string, m *Matrix, chunk int, timeout time.Duration, p *fetchPlan, put func(k, col int, v float64)) (int, error) {
 	queries := 0
-	chunk := p.chunk
-	var cov, iopsVals []float32
-	for first := 0; first < p.steps; {
-		n := min(chunk, p.steps-first)
-		r := v1.Range{Start: m.At(first), End: m.At(first + n - 1), Step: p.step}
-		cov = resize(cov, n*len(p.volumes))
-		covErr := make(chan error, 1)
-		go func() {
-			covErr <- queryInto(ctx, promAPI, p.coverageQuery, r, timeout, func(k, col int, v float64) {
-				cov[k*len(p.volumes)+col] = float32(v)
-			}, p, first)
-		}()
-		iopsVals = resize(iopsVals, n*len(p.volumes))
-		iErr := queryInto(ctx, promAPI, p.iopsQuery, r, timeout, func(k, col int, v float64) {
-			iopsVals[k*len(p.volumes)+col] = float32(v)
-		}, p, first)
-		cErr := <-covErr
-		queries += 2
-		if err := cmp.Or(iErr, cErr); err != nil {
+	for first := 0; first < m.Steps; {
+		n := min(chunk, m.Steps-first)
+		r := v1.Range{Start: m.At(first), End: m.At(first + n - 1), Step: m.Step}
+		queries++
+		err := queryInto(ctx, promAPI, q, r, timeout, p, func(k, col int, v float64) { put(first+k, col, v) })
+		if err != nil {
 			if tooManySamples(err) && n > 1 {
 				chunk = n / 2
 				continue
 			}
-			return nil, queries, err
-		}
-		for k := range n {
-			for col := range p.volumes {
-				x := k*len(p.volumes) + col
-				// promwatch's rule, computed as it computes it.
-				if c := cov[x]; c == c && math.Min(1, float64(c)*p.coverageStep.Seconds()/p.window.Seconds()) >= p.minCoverage {
-					m.Set(first+k, col, float64(iopsVals[x]))
-				}
-			}
+			return queries, err
 		}
 		first += n
 	}
-	return m, queries, nil
-}
-
-// resize returns s with length n, every value NaN.
-func resize(s []float32, n int) []float32 {
-	if cap(s) < n {
-		s = make([]float32, n)
-	}
-	s = s[:n]
-	nan := float32(math.NaN())
-	for i := range s {
-		s[i] = nan
-	}
-	return s
+	return queries, nil
 }
 
 // queryInto runs one range query and hands each sample of a selected volume to put, with its
 // evaluation index within the chunk. Series of other pv_names are ignored; a series without
 // pv_name, or two for one pv_name, fail the query as they fail promwatch's.
-func queryInto(ctx context.Context, promAPI v1.API, q string, r v1.Range, timeout time.Duration, put func(k, col int, v float64), p *fetchPlan, first int) error {
+func queryInto(ctx context.Context, promAPI v1.API, q string, r v1.Range, timeout time.Duration, p *fetchPlan, put func(k, col int, v float64)) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	val, _, _, err := promAPI.QueryRange(ctx, q, r, v1.WithTimeout(timeout))

@@ -87,7 +87,7 @@ type volumeState struct {
 	// replayed: the replay moved it; a later move is a flip. A move made before the range
 	// does not count (its direction is not known here).
 	replayed, flipped bool
-	report   *VolumeReport
+	report            *VolumeReport
 }
 
 // candidate is a volume that should move at one instant and is not cooling down.
@@ -183,7 +183,7 @@ func replay(m *Matrix, p Params, volumes []Volume, detailed bool) (*Report, erro
 		}
 		states = append(states, s)
 		if detailed {
-			reports = append(reports, VolumeReport{ID: v.ID, InitialTier: v.Tier, FinalTier: v.Tier, SizeBytes: v.SizeBytes, Replicas: v.replicas(), Series: col >= 0})
+			reports = append(reports, VolumeReport{ID: v.ID, InitialTier: v.Tier, FinalTier: v.Tier, SizeBytes: v.SizeBytes, Replicas: v.replicas()})
 		}
 	}
 	if detailed {

@@ -92,11 +92,11 @@ func TestReplayHandComputed(t *testing.T) {
 	}
 
 	wantVolumes := []VolumeReport{
-		{ID: "A", InitialTier: nvme, FinalTier: nvme, SizeBytes: 10 * gib, Replicas: 3, Series: true, Moves: 2, Flips: 1, BytesRebuilt: 60 * gib,
+		{ID: "A", InitialTier: nvme, FinalTier: nvme, SizeBytes: 10 * gib, Replicas: 3, Moves: 2, Flips: 1, BytesRebuilt: 60 * gib,
 			RightTier: Duration(66 * time.Hour), WrongTier: Duration(12 * time.Hour)},
-		{ID: "B", InitialTier: sata, FinalTier: sata, SizeBytes: 1 * gib, Replicas: 2, Series: true, Moves: 2, Flips: 1, BytesRebuilt: 4 * gib,
+		{ID: "B", InitialTier: sata, FinalTier: sata, SizeBytes: 1 * gib, Replicas: 2, Moves: 2, Flips: 1, BytesRebuilt: 4 * gib,
 			CooldownBlocked: 2, SlotDeferred: 1, RightTier: Duration(48 * time.Hour), WrongTier: Duration(30 * time.Hour)},
-		{ID: "C", InitialTier: nvme, FinalTier: nvme, SizeBytes: 4 * gib, Replicas: 1, Series: true,
+		{ID: "C", InitialTier: nvme, FinalTier: nvme, SizeBytes: 4 * gib, Replicas: 1,
 			RightTier: Duration(48 * time.Hour), Unknown: Duration(30 * time.Hour)},
 	}
 	if !reflect.DeepEqual(r.Volumes, wantVolumes) {
@@ -178,7 +178,7 @@ func TestReplayRulesMatter(t *testing.T) {
 		v := append(append([]Volume(nil), vols...), Volume{ID: "D", Tier: nvme, SizeBytes: gib})
 		r := mustReplay(t, m, p, v)
 		d := r.Volumes[3]
-		if d.Series || d.Moves != 0 || d.Unknown != Duration(78*time.Hour) {
+		if d.Moves != 0 || d.Unknown != Duration(78*time.Hour) {
 			t.Errorf("D: %+v", d)
 		}
 	})

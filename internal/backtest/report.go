@@ -97,12 +97,10 @@ type DayReport struct {
 
 // VolumeReport is one volume's replay.
 type VolumeReport struct {
-	ID                     string
-	InitialTier, FinalTier storagev1.Tier
-	SizeBytes              uint64
-	Replicas               int
-	// Series: Prometheus had a series for it (false: Unknown throughout).
-	Series                        bool
+	ID                            string
+	InitialTier, FinalTier        storagev1.Tier
+	SizeBytes                     uint64
+	Replicas                      int
 	Moves, Flips                  int
 	BytesRebuilt                  uint64
 	CooldownBlocked, SlotDeferred int
