@@ -261,7 +261,7 @@ func replay(m *Matrix, p Params, volumes []Volume, detailed bool) (*Report, erro
 			cands = append(cands, candidate{state: s, to: want, iops: x, pinned: s.pin != tierNone})
 		}
 		if p.Slots > 0 && len(cands) > p.Slots {
-			rankCandidates(cands)
+			firstRanked(cands, p.Slots)
 			for _, c := range cands[p.Slots:] {
 				r.Totals.SlotDeferred++
 				if c.state.report != nil {
@@ -315,29 +315,46 @@ func replay(m *Matrix, p Params, volumes []Volume, detailed bool) (*Report, erro
 	return r, nil
 }
 
-// rankCandidates orders the moves of one instant as tiering.PlanPolicy grants them: promotions
-// before demotions; pinned first within each; the hottest promotion and the coldest demotion
-// first (a pinned volume without data before every measured one); then volume id.
-func rankCandidates(cands []candidate) {
-	slices.SortFunc(cands, func(a, b candidate) int {
-		if a.to != b.to {
-			if a.to == tierNVMe {
-				return -1
+// firstRanked moves the n first-ranked candidates, in rank order, to the front of cands. With
+// few slots and many candidates (a diurnal load when the slots are busy) a selection is much
+// cheaper than a sort.
+func firstRanked(cands []candidate, n int) {
+	if n > 32 {
+		slices.SortFunc(cands, compareCandidates)
+		return
+	}
+	for i := range n {
+		best := i
+		for j := i + 1; j < len(cands); j++ {
+			if compareCandidates(cands[j], cands[best]) < 0 {
+				best = j
 			}
-			return 1
 		}
-		if a.pinned != b.pinned {
-			if a.pinned {
-				return -1
-			}
-			return 1
-		}
-		ai, bi := rankIOPS(a), rankIOPS(b)
+		cands[i], cands[best] = cands[best], cands[i]
+	}
+}
+
+// compareCandidates orders the moves of one instant as tiering.PlanPolicy grants them:
+// promotions before demotions; pinned first within each; the hottest promotion and the coldest
+// demotion first (a pinned volume without data before every measured one); then volume id.
+func compareCandidates(a, b candidate) int {
+	if a.to != b.to {
 		if a.to == tierNVMe {
-			ai, bi = bi, ai // hottest first
+			return -1
 		}
-		return cmp.Or(cmp.Compare(ai, bi), cmp.Compare(a.state.vol.ID, b.state.vol.ID))
-	})
+		return 1
+	}
+	if a.pinned != b.pinned {
+		if a.pinned {
+			return -1
+		}
+		return 1
+	}
+	ai, bi := rankIOPS(a), rankIOPS(b)
+	if a.to == tierNVMe {
+		ai, bi = bi, ai // hottest first
+	}
+	return cmp.Or(cmp.Compare(ai, bi), cmp.Compare(a.state.vol.ID, b.state.vol.ID))
 }
 
 // rankIOPS puts a candidate without data first in its direction, as the planner's iopsOrInf.

@@ -3,7 +3,9 @@ package backtest
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"reflect"
 	"slices"
 	"strings"
@@ -308,4 +310,37 @@ func jsonOf(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// The selection of the first-ranked moves agrees with a full sort, for few and many slots.
+func TestFirstRankedAgreesWithSort(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	states := make([]volumeState, 200)
+	for i := range states {
+		states[i].vol = &Volume{ID: fmt.Sprintf("v%03d", i)}
+	}
+	for _, n := range []int{1, 2, 5, 40, 199} {
+		cands := make([]candidate, len(states))
+		for i := range cands {
+			c := candidate{state: &states[i], to: tierNVMe, iops: float32(rng.IntN(50)), pinned: rng.IntN(10) == 0}
+			if rng.IntN(2) == 0 {
+				c.to = tierSATA
+			}
+			if c.pinned && rng.IntN(2) == 0 {
+				c.iops = float32(math.NaN())
+			}
+			cands[i] = c
+		}
+		sorted := slices.Clone(cands)
+		slices.SortFunc(sorted, compareCandidates)
+		firstRanked(cands, n)
+		for i := range n {
+			if cands[i].state != sorted[i].state {
+				t.Fatalf("n=%d: rank %d is %s, want %s", n, i, cands[i].state.vol.ID, sorted[i].state.vol.ID)
+			}
+		}
+		if sorted[0].to != tierNVMe || (sorted[0].iops == sorted[0].iops && !sorted[0].pinned) {
+			t.Errorf("first ranked %+v: want a pinned promotion", sorted[0])
+		}
+	}
 }
