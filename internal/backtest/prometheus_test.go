@@ -258,6 +258,17 @@ func startLiveProm(prom, promtool, dir string, end time.Time) (*liveProm, error)
 		return nil, err
 	}
 	fmt.Fprintf(os.Stderr, "backtest: history written and converted by promtool in %s\n", time.Since(t0).Round(time.Millisecond))
+	srv, err := startPrometheusOn(prom, dir, data)
+	if err != nil {
+		return nil, err
+	}
+	srv.begin, srv.end, srv.promtool = begin, end, promtool
+	return srv, nil
+}
+
+// startPrometheusOn runs Prometheus on a TSDB directory, without scrape jobs, and waits until
+// it is ready.
+func startPrometheusOn(prom, dir, data string) (*liveProm, error) {
 	cfg := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(cfg, []byte("global:\n  scrape_interval: 15s\n"), 0o600); err != nil {
 		return nil, err
@@ -281,7 +292,7 @@ func startLiveProm(prom, promtool, dir string, end time.Time) (*liveProm, error)
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	srv := &liveProm{url: "http://" + addr, cmd: cmd, begin: begin, end: end, promtool: promtool}
+	srv := &liveProm{url: "http://" + addr, cmd: cmd}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	deadline := time.After(90 * time.Second)
