@@ -1,0 +1,393 @@
+package backtest
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/api"
+	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/common/model"
+
+	storagev1 "github.com/billyronks/couchestor/api/v1"
+	"github.com/billyronks/couchestor/internal/promwatch"
+	"github.com/billyronks/couchestor/internal/tiering"
+)
+
+// Limits of the range queries.
+const (
+	// MaxPointsPerSeries is Prometheus's own limit: query_range refuses more than 11,000
+	// points per series.
+	MaxPointsPerSeries = 11_000
+	// DefaultMaxSamplesPerQuery keeps one query well under Prometheus's default
+	// --query.max-samples (50,000,000), counting the coverage query's subquery points.
+	DefaultMaxSamplesPerQuery = 20_000_000
+	// DefaultQueryTimeout bounds one range query.
+	DefaultQueryTimeout = 2 * time.Minute
+	// MinStep is the finest default step: at most 4,033 evaluations over 14 days.
+	MinStep = 5 * time.Minute
+)
+
+// Config is one backtest: a policy, its volumes as they are now, a time range and a Prometheus.
+type Config struct {
+	// Policy is the StoragePolicy replayed (from the cluster or a file). Its watermarks,
+	// samplingWindow, cooldownPeriod, maxConcurrentMigrations and iopsQuery are used; a zero
+	// field takes the CRD's default.
+	Policy *storagev1.StoragePolicy
+	// Volumes are the volumes the policy selects, with their current tiers: the replay starts
+	// from them (see VolumesFromSnapshot).
+	Volumes []Volume
+	// From and To bound the evaluation instants: From, From+Step, ... up to To.
+	From, To time.Time
+	// Step is the time between two evaluations; 0 means DefaultStep.
+	Step time.Duration
+	// Grid, if set, is replayed too, one pair of watermarks at a time (Report.Grid).
+	Grid []Watermarks
+	// OperatorMaxConcurrentMigrations is the operator's --max-concurrent-migrations; it lowers
+	// the policy's slots when smaller. 0: no operator bound.
+	OperatorMaxConcurrentMigrations int
+	// Days is the time zone of Report.Days; nil means UTC.
+	Days *time.Location
+
+	// Prometheus is the API to ask; when nil one is built from PrometheusURL and RoundTripper
+	// (authentication and TLS are the RoundTripper's business).
+	Prometheus    v1.API
+	PrometheusURL string
+	RoundTripper  http.RoundTripper
+	// IOPSQuery is the operator's --iops-query, used when the policy has no iopsQuery; empty
+	// means promwatch.DefaultIOPSQuery. PresenceQuery and MinCoverage are the coverage rule's
+	// (promwatch's defaults when empty or 0).
+	IOPSQuery     string
+	PresenceQuery string
+	MinCoverage   float64
+	// MaxSamplesPerQuery bounds the points one query returns or (the coverage query's
+	// subquery) holds: series × points. 0 means DefaultMaxSamplesPerQuery.
+	MaxSamplesPerQuery int
+	// QueryTimeout bounds one range query; 0 means DefaultQueryTimeout.
+	QueryTimeout time.Duration
+}
+
+// DefaultStep is the evaluation step of a backtest: the sampling window (consecutive windows
+// then tile the range), but no finer than half the cooldown (a volume cannot move twice within a
+// cooldown anyway) nor than 5 minutes.
+func DefaultStep(window, cooldown time.Duration) time.Duration {
+	return max(window, cooldown/2, MinStep)
+}
+
+// Run fetches the IOPS history of cfg's volumes over the range from Prometheus, in as few range
+// queries as the limits allow, and replays the policy over it (and over cfg.Grid).
+func Run(ctx context.Context, cfg Config) (Report, error) {
+	plan, err := planFetch(&cfg)
+	if err != nil {
+		return Report{}, err
+	}
+	m, queries, err := fetchMatrix(ctx, &cfg, plan)
+	if err != nil {
+		return Report{}, err
+	}
+	r, err := Replay(m, plan.params, cfg.Volumes)
+	if err != nil {
+		return Report{}, err
+	}
+	if len(cfg.Grid) > 0 {
+		if r.Grid, err = Sweep(m, plan.params, cfg.Volumes, cfg.Grid); err != nil {
+			return Report{}, err
+		}
+	}
+	r.Policy = cfg.Policy.Name
+	r.Window = Duration(plan.window)
+	r.RangeQueries = queries
+	return *r, nil
+}
+
+// Fetch returns the IOPS matrix Run replays, and the number of range queries it took.
+func Fetch(ctx context.Context, cfg Config) (*Matrix, int, error) {
+	plan, err := planFetch(&cfg)
+	if err != nil {
+		return nil, 0, err
+	}
+	return fetchMatrix(ctx, &cfg, plan)
+}
+
+// fetchPlan is what Run derives from a Config before asking Prometheus.
+type fetchPlan struct {
+	params        Params
+	window, step  time.Duration
+	steps         int
+	iopsQuery     string
+	coverageQuery string
+	coverageStep  time.Duration
+	minCoverage   float64
+	// iopsChunk and covChunk are the evaluations one IOPS query and one coverage query cover.
+	iopsChunk, covChunk int
+	volumes             []string
+	columnByPVName      map[string]int
+}
+
+// Defaults of the StoragePolicy CRD, for a policy read from a file without them.
+const (
+	defaultHigh     = 5000
+	defaultLow      = 500
+	defaultWindow   = "1h"
+	defaultCooldown = "24h"
+	defaultSlots    = 2
+)
+
+func planFetch(cfg *Config) (*fetchPlan, error) {
+	if cfg.Policy == nil {
+		return nil, errors.New("backtest: no policy")
+	}
+	if len(cfg.Volumes) == 0 {
+		return nil, errors.New("backtest: no volumes: give the policy's volumes with their current tiers")
+	}
+	if !cfg.From.Before(cfg.To) {
+		return nil, fmt.Errorf("backtest: --from %s is not before --to %s", cfg.From.Format(time.RFC3339), cfg.To.Format(time.RFC3339))
+	}
+	spec := cfg.Policy.Spec
+	spec.HighWatermarkIOPS = cmp.Or(spec.HighWatermarkIOPS, defaultHigh)
+	spec.LowWatermarkIOPS = cmp.Or(spec.LowWatermarkIOPS, defaultLow)
+	window, err := positive("samplingWindow", cmp.Or(spec.SamplingWindow, defaultWindow))
+	if err != nil {
+		return nil, err
+	}
+	cooldown, err := positive("cooldownPeriod", cmp.Or(spec.CooldownPeriod, defaultCooldown))
+	if err != nil {
+		return nil, err
+	}
+	slots := int(cmp.Or(spec.MaxConcurrentMigrations, defaultSlots))
+	if o := cfg.OperatorMaxConcurrentMigrations; o > 0 {
+		slots = min(slots, o)
+	}
+	p := &fetchPlan{
+		params: Params{LowWatermarkIOPS: spec.LowWatermarkIOPS, HighWatermarkIOPS: spec.HighWatermarkIOPS, Cooldown: cooldown, Slots: slots, Days: cfg.Days},
+		window: window, step: cmp.Or(cfg.Step, DefaultStep(window, cooldown)),
+		minCoverage: cmp.Or(cfg.MinCoverage, promwatch.DefaultMinCoverage),
+	}
+	if err := p.params.validate(); err != nil {
+		return nil, err
+	}
+	if p.step < time.Second || p.step%time.Second != 0 {
+		return nil, fmt.Errorf("backtest: step %s must be a whole number of seconds", p.step)
+	}
+	p.steps = int(cfg.To.Sub(cfg.From)/p.step) + 1
+
+	tmpl := cmp.Or(spec.IOPSQuery, cfg.IOPSQuery, promwatch.DefaultIOPSQuery)
+	if err := promwatch.ValidateQueryTemplate(tmpl); err != nil {
+		return nil, fmt.Errorf("backtest: IOPS query: %w", err)
+	}
+	presence := cmp.Or(cfg.PresenceQuery, promwatch.DefaultPresenceQuery)
+	if err := promwatch.ValidatePresenceQuery(presence); err != nil {
+		return nil, fmt.Errorf("backtest: presence query: %w", err)
+	}
+	p.iopsQuery = promwatch.RenderQuery(tmpl, window)
+	p.coverageStep = coverageStep(window)
+	p.coverageQuery = fmt.Sprintf("count_over_time((count by (pv_name) (%s))[%s:%s])",
+		presence, model.Duration(window), model.Duration(p.coverageStep))
+
+	p.columnByPVName = make(map[string]int, len(cfg.Volumes))
+	for i := range cfg.Volumes {
+		id := cfg.Volumes[i].ID
+		p.volumes = append(p.volumes, id)
+		p.columnByPVName[promwatch.PVName(id)] = i
+	}
+	p.iopsChunk, p.covChunk = chunkSizes(p, len(cfg.Volumes), cmp.Or(cfg.MaxSamplesPerQuery, DefaultMaxSamplesPerQuery))
+	return p, nil
+}
+
+// coverageStep is the coverage query's resolution, the one promwatch's instant evaluation uses
+// (see the promwatch package doc): window/60 in whole seconds, at least 1s. The live test checks
+// that both agree.
+func coverageStep(window time.Duration) time.Duration {
+	return max((window / 60).Truncate(time.Second), time.Second)
+}
+
+// chunkSizes are how many evaluations one range query covers: at most 11,000 points per
+// series, and series × points within the sample budget: for the IOPS query, its answer; for the
+// coverage query, its subquery, which holds (range + window) / coverageStep points per series.
+func chunkSizes(p *fetchPlan, series, budget int) (iops, coverage int) {
+	perSeries := max(budget/max(series, 1), 1)
+	iops = max(1, min(MaxPointsPerSeries, perSeries, p.steps))
+	// Subquery points for n evaluations: ((n-1)·step + window) / coverageStep + 1.
+	span := int64(perSeries-1)*int64(p.coverageStep) - int64(p.window)
+	coverage = 1
+	if span > 0 {
+		coverage = int(span/int64(p.step)) + 1
+	}
+	return iops, max(1, min(iops, coverage))
+}
+
+// RangeQueries is the number of range queries a backtest of these many evaluations and
+// volumes sends (without retries): the IOPS query's chunks plus the coverage query's. A budget
+// of 0 means DefaultMaxSamplesPerQuery.
+func RangeQueries(window, step time.Duration, evaluations, volumes, budget int) int {
+	p := &fetchPlan{window: window, step: step, steps: evaluations, coverageStep: coverageStep(window)}
+	i, c := chunkSizes(p, volumes, cmp.Or(budget, DefaultMaxSamplesPerQuery))
+	return (evaluations+i-1)/i + (evaluations+c-1)/c
+}
+
+func positive(field, s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("backtest: spec.%s %q: want a positive Go duration such as 30m or 1h", field, s)
+	}
+	return d, nil
+}
+
+func (cfg *Config) api() (v1.API, error) {
+	if cfg.Prometheus != nil {
+		return cfg.Prometheus, nil
+	}
+	if cfg.PrometheusURL == "" {
+		return nil, errors.New("backtest: no Prometheus: set Prometheus or PrometheusURL")
+	}
+	c, err := api.NewClient(api.Config{Address: cfg.PrometheusURL, RoundTripper: cfg.RoundTripper})
+	if err != nil {
+		return nil, fmt.Errorf("backtest: Prometheus URL %q: %w", cfg.PrometheusURL, err)
+	}
+	return v1.NewAPI(c), nil
+}
+
+// fetchMatrix asks the IOPS query and the coverage query over the range, each in its own
+// chunks and both at once, and fills the matrix: a value is known where the coverage rule holds
+// and the IOPS query gave a valid value. A chunk Prometheus refuses for holding too many
+// samples is halved and asked again.
+func fetchMatrix(ctx context.Context, cfg *Config, p *fetchPlan) (*Matrix, int, error) {
+	promAPI, err := cfg.api()
+	if err != nil {
+		return nil, 0, err
+	}
+	timeout := cmp.Or(cfg.QueryTimeout, DefaultQueryTimeout)
+	m := NewMatrix(cfg.From, p.step, p.steps, p.volumes)
+	covered := make([]bool, len(m.Values))
+	width := len(p.volumes)
+	ratio := p.coverageStep.Seconds() / p.window.Seconds()
+
+	var covQueries int
+	covErr := make(chan error, 1)
+	go func() {
+		n, err := queryChunks(ctx, promAPI, p.coverageQuery, m, p.covChunk, timeout, p, func(k, col int, points float64) {
+			// promwatch's rule, computed as it computes it.
+			covered[k*width+col] = math.Min(1, points*ratio) >= p.minCoverage
+		})
+		covQueries = n
+		covErr <- err
+	}()
+	iopsQueries, err := queryChunks(ctx, promAPI, p.iopsQuery, m, p.iopsChunk, timeout, p, func(k, col int, v float64) {
+		m.Set(k, col, v)
+	})
+	if cerr := <-covErr; err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, iopsQueries + covQueries, err
+	}
+	nan := float32(math.NaN())
+	for i, c := range covered {
+		if !c {
+			m.Values[i] = nan
+		}
+	}
+	return m, iopsQueries + covQueries, nil
+}
+
+// queryChunks runs one range query over the matrix's instants, chunk evaluations at a time,
+// and hands each sample of a selected volume to put with its instant and column. It returns
+// the number of queries sent.
+func queryChunks(ctx context.Context, promAPI v1.API, q string, m *Matrix, chunk int, timeout time.Duration, p *fetchPlan, put func(k, col int, v float64)) (int, error) {
+	queries := 0
+	for first := 0; first < m.Steps; {
+		n := min(chunk, m.Steps-first)
+		r := v1.Range{Start: m.At(first), End: m.At(first + n - 1), Step: m.Step}
+		queries++
+		err := queryInto(ctx, promAPI, q, r, timeout, p, func(k, col int, v float64) { put(first+k, col, v) })
+		if err != nil {
+			if tooManySamples(err) && n > 1 {
+				chunk = n / 2
+				continue
+			}
+			return queries, err
+		}
+		first += n
+	}
+	return queries, nil
+}
+
+// queryInto runs one range query and hands each sample of a selected volume to put, with its
+// evaluation index within the chunk. Series of other pv_names are ignored; a series without
+// pv_name, or two for one pv_name, fail the query as they fail promwatch's.
+func queryInto(ctx context.Context, promAPI v1.API, q string, r v1.Range, timeout time.Duration, p *fetchPlan, put func(k, col int, v float64)) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	val, _, _, err := promAPI.QueryRange(ctx, q, r, v1.WithTimeout(timeout))
+	if err != nil {
+		return fmt.Errorf("backtest: range query %s from %s to %s every %s: %w", q, r.Start.UTC().Format(time.RFC3339), r.End.UTC().Format(time.RFC3339), r.Step, err)
+	}
+	mat, ok := val.(model.Matrix)
+	if !ok {
+		return fmt.Errorf("backtest: range query %s returned a %s, want a matrix", q, val.Type())
+	}
+	seen := make(map[int]bool, len(mat))
+	for _, s := range mat {
+		pv, ok := s.Metric["pv_name"]
+		if !ok || pv == "" {
+			return fmt.Errorf("backtest: range query %s: series %s has no pv_name label; aggregate with sum by (pv_name)", q, s.Metric)
+		}
+		col, ok := p.columnByPVName[string(pv)]
+		if !ok {
+			continue
+		}
+		if seen[col] {
+			return fmt.Errorf("backtest: range query %s: two series for pv_name %q; aggregate with sum by (pv_name)", q, pv)
+		}
+		seen[col] = true
+		for _, sp := range s.Values {
+			off := sp.Timestamp.Time().Sub(r.Start)
+			k := int((off + p.step/2) / p.step)
+			if k < 0 || r.Start.Add(time.Duration(k)*p.step).After(r.End) {
+				continue
+			}
+			put(k, col, float64(sp.Value))
+		}
+	}
+	return nil
+}
+
+// tooManySamples reports Prometheus's refusal of a query holding more than
+// --query.max-samples.
+func tooManySamples(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "too many samples")
+}
+
+// VolumesFromSnapshot returns the volumes a policy selects in an observer snapshot, with their
+// current tiers, sizes, replica counts, pins, exclusions and latest real moves: what Run
+// starts from. Volumes Mayastor does not list are left out.
+func VolumesFromSnapshot(s *tiering.Snapshot, p *storagev1.StoragePolicy) ([]Volume, error) {
+	c, err := tiering.CompilePolicy(&p.Spec)
+	if err != nil {
+		return nil, err
+	}
+	classes := tiering.Classify(s.Pools, c.NVMe, c.SATA)
+	var out []Volume
+	for _, pv := range s.PVs {
+		if !c.Selects(&p.Spec, pv) {
+			continue
+		}
+		vol := s.Volumes[pv.VolumeID]
+		if vol == nil {
+			continue
+		}
+		out = append(out, Volume{
+			ID: pv.VolumeID, Tier: storagev1.Tier(classes.Tiers.Placement(vol.ReplicaPools)),
+			SizeBytes: vol.SizeBytes, Replicas: len(vol.ReplicaPools),
+			LastMoved: s.Migrations[pv.VolumeID].LastReal, Pin: pv.Pin, Excluded: pv.Excluded,
+		})
+	}
+	slices.SortFunc(out, func(a, b Volume) int { return cmp.Compare(a.ID, b.ID) })
+	return out, nil
+}
