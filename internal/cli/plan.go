@@ -54,8 +54,15 @@ From outside the cluster, reach Mayastor and Prometheus through the API server's
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return po.run(cmd.Context()) },
 	}
+	cmd.Flags().StringVar(&po.policy, "policy", "", "only this StoragePolicy (default: every one)")
+	po.registerObservationFlags(cmd)
+	return cmd
+}
+
+// registerObservationFlags adds the flags that say how to observe the cluster as the operator
+// does (output, Mayastor, Prometheus, the operator's slots and dry-run), for plan and backtest.
+func (po *planOptions) registerObservationFlags(cmd *cobra.Command) {
 	fs := cmd.Flags()
-	fs.StringVar(&po.policy, "policy", "", "only this StoragePolicy (default: every one)")
 	outputFlag(fs, cmd, &po.output)
 	fs.StringVar(&po.mayastorURL, "mayastor-url", operator.DefaultMayastorURL, "Mayastor control-plane REST API (v0) URL")
 	fs.StringVar(&po.mayastorService, "mayastor-service", "", "reach Mayastor's REST API through the API server's service proxy: NAMESPACE/SERVICE:PORT, e.g. mayastor/mayastor-api-rest:8081 (instead of --mayastor-url)")
@@ -65,8 +72,7 @@ From outside the cluster, reach Mayastor and Prometheus through the API server's
 	fs.AddGoFlagSet(goFlags)
 	fs.IntVar(&po.maxConcurrent, "max-concurrent-migrations", operator.DefaultMaxConcurrentMigrations, "the operator's --max-concurrent-migrations (slots shared by every policy)")
 	fs.BoolVar(&po.operatorDryRun, "operator-dry-run", false, "plan as an operator started with --dry-run would")
-	_ = cmd.RegisterFlagCompletionFunc("policy", completePolicies(o))
-	return cmd
+	_ = cmd.RegisterFlagCompletionFunc("policy", completePolicies(po.Options))
 }
 
 func noArgs(_ *cobra.Command, args []string) error {
