@@ -238,7 +238,9 @@ func TestPlanPolicyRules(t *testing.T) {
 		}), "", "", "", storagev1.ReasonInvalidSpec},
 		{"waiting for approval stays", migration(MigrationObservation{InFlight: true, LastAny: now, WaitingApproval: "nvme-v-1"}), stay, "", storagev1.ReasonWaitingApproval, ""},
 		{"manual approval needs no slot", all(spec(func(s *storagev1.StoragePolicySpec) { s.Approval = storagev1.ApprovalManual }),
-			func(s *Snapshot, _ *storagev1.StoragePolicy, _ *Flags) { s.InFlight = InFlight{Global: 10, ByPolicy: map[string]int{"p": 2}} }),
+			func(s *Snapshot, _ *storagev1.StoragePolicy, _ *Flags) {
+				s.InFlight = InFlight{Global: 10, ByPolicy: map[string]int{"p": 2}}
+			}),
 			move, nvme, storagev1.ReasonAboveHighWatermark, ""},
 		{"manual approval still needs room", all(spec(func(s *storagev1.StoragePolicySpec) { s.Approval = storagev1.ApprovalManual }), poolsUsed(995*gib, "n1", "n2")),
 			wait, nvme, storagev1.ReasonInsufficientCapacity, ""},
