@@ -73,7 +73,7 @@ func (m *Machine) awaitApproval(ctx context.Context, tm *storagev1.TierMigration
 	if err := m.write(ctx, tm, prev); err != nil {
 		return Result{}, err
 	}
-	res := Result{RequeueAfter: timeout}
+	res := Result{RequeueAfter: min(timeout, approvalPolls*m.PollInterval)}
 	res.event(corev1.EventTypeNormal, storagev1.ReasonApprovalRequired, "Accept", "Move of volume %s to %s waits for approval until %s",
 		tm.Spec.VolumeID, tm.Spec.TargetTier, st.ApprovalExpires.UTC().Format(time.RFC3339))
 	return res, nil
@@ -118,5 +118,10 @@ func (m *Machine) Approval(ctx context.Context, tm *storagev1.TierMigration) (Re
 		return m.end(ctx, tm, storagev1.PhaseFailed, storagev1.ReasonApprovalExpired,
 			fmt.Sprintf("nobody approved the move by %s: nothing was moved, and the volume is decided afresh", exp.UTC().Format(time.RFC3339)), OutcomeNotStarted)
 	}
-	return Result{RequeueAfter: exp.Sub(now)}, nil
+	// Woken by an annotation change, else at the expiry; looked at every 30 polls meanwhile,
+	// so a clock that jumps (a test's) is followed too.
+	return Result{RequeueAfter: min(exp.Sub(now), approvalPolls*m.PollInterval)}, nil
 }
+
+// approvalPolls is how many poll intervals a WaitingApproval migration sleeps at most.
+const approvalPolls = 30
