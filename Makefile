@@ -25,7 +25,8 @@ manifests: ## CRDs and the ClusterRole from the kubebuilder markers.
 	cp config/rbac/role.yaml charts/couchestor/files/manager-role.yaml
 
 .PHONY: generate
-generate: ## Deep-copy methods of the API types.
+generate: ## Deep-copy methods of the API types, and the TimeZone enum from Go's tz database.
+	go run ./hack/tzones api/v1/zz_generated.timezones.go
 	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./api/..."
 
 .PHONY: verify

@@ -50,6 +50,8 @@ const (
 	// control plane never lowers such a volume below 2 replicas, so the Mover refuses it. The
 	// Mover's refusal has the same reason.
 	ReasonAffinityGroupMinimum = "AffinityGroupReplicaMinimum"
+	// ReasonWaitingApproval: a TierMigration of the volume waits for a person's approval.
+	ReasonWaitingApproval = "WaitingApproval"
 	// ReasonCoolingDown: the volume moved less than cooldownPeriod ago.
 	ReasonCoolingDown = "CoolingDown"
 	// ReasonPolicyNotActive: the policy is disabled or invalid, or its storage or metrics are
@@ -65,6 +67,22 @@ const (
 	// ReasonInsufficientCapacity: the target tier has no room for the volume's replicas with
 	// the capacity headroom kept.
 	ReasonInsufficientCapacity = "InsufficientCapacity"
+	// ReasonOutsideMigrationWindow: no migration window of the policy is open; the message
+	// says when the next one opens.
+	ReasonOutsideMigrationWindow = "OutsideMigrationWindow"
+)
+
+// TierMigration reasons of the approval flow (the Succeeded condition's and Events').
+const (
+	// ReasonApprovalRequired: the migration waits for a person's approval.
+	ReasonApprovalRequired = "ApprovalRequired"
+	// ReasonApproved: the approved annotation let the migration go on to Pending.
+	ReasonApproved = "Approved"
+	// ReasonRejected: the rejected annotation ended the migration (phase Failed).
+	ReasonRejected = "Rejected"
+	// ReasonApprovalExpired: nobody approved the migration within its approval timeout (phase
+	// Failed); its volume is decided afresh, with no cooldown from it.
+	ReasonApprovalExpired = "ApprovalExpired"
 )
 
 // StoragePolicy condition reasons (the condition types are ConditionReady,

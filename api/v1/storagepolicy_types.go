@@ -142,6 +142,33 @@ type StoragePolicySpec struct {
 	// +optional
 	CapacityHeadroomPercent int32 `json:"capacityHeadroomPercent,omitempty"`
 
+	// MigrationWindows are weekly windows in which the policy may start new migrations; outside
+	// every window the moves it decides wait (reason OutsideMigrationWindow) and
+	// status.nextWindowOpens says when they may start. A migration already running finishes.
+	// Empty: migrations may start at any time.
+	// +kubebuilder:validation:MaxItems=16
+	// +listType=atomic
+	// +optional
+	MigrationWindows []MigrationWindow `json:"migrationWindows,omitempty"`
+
+	// Approval is Automatic (migrations start on their own) or Manual: each migration the
+	// policy decides is created in phase WaitingApproval, holding no slot and writing nothing
+	// to Mayastor, until a person approves it (annotation storage.billyronks.io/approved="true")
+	// or rejects it (storage.billyronks.io/rejected="true"), or it expires after
+	// approvalTimeout.
+	// +kubebuilder:default=Automatic
+	// +optional
+	Approval ApprovalMode `json:"approval,omitempty"`
+
+	// ApprovalTimeout is how long a migration waits for approval before it expires (phase
+	// Failed, reason ApprovalExpired) and its volume is decided afresh, as a Go duration.
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="must be a positive duration such as 30m or 24h"
+	// +kubebuilder:default="24h"
+	// +optional
+	ApprovalTimeout string `json:"approvalTimeout,omitempty"`
+
 	// IOPSQuery overrides the PromQL query that gives each volume's mean IOPS. "{{window}}" is
 	// replaced by samplingWindow. The result must hold one sample per pv_name label.
 	// +kubebuilder:validation:MaxLength=4096
@@ -189,6 +216,17 @@ type StoragePolicyStatus struct {
 	// PlannedMigrations counts moves decided but waiting for a free migration slot.
 	// +optional
 	PlannedMigrations int32 `json:"plannedMigrations"`
+
+	// WaitingApproval counts this policy's migrations waiting for a person's approval.
+	// +optional
+	WaitingApproval int32 `json:"waitingApproval,omitempty"`
+	// NextWindowOpens is when the next migration window opens, while none is open; empty when a
+	// window is open or the policy has none.
+	// +optional
+	NextWindowOpens *metav1.Time `json:"nextWindowOpens,omitempty"`
+	// WindowCloses is when the migration window open now closes; empty outside windows.
+	// +optional
+	WindowCloses *metav1.Time `json:"windowCloses,omitempty"`
 
 	// LastReconcileTime is when an evaluation last changed this status. The policy is evaluated
 	// every 30 seconds, but an evaluation that changes nothing is not written, to spare the API
@@ -245,6 +283,8 @@ type MigrationRecord struct {
 // +kubebuilder:printcolumn:name="SATA",type=integer,JSONPath=`.status.sataVolumes`
 // +kubebuilder:printcolumn:name="Unknown",type=integer,JSONPath=`.status.unknownVolumes`,priority=1
 // +kubebuilder:printcolumn:name="Migrating",type=integer,JSONPath=`.status.activeMigrations`
+// +kubebuilder:printcolumn:name="Awaiting-Approval",type=integer,JSONPath=`.status.waitingApproval`,priority=1
+// +kubebuilder:printcolumn:name="Next-Window",type=date,JSONPath=`.status.nextWindowOpens`,priority=1
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type StoragePolicy struct {

@@ -5,10 +5,14 @@ import (
 )
 
 // MigrationPhase is where a TierMigration stands in the 4-phase move.
-// +kubebuilder:validation:Enum=Pending;Analyzing;ScalingUp;WaitingSync;ScalingDown;RollingBack;Completed;Failed
+// +kubebuilder:validation:Enum=WaitingApproval;Pending;Analyzing;ScalingUp;WaitingSync;ScalingDown;RollingBack;Completed;Failed
 type MigrationPhase string
 
 const (
+	// PhaseWaitingApproval: the migration waits for a person to approve it (annotation
+	// storage.billyronks.io/approved="true") or reject it; it holds no slot and writes nothing.
+	// It expires at status.approvalExpires.
+	PhaseWaitingApproval MigrationPhase = "WaitingApproval"
 	// PhasePending: accepted, waiting for a free migration slot.
 	PhasePending MigrationPhase = "Pending"
 	// PhaseAnalyzing: checking the volume is healthy and choosing a target pool.
@@ -141,6 +145,19 @@ type TierMigrationSpec struct {
 	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="must be a positive duration such as 30m or 1h"
 	// +optional
 	Timeout string `json:"timeout,omitempty"`
+
+	// ApprovalRequired: the migration starts in phase WaitingApproval and goes on only once
+	// annotated storage.billyronks.io/approved="true" (a policy with approval Manual sets it).
+	// +optional
+	ApprovalRequired bool `json:"approvalRequired,omitempty"`
+
+	// ApprovalTimeout is how long the migration waits for approval before it fails with reason
+	// ApprovalExpired, as a Go duration; 24h when empty.
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="must be a positive duration such as 30m or 24h"
+	// +optional
+	ApprovalTimeout string `json:"approvalTimeout,omitempty"`
 }
 
 // MigrationStep records one phase of a migration as it happened.
@@ -367,6 +384,9 @@ type TierMigrationStatus struct {
 	// Checkpoint is the migrator's durable plan; see MigrationCheckpoint.
 	// +optional
 	Checkpoint *MigrationCheckpoint `json:"checkpoint,omitempty"`
+	// ApprovalExpires is when a migration waiting for approval expires.
+	// +optional
+	ApprovalExpires *metav1.Time `json:"approvalExpires,omitempty"`
 	// StartTime is when the migration left Pending.
 	// +optional
 	StartTime *metav1.Time `json:"startTime,omitempty"`

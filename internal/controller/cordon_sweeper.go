@@ -196,7 +196,7 @@ func (s *CordonSweeper) account(res SweepResult) {
 }
 
 func phaseOrNotStarted(p storagev1.MigrationPhase) string {
-	if p == "" || p == storagev1.PhasePending {
+	if p == "" || p == storagev1.PhasePending || p == storagev1.PhaseWaitingApproval {
 		return "not started"
 	}
 	return string(p)

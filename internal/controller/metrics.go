@@ -265,7 +265,7 @@ func ForgetPolicy(name string) {
 var (
 	TierMigrationsByPhase = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "storage_operator_tiermigrations",
-		Help: "TierMigration objects by phase (Pending, Analyzing, ScalingUp, WaitingSync, ScalingDown, RollingBack, Completed, Failed).",
+		Help: "TierMigration objects by phase (WaitingApproval, Pending, Analyzing, ScalingUp, WaitingSync, ScalingDown, RollingBack, Completed, Failed).",
 	}, []string{"phase"})
 	TierMigrationInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "storage_operator_tiermigration_info",
@@ -281,7 +281,7 @@ var (
 const RecentlyEndedWindow = time.Hour
 
 var allPhases = []storagev1.MigrationPhase{
-	storagev1.PhasePending, storagev1.PhaseAnalyzing, storagev1.PhaseScalingUp, storagev1.PhaseWaitingSync,
+	storagev1.PhaseWaitingApproval, storagev1.PhasePending, storagev1.PhaseAnalyzing, storagev1.PhaseScalingUp, storagev1.PhaseWaitingSync,
 	storagev1.PhaseScalingDown, storagev1.PhaseRollingBack, storagev1.PhaseCompleted, storagev1.PhaseFailed,
 }
 

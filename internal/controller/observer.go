@@ -20,6 +20,7 @@ import (
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 	"github.com/billyronks/couchestor/internal/mayastor"
+	"github.com/billyronks/couchestor/internal/migration"
 	"github.com/billyronks/couchestor/internal/promwatch"
 	"github.com/billyronks/couchestor/internal/tiering"
 )
@@ -401,16 +402,24 @@ func addMigration(c *cacheParts, tm *storagev1.TierMigration) {
 		last = tm.Status.CompletionTime.Time
 	}
 	dryRun := tm.Spec.DryRun || tm.Status.DryRun
-	if last.After(m.LastAny) {
-		m.LastAny = last
-	}
-	if !dryRun && last.After(m.LastReal) {
-		m.LastReal = last
+	// One that expired waiting for approval moved nothing: its volume is decided afresh.
+	if !migration.ApprovalExpired(tm) {
+		if last.After(m.LastAny) {
+			m.LastAny = last
+		}
+		if !dryRun && last.After(m.LastReal) {
+			m.LastReal = last
+		}
 	}
 	active := !tm.Status.Phase.IsTerminal()
 	m.InFlight = m.InFlight || active
+	// Waiting for approval (or about to: created so, not yet accepted) holds no slot.
+	awaiting := tm.Status.Phase == storagev1.PhaseWaitingApproval || tm.Status.Phase == "" && tm.Spec.ApprovalRequired
+	if awaiting {
+		m.WaitingApproval = tm.Name
+	}
 	c.migrations[vol] = m
-	if active && !dryRun {
+	if active && !dryRun && !awaiting {
 		c.inFlight.Global++
 		if p := tm.Labels[storagev1.LabelPolicy]; p != "" {
 			c.inFlight.ByPolicy[p]++

@@ -272,6 +272,15 @@ func applyPlan(policy *storagev1.StoragePolicy, plan tiering.PolicyPlan, active 
 	st.NVMeVolumes, st.SATAVolumes = int32(plan.Counts.NVMe), int32(plan.Counts.SATA)
 	st.UnknownVolumes, st.PlannedMigrations = int32(plan.Counts.Unknown), int32(plan.Counts.Planned)
 	st.ActiveMigrations = active
+	st.WaitingApproval = int32(plan.Counts.WaitingApproval)
+	st.NextWindowOpens, st.WindowCloses = nil, nil
+	if w := plan.Window; w.Configured && plan.Ready.Status == metav1.ConditionTrue {
+		if w.Open {
+			st.WindowCloses = ptr.To(metav1.NewTime(w.Closes))
+		} else {
+			st.NextWindowOpens = ptr.To(metav1.NewTime(w.NextOpens))
+		}
+	}
 	st.RecentMigrations = mergeHistory(st.RecentMigrations, history)
 	for _, c := range []struct {
 		typ  string
@@ -360,7 +369,12 @@ func (r *StoragePolicyReconciler) startMigration(ctx context.Context, policy *st
 		return false, err
 	}
 	verb := "Moving"
-	if tm.Spec.DryRun {
+	switch {
+	case tm.Spec.ApprovalRequired && tm.Spec.DryRun:
+		verb = "Dry-run, waiting for approval: would move"
+	case tm.Spec.ApprovalRequired:
+		verb = "Waiting for approval to move"
+	case tm.Spec.DryRun:
 		verb = "Dry-run: would move"
 	}
 	r.Recorder.Eventf(policy, tm, corev1.EventTypeNormal, "MigrationPlanned", "Migrate", "%s volume %s from %s to %s: %s (TierMigration %s)", verb, m.VolumeID, m.From, m.To, m.Reason, tm.Name)
@@ -390,6 +404,10 @@ func newTierMigration(policy *storagev1.StoragePolicy, plan tiering.PolicyPlan, 
 			AllowRepublish:   spec.AllowRepublish,
 			Timeout:          spec.MigrationTimeout,
 		},
+	}
+	if plan.Manual {
+		tm.Spec.ApprovalRequired = true
+		tm.Spec.ApprovalTimeout = plan.ApprovalTimeout.String()
 	}
 	if m.KnownIOPS {
 		tm.Spec.Reason.ObservedIOPS = ptr.To(int64(m.IOPS + 0.5))

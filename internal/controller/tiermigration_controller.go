@@ -30,6 +30,7 @@ import (
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 	"github.com/billyronks/couchestor/internal/mayastor"
 	"github.com/billyronks/couchestor/internal/migration"
+	"github.com/billyronks/couchestor/internal/tiering"
 )
 
 // Defaults of the TierMigration reconciler.
@@ -96,7 +97,8 @@ func (r *TierMigrationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		r.backoff = workqueue.NewTypedItemExponentialFailureRateLimiter[types.UID](time.Second, 2*time.Minute)
 	}
 	return ctrl.NewControllerManagedBy(mgr).
-		// Status writes are the controller's own: only spec, metadata and deletion wake it.
+		// Status writes are the controller's own: only spec, metadata (the approval
+		// annotations among it) and deletion wake it.
 		For(&storagev1.TierMigration{}, builder.WithPredicates(metadataChanged)).
 		// A migration that ends frees a slot: wake the Pending ones.
 		Watches(&storagev1.TierMigration{}, handler.EnqueueRequestsFromMapFunc(r.pending),
@@ -112,9 +114,16 @@ var metadataChanged = predicate.Funcs{
 		return o.GetGeneration() != n.GetGeneration() ||
 			!o.GetDeletionTimestamp().Equal(n.GetDeletionTimestamp()) ||
 			!equality.Semantic.DeepEqual(o.GetLabels(), n.GetLabels()) ||
+			approvalAnnotations(o) != approvalAnnotations(n) ||
 			!equality.Semantic.DeepEqual(o.GetFinalizers(), n.GetFinalizers())
 	},
 	DeleteFunc: func(event.DeleteEvent) bool { return false },
+}
+
+// approvalAnnotations sums up the annotations that approve or reject a migration.
+func approvalAnnotations(o client.Object) string {
+	a := o.GetAnnotations()
+	return a[storagev1.AnnotationApproved] + "/" + a[storagev1.AnnotationRejected]
 }
 
 var slotFreed = predicate.Funcs{
@@ -187,6 +196,8 @@ func (r *TierMigrationReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		switch {
 		case phase == "":
 			res, err = m.Accept(ctx, tm)
+		case phase == storagev1.PhaseWaitingApproval:
+			res, err = m.Approval(ctx, tm)
 		case phase == storagev1.PhasePending:
 			res, err = r.admit(ctx, tm, m)
 		case phase.IsInFlight():
@@ -205,8 +216,10 @@ func (r *TierMigrationReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 			logger.Info("migration phase changed", "volume", tm.Spec.VolumeID, "from", phase, "to", tm.Status.Phase)
 		}
 		if e := res.Ended; e != nil {
-			MigrationsTotal.WithLabelValues(e.Outcome).Inc()
-			MigrationDuration.WithLabelValues(e.Outcome).Observe(e.Duration.Seconds())
+			if e.Outcome != migration.OutcomeNotStarted { // rejected or expired unapproved: nothing moved
+				MigrationsTotal.WithLabelValues(e.Outcome).Inc()
+				MigrationDuration.WithLabelValues(e.Outcome).Observe(e.Duration.Seconds())
+			}
 			logger.Info("migration ended", "volume", tm.Spec.VolumeID, "phase", tm.Status.Phase, "outcome", e.Outcome, "took", e.Duration)
 			r.backoff.Forget(tm.UID)
 			if done, err := r.settleCordons(ctx, tm, m); !done {
@@ -428,6 +441,16 @@ func (r *TierMigrationReconciler) admit(ctx context.Context, tm *storagev1.TierM
 	timeout, err := r.timeoutOf(tm, policy)
 	if err != nil {
 		return m.Refuse(ctx, tm, migration.ReasonInvalidSpec, err.Error())
+	}
+	if policy != nil {
+		// A window bounds starts: a migration already running finishes, a Pending one (say,
+		// approved after its window closed) waits for the next.
+		if ws, err := tiering.CompileWindows(policy.Spec.MigrationWindows); err == nil {
+			if w := ws.At(r.Clock.Now()); !w.Open {
+				return m.Wait(ctx, tm, migration.Admission{Reason: storagev1.ReasonOutsideMigrationWindow, Message: fmt.Sprintf(
+					"outside every migration window of StoragePolicy %s: the next opens at %s", policy.Name, w.NextOpens.UTC().Format(time.RFC3339))})
+			}
+		}
 	}
 	lim := migration.Limits{Global: r.Options.MaxConcurrentMigrations}
 	dryRun := tm.Spec.DryRun || r.Options.DryRun

@@ -71,7 +71,8 @@ type Admission struct {
 
 // Admit decides whether tm, Pending, may start, given every other TierMigration. One
 // non-terminal migration per volume may act: the one in flight, else the oldest; others fail
-// with VolumeBusy. A migration waits while the in-flight migrations and the older Pending ones
+// with VolumeBusy. Migrations waiting for approval neither hold nor queue for a slot. A
+// migration waits while the in-flight migrations and the older Pending ones
 // fill the global slots, or its policy's slots. A dry run needs no slot (it never writes).
 func Admit(tm *storagev1.TierMigration, others []storagev1.TierMigration, dryRun bool, lim Limits) Admission {
 	var global, policy, olderGlobal, olderPolicy int
@@ -98,6 +99,8 @@ func Admit(tm *storagev1.TierMigration, others []storagev1.TierMigration, dryRun
 			if samePolicy {
 				policy++
 			}
+		case o.Status.Phase == storagev1.PhaseWaitingApproval || o.Status.Phase == "" && o.Spec.ApprovalRequired:
+			// Waiting for approval holds no slot and is not in the queue for one.
 		case older(o, tm) && !o.Spec.DryRun:
 			olderGlobal++
 			if samePolicy {

@@ -99,8 +99,11 @@ func (m *Machine) journal(tm *storagev1.TierMigration) mayastor.Journal {
 	}
 }
 
-// Accept records a new TierMigration as Pending.
+// Accept records a new TierMigration as Pending, or as WaitingApproval when it needs approval.
 func (m *Machine) Accept(ctx context.Context, tm *storagev1.TierMigration) (Result, error) {
+	if tm.Spec.ApprovalRequired {
+		return m.awaitApproval(ctx, tm)
+	}
 	prev := tm.Status.DeepCopy()
 	now := m.Clock.Now()
 	tm.Status.ObservedGeneration = tm.Generation

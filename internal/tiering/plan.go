@@ -38,8 +38,8 @@ type Action string
 const (
 	// ActionMove: a migration of the volume starts now (it is in PolicyPlan.Moves).
 	ActionMove Action = "Move"
-	// ActionWait: the volume would move but waits for a migration slot or for room on its
-	// target tier (counted in PolicyCounts.Planned).
+	// ActionWait: the volume would move but waits for a migration window, a migration slot or
+	// room on its target tier (counted in PolicyCounts.Planned).
 	ActionWait Action = "Wait"
 	// ActionStay: the volume stays where it is.
 	ActionStay Action = "Stay"
@@ -64,8 +64,9 @@ type PolicyCounts struct {
 	// Watched: selected volumes. NVMe, SATA: those whose replicas are all on one tier.
 	// Unknown: those without IOPS data covering the window (all of them when the metrics are
 	// unavailable). Planned: volumes waiting for a slot or room. Active: the policy's
-	// migrations in flight that hold a slot.
-	Watched, NVMe, SATA, Unknown, Planned, Active int
+	// migrations in flight that hold a slot. WaitingApproval: selected volumes whose
+	// migration waits for a person's approval.
+	Watched, NVMe, SATA, Unknown, Planned, Active, WaitingApproval int
 }
 
 // Condition is the value of one of the policy's conditions.
@@ -97,6 +98,12 @@ type PolicyPlan struct {
 	Overlaps map[string][]string
 	// DryRun and PreservationMode are the effective modes: the policy's or the operator's.
 	DryRun, PreservationMode bool
+	// Window says whether a migration window is open now (always, for a policy without
+	// windows) and when it closes or the next one opens.
+	Window WindowState
+	// Manual: Moves are to be created waiting for approval, for ApprovalTimeout.
+	Manual          bool
+	ApprovalTimeout time.Duration
 }
 
 // PlanPolicy decides, for every volume a policy selects, whether it moves now, waits or stays,
@@ -115,6 +122,11 @@ type PolicyPlan struct {
 //     Online pool of the target tier with room for it and the headroom kept (mayastor.HasRoom,
 //     the Mover's rule), counting the room taken by the moves granted before it. The others
 //     wait.
+//   - Outside every migration window of the policy, every volume that would move waits
+//     (OutsideMigrationWindow); migrations already running are not the planner's to stop.
+//   - In Manual approval mode the moves are requests for approval: they hold no slot, so slots
+//     are not checked (the migration controller admits them once approved); room still is.
+//     A volume whose migration waits for approval stays (WaitingApproval).
 func PlanPolicy(s *Snapshot, p *storagev1.StoragePolicy, f Flags, now time.Time) PolicyPlan {
 	spec := &p.Spec
 	plan := PolicyPlan{Counts: PolicyCounts{Active: s.InFlight.ByPolicy[p.Name]}}
@@ -178,7 +190,9 @@ func PlanPolicy(s *Snapshot, p *storagev1.StoragePolicy, f Flags, now time.Time)
 		return plan
 	}
 
-	pc := &planContext{spec: spec, cooldown: c.Cooldown, dryRun: plan.DryRun, now: now}
+	plan.Window = c.Windows.At(now)
+	plan.Manual, plan.ApprovalTimeout = c.Manual, c.ApprovalTimeout
+	pc := &planContext{spec: spec, cooldown: c.Cooldown, dryRun: plan.DryRun, now: now, window: plan.Window, manual: c.Manual}
 	plan.Volumes = make([]VolumeDecision, len(cases))
 	var promote, demote []int // indexes in cases of the volumes that should move
 	for i := range cases {
@@ -188,6 +202,9 @@ func PlanPolicy(s *Snapshot, p *storagev1.StoragePolicy, f Flags, now time.Time)
 		*d = VolumeDecision{VolumeID: v.pv.VolumeID, PVName: v.pv.Name, Claim: v.pv.Claim, Placement: v.placement, Action: ActionStay}
 		if reason, msg, stay := firstStayRule(v, pc); stay {
 			d.Reason, d.Message = reason, msg
+			if reason == storagev1.ReasonWaitingApproval {
+				plan.Counts.WaitingApproval++
+			}
 			continue
 		}
 		d.To, d.Reason, d.Message = v.to, v.reason, v.why
@@ -211,9 +228,18 @@ func PlanPolicy(s *Snapshot, p *storagev1.StoragePolicy, f Flags, now time.Time)
 		overlapNote = fmt.Sprintf("; %d volumes are also selected by another policy and are left alone (e.g. %s: %v)",
 			len(plan.Overlaps), first, plan.Overlaps[first])
 	}
+	windowNote := ""
+	if w := plan.Window; w.Configured && !w.Open {
+		windowNote = "; outside every migration window until " + w.NextOpens.UTC().Format(time.RFC3339)
+	}
+	approvalNote := ""
+	if plan.Counts.WaitingApproval > 0 || plan.Manual {
+		approvalNote = fmt.Sprintf("; %d waiting for approval", plan.Counts.WaitingApproval)
+	}
 	plan.Ready = Condition{metav1.ConditionTrue, storagev1.ReasonEvaluated,
-		fmt.Sprintf("%d volumes watched: %d on NVMe, %d on SATA, %d without IOPS data; %d migrations to start, %d waiting%s",
-			plan.Counts.Watched, plan.Counts.NVMe, plan.Counts.SATA, plan.Counts.Unknown, len(plan.Moves), plan.Counts.Planned, overlapNote)}
+		fmt.Sprintf("%d volumes watched: %d on NVMe, %d on SATA, %d without IOPS data; %d migrations to start, %d waiting%s%s%s",
+			plan.Counts.Watched, plan.Counts.NVMe, plan.Counts.SATA, plan.Counts.Unknown, len(plan.Moves), plan.Counts.Planned,
+			approvalNote, windowNote, overlapNote)}
 	return plan
 }
 
@@ -225,6 +251,8 @@ type planContext struct {
 	cooldown time.Duration
 	dryRun   bool
 	now      time.Time
+	window   WindowState
+	manual   bool
 }
 
 // volumeCase is one selected volume and what is known of it.
@@ -267,6 +295,7 @@ var stayRules = []stayRule{
 	excludedByAnnotation,
 	selectedByAnotherPolicy,
 	unknownToMayastor,
+	awaitingApproval,
 	alreadyMigrating,
 	onBothTiers,
 	outsideTiers,
@@ -308,6 +337,14 @@ func unknownToMayastor(v *volumeCase, _ *planContext) (bool, string, string) {
 		return false, "", ""
 	}
 	return true, storagev1.ReasonVolumeNotFound, "Mayastor does not list volume " + v.pv.VolumeID
+}
+
+func awaitingApproval(v *volumeCase, _ *planContext) (bool, string, string) {
+	if v.migration.WaitingApproval == "" {
+		return false, "", ""
+	}
+	return true, storagev1.ReasonWaitingApproval, "TierMigration " + v.migration.WaitingApproval + " waits for approval (annotate it " +
+		storagev1.AnnotationApproved + `="true" or ` + storagev1.AnnotationRejected + `="true")`
 }
 
 func alreadyMigrating(v *volumeCase, _ *planContext) (bool, string, string) {
@@ -409,7 +446,11 @@ func (plan *PolicyPlan) grant(s *Snapshot, pc *planContext, f Flags, policy stri
 		replicas := max(len(v.vol.ReplicaPools), 1)
 		d.Action = ActionWait
 		switch {
-		case slots <= 0:
+		case !pc.window.Open:
+			d.Reason = storagev1.ReasonOutsideMigrationWindow
+			d.Message = fmt.Sprintf("would move to %s (%s); outside every migration window: the next opens at %s",
+				v.to, v.why, pc.window.NextOpens.UTC().Format(time.RFC3339))
+		case slots <= 0 && !pc.manual:
 			d.Reason = storagev1.ReasonConcurrencyLimit
 			d.Message = fmt.Sprintf("would move to %s (%s); waiting for a migration slot (policy: %d of %d in flight; operator: %d of %d)",
 				v.to, v.why, s.InFlight.ByPolicy[policy], pc.spec.MaxConcurrentMigrations, s.InFlight.Global, f.MaxConcurrentMigrations)
@@ -418,7 +459,7 @@ func (plan *PolicyPlan) grant(s *Snapshot, pc *planContext, f Flags, policy stri
 			d.Message = fmt.Sprintf("would move to %s (%s); needs room for %d replica(s) of %s on distinct Online %s pools with %d%% of each kept free",
 				v.to, v.why, replicas, resource.NewQuantity(int64(min(v.vol.SizeBytes, math.MaxInt64)), resource.BinarySI), v.to, pc.spec.CapacityHeadroomPercent)
 		default:
-			slots--
+			slots-- // in Manual mode the move is a request for approval, which holds no slot: slots are not checked
 			d.Action = ActionMove
 			plan.Moves = append(plan.Moves, Move{
 				VolumeID: v.pv.VolumeID, PVName: v.pv.Name, Claim: v.pv.Claim, From: storagev1.Tier(v.placement), To: v.to,

@@ -222,6 +222,34 @@ func TestPlanPolicyRules(t *testing.T) {
 		{"2 replicas need 2 target pools with room", all(vol(func(v *VolumeObservation) { v.ReplicaPools, v.NumReplicas = []string{"s1", "s2"}, 2 }), poolsUsed(995*gib, "n2")),
 			wait, nvme, storagev1.ReasonInsufficientCapacity, ""},
 		{"the source tier's room does not matter", all(onNVMe, iops(1), poolsUsed(995*gib, "n1", "n2")), move, sata, storagev1.ReasonBelowLowWatermark, ""},
+		// Migration windows (now is Thursday 12:00 UTC) and approvals.
+		{"outside every window waits", spec(func(s *storagev1.StoragePolicySpec) {
+			s.MigrationWindows = []storagev1.MigrationWindow{{Days: []storagev1.Weekday{"Mon"}, Start: "22:00", Duration: "2h"}}
+		}), wait, nvme, storagev1.ReasonOutsideMigrationWindow, ""},
+		{"inside a window moves", spec(func(s *storagev1.StoragePolicySpec) {
+			s.MigrationWindows = []storagev1.MigrationWindow{{Days: []storagev1.Weekday{"Mon"}, Start: "22:00", Duration: "2h"},
+				{Days: []storagev1.Weekday{"Thu"}, Start: "12:30", Duration: "3h", TimeZone: "Europe/Berlin"}}
+		}), move, nvme, storagev1.ReasonAboveHighWatermark, ""},
+		{"a window the volume does not need changes nothing", all(iops(2000), spec(func(s *storagev1.StoragePolicySpec) {
+			s.MigrationWindows = []storagev1.MigrationWindow{{Days: []storagev1.Weekday{"Mon"}, Start: "22:00", Duration: "2h"}}
+		})), stay, "", storagev1.ReasonBetweenWatermarks, ""},
+		{"unknown time zone", spec(func(s *storagev1.StoragePolicySpec) {
+			s.MigrationWindows = []storagev1.MigrationWindow{{Days: []storagev1.Weekday{"Mon"}, Start: "22:00", Duration: "2h", TimeZone: "Mars/Olympus_Mons"}}
+		}), "", "", "", storagev1.ReasonInvalidSpec},
+		{"waiting for approval stays", migration(MigrationObservation{InFlight: true, LastAny: now, WaitingApproval: "nvme-v-1"}), stay, "", storagev1.ReasonWaitingApproval, ""},
+		{"manual approval needs no slot", all(spec(func(s *storagev1.StoragePolicySpec) { s.Approval = storagev1.ApprovalManual }),
+			func(s *Snapshot, _ *storagev1.StoragePolicy, _ *Flags) {
+				s.InFlight = InFlight{Global: 10, ByPolicy: map[string]int{"p": 2}}
+			}),
+			move, nvme, storagev1.ReasonAboveHighWatermark, ""},
+		{"manual approval still needs room", all(spec(func(s *storagev1.StoragePolicySpec) { s.Approval = storagev1.ApprovalManual }), poolsUsed(995*gib, "n1", "n2")),
+			wait, nvme, storagev1.ReasonInsufficientCapacity, ""},
+		{"manual approval waits for a window too", spec(func(s *storagev1.StoragePolicySpec) {
+			s.Approval = storagev1.ApprovalManual
+			s.MigrationWindows = []storagev1.MigrationWindow{{Days: []storagev1.Weekday{"Sat", "Sun"}, Start: "00:00", Duration: "48h"}}
+		}), wait, nvme, storagev1.ReasonOutsideMigrationWindow, ""},
+		{"bad approval timeout", spec(func(s *storagev1.StoragePolicySpec) { s.Approval, s.ApprovalTimeout = storagev1.ApprovalManual, "soon" }),
+			"", "", "", storagev1.ReasonInvalidSpec},
 		// Selection.
 		{"another StorageClass", pv(func(p *PVObservation) { p.StorageClass = "other" }), "", "", "", ""},
 		{"volumeSelector does not match", spec(func(s *storagev1.StoragePolicySpec) {

@@ -20,7 +20,15 @@ type CompiledPolicy struct {
 	Cooldown time.Duration
 	// IOPS names the evaluation in Snapshot.IOPS this policy reads.
 	IOPS IOPSKey
+	// Windows are the migration windows (none: always open).
+	Windows Windows
+	// Manual: moves are created waiting for approval; ApprovalTimeout is how long they wait.
+	Manual          bool
+	ApprovalTimeout time.Duration
 }
+
+// DefaultApprovalTimeout applies when spec.approvalTimeout is empty.
+const DefaultApprovalTimeout = 24 * time.Hour
 
 // CompilePolicy resolves a policy's spec, refusing what the CRD schema cannot: label selectors
 // with a bad operator or label syntax, an empty pool selector that would put every pool in one
@@ -46,6 +54,22 @@ func CompilePolicy(spec *storagev1.StoragePolicySpec) (CompiledPolicy, error) {
 		return c, err
 	}
 	c.IOPS = IOPSKey{Window: c.Window, Query: spec.IOPSQuery}
+	if c.Windows, err = CompileWindows(spec.MigrationWindows); err != nil {
+		return c, err
+	}
+	switch spec.Approval {
+	case "", storagev1.ApprovalAutomatic:
+	case storagev1.ApprovalManual:
+		c.Manual = true
+	default:
+		return c, fmt.Errorf("spec.approval %q: want Automatic or Manual", spec.Approval)
+	}
+	c.ApprovalTimeout = DefaultApprovalTimeout
+	if spec.ApprovalTimeout != "" {
+		if c.ApprovalTimeout, err = positiveDuration("approvalTimeout", spec.ApprovalTimeout); err != nil {
+			return c, err
+		}
+	}
 	return c, nil
 }
 

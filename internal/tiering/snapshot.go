@@ -89,9 +89,12 @@ type MigrationObservation struct {
 	LastAny, LastReal time.Time
 	// InFlight: a migration of the volume has not ended.
 	InFlight bool
+	// WaitingApproval names the volume's migration waiting for approval ("" when none).
+	WaitingApproval string
 }
 
-// InFlight counts slot-holding migrations in flight.
+// InFlight counts slot-holding migrations in flight (a migration waiting for approval holds
+// none).
 type InFlight struct {
 	Global   int
 	ByPolicy map[string]int

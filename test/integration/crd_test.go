@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
+	"github.com/billyronks/couchestor/internal/tiering"
 )
 
 // strict makes the API server refuse unknown fields, as kubectl does by default.
@@ -145,6 +146,22 @@ func TestInvalidPoliciesAreRefusedNamingTheField(t *testing.T) {
 		{"missing nvme selector", func(s map[string]any) { delete(s, "nvmePoolSelector") }, "spec.nvmePoolSelector", "Required value"},
 		{"watermark of wrong type", func(s map[string]any) { s["highWatermarkIOPS"] = "lots" }, "spec.highWatermarkIOPS", "must be of type integer"},
 
+		// Migration windows and approvals (issue 10): day names, times, durations and zones.
+		{"window day spelled out", setWindow(map[string]any{"days": []any{"Mon", "Tuesday"}}), "spec.migrationWindows[0].days[1]", "Unsupported value"},
+		{"window without days", setWindow(map[string]any{"days": []any{}}), "spec.migrationWindows[0].days", "should have at least 1 items"},
+		{"window day twice", setWindow(map[string]any{"days": []any{"Mon", "Mon"}}), "spec.migrationWindows[0].days[1]", "Duplicate value"},
+		{"window start 24:00", setWindow(map[string]any{"start": "24:00"}), "spec.migrationWindows[0].start", "should match"},
+		{"window start without a leading zero", setWindow(map[string]any{"start": "9:00"}), "spec.migrationWindows[0].start", "should match"},
+		{"window start with seconds", setWindow(map[string]any{"start": "22:00:00"}), "spec.migrationWindows[0].start", "Too long"},
+		{"window longer than a week", setWindow(map[string]any{"duration": "169h"}), "spec.migrationWindows[0].duration", "at most 168h"},
+		{"window of zero length", setWindow(map[string]any{"duration": "0m"}), "spec.migrationWindows[0].duration", "at most 168h"},
+		{"window duration in days", setWindow(map[string]any{"duration": "1d"}), "spec.migrationWindows[0].duration", "should match"},
+		{"unknown time zone", setWindow(map[string]any{"timeZone": "Europe/Atlantis"}), "spec.migrationWindows[0].timeZone", "Unsupported value"},
+		{"time zone Local", setWindow(map[string]any{"timeZone": "Local"}), "spec.migrationWindows[0].timeZone", "Unsupported value"},
+		{"time zone offset", setWindow(map[string]any{"timeZone": "+02:00"}), "spec.migrationWindows[0].timeZone", "Unsupported value"},
+		{"approval mode unknown", func(s map[string]any) { s["approval"] = "Sometimes" }, "spec.approval", "Unsupported value"},
+		{"approval timeout zero", func(s map[string]any) { s["approvalTimeout"] = "0s" }, "spec.approvalTimeout", "must be a positive duration"},
+
 		// Label selectors (issue 8 item 3): what metav1.LabelSelectorAsSelector would refuse later.
 		{"unknown selector operator", setExprs("nvmePoolSelector", expr("tier", "Near", "hot")), "spec.nvmePoolSelector.matchExpressions", "operator must be In, NotIn, Exists or DoesNotExist"},
 		{"lowercase selector operator", setExprs("volumeSelector", expr("app", "in", "db")), "spec.volumeSelector.matchExpressions", "operator must be In, NotIn, Exists or DoesNotExist"},
@@ -191,6 +208,18 @@ func TestInvalidPoliciesAreRefusedNamingTheField(t *testing.T) {
 				t.Fatalf("an invalid policy was stored: %v", err)
 			}
 		})
+	}
+}
+
+// setWindow sets one valid migration window ("Mon" and "Fri" at 22:00 for 8h in
+// Europe/Berlin) with the given fields changed.
+func setWindow(changes map[string]any) func(map[string]any) {
+	return func(s map[string]any) {
+		w := map[string]any{"days": []any{"Mon", "Fri"}, "start": "22:00", "duration": "8h", "timeZone": "Europe/Berlin"}
+		for k, v := range changes {
+			w[k] = v
+		}
+		s["migrationWindows"] = []any{w}
 	}
 }
 
@@ -403,5 +432,33 @@ func TestInvalidTierMigrationsAreRefused(t *testing.T) {
 				t.Fatalf("message should name %q: %v", tc.field, err)
 			}
 		})
+	}
+}
+
+// Valid windows are accepted, a zone defaults to UTC, approval to Automatic with 24h, and what
+// the API server accepts the planner compiles.
+func TestValidWindowsAndApprovalAreAccepted(t *testing.T) {
+	requireAPIServer(t)
+	c := ctx(t)
+	u := samplePolicy(t, "valid-windows")
+	spec := u.Object["spec"].(map[string]any)
+	spec["migrationWindows"] = []any{
+		map[string]any{"days": []any{"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"}, "start": "00:00", "duration": "168h"},
+		map[string]any{"days": []any{"Sat"}, "start": "23:59", "duration": "90m", "timeZone": "America/Argentina/Buenos_Aires"},
+		map[string]any{"days": []any{"Sun"}, "start": "02:30", "duration": "1h", "timeZone": "Etc/GMT+5"},
+	}
+	if err := k8sClient.Create(c, u, strict); err != nil {
+		t.Fatalf("valid windows refused: %v", err)
+	}
+	t.Cleanup(func() { _ = k8sClient.Delete(c, u) })
+	var got storagev1.StoragePolicy
+	if err := k8sClient.Get(c, types.NamespacedName{Name: u.GetName()}, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Spec.MigrationWindows[0].TimeZone != "UTC" || got.Spec.Approval != storagev1.ApprovalAutomatic || got.Spec.ApprovalTimeout != "24h" {
+		t.Fatalf("defaults: zone %q, approval %q, timeout %q", got.Spec.MigrationWindows[0].TimeZone, got.Spec.Approval, got.Spec.ApprovalTimeout)
+	}
+	if _, err := tiering.CompilePolicy(&got.Spec); err != nil {
+		t.Fatalf("accepted by the API server, refused by the planner: %v", err)
 	}
 }

@@ -91,6 +91,9 @@ type schema struct {
 }
 
 // Generate renders the reference of the CRDs in files, in the order given (the caller sorts).
+// maxEnumListed is the longest enum whose values the reference lists one by one.
+const maxEnumListed = 32
+
 func Generate(files []string) ([]byte, error) {
 	var crds []crd
 	for _, f := range files {
@@ -279,7 +282,10 @@ func validation(s *schema, required bool) string {
 	if s.Pattern != "" {
 		v = append(v, "pattern `"+cell(s.Pattern)+"`")
 	}
-	if len(s.Enum) > 0 {
+	if len(s.Enum) > maxEnumListed {
+		// A long enum (the IANA time zones) would drown the table: its size and ends say enough.
+		v = append(v, fmt.Sprintf("one of %d values, `%s` to `%s`", len(s.Enum), cell(string(s.Enum[0])), cell(string(s.Enum[len(s.Enum)-1]))))
+	} else if len(s.Enum) > 0 {
 		vals := make([]string, len(s.Enum))
 		for i, e := range s.Enum {
 			vals[i] = "`" + cell(string(e)) + "`"
