@@ -111,6 +111,8 @@ type CountsReport struct {
 	// Planned: volumes waiting for a slot or room; Active: the policy's migrations in flight.
 	Planned int `json:"planned"`
 	Active  int `json:"active"`
+	// WaitingApproval: volumes whose migration waits for a person's approval (Manual policies).
+	WaitingApproval int `json:"waitingApproval"`
 }
 
 // ConditionReport is one condition.

@@ -153,7 +153,7 @@ func NewCommand(opts *Options) *cobra.Command {
 	pf.StringVarP(&opts.Namespace, "namespace", "n", "", "namespace of a PVC given as pvc/NAME (default: the context's)")
 	pf.DurationVar(&opts.Timeout, "request-timeout", time.Minute, "give up on the whole command after this long (0: never)")
 
-	root.AddCommand(newPlanCommand(opts), newStatusCommand(opts), newMoveCommand(opts), newBacktestCommand(opts))
+	root.AddCommand(newPlanCommand(opts), newStatusCommand(opts), newMoveCommand(opts), newBacktestCommand(opts), newApproveCommand(opts), newRejectCommand(opts))
 	for _, c := range root.Commands() {
 		c.SetFlagErrorFunc(root.FlagErrorFunc())
 	}
