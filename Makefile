@@ -108,7 +108,7 @@ run: test-binaries ## The local sandbox: API server, Mayastor simulator, Prometh
 	go run ./hack/sandbox $(RUN_ARGS)
 
 .PHONY: scale
-scale: test-binaries ## Measure the operator at 10,000 volumes (docs/scale.md); about 9 minutes.
+scale: test-binaries ## Measure the operator at 10,000 volumes, 1 and 100+1 policies (docs/scale.md; SCALE_ARGS=--policies=1); about 11 minutes.
 	KUBEBUILDER_ASSETS="$$(hack/envtest-binaries.sh)" \
 	COUCHESTOR_PROMETHEUS_DIR="$$(hack/prometheus.sh)" \
 	go run ./hack/scale $(SCALE_ARGS)

@@ -21,7 +21,10 @@ import (
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 )
 
-const reconcileMetric = "storage_operator_reconcile_duration_seconds"
+const (
+	reconcileMetric = "storage_operator_reconcile_duration_seconds"
+	observeMetric   = "storage_operator_observe_duration_seconds"
+)
 
 var policyKind = map[string]string{"kind": "StoragePolicy"}
 
@@ -31,7 +34,10 @@ type sample struct {
 	cpuBefore, cpuAfter float64
 	rss, hwm            uint64
 	recon               hist
-	fam                 families
+	// obs is the observer's histogram; hasObs is false for an operator from before the observer.
+	obs    hist
+	hasObs bool
+	fam    families
 }
 
 type measurer struct {
@@ -43,6 +49,7 @@ type measurer struct {
 	client     client.Client
 	pprofURL   string
 	profDir    string
+	bin        string
 
 	samples            []sample
 	exact              []float64
@@ -54,6 +61,7 @@ type measurer struct {
 	promServerQueries, promServerSeconds float64
 	scrapeDur, scrapeSamples             float64
 	profiles                             string
+	logCycles                            []logCycle
 }
 
 func (m *measurer) take(ctx context.Context) (sample, error) {
@@ -72,6 +80,8 @@ func (m *measurer) take(ctx context.Context) (sample, error) {
 		return s, err
 	}
 	s.recon = s.fam.histogram(reconcileMetric, policyKind)
+	_, s.hasObs = s.fam[observeMetric]
+	s.obs = s.fam.histogram(observeMetric, nil)
 	return s, nil
 }
 
@@ -143,14 +153,14 @@ func (m *measurer) measure(ctx context.Context, d, poll time.Duration, died func
 			return err
 		}
 		p := m.samples[len(m.samples)-1]
-		if s.recon.count-p.recon.count == 1 {
+		if !s.hasObs && s.recon.count-p.recon.count == 1 {
 			m.exact = append(m.exact, s.recon.sum-p.recon.sum)
 		}
 		m.samples = append(m.samples, s)
 		if s.t.Sub(lastLog) >= 30*time.Second {
 			lastLog = s.t
-			say("%s: %.0f reconciles so far, VmRSS %s, CPU %.2fs", s.t.Sub(first.t).Round(time.Second),
-				s.recon.count-first.recon.count, mib(float64(s.rss)), s.cpuBefore-first.cpuBefore)
+			say("%s: %.0f observations, %.0f policy reconciles so far, VmRSS %s, CPU %.2fs", s.t.Sub(first.t).Round(time.Second),
+				s.obs.count-first.obs.count, s.recon.count-first.recon.count, mib(float64(s.rss)), s.cpuBefore-first.cpuBefore)
 		}
 	}
 	m.msEnd, m.promEnd = m.ms.snapshot(), m.prom.snapshot()
@@ -160,6 +170,7 @@ func (m *measurer) measure(ctx context.Context, d, poll time.Duration, died func
 	}
 	m.tmAfter = m.countTierMigrations(ctx)
 	m.gc, _, _ = parseGCTrace(m.logPath, logOff)
+	m.logCycles, _ = parseCycles(m.logPath, logOff)
 	m.scrapeDur = m.instant(ctx, `scrape_duration_seconds{job="mayastor-io-engine"}`)
 	m.scrapeSamples = m.instant(ctx, `scrape_samples_scraped{job="mayastor-io-engine"}`)
 	if m.pprofURL != "" {
@@ -218,7 +229,7 @@ func (m *measurer) fetch(ctx context.Context, path, file string) {
 // summariseProfiles runs go tool pprof -top on the profiles and writes the outputs to
 // profiles.txt; it returns them.
 func (m *measurer) summariseProfiles(ctx context.Context) string {
-	bin := filepath.Join(m.profDir, "couchestor")
+	bin := m.bin
 	p := func(f string) string { return filepath.Join(m.profDir, f) }
 	runs := []struct {
 		title string

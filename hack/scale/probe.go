@@ -5,6 +5,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -252,6 +253,7 @@ type counter struct {
 	bytes   int64
 	lat     []time.Duration
 	at      []time.Time // when each request started
+	routes  []string    // the route of each request
 }
 
 func newCounter(name, target string) (*counter, error) {
@@ -292,6 +294,7 @@ func (c *counter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.bytes += cw.n
 	c.lat = append(c.lat, d)
 	c.at = append(c.at, start)
+	c.routes = append(c.routes, r.Method+" "+route(r.URL.Path))
 	c.mu.Unlock()
 }
 
@@ -327,6 +330,20 @@ func (c *counter) latencies(since counts) []float64 {
 		out = append(out, d.Seconds())
 	}
 	return out
+}
+
+// between counts the requests that started in [from, to).
+func (c *counter) between(from, to time.Time) counts {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := counts{byRoute: map[string]int{}}
+	for i, t := range c.at {
+		if !t.Before(from) && t.Before(to) {
+			s.byRoute[c.routes[i]]++
+			s.total++
+		}
+	}
+	return s
 }
 
 // busy reports whether a request was in flight at some time in [from, to].
@@ -410,4 +427,81 @@ func logSize(path string) int64 {
 		return 0
 	}
 	return fi.Size()
+}
+
+// logCycle is one observation and the policy decisions that followed it, from the operator's
+// debug log: "observed" (logged at the end of an observation, with took) and "evaluated policy"
+// (logged by each StoragePolicy reconcile once the plan is made and its migrations created,
+// before the status write, with took).
+type logCycle struct {
+	start       time.Time     // the observation's start: its log time less its took
+	observe     time.Duration // the observation's took
+	lastDecided time.Time     // log time of the last "evaluated policy" before the next observation
+	decided     int           // "evaluated policy" lines in the cycle
+	decideSum   time.Duration // sum of their took
+	complete    bool          // a later observation was logged, so no decision of this cycle is missing
+}
+
+// wall is the cycle's wall-clock time: observation start to the last policy decided.
+func (c logCycle) wall() time.Duration {
+	if c.decided == 0 {
+		return c.observe
+	}
+	return c.lastDecided.Sub(c.start)
+}
+
+// parseCycles reads the cycles of an operator log from byte offset off (console encoding:
+// time, level, logger, message, JSON fields, tab-separated).
+func parseCycles(path string, off int64) ([]logCycle, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		return nil, err
+	}
+	var out []logCycle
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		fs := strings.Split(sc.Text(), "\t")
+		if len(fs) < 4 {
+			continue
+		}
+		msg := ""
+		for _, x := range fs[1:] {
+			if x == "observed" || x == "evaluated policy" {
+				msg = x
+				break
+			}
+		}
+		if msg == "" {
+			continue
+		}
+		ts, err := time.Parse("2006-01-02T15:04:05.000Z0700", fs[0])
+		if err != nil {
+			continue
+		}
+		var fields struct {
+			Took string `json:"took"`
+		}
+		_ = json.Unmarshal([]byte(fs[len(fs)-1]), &fields)
+		took, _ := time.ParseDuration(fields.Took)
+		switch msg {
+		case "observed":
+			if n := len(out); n > 0 {
+				out[n-1].complete = true
+			}
+			out = append(out, logCycle{start: ts.Add(-took), observe: took})
+		case "evaluated policy":
+			if n := len(out); n > 0 && !ts.Before(out[n-1].start) {
+				c := &out[n-1]
+				c.decided++
+				c.decideSum += took
+				c.lastDecided = ts
+			}
+		}
+	}
+	return out, sc.Err()
 }

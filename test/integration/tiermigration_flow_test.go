@@ -78,7 +78,23 @@ func createPV(t *testing.T, volumeID, claim string) {
 	if err := k8sClient.Create(c, pv); err != nil && !isAlreadyExists(err) {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = k8sClient.Delete(c, pv) })
+	t.Cleanup(func() { deletePV(pv.Name) })
+}
+
+// deletePV deletes a PersistentVolume for good: envtest runs no controller to lift the
+// kubernetes.io/pv-protection finalizer, and a PV left terminating would keep its name taken
+// from the tests that come after.
+func deletePV(name string) {
+	c := context.Background()
+	pv := &corev1.PersistentVolume{}
+	if err := k8sClient.Get(c, client.ObjectKey{Name: name}, pv); err != nil {
+		return
+	}
+	_ = k8sClient.Delete(c, pv)
+	if err := k8sClient.Get(c, client.ObjectKey{Name: name}, pv); err == nil && len(pv.Finalizers) > 0 {
+		pv.Finalizers = nil
+		_ = k8sClient.Update(c, pv)
+	}
 }
 
 // eventReasons lists the reasons of events.k8s.io Events regarding the named object.
