@@ -153,6 +153,11 @@ func (sh *shared) runScenario(ctx context.Context, sc *scenario) (*report, int, 
 	if sc.observeInterval > 0 {
 		args = append(args, "--observe-interval="+sc.observeInterval.String())
 	}
+	// /metrics is read over plain HTTP; operators that serve it over HTTPS by default have a
+	// flag to turn that off (the "before" binary predates it).
+	if help, _ := exec.Command(sc.binary, "--help").CombinedOutput(); strings.Contains(string(help), "metrics-secure") {
+		args = append(args, "--metrics-secure=false")
+	}
 	if pprofAddr != "" {
 		args = append(args, "--pprof-bind-address="+pprofAddr)
 	}
