@@ -178,11 +178,11 @@ func replicaCondition(v *Volume, id string) string {
 // the ranking predicts when the replica map order can be read, else every
 // replica tied for first place.
 func (m *Mover) possibleRemovals(ctx context.Context, v *Volume, n int) []string {
-	specs, err := m.c.GetSpecs(ctx)
+	order, err := m.c.GetReplicaOrder(ctx, v.Spec.UUID)
 	if err != nil {
 		return removalCandidates(v)
 	}
-	if id := PredictRemoval(v, OrderOf(specs, v.Spec.UUID), n); id != "" {
+	if id := PredictRemoval(v, order, n); id != "" {
 		return []string{id}
 	}
 	return nil

@@ -89,11 +89,10 @@ func (m *Mover) Analyze(ctx context.Context, migrationID, volumeID string, targe
 	if err != nil {
 		return Plan{}, err
 	}
-	specs, err := m.c.GetSpecs(ctx)
+	order, err := m.c.GetReplicaOrder(ctx, volumeID)
 	if err != nil {
 		return Plan{}, fmt.Errorf("analyze volume %s: read the replica map order: %w", volumeID, err)
 	}
-	order := OrderOf(specs, volumeID)
 	forecast, err := m.forecast(v, order, sources, "")
 	if err != nil {
 		return Plan{}, err

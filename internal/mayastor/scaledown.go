@@ -144,11 +144,10 @@ func (m *Mover) ScaleDown(ctx context.Context, plan Plan, j Journal) (Plan, Scal
 func (m *Mover) steerDecrease(ctx context.Context, plan *Plan, res *ScaleDownResult, v *Volume) (*Volume, string, error) {
 	n := plan.Replicas
 	for pass := 0; pass < 2; pass++ {
-		specs, err := m.c.GetSpecs(ctx)
+		order, err := m.c.GetReplicaOrder(ctx, plan.VolumeID)
 		if err != nil {
 			return v, "", fmt.Errorf("scale down volume %s: read the replica map order: %w", plan.VolumeID, err)
 		}
-		order := OrderOf(specs, plan.VolumeID)
 		f, err := m.forecast(v, order, plan.SourceReplicas, plan.NewReplica.ID)
 		if err != nil {
 			var re *RefusalError

@@ -2,6 +2,7 @@ package mayastor_test
 
 import (
 	"context"
+	"maps"
 	"net/http/httptest"
 	"slices"
 	"testing"
@@ -80,5 +81,16 @@ volumes:
 	}
 	if specs.Replicas[0].Share != mayastor.ProtocolNone || specs.Replicas[1].Share != mayastor.ProtocolNvmf {
 		t.Fatalf("shares %s, %s; want none (nexus-local), nvmf", specs.Replicas[0].Share, specs.Replicas[1].Share)
+	}
+	// GetReplicaOrder decodes only what the order needs and says the same.
+	order, err := c.GetReplicaOrder(ctx, vol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := mayastor.OrderOf(specs, vol); order.Len != want.Len || !maps.Equal(order.Index, want.Index) || !maps.Equal(order.Shared, want.Shared) {
+		t.Fatalf("GetReplicaOrder %+v, from the whole specs %+v", order, want)
+	}
+	if len(order.Index) != 2 || order.Index[before[0]] != 0 || order.Index[grown[3]] != 1 || order.Shared[before[0]] || !order.Shared[grown[3]] {
+		t.Fatalf("order of %s: %+v", vol, order)
 	}
 }
