@@ -14,6 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/retry"
@@ -61,7 +62,10 @@ type MigrationCreator interface {
 // Events on the policy and on the PVC of each moved volume, and writes the policy's status.
 type StoragePolicyReconciler struct {
 	// Client reads policies and PVCs (from the cache) and writes status.
-	Client     client.Client
+	Client client.Client
+	// APIReader, when set, reads the PersistentVolume whose moves record is updated past the
+	// cache, so the record's optimistic lock rarely conflicts.
+	APIReader  client.Reader
 	Snapshots  SnapshotSource
 	Migrations MigrationCreator
 	Recorder   events.EventRecorder
@@ -368,6 +372,18 @@ func (r *StoragePolicyReconciler) startMigration(ctx context.Context, policy *st
 	if err != nil || !created {
 		return false, err
 	}
+	var pvc *corev1.PersistentVolumeClaim
+	if ns, name, ok := strings.Cut(m.Claim, "/"); ok {
+		pvc = &corev1.PersistentVolumeClaim{}
+		if err := r.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, pvc); err != nil {
+			pvc = nil
+		}
+	}
+	if !tm.Spec.DryRun && !tm.Spec.ApprovalRequired {
+		if err := r.recordMove(ctx, policy, plan.AntiFlap, m, tm, pvc); err != nil {
+			return true, err
+		}
+	}
 	verb := "Moving"
 	switch {
 	case tm.Spec.ApprovalRequired && tm.Spec.DryRun:
@@ -378,13 +394,53 @@ func (r *StoragePolicyReconciler) startMigration(ctx context.Context, policy *st
 		verb = "Dry-run: would move"
 	}
 	r.Recorder.Eventf(policy, tm, corev1.EventTypeNormal, "MigrationPlanned", "Migrate", "%s volume %s from %s to %s: %s (TierMigration %s)", verb, m.VolumeID, m.From, m.To, m.Reason, tm.Name)
-	if ns, name, ok := strings.Cut(m.Claim, "/"); ok {
-		var pvc corev1.PersistentVolumeClaim
-		if err := r.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &pvc); err == nil {
-			r.Recorder.Eventf(&pvc, tm, corev1.EventTypeNormal, "MigrationPlanned", "Migrate", "%s this volume from %s to %s: %s (StoragePolicy %s, TierMigration %s)", verb, m.From, m.To, m.Reason, policy.Name, tm.Name)
-		}
+	if pvc != nil {
+		r.Recorder.Eventf(pvc, tm, corev1.EventTypeNormal, "MigrationPlanned", "Migrate", "%s this volume from %s to %s: %s (StoragePolicy %s, TierMigration %s)", verb, m.From, m.To, m.Reason, policy.Name, tm.Name)
 	}
 	return true, nil
+}
+
+// recordMove writes a real move into the PV's moves annotation (the anti-flap record, which
+// outlives restarts and the clean-up of TierMigrations) and, when the move is a flip, says so
+// in an Event on the PVC (or the policy, for an unbound volume). The PV is read afresh and
+// patched under its resourceVersion, so two writers never lose a flip.
+func (r *StoragePolicyReconciler) recordMove(ctx context.Context, policy *storagev1.StoragePolicy, af tiering.AntiFlap, m tiering.Move, tm *storagev1.TierMigration, pvc *corev1.PersistentVolumeClaim) error {
+	var next tiering.MoveRecord
+	var flip bool
+	at := r.Clock.Now() // the clock the planner counts cooldowns with
+	reader := r.APIReader
+	if reader == nil {
+		reader = r.Client
+	}
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		var pv corev1.PersistentVolume
+		if err := reader.Get(ctx, types.NamespacedName{Name: m.PVName}, &pv); err != nil {
+			return err
+		}
+		prev, _ := tiering.ParseMoveRecord(pv.Annotations[storagev1.AnnotationMoves])
+		next, _, flip = af.Record(prev, m.To, at, false)
+		patch := client.MergeFromWithOptions(pv.DeepCopy(), client.MergeFromWithOptimisticLock{})
+		if pv.Annotations == nil {
+			pv.Annotations = map[string]string{}
+		}
+		pv.Annotations[storagev1.AnnotationMoves] = next.String()
+		return r.Client.Patch(ctx, &pv, patch)
+	})
+	if err != nil {
+		return fmt.Errorf("record the move of volume %s on PersistentVolume %s: %w", m.VolumeID, m.PVName, err)
+	}
+	if flip {
+		cooldown := af.Cooldown(next.Flips)
+		log.FromContext(ctx).Info("volume flipped between the tiers", "volume", m.VolumeID, "flips", next.Flips, "cooldown", cooldown)
+		var regarding runtime.Object = policy
+		if pvc != nil {
+			regarding = pvc
+		}
+		r.Recorder.Eventf(regarding, tm, corev1.EventTypeWarning, storagev1.ReasonAntiFlapCooldown, "Migrate",
+			"flip %d: cooldown extended to %s (volume %s moved back to %s within %d cooldowns of its previous move; cooldownPeriod %s, at most %s)",
+			next.Flips, cooldown, m.VolumeID, m.To, af.WindowCooldowns, af.Base, af.Max)
+	}
+	return nil
 }
 
 // newTierMigration is the TierMigration that carries one move.
