@@ -119,7 +119,9 @@ func (a AntiFlap) Record(prev MoveRecord, to storagev1.Tier, at time.Time, dryRu
 	return next, true, false
 }
 
-func compileAntiFlap(spec *storagev1.StoragePolicySpec, base time.Duration) (AntiFlap, error) {
+// CompileAntiFlap resolves spec.antiFlap with base as its cooldown (the policy's
+// cooldownPeriod), filling the defaults; the error names the field.
+func CompileAntiFlap(spec *storagev1.StoragePolicySpec, base time.Duration) (AntiFlap, error) {
 	a := AntiFlap{WindowCooldowns: DefaultAntiFlapWindowCooldowns, Base: base, Max: DefaultAntiFlapMaxCooldown}
 	if w := spec.AntiFlap.WindowCooldowns; w != nil {
 		if *w < 0 {

@@ -55,7 +55,7 @@ func CompilePolicy(spec *storagev1.StoragePolicySpec) (CompiledPolicy, error) {
 	if c.Cooldown, err = positiveDuration("cooldownPeriod", spec.CooldownPeriod); err != nil {
 		return c, err
 	}
-	if c.AntiFlap, err = compileAntiFlap(spec, c.Cooldown); err != nil {
+	if c.AntiFlap, err = CompileAntiFlap(spec, c.Cooldown); err != nil {
 		return c, err
 	}
 	c.IOPS = IOPSKey{Window: c.Window, Query: spec.IOPSQuery}
