@@ -381,7 +381,9 @@ func (r *StoragePolicyReconciler) startMigration(ctx context.Context, policy *st
 	}
 	if !tm.Spec.DryRun && !tm.Spec.ApprovalRequired {
 		if err := r.recordMove(ctx, policy, plan.AntiFlap, m, tm, pvc); err != nil {
-			return true, err
+			// The migration is created and goes on; only this move's anti-flap record is lost
+			// (the cooldown still counts from the TierMigration while it exists).
+			log.FromContext(ctx).Error(err, "anti-flap record not written", "volume", m.VolumeID)
 		}
 	}
 	verb := "Moving"
