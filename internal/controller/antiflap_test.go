@@ -2,12 +2,14 @@ package controller
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -115,4 +117,62 @@ func TestAntiFlapFirstMoveAndDryRun(t *testing.T) {
 			t.Errorf("dry run %v: flip Events %+v", dryRun, e)
 		}
 	}
+}
+
+// A Manual policy's request for approval records nothing; its approval records the move, and a
+// move back within the window is a flip with Events on the TierMigration and the PVC.
+func TestAntiFlapRecordsApprovedMoves(t *testing.T) {
+	policy := enabledPolicy("gold", "10m")
+	t.Cleanup(func() { ForgetPolicy("gold") })
+	policy.Spec.Approval = storagev1.ApprovalManual
+	policy.Spec.AntiFlap.MaxCooldown = "8h"
+	o, _, _, kube, clk := world(t, 1, policy)
+	ctx := context.Background()
+	if _, err := o.Observe(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r, _, cr := reconcilerFor(t, o, kube)
+	reconcileOnce(t, r, "gold")
+	if len(cr.created) != 1 || !cr.created[0].Spec.ApprovalRequired {
+		t.Fatalf("want one request for approval, got %+v", cr.created)
+	}
+	if got := movesAnnotation(t, kube); got != "" {
+		t.Fatalf("a request for approval was recorded: %q", got)
+	}
+
+	ev := &anyEventLog{}
+	tmr := &TierMigrationReconciler{Client: kube, APIReader: kube, Recorder: ev, Clock: clk}
+	pvc := &corev1.ObjectReference{Kind: "PersistentVolumeClaim", Namespace: "default", Name: "data-0"}
+	tm := cr.created[0]
+	tmr.recordApprovedMove(ctx, tm, pvc)
+	if got, want := movesAnnotation(t, kube), (tiering.MoveRecord{To: storagev1.TierNVMe, At: clk.Now()}).String(); got != want {
+		t.Fatalf("after approval: %q, want %q", got, want)
+	}
+	// Approved back to SATA 90 minutes later (cooldown 1h, window 3h): flip 1.
+	clk.Step(90 * time.Minute)
+	back := tm.DeepCopy()
+	back.Spec.TargetTier = storagev1.TierSATA
+	tmr.recordApprovedMove(ctx, back, pvc)
+	if got, want := movesAnnotation(t, kube), (tiering.MoveRecord{Flips: 1, To: storagev1.TierSATA, At: clk.Now()}).String(); got != want {
+		t.Fatalf("after the approved move back: %q, want %q", got, want)
+	}
+	if len(ev.events) != 2 || ev.events[0].kind != "*v1.TierMigration" || ev.events[1].kind != "*v1.ObjectReference" ||
+		ev.events[1].reason != storagev1.ReasonAntiFlapCooldown || !strings.HasPrefix(ev.events[1].note, "flip 1: cooldown extended to 2h0m0s") {
+		t.Fatalf("flip Events: %+v", ev.events)
+	}
+	// A dry run is not recorded.
+	clk.Step(time.Minute)
+	dry := tm.DeepCopy()
+	dry.Spec.DryRun = true
+	tmr.recordApprovedMove(ctx, dry, pvc)
+	if got := movesAnnotation(t, kube); !strings.HasPrefix(got, "1;SATA;") {
+		t.Fatalf("a dry run changed the record: %q", got)
+	}
+}
+
+// anyEventLog records Events on any object, ObjectReferences included.
+type anyEventLog struct{ events []recordedEvent }
+
+func (l *anyEventLog) Eventf(regarding, _ runtime.Object, _, reason, _, note string, args ...any) {
+	l.events = append(l.events, recordedEvent{kind: fmt.Sprintf("%T", regarding), reason: reason, note: fmt.Sprintf(note, args...)})
 }

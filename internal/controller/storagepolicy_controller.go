@@ -404,45 +404,53 @@ func (r *StoragePolicyReconciler) startMigration(ctx context.Context, policy *st
 
 // recordMove writes a real move into the PV's moves annotation (the anti-flap record, which
 // outlives restarts and the clean-up of TierMigrations) and, when the move is a flip, says so
-// in an Event on the PVC (or the policy, for an unbound volume). The PV is read afresh and
-// patched under its resourceVersion, so two writers never lose a flip.
+// in an Event on the PVC (or the policy, for an unbound volume).
 func (r *StoragePolicyReconciler) recordMove(ctx context.Context, policy *storagev1.StoragePolicy, af tiering.AntiFlap, m tiering.Move, tm *storagev1.TierMigration, pvc *corev1.PersistentVolumeClaim) error {
-	var next tiering.MoveRecord
-	var flip bool
-	at := r.Clock.Now() // the clock the planner counts cooldowns with
 	reader := r.APIReader
 	if reader == nil {
 		reader = r.Client
 	}
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	next, flip, err := recordMoveOnPV(ctx, reader, r.Client, af, m.PVName, m.To, r.Clock.Now()) // the clock the planner counts cooldowns with
+	if err != nil || !flip {
+		return err
+	}
+	var regarding runtime.Object = policy
+	if pvc != nil {
+		regarding = pvc
+	}
+	r.Recorder.Eventf(regarding, tm, corev1.EventTypeWarning, storagev1.ReasonAntiFlapCooldown, "Migrate", "%s", flipNote(af, next, m.VolumeID))
+	log.FromContext(ctx).Info("volume flipped between the tiers", "volume", m.VolumeID, "flips", next.Flips, "cooldown", af.Cooldown(next.Flips))
+	return nil
+}
+
+// recordMoveOnPV folds a real move to tier to, at at, into the moves annotation of PV pvName
+// and says whether it is a flip. The PV is read with reader (past the cache, when it can) and
+// patched under its resourceVersion, so two writers never lose a flip.
+func recordMoveOnPV(ctx context.Context, reader client.Reader, writer client.Client, af tiering.AntiFlap, pvName string, to storagev1.Tier, at time.Time) (next tiering.MoveRecord, flip bool, err error) {
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		var pv corev1.PersistentVolume
-		if err := reader.Get(ctx, types.NamespacedName{Name: m.PVName}, &pv); err != nil {
+		if err := reader.Get(ctx, types.NamespacedName{Name: pvName}, &pv); err != nil {
 			return err
 		}
-		prev, _ := tiering.ParseMoveRecord(pv.Annotations[storagev1.AnnotationMoves])
-		next, _, flip = af.Record(prev, m.To, at, false)
+		prev, _ := tiering.ParseMoveRecord(pv.Annotations[storagev1.AnnotationMoves]) // unreadable: no record
+		next, _, flip = af.Record(prev, to, at, false)
 		patch := client.MergeFromWithOptions(pv.DeepCopy(), client.MergeFromWithOptimisticLock{})
 		if pv.Annotations == nil {
 			pv.Annotations = map[string]string{}
 		}
 		pv.Annotations[storagev1.AnnotationMoves] = next.String()
-		return r.Client.Patch(ctx, &pv, patch)
+		return writer.Patch(ctx, &pv, patch)
 	})
 	if err != nil {
-		return fmt.Errorf("record the move of volume %s on PersistentVolume %s: %w", m.VolumeID, m.PVName, err)
+		return next, false, fmt.Errorf("record the move to %s on PersistentVolume %s: %w", to, pvName, err)
 	}
-	if flip {
-		cooldown := af.Cooldown(next.Flips)
-		log.FromContext(ctx).Info("volume flipped between the tiers", "volume", m.VolumeID, "flips", next.Flips, "cooldown", cooldown)
-		var regarding runtime.Object = policy
-		if pvc != nil {
-			regarding = pvc
-		}
-		r.Recorder.Eventf(regarding, tm, corev1.EventTypeWarning, storagev1.ReasonAntiFlapCooldown, "Migrate",
-			"flip %d: cooldown extended to %s (volume %s moved back to %s within %d cooldowns of its previous move; cooldownPeriod %s, at most %s)",
-			next.Flips, cooldown, m.VolumeID, m.To, af.WindowCooldowns, af.Base, af.Max)
-	}
-	return nil
+	return next, flip, nil
+}
+
+// flipNote is the Event's note when a flip is recorded.
+func flipNote(af tiering.AntiFlap, rec tiering.MoveRecord, volume string) string {
+	return fmt.Sprintf("flip %d: cooldown extended to %s (volume %s moved back to %s within %d cooldowns of its previous move; cooldownPeriod %s, at most %s)",
+		rec.Flips, af.Cooldown(rec.Flips), volume, rec.To, af.WindowCooldowns, af.Base, af.Max)
 }
 
 // newTierMigration is the TierMigration that carries one move.
