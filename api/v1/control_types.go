@@ -68,3 +68,31 @@ const (
 	// Rejected. It wins over AnnotationApproved.
 	AnnotationRejected = "storage.billyronks.io/rejected"
 )
+
+// AntiFlap configures the exponential cooldown of volumes that flip between the tiers. The base
+// is the policy's cooldownPeriod.
+type AntiFlap struct {
+	// WindowCooldowns: a move back to the tier a volume left, made within windowCooldowns times
+	// the volume's current cooldown of its previous move, is a flip; each flip doubles the
+	// volume's cooldown. A move made later than that resets the count. 0 disables anti-flap.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	// +kubebuilder:default=3
+	// +optional
+	WindowCooldowns *int32 `json:"windowCooldowns,omitempty"`
+
+	// MaxCooldown caps the lengthened cooldown, as a Go duration. A cap below cooldownPeriod
+	// leaves the cooldown at cooldownPeriod.
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="must be a positive duration such as 24h"
+	// +kubebuilder:default="24h"
+	// +optional
+	MaxCooldown string `json:"maxCooldown,omitempty"`
+}
+
+// AnnotationMoves on a PersistentVolume records the volume's anti-flap state, written by the
+// operator when it starts a real migration: "<flips>;<tier moved to>;<RFC 3339 time>", e.g.
+// "2;SATA;2026-11-30T23:00:00Z". It survives restarts and the clean-up of TierMigrations. Remove
+// it to forget the volume's flips.
+const AnnotationMoves = "storage.billyronks.io/moves"

@@ -54,6 +54,11 @@ const (
 	ReasonWaitingApproval = "WaitingApproval"
 	// ReasonCoolingDown: the volume moved less than cooldownPeriod ago.
 	ReasonCoolingDown = "CoolingDown"
+	// ReasonAntiFlapCooldown: the volume flipped between the tiers (moved back within
+	// antiFlap.windowCooldowns cooldowns) and its cooldown is lengthened (cooldownPeriod ×
+	// 2^flips, at most antiFlap.maxCooldown); it moved less than that ago. Also the reason of
+	// the Event on the PVC when a flip is recorded.
+	ReasonAntiFlapCooldown = "AntiFlapCooldown"
 	// ReasonPolicyNotActive: the policy is disabled or invalid, or its storage or metrics are
 	// unavailable (the policy's conditions say which): no volume of it moves.
 	ReasonPolicyNotActive = "PolicyNotActive"

@@ -169,6 +169,13 @@ type StoragePolicySpec struct {
 	// +optional
 	ApprovalTimeout string `json:"approvalTimeout,omitempty"`
 
+	// AntiFlap lengthens the cooldown of a volume that keeps moving back and forth: a volume
+	// moved back (to the tier it left) within antiFlap.windowCooldowns cooldowns of its previous
+	// move waits cooldownPeriod × 2^flips before its next move, at most antiFlap.maxCooldown.
+	// +kubebuilder:default={}
+	// +optional
+	AntiFlap AntiFlap `json:"antiFlap,omitempty"`
+
 	// IOPSQuery overrides the PromQL query that gives each volume's mean IOPS. "{{window}}" is
 	// replaced by samplingWindow. The result must hold one sample per pv_name label.
 	// +kubebuilder:validation:MaxLength=4096

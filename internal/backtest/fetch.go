@@ -160,12 +160,17 @@ func planFetch(cfg *Config) (*fetchPlan, error) {
 	if err != nil {
 		return nil, err
 	}
+	antiFlap, err := tiering.CompileAntiFlap(&spec, cooldown)
+	if err != nil {
+		return nil, err
+	}
 	slots := int(cmp.Or(spec.MaxConcurrentMigrations, defaultSlots))
 	if o := cfg.OperatorMaxConcurrentMigrations; o > 0 {
 		slots = min(slots, o)
 	}
 	p := &fetchPlan{
-		params: Params{LowWatermarkIOPS: spec.LowWatermarkIOPS, HighWatermarkIOPS: spec.HighWatermarkIOPS, Cooldown: cooldown, Slots: slots, Days: cfg.Days},
+		params: Params{LowWatermarkIOPS: spec.LowWatermarkIOPS, HighWatermarkIOPS: spec.HighWatermarkIOPS, Cooldown: cooldown, Slots: slots, Days: cfg.Days,
+			AntiFlap: antiFlap},
 		window: window, step: cmp.Or(cfg.Step, DefaultStep(window, cooldown)),
 		minCoverage: cmp.Or(cfg.MinCoverage, promwatch.DefaultMinCoverage),
 	}
@@ -385,9 +390,18 @@ func VolumesFromSnapshot(s *tiering.Snapshot, p *storagev1.StoragePolicy) ([]Vol
 		out = append(out, Volume{
 			ID: pv.VolumeID, Tier: storagev1.Tier(classes.Tiers.Placement(vol.ReplicaPools)),
 			SizeBytes: vol.SizeBytes, Replicas: len(vol.ReplicaPools),
-			LastMoved: s.Migrations[pv.VolumeID].LastReal, Pin: pv.Pin, Excluded: pv.Excluded,
+			LastMoved: lastMoved(s.Migrations[pv.VolumeID].LastReal, pv.Moves), Moves: pv.Moves, Pin: pv.Pin, Excluded: pv.Excluded,
 		})
 	}
 	slices.SortFunc(out, func(a, b Volume) int { return cmp.Compare(a.ID, b.ID) })
 	return out, nil
+}
+
+// lastMoved is a volume's latest real move as the planner reads it: its TierMigrations' or its
+// PV's moves record's, whichever is later (TierMigrations are cleaned up, the record stays).
+func lastMoved(lastReal time.Time, rec tiering.MoveRecord) time.Time {
+	if rec.At.After(lastReal) {
+		return rec.At
+	}
+	return lastReal
 }

@@ -56,7 +56,7 @@ func Sweep(m *Matrix, p Params, volumes []Volume, pairs []Watermarks) ([]GridPoi
 			for i := range next {
 				q := p
 				q.LowWatermarkIOPS, q.HighWatermarkIOPS = pairs[i].Low, pairs[i].High
-				r, err := replay(m, q, volumes, false)
+				r, err := replay(m, q, volumes, false, false)
 				if err != nil {
 					errs[i] = err
 					continue

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
+	"github.com/billyronks/couchestor/internal/tiering"
 )
 
 // Params are the planner's rules a replay applies: the policy's watermarks, cooldown and
@@ -25,6 +26,11 @@ type Params struct {
 	Slots int
 	// Days is the time zone whose calendar days Report.Days counts in; nil means UTC.
 	Days *time.Location
+	// AntiFlap is the policy's anti-flap rule (its Base is taken from Cooldown). When it is
+	// enabled, Replay replays a second time with the cooldown anti-flap lengthens and reports
+	// the flips it would have prevented (Report.FlipsPreventedByAntiFlap); the report itself
+	// is the replay with the plain cooldown.
+	AntiFlap tiering.AntiFlap
 }
 
 // Volume is one volume the policy selects, as it is today.
@@ -41,6 +47,10 @@ type Volume struct {
 	// LastMoved is when the volume's latest real migration ended, if any: its cooldown runs
 	// into the replay.
 	LastMoved time.Time
+	// Moves is the volume's anti-flap record (the PV's moves annotation), if any: the
+	// anti-flap replay starts from its flips. Without one, a volume that has moved
+	// (LastMoved) is taken to have moved to the tier it is on, with no flip.
+	Moves tiering.MoveRecord
 	// Pin is the tier a person pinned the volume to ("" when not pinned): it goes there
 	// whatever its IOPS, and stays. Excluded volumes never move.
 	Pin      storagev1.Tier
@@ -84,6 +94,10 @@ type volumeState struct {
 	// lastMove is the instant of its latest move (UnixNano), hasMoved whether there is one.
 	lastMove int64
 	hasMoved bool
+	// cooldown is the volume's cooldown (UnixNano); rec its anti-flap record (anti-flap
+	// replays only).
+	cooldown int64
+	rec      tiering.MoveRecord
 	// replayed: the replay moved it; a later move is a flip. A move made before the range
 	// does not count (its direction is not known here).
 	replayed, flipped bool
@@ -113,8 +127,22 @@ type candidate struct {
 // Time on the right tier is judged at each instant for the tier the volume held during the
 // window just measured (before that instant's move): above high on NVMe, below low on SATA,
 // in between on either; each instant stands for one Step.
+//
+// With p.AntiFlap enabled, a second replay (totals only) lengthens each volume's cooldown after
+// its flips as the planner does (tiering.AntiFlap), and Report.FlipsPreventedByAntiFlap is how
+// many fewer flips it makes.
 func Replay(m *Matrix, p Params, volumes []Volume) (*Report, error) {
-	return replay(m, p, volumes, true)
+	r, err := replay(m, p, volumes, true, false)
+	if err != nil || !p.AntiFlap.Enabled() {
+		return r, err
+	}
+	af, err := replay(m, p, volumes, false, true)
+	if err != nil {
+		return nil, err
+	}
+	r.AntiFlapWindowCooldowns, r.AntiFlapMaxCooldown = p.AntiFlap.WindowCooldowns, Duration(p.AntiFlap.Max)
+	r.FlipsPreventedByAntiFlap = max(0, r.Totals.Flips-af.Totals.Flips)
+	return r, nil
 }
 
 func (p *Params) validate() error {
@@ -131,8 +159,9 @@ func (p *Params) validate() error {
 	return nil
 }
 
-// replay is Replay; detailed=false keeps only the totals (for a watermark grid).
-func replay(m *Matrix, p Params, volumes []Volume, detailed bool) (*Report, error) {
+// replay is Replay; detailed=false keeps only the totals (for a watermark grid); antiFlap
+// lengthens the cooldown of volumes that flip, as p.AntiFlap says.
+func replay(m *Matrix, p Params, volumes []Volume, detailed, antiFlap bool) (*Report, error) {
 	if err := m.validate(); err != nil {
 		return nil, err
 	}
@@ -151,6 +180,8 @@ func replay(m *Matrix, p Params, volumes []Volume, detailed bool) (*Report, erro
 	if m.Steps > 0 {
 		r.To = m.At(m.Steps - 1)
 	}
+	af := p.AntiFlap
+	af.Base = p.Cooldown
 	columns := make(map[string]int, len(m.Volumes))
 	for i, id := range m.Volumes {
 		columns[id] = i
@@ -177,9 +208,16 @@ func replay(m *Matrix, p Params, volumes []Volume, detailed bool) (*Report, erro
 		if !ok {
 			col = -1
 		}
-		s := volumeState{vol: v, col: col, tier: t, pin: tierCode(v.Pin), frozen: v.Excluded}
+		s := volumeState{vol: v, col: col, tier: t, pin: tierCode(v.Pin), frozen: v.Excluded, cooldown: p.Cooldown.Nanoseconds()}
 		if !v.LastMoved.IsZero() {
 			s.lastMove, s.hasMoved = v.LastMoved.UnixNano(), true
+		}
+		if antiFlap {
+			s.rec = v.Moves
+			if s.rec.IsZero() && s.hasMoved {
+				s.rec = tiering.MoveRecord{To: v.Tier, At: v.LastMoved}
+			}
+			s.cooldown = af.Cooldown(s.rec.Flips).Nanoseconds()
 		}
 		states = append(states, s)
 		if detailed {
@@ -195,7 +233,6 @@ func replay(m *Matrix, p Params, volumes []Volume, detailed bool) (*Report, erro
 	// A float32 holds every watermark below 2^24 exactly; above that the comparisons below
 	// are made in float64, as the planner makes them.
 	exact := p.HighWatermarkIOPS < 1<<24
-	cooldown := p.Cooldown.Nanoseconds()
 	step := m.Step
 	days := newDayIndex(m, loc)
 	r.Days = days.reports
@@ -251,7 +288,7 @@ func replay(m *Matrix, p Params, volumes []Volume, detailed bool) (*Report, erro
 			if s.frozen || want == tierNone || want == s.tier {
 				continue
 			}
-			if s.hasMoved && now-s.lastMove < cooldown {
+			if s.hasMoved && now-s.lastMove < s.cooldown {
 				r.Totals.CooldownBlocked++
 				if s.report != nil {
 					s.report.CooldownBlocked++
@@ -284,6 +321,10 @@ func replay(m *Matrix, p Params, volumes []Volume, detailed bool) (*Report, erro
 			}
 			s.replayed = true
 			s.tier, s.lastMove, s.hasMoved = c.to, now, true
+			if antiFlap {
+				s.rec, _, _ = af.Record(s.rec, mv.To, at, false)
+				s.cooldown = af.Cooldown(s.rec.Flips).Nanoseconds()
+			}
 			r.Totals.add(&mv)
 			days.add(at, &mv)
 			if s.report != nil {

@@ -35,6 +35,12 @@ type Report struct {
 	RangeQueries int `json:"rangeQueries"`
 
 	Totals Totals `json:"totals"`
+	// FlipsPreventedByAntiFlap is how many fewer flips the replay makes with the cooldown
+	// anti-flap lengthens (Params.AntiFlap): Totals are the replay without it. Zero, with the
+	// two fields before it, when anti-flap is off.
+	AntiFlapWindowCooldowns  int      `json:"antiFlapWindowCooldowns,omitempty"`
+	AntiFlapMaxCooldown      Duration `json:"antiFlapMaxCooldown,omitempty"`
+	FlipsPreventedByAntiFlap int      `json:"flipsPreventedByAntiFlap"`
 	// Days counts the moves per calendar day, every day of the range included.
 	Days []DayReport `json:"days"`
 	// Volumes holds every replayed volume, in the order given.
@@ -224,6 +230,10 @@ func (r *Report) WriteTable(w io.Writer) error {
 	fmt.Fprintf(tw, "Volumes\t%d (%d moved, %d flipped, %d skipped)\n", t.Volumes, t.VolumesMoved, t.VolumesFlipped, len(r.Skipped))
 	fmt.Fprintf(tw, "Moves\t%d (%d to NVMe, %d to SATA)\n", t.Moves, t.Promotions, t.Demotions)
 	fmt.Fprintf(tw, "Flips\t%d\n", t.Flips)
+	if r.AntiFlapWindowCooldowns > 0 {
+		fmt.Fprintf(tw, "Prevented by anti-flap\t%d flips (window %d cooldowns, at most %s)\n",
+			r.FlipsPreventedByAntiFlap, r.AntiFlapWindowCooldowns, r.AntiFlapMaxCooldown)
+	}
 	fmt.Fprintf(tw, "Rebuilt\t%s\n", bytesText(t.BytesRebuilt))
 	fmt.Fprintf(tw, "Held by cooldown\t%d evaluations\n", t.CooldownBlocked)
 	fmt.Fprintf(tw, "Waiting for a slot\t%d evaluations\n", t.SlotDeferred)

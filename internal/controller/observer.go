@@ -389,6 +389,11 @@ func pvObservation(pv *corev1.PersistentVolume, claimAnnotations map[string]map[
 	if t := storagev1.Tier(tier); t == storagev1.TierNVMe || t == storagev1.TierSATA {
 		obs.Pin = t
 	}
+	if v, ok := pv.Annotations[storagev1.AnnotationMoves]; ok {
+		// An unreadable record is no record: the volume is judged by its TierMigrations, and
+		// the next move writes a good one.
+		obs.Moves, _ = tiering.ParseMoveRecord(v)
+	}
 	return obs
 }
 

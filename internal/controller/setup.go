@@ -66,6 +66,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	}
 	return (&StoragePolicyReconciler{
 		Client:     mgr.GetClient(),
+		APIReader:  mgr.GetAPIReader(),
 		Snapshots:  observer,
 		Migrations: APIMigrationCreator{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader()},
 		Recorder:   mgr.GetEventRecorder("couchestor"),

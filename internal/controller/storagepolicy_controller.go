@@ -14,6 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/retry"
@@ -61,7 +62,10 @@ type MigrationCreator interface {
 // Events on the policy and on the PVC of each moved volume, and writes the policy's status.
 type StoragePolicyReconciler struct {
 	// Client reads policies and PVCs (from the cache) and writes status.
-	Client     client.Client
+	Client client.Client
+	// APIReader, when set, reads the PersistentVolume whose moves record is updated past the
+	// cache, so the record's optimistic lock rarely conflicts.
+	APIReader  client.Reader
 	Snapshots  SnapshotSource
 	Migrations MigrationCreator
 	Recorder   events.EventRecorder
@@ -368,6 +372,20 @@ func (r *StoragePolicyReconciler) startMigration(ctx context.Context, policy *st
 	if err != nil || !created {
 		return false, err
 	}
+	var pvc *corev1.PersistentVolumeClaim
+	if ns, name, ok := strings.Cut(m.Claim, "/"); ok {
+		pvc = &corev1.PersistentVolumeClaim{}
+		if err := r.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, pvc); err != nil {
+			pvc = nil
+		}
+	}
+	if !tm.Spec.DryRun && !tm.Spec.ApprovalRequired {
+		if err := r.recordMove(ctx, policy, plan.AntiFlap, m, tm, pvc); err != nil {
+			// The migration is created and goes on; only this move's anti-flap record is lost
+			// (the cooldown still counts from the TierMigration while it exists).
+			log.FromContext(ctx).Error(err, "anti-flap record not written", "volume", m.VolumeID)
+		}
+	}
 	verb := "Moving"
 	switch {
 	case tm.Spec.ApprovalRequired && tm.Spec.DryRun:
@@ -378,13 +396,61 @@ func (r *StoragePolicyReconciler) startMigration(ctx context.Context, policy *st
 		verb = "Dry-run: would move"
 	}
 	r.Recorder.Eventf(policy, tm, corev1.EventTypeNormal, "MigrationPlanned", "Migrate", "%s volume %s from %s to %s: %s (TierMigration %s)", verb, m.VolumeID, m.From, m.To, m.Reason, tm.Name)
-	if ns, name, ok := strings.Cut(m.Claim, "/"); ok {
-		var pvc corev1.PersistentVolumeClaim
-		if err := r.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &pvc); err == nil {
-			r.Recorder.Eventf(&pvc, tm, corev1.EventTypeNormal, "MigrationPlanned", "Migrate", "%s this volume from %s to %s: %s (StoragePolicy %s, TierMigration %s)", verb, m.From, m.To, m.Reason, policy.Name, tm.Name)
-		}
+	if pvc != nil {
+		r.Recorder.Eventf(pvc, tm, corev1.EventTypeNormal, "MigrationPlanned", "Migrate", "%s this volume from %s to %s: %s (StoragePolicy %s, TierMigration %s)", verb, m.From, m.To, m.Reason, policy.Name, tm.Name)
 	}
 	return true, nil
+}
+
+// recordMove writes a real move into the PV's moves annotation (the anti-flap record, which
+// outlives restarts and the clean-up of TierMigrations) and, when the move is a flip, says so
+// in an Event on the PVC (or the policy, for an unbound volume).
+func (r *StoragePolicyReconciler) recordMove(ctx context.Context, policy *storagev1.StoragePolicy, af tiering.AntiFlap, m tiering.Move, tm *storagev1.TierMigration, pvc *corev1.PersistentVolumeClaim) error {
+	reader := r.APIReader
+	if reader == nil {
+		reader = r.Client
+	}
+	next, flip, err := recordMoveOnPV(ctx, reader, r.Client, af, m.PVName, m.To, r.Clock.Now()) // the clock the planner counts cooldowns with
+	if err != nil || !flip {
+		return err
+	}
+	var regarding runtime.Object = policy
+	if pvc != nil {
+		regarding = pvc
+	}
+	r.Recorder.Eventf(regarding, tm, corev1.EventTypeWarning, storagev1.ReasonAntiFlapCooldown, "Migrate", "%s", flipNote(af, next, m.VolumeID))
+	log.FromContext(ctx).Info("volume flipped between the tiers", "volume", m.VolumeID, "flips", next.Flips, "cooldown", af.Cooldown(next.Flips))
+	return nil
+}
+
+// recordMoveOnPV folds a real move to tier to, at at, into the moves annotation of PV pvName
+// and says whether it is a flip. The PV is read with reader (past the cache, when it can) and
+// patched under its resourceVersion, so two writers never lose a flip.
+func recordMoveOnPV(ctx context.Context, reader client.Reader, writer client.Client, af tiering.AntiFlap, pvName string, to storagev1.Tier, at time.Time) (next tiering.MoveRecord, flip bool, err error) {
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		var pv corev1.PersistentVolume
+		if err := reader.Get(ctx, types.NamespacedName{Name: pvName}, &pv); err != nil {
+			return err
+		}
+		prev, _ := tiering.ParseMoveRecord(pv.Annotations[storagev1.AnnotationMoves]) // unreadable: no record
+		next, _, flip = af.Record(prev, to, at, false)
+		patch := client.MergeFromWithOptions(pv.DeepCopy(), client.MergeFromWithOptimisticLock{})
+		if pv.Annotations == nil {
+			pv.Annotations = map[string]string{}
+		}
+		pv.Annotations[storagev1.AnnotationMoves] = next.String()
+		return writer.Patch(ctx, &pv, patch)
+	})
+	if err != nil {
+		return next, false, fmt.Errorf("record the move to %s on PersistentVolume %s: %w", to, pvName, err)
+	}
+	return next, flip, nil
+}
+
+// flipNote is the Event's note when a flip is recorded.
+func flipNote(af tiering.AntiFlap, rec tiering.MoveRecord, volume string) string {
+	return fmt.Sprintf("flip %d: cooldown extended to %s (volume %s moved back to %s within %d cooldowns of its previous move; cooldownPeriod %s, at most %s)",
+		rec.Flips, af.Cooldown(rec.Flips), volume, rec.To, af.WindowCooldowns, af.Base, af.Max)
 }
 
 // newTierMigration is the TierMigration that carries one move.

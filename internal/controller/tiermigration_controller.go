@@ -198,6 +198,9 @@ func (r *TierMigrationReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 			res, err = m.Accept(ctx, tm)
 		case phase == storagev1.PhaseWaitingApproval:
 			res, err = m.Approval(ctx, tm)
+			if err == nil && tm.Status.Phase == storagev1.PhasePending {
+				r.recordApprovedMove(ctx, tm, pvc)
+			}
 		case phase == storagev1.PhasePending:
 			res, err = r.admit(ctx, tm, m)
 		case phase.IsInFlight():
@@ -353,6 +356,39 @@ func (r *TierMigrationReconciler) finalize(ctx context.Context, tm *storagev1.Ti
 	}
 	r.backoff.Forget(tm.UID)
 	return ctrl.Result{}, nil
+}
+
+// recordApprovedMove writes an approved real move into the PV's anti-flap record (a migration
+// created waiting for approval is recorded when approved, not when asked for: a rejected or
+// expired one moved nothing), with the policy's anti-flap rule, and says so on the PVC when it
+// is a flip. A failure is logged: the migration goes on.
+func (r *TierMigrationReconciler) recordApprovedMove(ctx context.Context, tm *storagev1.TierMigration, pvc *corev1.ObjectReference) {
+	logger := log.FromContext(ctx)
+	if tm.Spec.DryRun || tm.Spec.PersistentVolumeName == "" {
+		return
+	}
+	policy, err := r.policyOf(ctx, tm)
+	if err != nil || policy == nil {
+		logger.Info("anti-flap record not written: no StoragePolicy", "volume", tm.Spec.VolumeID, "error", err)
+		return
+	}
+	c, err := tiering.CompilePolicy(&policy.Spec)
+	if err != nil {
+		logger.Info("anti-flap record not written: invalid StoragePolicy", "volume", tm.Spec.VolumeID, "error", err)
+		return
+	}
+	next, flip, err := recordMoveOnPV(ctx, r.APIReader, r.Client, c.AntiFlap, tm.Spec.PersistentVolumeName, tm.Spec.TargetTier, r.Clock.Now())
+	if err != nil {
+		logger.Error(err, "anti-flap record not written", "volume", tm.Spec.VolumeID)
+		return
+	}
+	if flip {
+		note := flipNote(c.AntiFlap, next, tm.Spec.VolumeID)
+		r.Recorder.Eventf(tm, nil, corev1.EventTypeWarning, storagev1.ReasonAntiFlapCooldown, "Approve", "%s", note)
+		if pvc != nil {
+			r.Recorder.Eventf(pvc, tm, corev1.EventTypeWarning, storagev1.ReasonAntiFlapCooldown, "Approve", "%s", note)
+		}
+	}
 }
 
 // policyOf returns the migration's StoragePolicy, nil when it names none or it does not exist.

@@ -104,6 +104,8 @@ type PolicyPlan struct {
 	// Manual: Moves are to be created waiting for approval, for ApprovalTimeout.
 	Manual          bool
 	ApprovalTimeout time.Duration
+	// AntiFlap is the policy's anti-flap rule: the reconciler records each real move with it.
+	AntiFlap AntiFlap
 }
 
 // PlanPolicy decides, for every volume a policy selects, whether it moves now, waits or stays,
@@ -191,8 +193,8 @@ func PlanPolicy(s *Snapshot, p *storagev1.StoragePolicy, f Flags, now time.Time)
 	}
 
 	plan.Window = c.Windows.At(now)
-	plan.Manual, plan.ApprovalTimeout = c.Manual, c.ApprovalTimeout
-	pc := &planContext{spec: spec, cooldown: c.Cooldown, dryRun: plan.DryRun, now: now, window: plan.Window, manual: c.Manual}
+	plan.Manual, plan.ApprovalTimeout, plan.AntiFlap = c.Manual, c.ApprovalTimeout, c.AntiFlap
+	pc := &planContext{spec: spec, cooldown: c.Cooldown, antiFlap: c.AntiFlap, dryRun: plan.DryRun, now: now, window: plan.Window, manual: c.Manual}
 	plan.Volumes = make([]VolumeDecision, len(cases))
 	var promote, demote []int // indexes in cases of the volumes that should move
 	for i := range cases {
@@ -249,6 +251,7 @@ func PlanPolicy(s *Snapshot, p *storagev1.StoragePolicy, f Flags, now time.Time)
 type planContext struct {
 	spec     *storagev1.StoragePolicySpec
 	cooldown time.Duration
+	antiFlap AntiFlap
 	dryRun   bool
 	now      time.Time
 	window   WindowState
@@ -409,18 +412,30 @@ func oneReplicaInAffinityGroup(v *volumeCase, _ *planContext) (bool, string, str
 
 // coolingDown counts from the volume's latest real move, or from its latest move of any kind
 // for a dry run: a dry run starts no cooldown for real moves, so turning dry-run off acts at
-// once.
+// once. The latest real move is also read from the PV's moves record, which outlives the
+// TierMigrations. A volume that flipped cools down longer: cooldownPeriod × 2^flips, at most
+// antiFlap.maxCooldown (AntiFlapCooldown).
 func coolingDown(v *volumeCase, pc *planContext) (bool, string, string) {
 	last := v.migration.LastReal
 	if pc.dryRun {
 		last = v.migration.LastAny
 	}
-	if last.IsZero() || pc.now.Sub(last) >= pc.cooldown {
+	rec := v.pv.Moves
+	if rec.At.After(last) {
+		last = rec.At
+	}
+	cooldown := pc.antiFlap.Cooldown(rec.Flips)
+	if last.IsZero() || pc.now.Sub(last) >= cooldown {
 		return false, "", ""
 	}
 	ago := pc.now.Sub(last)
+	if cooldown > pc.cooldown {
+		return true, storagev1.ReasonAntiFlapCooldown,
+			fmt.Sprintf("moved %s ago; flip %d: cooldown extended to %s (cooldownPeriod %s × 2^%d, at most %s); ends in %s",
+				ago.Round(time.Second), rec.Flips, cooldown, pc.cooldown, rec.Flips, pc.antiFlap.Max, (cooldown - ago).Round(time.Second))
+	}
 	return true, storagev1.ReasonCoolingDown,
-		fmt.Sprintf("moved %s ago; cooldown ends in %s", ago.Round(time.Second), (pc.cooldown - ago).Round(time.Second))
+		fmt.Sprintf("moved %s ago; cooldown ends in %s", ago.Round(time.Second), (cooldown - ago).Round(time.Second))
 }
 
 // ---- slots and room ----

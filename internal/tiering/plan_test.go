@@ -118,6 +118,15 @@ func TestPlanPolicyRules(t *testing.T) {
 			}
 		}
 	}
+	moved := func(flips int, to storagev1.Tier, ago time.Duration) edit {
+		return pv(func(p *PVObservation) { p.Moves = MoveRecord{Flips: flips, To: to, At: now.Add(-ago)} })
+	}
+	maxCooldown := func(d string) edit {
+		return spec(func(s *storagev1.StoragePolicySpec) { s.AntiFlap.MaxCooldown = d })
+	}
+	windowCooldowns := func(n int32) edit {
+		return spec(func(s *storagev1.StoragePolicySpec) { s.AntiFlap.WindowCooldowns = &n })
+	}
 	all := func(edits ...edit) edit {
 		return func(s *Snapshot, p *storagev1.StoragePolicy, f *Flags) {
 			for _, e := range edits {
@@ -194,6 +203,17 @@ func TestPlanPolicyRules(t *testing.T) {
 			stay, "", storagev1.ReasonCoolingDown, ""},
 		{"the dry-run flag cools down from dry runs", all(func(_ *Snapshot, _ *storagev1.StoragePolicy, f *Flags) { f.DryRun = true }, migration(MigrationObservation{LastAny: now.Add(-time.Hour)})),
 			stay, "", storagev1.ReasonCoolingDown, ""},
+		// Anti-flap: the PV's moves record outlives the TierMigrations; flips lengthen the
+		// cooldown (24h base; the rows set maxCooldown 96h).
+		{"the moves record alone starts the cooldown", moved(0, sata, 2*time.Hour), stay, "", storagev1.ReasonCoolingDown, ""},
+		{"the moves record's cooldown over", moved(0, sata, 25*time.Hour), move, nvme, storagev1.ReasonAboveHighWatermark, ""},
+		{"one flip: 48h cooldown", all(maxCooldown("96h"), moved(1, sata, 30*time.Hour)), stay, "", storagev1.ReasonAntiFlapCooldown, ""},
+		{"one flip: 48h over", all(maxCooldown("96h"), moved(1, sata, 49*time.Hour)), move, nvme, storagev1.ReasonAboveHighWatermark, ""},
+		{"three flips capped at 96h", all(maxCooldown("96h"), moved(3, sata, 95*time.Hour)), stay, "", storagev1.ReasonAntiFlapCooldown, ""},
+		{"three flips: the cap is over", all(maxCooldown("96h"), moved(3, sata, 97*time.Hour)), move, nvme, storagev1.ReasonAboveHighWatermark, ""},
+		{"anti-flap disabled keeps the plain cooldown", all(maxCooldown("96h"), windowCooldowns(0), moved(2, sata, 30*time.Hour)),
+			move, nvme, storagev1.ReasonAboveHighWatermark, ""},
+		{"a cap below the base keeps the base", all(maxCooldown("1h"), moved(2, sata, 23*time.Hour)), stay, "", storagev1.ReasonCoolingDown, ""},
 		// Slots: the policy's and the operator's.
 		{"policy slots taken", func(s *Snapshot, _ *storagev1.StoragePolicy, _ *Flags) {
 			s.InFlight = InFlight{Global: 2, ByPolicy: map[string]int{"p": 2}}
@@ -563,8 +583,12 @@ func TestCompilePolicy(t *testing.T) {
 		"spec.volumeSelector": func(s *storagev1.StoragePolicySpec) {
 			s.VolumeSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"bad key!": "x"}}
 		},
-		"spec.samplingWindow": func(s *storagev1.StoragePolicySpec) { s.SamplingWindow = "0s" },
-		"spec.cooldownPeriod": func(s *storagev1.StoragePolicySpec) { s.CooldownPeriod = "" },
+		"spec.samplingWindow":       func(s *storagev1.StoragePolicySpec) { s.SamplingWindow = "0s" },
+		"spec.cooldownPeriod":       func(s *storagev1.StoragePolicySpec) { s.CooldownPeriod = "" },
+		"spec.antiFlap.maxCooldown": func(s *storagev1.StoragePolicySpec) { s.AntiFlap.MaxCooldown = "-1h" },
+		"spec.antiFlap.windowCooldowns": func(s *storagev1.StoragePolicySpec) {
+			s.AntiFlap.WindowCooldowns = new(int32(-1))
+		},
 	} {
 		p := testPolicy("p")
 		f(&p.Spec)

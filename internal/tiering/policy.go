@@ -25,6 +25,8 @@ type CompiledPolicy struct {
 	// Manual: moves are created waiting for approval; ApprovalTimeout is how long they wait.
 	Manual          bool
 	ApprovalTimeout time.Duration
+	// AntiFlap lengthens the cooldown of volumes that flip; its Base is Cooldown.
+	AntiFlap AntiFlap
 }
 
 // DefaultApprovalTimeout applies when spec.approvalTimeout is empty.
@@ -51,6 +53,9 @@ func CompilePolicy(spec *storagev1.StoragePolicySpec) (CompiledPolicy, error) {
 		return c, err
 	}
 	if c.Cooldown, err = positiveDuration("cooldownPeriod", spec.CooldownPeriod); err != nil {
+		return c, err
+	}
+	if c.AntiFlap, err = CompileAntiFlap(spec, c.Cooldown); err != nil {
 		return c, err
 	}
 	c.IOPS = IOPSKey{Window: c.Window, Query: spec.IOPSQuery}

@@ -79,6 +79,9 @@ type PVObservation struct {
 	// Pin and Excluded come from the storage.billyronks.io annotations, the PVC's over the PV's.
 	Pin      storagev1.Tier
 	Excluded bool
+	// Moves is the volume's anti-flap record, from the PV's storage.billyronks.io/moves
+	// annotation (zero when absent or unreadable).
+	Moves MoveRecord
 }
 
 // MigrationObservation sums up one volume's TierMigrations.
