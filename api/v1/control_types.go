@@ -85,8 +85,8 @@ type AntiFlap struct {
 	// leaves the cooldown at cooldownPeriod.
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
-	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="must be a positive duration such as 24h"
-	// +kubebuilder:default="24h"
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="must be a positive duration such as 168h"
+	// +kubebuilder:default="168h"
 	// +optional
 	MaxCooldown string `json:"maxCooldown,omitempty"`
 }

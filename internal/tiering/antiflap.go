@@ -14,7 +14,7 @@ import (
 // them empty (the CRD defaults them too; these cover objects stored before the field existed).
 const (
 	DefaultAntiFlapWindowCooldowns = 3
-	DefaultAntiFlapMaxCooldown     = 24 * time.Hour
+	DefaultAntiFlapMaxCooldown     = 7 * 24 * time.Hour
 )
 
 // MoveRecord is one volume's anti-flap state: how many flips it has made in a row and its latest
