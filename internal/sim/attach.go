@@ -68,15 +68,7 @@ func (s *Sim) attachChecked(v *simVolume, r *simReplica) *APIError {
 // answers 507, the new replica stays owned by the volume but is not a child,
 // and num_replicas is unchanged.
 func (s *Sim) FailNextAttach(volumeID string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.sync()
-	v, ok := s.volumes[volumeID]
-	if !ok {
-		return errVolumeNotFound(volumeID)
-	}
-	v.failNextAttach = true
-	return nil
+	return s.updateVolume(volumeID, func(v *simVolume) { v.failNextAttach = true })
 }
 
 // SetMaxRebuilds changes the cluster-wide --max-rebuilds (0: no limit).

@@ -155,15 +155,7 @@ func (s *Sim) FaultNextRebuild(volumeID string, atPercent float64) error {
 	if atPercent < 0 || atPercent >= 100 {
 		return errInvalidArgument("at_percent must be within [0, 100), got %g", atPercent)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.sync()
-	v, ok := s.volumes[volumeID]
-	if !ok {
-		return errVolumeNotFound(volumeID)
-	}
-	v.faultNextRebuild = atPercent / 100
-	return nil
+	return s.updateVolume(volumeID, func(v *simVolume) { v.faultNextRebuild = atPercent / 100 })
 }
 
 // SetPoolStatus sets the status io-engine reports for a pool: Faulted or
@@ -289,13 +281,5 @@ func (s *Sim) SetWorkload(volumeID string, w Workload) error {
 	if err := w.Validate(); err != nil {
 		return errInvalidArgument("workload: %v", err)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.sync()
-	v, ok := s.volumes[volumeID]
-	if !ok {
-		return errVolumeNotFound(volumeID)
-	}
-	s.setWorkload(v, w.resolve(s.rng))
-	return nil
+	return s.updateVolume(volumeID, func(v *simVolume) { s.setWorkload(v, w.resolve(s.rng)) })
 }

@@ -138,13 +138,5 @@ func (s *Sim) HAEnabled() bool {
 // the old target is shut down, the new one is not created (500), and the
 // volume has no live target until the HA failover recreates it.
 func (s *Sim) FailNextRepublish(volumeID string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.sync()
-	v, ok := s.volumes[volumeID]
-	if !ok {
-		return errVolumeNotFound(volumeID)
-	}
-	v.failNextRepublish = true
-	return nil
+	return s.updateVolume(volumeID, func(v *simVolume) { v.failNextRepublish = true })
 }

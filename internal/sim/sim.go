@@ -197,3 +197,18 @@ func (s *Sim) openNexus(v *simVolume, node *simNode, children []*simReplica, ctx
 	node.nexuses++
 	return nx
 }
+
+// updateVolume runs f on the volume volumeID with the model brought up to
+// date, under the lock: the shape of the admin calls that arm a one-shot
+// fault or change a volume's setting.
+func (s *Sim) updateVolume(volumeID string, f func(v *simVolume)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sync()
+	v, ok := s.volumes[volumeID]
+	if !ok {
+		return errVolumeNotFound(volumeID)
+	}
+	f(v)
+	return nil
+}
