@@ -43,10 +43,17 @@ func (s *Sim) reconcile() bool {
 //     149-231): replicas attached, or excess children removed BY THE RANKING
 //     (remove_excess_replicas_from_nexus, core/volume/operations_helper.rs:416-470;
 //     F5), the replica of a removed child going at a later pass as unused;
-//   - a Faulted volume is left alone.
+//   - a Faulted volume is left alone;
+//   - a volume whose operation guard another operation holds (a late
+//     operation, late.go) is skipped and looked at again at the next tick
+//     (hot_spare_reconcile takes volume_spec.operation_guard() and returns
+//     Busy on failure; read upstream at a later commit than c02e0cb).
 func (s *Sim) reconcileVolume(v *simVolume) (changed, done bool) {
 	if !v.selfHeal {
 		return false, true
+	}
+	if s.guard(volumeKey(v.uuid)) != nil {
+		return false, false
 	}
 	if v.target != nil && v.servingNexus() == nil {
 		// The target's node is down: nothing to heal through.
