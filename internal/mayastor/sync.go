@@ -187,7 +187,7 @@ func reportOf(v *Volume) VolumeReport {
 	for _, id := range replicaIDs(v) {
 		r := v.State.ReplicaTopology[id]
 		rep.Replicas = append(rep.Replicas, refOf(id, r))
-		if r.State == ReplicaStateOnline && r.RebuildProgress == nil && (!rep.Published || r.ChildStatus == ChildStateOnline) {
+		if replicaHealthy(v, r) {
 			rep.Healthy = append(rep.Healthy, id)
 		}
 	}
