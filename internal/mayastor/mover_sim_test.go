@@ -354,12 +354,12 @@ func (h *simHarness) assertNoCordons() {
 	}
 }
 
-// waitSync polls SyncStatus, stepping the simulated clock, until the new
+// waitSync polls SyncRound, stepping the simulated clock, until the new
 // replica is rebuilt.
 func (h *simHarness) waitSync(ctx context.Context, plan mayastor.Plan) {
 	h.t.Helper()
 	for i := 0; i < 500; i++ {
-		st, err := h.mover.SyncStatus(ctx, plan.VolumeID, plan.NewReplica.ID)
+		st, err := h.mover.SyncRound(ctx, plan)
 		if err != nil {
 			h.t.Fatalf("sync status: %v", err)
 		}
@@ -651,7 +651,7 @@ func TestMoverSimAbort(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.clk.Step(3 * time.Second) // rebuild under way, not finished
-	if st, err := h.mover.SyncStatus(ctx, volTwo, plan.NewReplica.ID); err != nil || st.Done {
+	if st, err := h.mover.SyncRound(ctx, plan); err != nil || st.Done {
 		t.Fatalf("expected a rebuild in progress: %+v %v", st, err)
 	}
 	plan, err = h.mover.Abort(ctx, plan, h.record)
@@ -816,7 +816,7 @@ func TestSimHarnessDetectsLostRedundancy(t *testing.T) {
 	}
 }
 
-// The rebuild onto the new replica fails: SyncStatus reports it, and Abort
+// The rebuild onto the new replica fails: SyncRound reports it, and Abort
 // brings the volume back to its replicas, sources untouched, even though
 // self-heal has meanwhile replaced the faulted replica with another.
 func TestMoverSimRebuildFailsThenAbort(t *testing.T) {
@@ -836,7 +836,7 @@ func TestMoverSimRebuildFailsThenAbort(t *testing.T) {
 	}
 	var failed string
 	for i := 0; i < 100 && failed == ""; i++ {
-		st, err := h.mover.SyncStatus(ctx, volTwo, plan.NewReplica.ID)
+		st, err := h.mover.SyncRound(ctx, plan)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -893,7 +893,7 @@ func TestMoverSimAbortAfterSelfHealReplacedTheNewReplica(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.clk.Step(60 * time.Second) // rebuild fails, self-heal replaces and rebuilds
-	st, err := h.mover.SyncStatus(ctx, volTwo, plan.NewReplica.ID)
+	st, err := h.mover.SyncRound(ctx, plan)
 	if err != nil || st.Failed == "" {
 		t.Fatalf("want a failed sync, got %+v %v", st, err)
 	}

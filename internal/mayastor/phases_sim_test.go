@@ -30,7 +30,7 @@ func TestPhasesSimOutsideCountChangeEndsTheMove(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Control: the move's own count (n+1) is not refused, and the rebuild gets done.
-	h.waitSyncRound(ctx, plan)
+	h.waitSync(ctx, plan)
 
 	// Another actor raises the count to n+2 while the migration is in WaitingSync.
 	if _, err := h.sim.SetReplicaCount(volTwo, plan.Replicas+2); err != nil {
@@ -96,7 +96,7 @@ func TestPhasesSimNexusNodeDownIsAnOutageToWaitOut(t *testing.T) {
 	if err := h.sim.SetNodeOnline(nexus, true); err != nil {
 		t.Fatal(err)
 	}
-	h.waitSyncRound(ctx, plan)
+	h.waitSync(ctx, plan)
 	if _, _, err := h.mover.ScaleDown(ctx, plan, h.record); err != nil {
 		t.Fatalf("scale down after the outage: %v", err)
 	}
@@ -121,25 +121,6 @@ func TestPhasesSimUnpublishedDuringSyncFails(t *testing.T) {
 	if err != nil || !strings.Contains(st.Failed, "unpublished") {
 		t.Fatalf("unpublished volume: want Failed, got %+v, %v", st, err)
 	}
-}
-
-// waitSyncRound polls SyncRound until the new replica is rebuilt.
-func (h *simHarness) waitSyncRound(ctx context.Context, plan mayastor.Plan) {
-	h.t.Helper()
-	for i := 0; i < 500; i++ {
-		st, err := h.mover.SyncRound(ctx, plan)
-		if err != nil {
-			h.t.Fatalf("sync round: %v", err)
-		}
-		if st.Failed != "" {
-			h.t.Fatalf("sync failed: %s", st.Failed)
-		}
-		if st.Done {
-			return
-		}
-		h.clk.Step(2 * time.Second)
-	}
-	h.t.Fatal("new replica never synced")
 }
 
 // With HA on, the nexus node going down during WaitingSync is followed by a failover
@@ -181,7 +162,7 @@ func TestPhasesSimHAFailoverDuringSyncIsWaitedOut(t *testing.T) {
 	if !moved {
 		t.Fatal("the target never failed over to another node")
 	}
-	h.waitSyncRound(ctx, plan)
+	h.waitSync(ctx, plan)
 	// The node loss itself (not the move) dropped redundancy while the re-created nexus
 	// rebuilt its other children, so the move-invariant does not apply here; once the round
 	// is in sync every replica, the new one included, is a healthy child again.

@@ -7,19 +7,13 @@ import (
 	"strings"
 )
 
-// ---- SyncStatus ----
+// ---- SyncRound ----
 
-// SyncStatus reports whether the new replica is a healthy, fully rebuilt
-// child: volume Online, its replica_topology entry Online with child-status
-// Online and no rebuild-progress, every target child Online with no
-// rebuildProgress, and, where the rebuild history is available, its latest
-// record for the child Completed. It does not know the plan: the count it
-// checks against is the volume's own num_replicas. A move uses SyncRound.
-func (m *Mover) SyncStatus(ctx context.Context, volumeID, newReplicaID string) (SyncState, error) {
-	return m.syncStatus(ctx, volumeID, newReplicaID, -1)
-}
-
-// SyncRound is SyncStatus for the current round of plan: Done only when
+// SyncRound reports whether the new replica of plan's current round is a
+// healthy, fully rebuilt child: volume Online, its replica_topology entry
+// Online with child-status Online and no rebuild-progress, every target child
+// Online with no rebuildProgress, and, where the rebuild history is
+// available, its latest record for the child Completed. Done only when
 // num_replicas is exactly plan.Replicas+1 (the count ScaleUp set) and the
 // volume shows that many healthy replicas. Any other num_replicas is another
 // actor's change, answered with a *RefusalError ReasonReplicaCountChanged
@@ -30,11 +24,7 @@ func (m *Mover) SyncRound(ctx context.Context, plan Plan) (SyncState, error) {
 	if plan.NewReplica == nil {
 		return SyncState{}, refuse(plan.VolumeID, ReasonPlanInvalid, "no new replica to wait for; run ScaleUp first")
 	}
-	return m.syncStatus(ctx, plan.VolumeID, plan.NewReplica.ID, plan.Replicas+1)
-}
-
-// syncStatus: want < 0 checks against the volume's own num_replicas.
-func (m *Mover) syncStatus(ctx context.Context, volumeID, newReplicaID string, want int) (SyncState, error) {
+	volumeID, newReplicaID, want := plan.VolumeID, plan.NewReplica.ID, plan.Replicas+1
 	v, err := m.c.GetVolume(ctx, volumeID)
 	if IsNotFound(err) {
 		return SyncState{Failed: "volume no longer exists"}, nil
@@ -42,12 +32,8 @@ func (m *Mover) syncStatus(ctx context.Context, volumeID, newReplicaID string, w
 	if err != nil {
 		return SyncState{}, fmt.Errorf("sync status of replica %s of volume %s: %w", newReplicaID, volumeID, err)
 	}
-	if want >= 0 {
-		if err := countChanged(v, want, want); err != nil {
-			return SyncState{}, err
-		}
-	} else {
-		want = int(v.Spec.NumReplicas)
+	if err := countChanged(v, want, want); err != nil {
+		return SyncState{}, err
 	}
 	st := syncAgainst(v, newReplicaID, want)
 	if !st.Done || st.Failed != "" {
@@ -201,7 +187,7 @@ func reportOf(v *Volume) VolumeReport {
 	for _, id := range replicaIDs(v) {
 		r := v.State.ReplicaTopology[id]
 		rep.Replicas = append(rep.Replicas, refOf(id, r))
-		if r.State == ReplicaStateOnline && r.RebuildProgress == nil && (!rep.Published || r.ChildStatus == ChildStateOnline) {
+		if replicaHealthy(v, r) {
 			rep.Healthy = append(rep.Healthy, id)
 		}
 	}

@@ -148,3 +148,25 @@ func KeptExtraReplicaVolumes(tms []storagev1.TierMigration) int {
 	}
 	return n
 }
+
+// end moves tm to a terminal phase and reports the ending once the status is written.
+func (m *Machine) end(ctx context.Context, tm *storagev1.TierMigration, phase storagev1.MigrationPhase, reason, msg, outcome string) (Result, error) {
+	prev := tm.Status.DeepCopy()
+	now := m.Clock.Now()
+	finish(tm, phase, reason, msg, now)
+	var res Result
+	if err := m.write(ctx, tm, prev); err != nil {
+		return res, err
+	}
+	typ := corev1.EventTypeNormal
+	if phase == storagev1.PhaseFailed {
+		typ = corev1.EventTypeWarning
+	}
+	evReason := reason
+	if phase == storagev1.PhaseFailed && outcome == OutcomeRolledBack {
+		evReason = ReasonRolledBack
+	}
+	res.event(typ, evReason, string(phase), "%s", msg)
+	res.Ended = &Ending{Outcome: outcome, Duration: now.Sub(tm.Status.StartTime.Time)}
+	return res, nil
+}

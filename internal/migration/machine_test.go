@@ -124,7 +124,7 @@ func (f *fakeStorage) ScaleUp(ctx context.Context, p mayastor.Plan, j mayastor.J
 }
 
 func (f *fakeStorage) SyncRound(context.Context, mayastor.Plan) (mayastor.SyncState, error) {
-	f.calls = append(f.calls, "SyncStatus")
+	f.calls = append(f.calls, "SyncRound")
 	if f.syncErr != nil {
 		return mayastor.SyncState{}, f.syncErr
 	}
