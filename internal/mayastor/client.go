@@ -414,34 +414,17 @@ func (c *Client) GetRebuildHistory(ctx context.Context, volumeID string) (*Rebui
 	return &h, nil
 }
 
-// replicaOrderSpecs is the part of GET /v0/specs that the replica map order needs: decoding
-// only these fields keeps a 10,000-volume answer from allocating every spec of the cluster.
-type replicaOrderSpecs struct {
-	Replicas []struct {
-		UUID   string   `json:"uuid"`
-		Share  Protocol `json:"share"`
-		Owners struct {
-			Volume string `json:"volume"`
-		} `json:"owners"`
-	} `json:"replicas"`
-}
-
 // GetReplicaOrder reads where volumeID's replicas sit in the core agent's replica map
-// (GET /v0/specs, decoding only the replicas' uuid, share and owner).
+// (GET /v0/specs). Only the replica specs are decoded: a 10,000-volume cluster's volume, nexus
+// and pool specs are skipped, not allocated.
 func (c *Client) GetReplicaOrder(ctx context.Context, volumeID string) (ReplicaOrder, error) {
-	var s replicaOrderSpecs
+	var s struct {
+		Replicas []ReplicaSpec `json:"replicas"`
+	}
 	if err := c.do(ctx, call{op: "get specs", method: http.MethodGet, path: "/specs", out: &s}); err != nil {
 		return ReplicaOrder{}, err
 	}
-	o := ReplicaOrder{Index: map[string]int{}, Shared: map[string]bool{}, Len: len(s.Replicas)}
-	for i, r := range s.Replicas {
-		if r.Owners.Volume != volumeID {
-			continue
-		}
-		o.Index[r.UUID] = i
-		o.Shared[r.UUID] = r.Share != "" && r.Share != ProtocolNone
-	}
-	return o, nil
+	return OrderOf(&Specs{Replicas: s.Replicas}, volumeID), nil
 }
 
 // GetSpecs returns the core agent's specs (GET /v0/specs). Its replicas are
