@@ -438,6 +438,15 @@ func (c *Client) GetSpecs(ctx context.Context) (*Specs, error) {
 	return &s, nil
 }
 
+// ListReplicas returns every replica as io-engine reports it (GET /v0/replicas).
+func (c *Client) ListReplicas(ctx context.Context) ([]Replica, error) {
+	var replicas []Replica
+	if err := c.do(ctx, call{op: "list replicas", method: http.MethodGet, path: "/replicas", out: &replicas}); err != nil {
+		return nil, err
+	}
+	return replicas, nil
+}
+
 // ListPools returns every pool.
 func (c *Client) ListPools(ctx context.Context) ([]Pool, error) {
 	var pools []Pool

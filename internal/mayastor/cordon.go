@@ -419,8 +419,7 @@ func (m *Mover) placementInput(ctx context.Context, v *Volume, cl *cluster) (Pla
 // poolReplicaCounts counts the replicas on each pool as io-engine reports
 // them (GET /v0/replicas): the replica count the scheduler's score weighs.
 func (m *Mover) poolReplicaCounts(ctx context.Context) (map[string]int, error) {
-	var replicas []Replica
-	err := m.c.do(ctx, call{op: "list replicas", method: http.MethodGet, path: "/replicas", out: &replicas})
+	replicas, err := m.c.ListReplicas(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("count replicas per pool: %w", err)
 	}
