@@ -128,7 +128,8 @@ func PlanPolicy(s *Snapshot, p *storagev1.StoragePolicy, f Flags, now time.Time)
 	plan := PolicyPlan{Counts: PolicyCounts{Active: s.InFlight.ByPolicy[p.Name]}}
 	plan.DryRun, plan.PreservationMode = EffectiveModes(spec, f)
 
-	c, err := CompilePolicy(spec)
+	idx := s.index()
+	c, selected, err := idx.compiledFor(p)
 	if err != nil {
 		msg := err.Error()
 		plan.Storage = Condition{metav1.ConditionUnknown, storagev1.ReasonInvalidSpec, msg}
@@ -136,8 +137,6 @@ func PlanPolicy(s *Snapshot, p *storagev1.StoragePolicy, f Flags, now time.Time)
 		plan.Ready = Condition{metav1.ConditionFalse, storagev1.ReasonInvalidSpec, msg}
 		return plan
 	}
-	idx := s.index()
-	selected := idx.selectedFor(p, &c)
 	plan.Counts.Watched = len(selected)
 	plan.Overlaps = idx.overlapsOf(p.Name, selected)
 	cases := make([]volumeCase, len(selected))
