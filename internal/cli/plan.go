@@ -307,7 +307,7 @@ func (po *planOptions) mayastorClient(rc *rest.Config) (*mayastor.Client, string
 // prometheusEndpoint is Prometheus's URL and the transport to reach it (nil for the default):
 // --prometheus-url, or the API server's service proxy with --prometheus-service; where says
 // which, for messages.
-func (po *planOptions) prometheusEndpoint(rc *rest.Config) (url string, rt http.RoundTripper, where string, err error) {
+func (po *planOptions) prometheusEndpoint(rc *rest.Config) (promURL string, rt http.RoundTripper, where string, err error) {
 	if po.promService == "" {
 		return po.prometheus.URL, nil, po.prometheus.URL, nil
 	}
@@ -324,12 +324,12 @@ func (po *planOptions) prometheusEndpoint(rc *rest.Config) (url string, rt http.
 // iopsEvaluator reaches Prometheus at --prometheus-url, or through the API server's service proxy.
 func (po *planOptions) iopsEvaluator(rc *rest.Config) (*promwatch.Watcher, string, error) {
 	cfg := po.prometheus
-	url, rt, where, err := po.prometheusEndpoint(rc)
+	promURL, rt, where, err := po.prometheusEndpoint(rc)
 	if err != nil {
 		return nil, "", err
 	}
 	if rt != nil {
-		cfg.URL, cfg.Transport = url, rt
+		cfg.URL, cfg.Transport = promURL, rt
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, "", UsageError{err}
