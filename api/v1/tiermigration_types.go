@@ -1,6 +1,10 @@
 package v1
 
 import (
+	"fmt"
+	"strings"
+	"time"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -55,6 +59,13 @@ const (
 	// unwound what it started: cordons lifted, an unrebuilt extra replica removed.
 	FinalizerMigrationCleanup = "storage.billyronks.io/migration-cleanup"
 )
+
+// TierMigrationName is the name of a TierMigration moving a volume to a tier, started at the
+// given time: <tier>-<volume uuid>-<unix minute>. The policy controller and kubectl couchestor
+// move both name theirs so; two starts of the same move within a minute collide on purpose.
+func TierMigrationName(to Tier, volumeID string, at time.Time) string {
+	return fmt.Sprintf("%s-%s-%d", strings.ToLower(string(to)), volumeID, at.Unix()/60)
+}
 
 // TierMigration condition types.
 const (

@@ -191,9 +191,8 @@ func planFetch(cfg *Config) (*fetchPlan, error) {
 		return nil, fmt.Errorf("backtest: presence query: %w", err)
 	}
 	p.iopsQuery = promwatch.RenderQuery(tmpl, window)
-	p.coverageStep = coverageStep(window)
-	p.coverageQuery = fmt.Sprintf("count_over_time((count by (pv_name) (%s))[%s:%s])",
-		presence, model.Duration(window), model.Duration(p.coverageStep))
+	p.coverageStep = promwatch.CoverageStep(window)
+	p.coverageQuery = promwatch.CoverageQuery(presence, window)
 
 	p.columnByPVName = make(map[string]int, len(cfg.Volumes))
 	for i := range cfg.Volumes {
@@ -203,13 +202,6 @@ func planFetch(cfg *Config) (*fetchPlan, error) {
 	}
 	p.iopsChunk, p.covChunk = chunkSizes(p, len(cfg.Volumes), cmp.Or(cfg.MaxSamplesPerQuery, DefaultMaxSamplesPerQuery))
 	return p, nil
-}
-
-// coverageStep is the coverage query's resolution, the one promwatch's instant evaluation uses
-// (see the promwatch package doc): window/60 in whole seconds, at least 1s. The live test checks
-// that both agree.
-func coverageStep(window time.Duration) time.Duration {
-	return max((window / 60).Truncate(time.Second), time.Second)
 }
 
 // chunkSizes are how many evaluations one range query covers: at most 11,000 points per
@@ -231,7 +223,7 @@ func chunkSizes(p *fetchPlan, series, budget int) (iops, coverage int) {
 // volumes sends (without retries): the IOPS query's chunks plus the coverage query's. A budget
 // of 0 means DefaultMaxSamplesPerQuery.
 func RangeQueries(window, step time.Duration, evaluations, volumes, budget int) int {
-	p := &fetchPlan{window: window, step: step, steps: evaluations, coverageStep: coverageStep(window)}
+	p := &fetchPlan{window: window, step: step, steps: evaluations, coverageStep: promwatch.CoverageStep(window)}
 	i, c := chunkSizes(p, volumes, cmp.Or(budget, DefaultMaxSamplesPerQuery))
 	return (evaluations+i-1)/i + (evaluations+c-1)/c
 }

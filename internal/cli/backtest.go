@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -102,21 +101,14 @@ func (bo *backtestOptions) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	promURL, rt, _, err := po.prometheusEndpoint(rc)
+	if err != nil {
+		return err
+	}
 	cfg := backtest.Config{
 		Policy: policy, Volumes: vols, From: from, To: to, Step: bo.step, Grid: grid,
 		OperatorMaxConcurrentMigrations: po.maxConcurrent,
-		PrometheusURL:                   po.prometheus.URL, IOPSQuery: po.prometheus.IOPSQuery, PresenceQuery: po.prometheus.PresenceQuery,
-	}
-	if po.promService != "" {
-		base, err := serviceProxyURL(rc, po.promService)
-		if err != nil {
-			return usageErrorf("--prometheus-service: %v", err)
-		}
-		rt, err := rest.TransportFor(rc)
-		if err != nil {
-			return err
-		}
-		cfg.PrometheusURL, cfg.RoundTripper = base, rt
+		PrometheusURL:                   promURL, RoundTripper: rt, IOPSQuery: po.prometheus.IOPSQuery, PresenceQuery: po.prometheus.PresenceQuery,
 	}
 	report, err := backtest.Run(ctx, cfg)
 	if err != nil {

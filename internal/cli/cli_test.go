@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"k8s.io/client-go/rest"
+
+	"github.com/billyronks/couchestor/internal/promwatch"
 )
 
 func TestServiceProxyURL(t *testing.T) {
@@ -26,6 +28,26 @@ func TestServiceProxyURL(t *testing.T) {
 		if _, err := serviceProxyURL(rc, bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+// plan and backtest reach Prometheus the same way: the URL flag as is, or the service proxy
+// with the API server's transport.
+func TestPrometheusEndpoint(t *testing.T) {
+	rc := &rest.Config{Host: "https://10.0.0.1:6443"}
+	po := &planOptions{prometheus: promwatch.Config{URL: "http://prom:9090"}}
+	if u, rt, where, err := po.prometheusEndpoint(rc); err != nil || u != "http://prom:9090" || rt != nil || where != u {
+		t.Errorf("--prometheus-url: got %q, %v, %q, %v", u, rt, where, err)
+	}
+	po.promService = "monitoring/prometheus:9090"
+	u, rt, where, err := po.prometheusEndpoint(rc)
+	if err != nil || u != "https://10.0.0.1:6443/api/v1/namespaces/monitoring/services/prometheus:9090/proxy" || rt == nil ||
+		where != "service monitoring/prometheus:9090" {
+		t.Errorf("--prometheus-service: got %q, %v, %q, %v", u, rt, where, err)
+	}
+	po.promService = "prometheus"
+	if _, _, _, err := po.prometheusEndpoint(rc); err == nil {
+		t.Error("a malformed --prometheus-service was accepted")
 	}
 }
 

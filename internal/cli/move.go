@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
@@ -187,7 +188,7 @@ func (mo *moveOptions) policyFor(ctx context.Context, c client.Client, pv *corev
 }
 
 // NewTierMigration is the TierMigration for a move asked for by a person: named like the ones
-// the policy controller starts (<tier>-<volume uuid>-<unix minute>), labelled with the policy
+// the policy controller starts (storagev1.TierMigrationName), labelled with the policy
 // and the volume, taking the policy's pool selectors and preservation mode (its timeout too,
 // left empty here).
 func NewTierMigration(policy *storagev1.StoragePolicy, claim string, pv *corev1.PersistentVolume, to storagev1.Tier, allowRepublish, dryRun bool, unix int64) *storagev1.TierMigration {
@@ -198,7 +199,7 @@ func NewTierMigration(policy *storagev1.StoragePolicy, claim string, pv *corev1.
 	}
 	return &storagev1.TierMigration{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:   fmt.Sprintf("%s-%s-%d", strings.ToLower(string(to)), volumeID, unix/60),
+			Name:   storagev1.TierMigrationName(to, volumeID, time.Unix(unix, 0)),
 			Labels: labels,
 		},
 		Spec: storagev1.TierMigrationSpec{

@@ -5,6 +5,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -303,20 +304,32 @@ func (po *planOptions) mayastorClient(rc *rest.Config) (*mayastor.Client, string
 	return ms, where, nil
 }
 
+// prometheusEndpoint is Prometheus's URL and the transport to reach it (nil for the default):
+// --prometheus-url, or the API server's service proxy with --prometheus-service; where says
+// which, for messages.
+func (po *planOptions) prometheusEndpoint(rc *rest.Config) (promURL string, rt http.RoundTripper, where string, err error) {
+	if po.promService == "" {
+		return po.prometheus.URL, nil, po.prometheus.URL, nil
+	}
+	base, err := serviceProxyURL(rc, po.promService)
+	if err != nil {
+		return "", nil, "", usageErrorf("--prometheus-service: %v", err)
+	}
+	if rt, err = rest.TransportFor(rc); err != nil {
+		return "", nil, "", err
+	}
+	return base, rt, "service " + po.promService, nil
+}
+
 // iopsEvaluator reaches Prometheus at --prometheus-url, or through the API server's service proxy.
 func (po *planOptions) iopsEvaluator(rc *rest.Config) (*promwatch.Watcher, string, error) {
 	cfg := po.prometheus
-	where := cfg.URL
-	if po.promService != "" {
-		base, err := serviceProxyURL(rc, po.promService)
-		if err != nil {
-			return nil, "", usageErrorf("--prometheus-service: %v", err)
-		}
-		rt, err := rest.TransportFor(rc)
-		if err != nil {
-			return nil, "", err
-		}
-		cfg.URL, cfg.Transport, where = base, rt, "service "+po.promService
+	promURL, rt, where, err := po.prometheusEndpoint(rc)
+	if err != nil {
+		return nil, "", err
+	}
+	if rt != nil {
+		cfg.URL, cfg.Transport = promURL, rt
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, "", UsageError{err}

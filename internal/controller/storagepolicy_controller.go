@@ -458,7 +458,7 @@ func newTierMigration(policy *storagev1.StoragePolicy, plan tiering.PolicyPlan, 
 	spec := &policy.Spec
 	tm := &storagev1.TierMigration{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:   fmt.Sprintf("%s-%s-%d", strings.ToLower(string(m.To)), m.VolumeID, now.Unix()/60),
+			Name:   storagev1.TierMigrationName(m.To, m.VolumeID, now),
 			Labels: map[string]string{storagev1.LabelPolicy: policy.Name, storagev1.LabelVolume: m.VolumeID},
 		},
 		Spec: storagev1.TierMigrationSpec{

@@ -42,7 +42,7 @@ func BenchmarkEvaluate10kVolumes(b *testing.B) {
 // the difference with BenchmarkEvaluate10kVolumes is the client's decoding and classification.
 func BenchmarkRawQueries10kVolumes(b *testing.B) {
 	needPrometheus(b)
-	queries := []string{RenderQuery(DefaultIOPSQuery, scaleWindow), coverageQuery(DefaultPresenceQuery, scaleWindow)}
+	queries := []string{RenderQuery(DefaultIOPSQuery, scaleWindow), CoverageQuery(DefaultPresenceQuery, scaleWindow)}
 	var bytes int64
 	spent := make([]time.Duration, len(queries))
 	for b.Loop() {

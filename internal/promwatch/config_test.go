@@ -111,10 +111,10 @@ func TestQueryTemplate(t *testing.T) {
 			t.Errorf("RenderQuery(%s) = %q, want %q", tc.window, got, tc.want)
 		}
 	}
-	if got, want := coverageQuery(DefaultPresenceQuery, time.Hour), `count_over_time((count by (pv_name) (volume_num_read_ops{pv_name!=""}))[1h:1m])`; got != want {
+	if got, want := CoverageQuery(DefaultPresenceQuery, time.Hour), `count_over_time((count by (pv_name) (volume_num_read_ops{pv_name!=""}))[1h:1m])`; got != want {
 		t.Errorf("coverage query = %s, want %s", got, want)
 	}
-	if got := coverageStep(30 * time.Second); got != time.Second {
+	if got := CoverageStep(30 * time.Second); got != time.Second {
 		t.Errorf("coverage step for 30s = %s, want the 1s floor", got)
 	}
 }

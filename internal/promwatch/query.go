@@ -67,8 +67,8 @@ func RenderQuery(tmpl string, window time.Duration) string {
 	return strings.ReplaceAll(tmpl, WindowPlaceholder, promDuration(window))
 }
 
-// coverageStep is the resolution of the coverage query: window/60, in whole seconds, at least 1s.
-func coverageStep(window time.Duration) time.Duration {
+// CoverageStep is the resolution of the coverage query: window/60, in whole seconds, at least 1s.
+func CoverageStep(window time.Duration) time.Duration {
 	step := (window / coveragePoints).Truncate(time.Second)
 	if step < time.Second {
 		step = time.Second
@@ -76,11 +76,11 @@ func coverageStep(window time.Duration) time.Duration {
 	return step
 }
 
-// coverageQuery counts, per pv_name, the points of the window (one every coverageStep) at
+// CoverageQuery counts, per pv_name, the points of the window (one every CoverageStep) at
 // which Prometheus holds a sample of the presence query.
-func coverageQuery(presence string, window time.Duration) string {
+func CoverageQuery(presence string, window time.Duration) string {
 	return fmt.Sprintf("count_over_time((count by (pv_name) (%s))[%s:%s])",
-		presence, promDuration(window), promDuration(coverageStep(window)))
+		presence, promDuration(window), promDuration(CoverageStep(window)))
 }
 
 func promDuration(d time.Duration) string {

@@ -180,7 +180,7 @@ func (w *Watcher) Evaluate(ctx context.Context, req Request) (*Result, error) {
 	}
 	covCh := make(chan answer, 1)
 	go func() {
-		values, warn, err := w.query(ctx, "coverage query", coverageQuery(presence, req.Window), at)
+		values, warn, err := w.query(ctx, "coverage query", CoverageQuery(presence, req.Window), at)
 		markPolicy(err, req.PresenceQuery != "")
 		covCh <- answer{values, warn, err}
 	}()
@@ -197,7 +197,7 @@ func (w *Watcher) Evaluate(ctx context.Context, req Request) (*Result, error) {
 	}
 
 	res := &Result{At: at, Window: req.Window, Volumes: make(map[string]VolumeIOPS, len(cov.values)), Warnings: append(iopsWarn, cov.warnings...)}
-	step := coverageStep(req.Window)
+	step := CoverageStep(req.Window)
 	for pv, points := range cov.values {
 		v := VolumeIOPS{Coverage: math.Min(1, points*step.Seconds()/req.Window.Seconds())}
 		val, rated := iops[pv]

@@ -28,6 +28,7 @@ type selectionIndex struct {
 
 type indexedPolicy struct {
 	spec     *storagev1.StoragePolicySpec
+	compiled CompiledPolicy
 	selected []*PVObservation
 }
 
@@ -89,7 +90,7 @@ func buildIndex(s *Snapshot) *selectionIndex {
 		if err != nil { // an invalid policy selects nothing
 			continue
 		}
-		ip := &indexedPolicy{spec: &p.Spec, selected: idx.selectedBy(&p.Spec, &c)}
+		ip := &indexedPolicy{spec: &p.Spec, compiled: c, selected: idx.selectedBy(&p.Spec, &c)}
 		idx.enabled[p.Name] = ip
 		for _, pv := range ip.selected {
 			idx.selecting[pv.Name] = append(idx.selecting[pv.Name], p.Name)
@@ -98,13 +99,18 @@ func buildIndex(s *Snapshot) *selectionIndex {
 	return idx
 }
 
-// selectedFor returns what the policy selects: the indexed answer when the snapshot holds the
-// same spec under that name, else a new one.
-func (idx *selectionIndex) selectedFor(p *storagev1.StoragePolicy, c *CompiledPolicy) []*PVObservation {
+// compiledFor returns the policy's compiled spec and what it selects: the indexed ones when the
+// snapshot holds the same spec under that name, else new ones (nothing selected when the spec
+// does not compile).
+func (idx *selectionIndex) compiledFor(p *storagev1.StoragePolicy) (CompiledPolicy, []*PVObservation, error) {
 	if ip := idx.enabled[p.Name]; ip != nil && equality.Semantic.DeepEqual(ip.spec, &p.Spec) {
-		return ip.selected
+		return ip.compiled, ip.selected, nil
 	}
-	return idx.selectedBy(&p.Spec, c)
+	c, err := CompilePolicy(&p.Spec)
+	if err != nil {
+		return c, nil, err
+	}
+	return c, idx.selectedBy(&p.Spec, &c), nil
 }
 
 // selectedBy returns the PVs of the policy's StorageClass its volume selector matches, by

@@ -1,18 +1,12 @@
 package tiering
 
 import (
-	"cmp"
 	"fmt"
-	"math"
-	"slices"
-	"strings"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
-	"github.com/billyronks/couchestor/internal/mayastor"
 )
 
 // Move is one migration to start.
@@ -134,7 +128,8 @@ func PlanPolicy(s *Snapshot, p *storagev1.StoragePolicy, f Flags, now time.Time)
 	plan := PolicyPlan{Counts: PolicyCounts{Active: s.InFlight.ByPolicy[p.Name]}}
 	plan.DryRun, plan.PreservationMode = EffectiveModes(spec, f)
 
-	c, err := CompilePolicy(spec)
+	idx := s.index()
+	c, selected, err := idx.compiledFor(p)
 	if err != nil {
 		msg := err.Error()
 		plan.Storage = Condition{metav1.ConditionUnknown, storagev1.ReasonInvalidSpec, msg}
@@ -142,8 +137,6 @@ func PlanPolicy(s *Snapshot, p *storagev1.StoragePolicy, f Flags, now time.Time)
 		plan.Ready = Condition{metav1.ConditionFalse, storagev1.ReasonInvalidSpec, msg}
 		return plan
 	}
-	idx := s.index()
-	selected := idx.selectedFor(p, &c)
 	plan.Counts.Watched = len(selected)
 	plan.Overlaps = idx.overlapsOf(p.Name, selected)
 	cases := make([]volumeCase, len(selected))
@@ -245,8 +238,6 @@ func PlanPolicy(s *Snapshot, p *storagev1.StoragePolicy, f Flags, now time.Time)
 	return plan
 }
 
-// ---- the skip rules ----
-
 // planContext is what the rules read besides the volume.
 type planContext struct {
 	spec     *storagev1.StoragePolicySpec
@@ -287,327 +278,4 @@ func (v *volumeCase) wantTier(spec *storagev1.StoragePolicySpec) {
 		v.to, v.reason, v.why = storagev1.TierSATA, storagev1.ReasonBelowLowWatermark,
 			fmt.Sprintf("mean IOPS %.0f below low watermark %d", v.iops.IOPS, spec.LowWatermarkIOPS)
 	}
-}
-
-// stayRule says whether a volume stays where it is, with an api/v1 reason and a sentence.
-type stayRule func(v *volumeCase, pc *planContext) (stay bool, reason, message string)
-
-// stayRules are checked in this order; the first that holds is the volume's reason to stay.
-// A volume no rule keeps moves, if a slot and room are free.
-var stayRules = []stayRule{
-	excludedByAnnotation,
-	selectedByAnotherPolicy,
-	unknownToMayastor,
-	awaitingApproval,
-	alreadyMigrating,
-	onBothTiers,
-	outsideTiers,
-	withoutIOPSData,
-	betweenWatermarks,
-	alreadyOnTarget,
-	notHealthy,
-	notPublished,
-	hasSnapshots,
-	oneReplicaInAffinityGroup,
-	coolingDown,
-}
-
-func firstStayRule(v *volumeCase, pc *planContext) (reason, message string, stay bool) {
-	for _, rule := range stayRules {
-		if stay, reason, message := rule(v, pc); stay {
-			return reason, message, true
-		}
-	}
-	return "", "", false
-}
-
-// The rules build their sentence only when they hold: they run for every selected volume.
-
-func excludedByAnnotation(v *volumeCase, _ *planContext) (bool, string, string) {
-	return v.pv.Excluded, storagev1.ReasonExcluded, "excluded from tiering by the " + storagev1.AnnotationTiering + " annotation"
-}
-
-func selectedByAnotherPolicy(v *volumeCase, _ *planContext) (bool, string, string) {
-	if len(v.overlaps) == 0 {
-		return false, "", ""
-	}
-	return true, storagev1.ReasonOverlappingPolicies,
-		fmt.Sprintf("also selected by StoragePolicy %s: no policy moves it until only one selects it", strings.Join(v.overlaps, ", "))
-}
-
-func unknownToMayastor(v *volumeCase, _ *planContext) (bool, string, string) {
-	if v.vol != nil {
-		return false, "", ""
-	}
-	return true, storagev1.ReasonVolumeNotFound, "Mayastor does not list volume " + v.pv.VolumeID
-}
-
-func awaitingApproval(v *volumeCase, _ *planContext) (bool, string, string) {
-	if v.migration.WaitingApproval == "" {
-		return false, "", ""
-	}
-	return true, storagev1.ReasonWaitingApproval, "TierMigration " + v.migration.WaitingApproval + " waits for approval (annotate it " +
-		storagev1.AnnotationApproved + `="true" or ` + storagev1.AnnotationRejected + `="true")`
-}
-
-func alreadyMigrating(v *volumeCase, _ *planContext) (bool, string, string) {
-	return v.migration.InFlight, storagev1.ReasonMigrationInProgress, "a migration of this volume is in progress"
-}
-
-func onBothTiers(v *volumeCase, _ *planContext) (bool, string, string) {
-	return v.placement == PlacementMixed, storagev1.ReasonMixedPlacement,
-		"replicas on both tiers (a preserved source replica, or a migration that did not finish): left for a person to settle"
-}
-
-func outsideTiers(v *volumeCase, _ *planContext) (bool, string, string) {
-	return v.placement == PlacementOther, storagev1.ReasonOutsideTiers, "a replica is on a pool neither pool selector matches, or no replica is known"
-}
-
-func withoutIOPSData(v *volumeCase, _ *planContext) (bool, string, string) {
-	if v.iops.Known || v.pv.Pin != "" {
-		return false, "", ""
-	}
-	why := cmp.Or(v.iops.Reason, "NoSeries")
-	return true, storagev1.ReasonUnknownIOPS, "no IOPS data covering the sampling window (" + why + "): never read as zero"
-}
-
-func betweenWatermarks(v *volumeCase, pc *planContext) (bool, string, string) {
-	if v.to != "" {
-		return false, "", ""
-	}
-	return true, storagev1.ReasonBetweenWatermarks,
-		fmt.Sprintf("mean IOPS %.0f between the watermarks %d and %d", v.iops.IOPS, pc.spec.LowWatermarkIOPS, pc.spec.HighWatermarkIOPS)
-}
-
-func alreadyOnTarget(v *volumeCase, _ *planContext) (bool, string, string) {
-	if v.placement != Placement(v.to) {
-		return false, "", ""
-	}
-	return true, storagev1.ReasonAlreadyOnTarget, fmt.Sprintf("already on %s (%s)", v.to, v.why)
-}
-
-func notHealthy(v *volumeCase, _ *planContext) (bool, string, string) {
-	return !v.vol.Healthy, storagev1.ReasonVolumeNotHealthy, "volume is not Online"
-}
-
-func notPublished(v *volumeCase, _ *planContext) (bool, string, string) {
-	return !v.vol.Published, storagev1.ReasonUnpublished, "volume is not published: a new replica could not be rebuilt"
-}
-
-func hasSnapshots(v *volumeCase, _ *planContext) (bool, string, string) {
-	if v.vol.Snapshots == 0 {
-		return false, "", ""
-	}
-	return true, storagev1.ReasonVolumeHasSnapshots,
-		fmt.Sprintf("the volume has %d snapshot(s): a rebuilt replica does not carry them, so the Mover refuses such volumes", v.vol.Snapshots)
-}
-
-func oneReplicaInAffinityGroup(v *volumeCase, _ *planContext) (bool, string, string) {
-	if v.vol.AffinityGroup == "" || v.vol.NumReplicas >= 2 {
-		return false, "", ""
-	}
-	return true, storagev1.ReasonAffinityGroupMinimum,
-		fmt.Sprintf("in affinity group %q with %d replica: the control plane never lowers it below 2 replicas, so the Mover refuses it", v.vol.AffinityGroup, v.vol.NumReplicas)
-}
-
-// coolingDown counts from the volume's latest real move, or from its latest move of any kind
-// for a dry run: a dry run starts no cooldown for real moves, so turning dry-run off acts at
-// once. The latest real move is also read from the PV's moves record, which outlives the
-// TierMigrations. A volume that flipped cools down longer: cooldownPeriod × 2^flips, at most
-// antiFlap.maxCooldown (AntiFlapCooldown).
-func coolingDown(v *volumeCase, pc *planContext) (bool, string, string) {
-	last := v.migration.LastReal
-	if pc.dryRun {
-		last = v.migration.LastAny
-	}
-	rec := v.pv.Moves
-	if rec.At.After(last) {
-		last = rec.At
-	}
-	cooldown := pc.antiFlap.Cooldown(rec.Flips)
-	if last.IsZero() || pc.now.Sub(last) >= cooldown {
-		return false, "", ""
-	}
-	ago := pc.now.Sub(last)
-	if cooldown > pc.cooldown {
-		return true, storagev1.ReasonAntiFlapCooldown,
-			fmt.Sprintf("moved %s ago; flip %d: cooldown extended to %s (cooldownPeriod %s × 2^%d, at most %s); ends in %s",
-				ago.Round(time.Second), rec.Flips, cooldown, pc.cooldown, rec.Flips, pc.antiFlap.Max, (cooldown - ago).Round(time.Second))
-	}
-	return true, storagev1.ReasonCoolingDown,
-		fmt.Sprintf("moved %s ago; cooldown ends in %s", ago.Round(time.Second), (cooldown - ago).Round(time.Second))
-}
-
-// ---- slots and room ----
-
-// grant gives the ranked moves slots and room; the rest wait. promote and demote index cases.
-func (plan *PolicyPlan) grant(s *Snapshot, pc *planContext, f Flags, policy string, classes PoolClassification, cases []volumeCase, promote, demote []int) {
-	// Hottest promoted first, coldest demoted first; pinned moves before measured ones, since a
-	// person asked for them. Ties by volume id, so a plan is repeatable.
-	slices.SortFunc(promote, func(a, b int) int {
-		x, y := &cases[a], &cases[b]
-		return cmp.Or(pinnedFirst(x, y), cmp.Compare(iopsOrInf(y, +1), iopsOrInf(x, +1)), cmp.Compare(x.pv.VolumeID, y.pv.VolumeID))
-	})
-	slices.SortFunc(demote, func(a, b int) int {
-		x, y := &cases[a], &cases[b]
-		return cmp.Or(pinnedFirst(x, y), cmp.Compare(iopsOrInf(x, -1), iopsOrInf(y, -1)), cmp.Compare(x.pv.VolumeID, y.pv.VolumeID))
-	})
-	policyFree := int(pc.spec.MaxConcurrentMigrations) - s.InFlight.ByPolicy[policy]
-	globalFree := f.MaxConcurrentMigrations - s.InFlight.Global
-	slots := max(0, min(policyFree, globalFree))
-	room := newTierRoom(s.Pools, classes, int(pc.spec.CapacityHeadroomPercent))
-	for _, i := range slices.Concat(promote, demote) {
-		v, d := &cases[i], &plan.Volumes[i]
-		replicas := max(len(v.vol.ReplicaPools), 1)
-		d.Action = ActionWait
-		switch {
-		case !pc.window.Open:
-			d.Reason = storagev1.ReasonOutsideMigrationWindow
-			d.Message = fmt.Sprintf("would move to %s (%s); outside every migration window: the next opens at %s",
-				v.to, v.why, pc.window.NextOpens.UTC().Format(time.RFC3339))
-		case slots <= 0 && !pc.manual:
-			d.Reason = storagev1.ReasonConcurrencyLimit
-			d.Message = fmt.Sprintf("would move to %s (%s); waiting for a migration slot (policy: %d of %d in flight; operator: %d of %d)",
-				v.to, v.why, s.InFlight.ByPolicy[policy], pc.spec.MaxConcurrentMigrations, s.InFlight.Global, f.MaxConcurrentMigrations)
-		case !room.take(v.to, replicas, v.vol.SizeBytes):
-			d.Reason = storagev1.ReasonInsufficientCapacity
-			d.Message = fmt.Sprintf("would move to %s (%s); needs room for %d replica(s) of %s on distinct Online %s pools with %d%% of each kept free",
-				v.to, v.why, replicas, resource.NewQuantity(int64(min(v.vol.SizeBytes, math.MaxInt64)), resource.BinarySI), v.to, pc.spec.CapacityHeadroomPercent)
-		default:
-			slots-- // in Manual mode the move is a request for approval, which holds no slot: slots are not checked
-			d.Action = ActionMove
-			plan.Moves = append(plan.Moves, Move{
-				VolumeID: v.pv.VolumeID, PVName: v.pv.Name, Claim: v.pv.Claim, From: storagev1.Tier(v.placement), To: v.to,
-				KnownIOPS: v.iops.Known, IOPS: v.iops.IOPS, Reason: v.why, Pinned: v.pv.Pin != "",
-			})
-			continue
-		}
-		plan.Counts.Planned++
-	}
-}
-
-// tierRoom tracks the room left on each target pool while moves are granted.
-type tierRoom struct {
-	pools    map[storagev1.Tier][]poolRoom
-	headroom int
-	// chosen marks the pools already holding one of the current volume's new replicas.
-	chosen []bool
-}
-
-type poolRoom struct {
-	capacity, used uint64
-}
-
-func newTierRoom(pools []PoolObservation, classes PoolClassification, headroom int) *tierRoom {
-	r := &tierRoom{pools: map[storagev1.Tier][]poolRoom{}, headroom: headroom}
-	for i := range pools {
-		p := &pools[i]
-		if tier, ok := classes.Tiers[p.ID]; ok && p.Online { // a pool not Online takes no new replica
-			r.pools[tier] = append(r.pools[tier], poolRoom{capacity: p.CapacityBytes, used: p.UsedBytes})
-		}
-	}
-	return r
-}
-
-// take finds a distinct pool of the tier with room for each of the volume's replicas, the pool
-// with the most free space first (as the Mover and the scheduler prefer), and takes the room;
-// it takes nothing when some replica has no pool.
-func (r *tierRoom) take(tier storagev1.Tier, replicas int, size uint64) bool {
-	pools := r.pools[tier]
-	r.chosen = slices.Grow(r.chosen[:0], len(pools))[:len(pools)]
-	clear(r.chosen)
-	for range replicas {
-		best := -1
-		for i := range pools {
-			p := &pools[i]
-			if r.chosen[i] || !mayastor.HasRoom(p.capacity, p.used, size, r.headroom) {
-				continue
-			}
-			if best < 0 || p.capacity-p.used > pools[best].capacity-pools[best].used {
-				best = i
-			}
-		}
-		if best < 0 {
-			return false
-		}
-		r.chosen[best] = true
-	}
-	for i, c := range r.chosen {
-		if c {
-			pools[i].used += size
-		}
-	}
-	return true
-}
-
-// ---- selection and the policy's conditions ----
-
-// storageCondition says whether Mayastor answered and the policy's pools make two tiers, and
-// places each selected volume Mayastor lists.
-func storageCondition(s *Snapshot, c *CompiledPolicy, cases []volumeCase) (Condition, PoolClassification) {
-	if pr := s.MayastorProblem; pr != nil {
-		return Condition{metav1.ConditionFalse, cmp.Or(pr.Reason, storagev1.ReasonMayastorUnavailable), pr.Message}, PoolClassification{}
-	}
-	classes := Classify(s.Pools, c.NVMe, c.SATA)
-	found := 0
-	for i := range cases {
-		if v := &cases[i]; v.vol != nil {
-			v.placement = classes.Tiers.Placement(v.vol.ReplicaPools)
-			found++
-		}
-	}
-	if reason, msg := classes.StorageProblem(); reason != "" {
-		return Condition{metav1.ConditionFalse, reason, msg}, classes
-	}
-	return Condition{metav1.ConditionTrue, storagev1.ReasonPoolsFound,
-		fmt.Sprintf("%d NVMe and %d SATA pools; %d of %d watched volumes found in Mayastor", classes.NVMe, classes.SATA, found, len(cases))}, classes
-}
-
-// metricsCondition says whether the policy's IOPS evaluation is in the snapshot and succeeded.
-func metricsCondition(iops *IOPSObservation, spec *storagev1.StoragePolicySpec, cases []volumeCase) Condition {
-	switch {
-	case iops == nil:
-		return Condition{metav1.ConditionUnknown, storagev1.ReasonIOPSNotObserved,
-			fmt.Sprintf("the latest observation has no IOPS evaluation over %s for this policy's query yet", spec.SamplingWindow)}
-	case iops.Problem != nil:
-		return Condition{metav1.ConditionFalse, iops.Problem.Reason, iops.Problem.Message}
-	}
-	known := 0
-	for i := range cases {
-		if iops.Volumes[cases[i].pv.VolumeID].Known {
-			known++
-		}
-	}
-	return Condition{metav1.ConditionTrue, storagev1.ReasonQuerySucceeded,
-		fmt.Sprintf("IOPS over %s known for %d of %d volumes", spec.SamplingWindow, known, len(cases))}
-}
-
-// stayAll keeps every volume where it is, for a policy that is not active.
-func stayAll(cases []volumeCase, message string) []VolumeDecision {
-	out := make([]VolumeDecision, len(cases))
-	for i := range cases {
-		v := &cases[i]
-		out[i] = VolumeDecision{VolumeID: v.pv.VolumeID, PVName: v.pv.Name, Claim: v.pv.Claim, Placement: v.placement,
-			Action: ActionStay, Reason: storagev1.ReasonPolicyNotActive, Message: message}
-	}
-	return out
-}
-
-func pinnedFirst(a, b *volumeCase) int {
-	switch ap, bp := a.pv.Pin != "", b.pv.Pin != ""; {
-	case ap == bp:
-		return 0
-	case ap:
-		return -1
-	default:
-		return 1
-	}
-}
-
-// iopsOrInf orders pinned volumes without data past every measured one in direction sign.
-func iopsOrInf(v *volumeCase, sign float64) float64 {
-	if !v.iops.Known {
-		return sign * math.Inf(1)
-	}
-	return v.iops.IOPS
 }

@@ -1,0 +1,159 @@
+package tiering
+
+import (
+	"cmp"
+	"fmt"
+	"strings"
+	"time"
+
+	storagev1 "github.com/billyronks/couchestor/api/v1"
+)
+
+// stayRule says whether a volume stays where it is, with an api/v1 reason and a sentence.
+type stayRule func(v *volumeCase, pc *planContext) (stay bool, reason, message string)
+
+// stayRules are checked in this order; the first that holds is the volume's reason to stay.
+// A volume no rule keeps moves, if a slot and room are free.
+var stayRules = []stayRule{
+	excludedByAnnotation,
+	selectedByAnotherPolicy,
+	unknownToMayastor,
+	awaitingApproval,
+	alreadyMigrating,
+	onBothTiers,
+	outsideTiers,
+	withoutIOPSData,
+	betweenWatermarks,
+	alreadyOnTarget,
+	notHealthy,
+	notPublished,
+	hasSnapshots,
+	oneReplicaInAffinityGroup,
+	coolingDown,
+}
+
+func firstStayRule(v *volumeCase, pc *planContext) (reason, message string, stay bool) {
+	for _, rule := range stayRules {
+		if stay, reason, message := rule(v, pc); stay {
+			return reason, message, true
+		}
+	}
+	return "", "", false
+}
+
+// The rules build their sentence only when they hold: they run for every selected volume.
+
+func excludedByAnnotation(v *volumeCase, _ *planContext) (bool, string, string) {
+	return v.pv.Excluded, storagev1.ReasonExcluded, "excluded from tiering by the " + storagev1.AnnotationTiering + " annotation"
+}
+
+func selectedByAnotherPolicy(v *volumeCase, _ *planContext) (bool, string, string) {
+	if len(v.overlaps) == 0 {
+		return false, "", ""
+	}
+	return true, storagev1.ReasonOverlappingPolicies,
+		fmt.Sprintf("also selected by StoragePolicy %s: no policy moves it until only one selects it", strings.Join(v.overlaps, ", "))
+}
+
+func unknownToMayastor(v *volumeCase, _ *planContext) (bool, string, string) {
+	if v.vol != nil {
+		return false, "", ""
+	}
+	return true, storagev1.ReasonVolumeNotFound, "Mayastor does not list volume " + v.pv.VolumeID
+}
+
+func awaitingApproval(v *volumeCase, _ *planContext) (bool, string, string) {
+	if v.migration.WaitingApproval == "" {
+		return false, "", ""
+	}
+	return true, storagev1.ReasonWaitingApproval, "TierMigration " + v.migration.WaitingApproval + " waits for approval (annotate it " +
+		storagev1.AnnotationApproved + `="true" or ` + storagev1.AnnotationRejected + `="true")`
+}
+
+func alreadyMigrating(v *volumeCase, _ *planContext) (bool, string, string) {
+	return v.migration.InFlight, storagev1.ReasonMigrationInProgress, "a migration of this volume is in progress"
+}
+
+func onBothTiers(v *volumeCase, _ *planContext) (bool, string, string) {
+	return v.placement == PlacementMixed, storagev1.ReasonMixedPlacement,
+		"replicas on both tiers (a preserved source replica, or a migration that did not finish): left for a person to settle"
+}
+
+func outsideTiers(v *volumeCase, _ *planContext) (bool, string, string) {
+	return v.placement == PlacementOther, storagev1.ReasonOutsideTiers, "a replica is on a pool neither pool selector matches, or no replica is known"
+}
+
+func withoutIOPSData(v *volumeCase, _ *planContext) (bool, string, string) {
+	if v.iops.Known || v.pv.Pin != "" {
+		return false, "", ""
+	}
+	why := cmp.Or(v.iops.Reason, "NoSeries")
+	return true, storagev1.ReasonUnknownIOPS, "no IOPS data covering the sampling window (" + why + "): never read as zero"
+}
+
+func betweenWatermarks(v *volumeCase, pc *planContext) (bool, string, string) {
+	if v.to != "" {
+		return false, "", ""
+	}
+	return true, storagev1.ReasonBetweenWatermarks,
+		fmt.Sprintf("mean IOPS %.0f between the watermarks %d and %d", v.iops.IOPS, pc.spec.LowWatermarkIOPS, pc.spec.HighWatermarkIOPS)
+}
+
+func alreadyOnTarget(v *volumeCase, _ *planContext) (bool, string, string) {
+	if v.placement != Placement(v.to) {
+		return false, "", ""
+	}
+	return true, storagev1.ReasonAlreadyOnTarget, fmt.Sprintf("already on %s (%s)", v.to, v.why)
+}
+
+func notHealthy(v *volumeCase, _ *planContext) (bool, string, string) {
+	return !v.vol.Healthy, storagev1.ReasonVolumeNotHealthy, "volume is not Online"
+}
+
+func notPublished(v *volumeCase, _ *planContext) (bool, string, string) {
+	return !v.vol.Published, storagev1.ReasonUnpublished, "volume is not published: a new replica could not be rebuilt"
+}
+
+func hasSnapshots(v *volumeCase, _ *planContext) (bool, string, string) {
+	if v.vol.Snapshots == 0 {
+		return false, "", ""
+	}
+	return true, storagev1.ReasonVolumeHasSnapshots,
+		fmt.Sprintf("the volume has %d snapshot(s): a rebuilt replica does not carry them, so the Mover refuses such volumes", v.vol.Snapshots)
+}
+
+func oneReplicaInAffinityGroup(v *volumeCase, _ *planContext) (bool, string, string) {
+	if v.vol.AffinityGroup == "" || v.vol.NumReplicas >= 2 {
+		return false, "", ""
+	}
+	return true, storagev1.ReasonAffinityGroupMinimum,
+		fmt.Sprintf("in affinity group %q with %d replica: the control plane never lowers it below 2 replicas, so the Mover refuses it", v.vol.AffinityGroup, v.vol.NumReplicas)
+}
+
+// coolingDown counts from the volume's latest real move, or from its latest move of any kind
+// for a dry run: a dry run starts no cooldown for real moves, so turning dry-run off acts at
+// once. The latest real move is also read from the PV's moves record, which outlives the
+// TierMigrations. A volume that flipped cools down longer: cooldownPeriod × 2^flips, at most
+// antiFlap.maxCooldown (AntiFlapCooldown).
+func coolingDown(v *volumeCase, pc *planContext) (bool, string, string) {
+	last := v.migration.LastReal
+	if pc.dryRun {
+		last = v.migration.LastAny
+	}
+	rec := v.pv.Moves
+	if rec.At.After(last) {
+		last = rec.At
+	}
+	cooldown := pc.antiFlap.Cooldown(rec.Flips)
+	if last.IsZero() || pc.now.Sub(last) >= cooldown {
+		return false, "", ""
+	}
+	ago := pc.now.Sub(last)
+	if cooldown > pc.cooldown {
+		return true, storagev1.ReasonAntiFlapCooldown,
+			fmt.Sprintf("moved %s ago; flip %d: cooldown extended to %s (cooldownPeriod %s × 2^%d, at most %s); ends in %s",
+				ago.Round(time.Second), rec.Flips, cooldown, pc.cooldown, rec.Flips, pc.antiFlap.Max, (cooldown - ago).Round(time.Second))
+	}
+	return true, storagev1.ReasonCoolingDown,
+		fmt.Sprintf("moved %s ago; cooldown ends in %s", ago.Round(time.Second), (cooldown - ago).Round(time.Second))
+}
