@@ -294,6 +294,7 @@ type MigrationRecord struct {
 // +kubebuilder:printcolumn:name="Next-Window",type=date,JSONPath=`.status.nextWindowOpens`,priority=1
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 63",message="metadata.name must be at most 63 characters: it labels the TierMigrations the policy starts (storage.billyronks.io/policy)"
 type StoragePolicy struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

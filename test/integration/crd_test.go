@@ -462,3 +462,30 @@ func TestValidWindowsAndApprovalAreAccepted(t *testing.T) {
 		t.Fatalf("accepted by the API server, refused by the planner: %v", err)
 	}
 }
+
+// A policy's name labels the TierMigrations it starts (storage.billyronks.io/policy), and a label
+// value has at most 63 characters: a longer name is refused at admission, not when the first
+// migration fails to be created.
+func TestPolicyNameFitsALabelValue(t *testing.T) {
+	requireAPIServer(t)
+	c := ctx(t)
+	long := &storagev1.StoragePolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: strings.Repeat("p", 64)},
+		Spec: storagev1.StoragePolicySpec{HighWatermarkIOPS: 5000, LowWatermarkIOPS: 500,
+			NVMePoolSelector: *hotPools, SATAPoolSelector: *coldPools},
+	}
+	err := k8sClient.Create(c, long)
+	if err == nil {
+		_ = k8sClient.Delete(c, long)
+		t.Fatal("a 64-character policy name was accepted")
+	}
+	if !strings.Contains(err.Error(), "metadata.name must be at most 63 characters") {
+		t.Fatalf("refusal does not say why: %v", err)
+	}
+	ok := long.DeepCopy()
+	ok.Name = strings.Repeat("p", 63)
+	if err := k8sClient.Create(c, ok); err != nil {
+		t.Fatalf("a 63-character name was refused: %v", err)
+	}
+	_ = k8sClient.Delete(c, ok)
+}
