@@ -37,7 +37,7 @@ func liveConfig(u string) Config {
 // on the history as written, in two range queries.
 func TestRunMatchesReplayOnRealPrometheus(t *testing.T) {
 	needPrometheus(t)
-	proxy := newCountingProxy(t, live.url)
+	proxy := newCountingProxy(t, live.URL)
 	cfg := liveConfig(proxy.URL)
 	got, err := Run(context.Background(), cfg)
 	if err != nil {
@@ -81,7 +81,7 @@ func TestRunMatchesReplayOnRealPrometheus(t *testing.T) {
 // same figures.
 func TestRunChunksToTheSampleBudget(t *testing.T) {
 	needPrometheus(t)
-	proxy := newCountingProxy(t, live.url)
+	proxy := newCountingProxy(t, live.URL)
 	cfg := liveConfig(proxy.URL)
 	whole, err := Run(context.Background(), cfg)
 	if err != nil {
@@ -109,7 +109,7 @@ func TestRunChunksToTheSampleBudget(t *testing.T) {
 // The default step (max(window, cooldown/2, 5m) = 12h here) replays every other block.
 func TestRunDefaultStep(t *testing.T) {
 	needPrometheus(t)
-	cfg := liveConfig(live.url)
+	cfg := liveConfig(live.URL)
 	cfg.Step, cfg.Grid = 0, nil
 	got, err := Run(context.Background(), cfg)
 	if err != nil {
@@ -127,7 +127,7 @@ func TestRunDefaultStep(t *testing.T) {
 // (promwatch.Evaluate, the coverage rule included) says.
 func TestFetchAgreesWithPromwatchAtEveryInstant(t *testing.T) {
 	needPrometheus(t)
-	cfg := liveConfig(live.url)
+	cfg := liveConfig(live.URL)
 	cfg.Volumes = append(cfg.Volumes, Volume{ID: "10000000-0000-4000-8000-0000000000ee", Tier: nvme})
 	m, queries, err := Fetch(context.Background(), cfg)
 	if err != nil {
@@ -137,7 +137,7 @@ func TestFetchAgreesWithPromwatchAtEveryInstant(t *testing.T) {
 		t.Errorf("%d range queries, want 2", queries)
 	}
 	pcfg := promwatch.DefaultConfig()
-	pcfg.URL = live.url
+	pcfg.URL = live.URL
 	w, err := promwatch.New(pcfg)
 	if err != nil {
 		t.Fatal(err)

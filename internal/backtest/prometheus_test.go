@@ -2,21 +2,19 @@ package backtest
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/billyronks/couchestor/internal/testprom"
 )
 
 // One real Prometheus per test binary, loaded by promtool with three weeks of history (see
@@ -29,7 +27,7 @@ var (
 func TestMain(m *testing.M) { os.Exit(runTests(m)) }
 
 func runTests(m *testing.M) int {
-	prom, promtool, err := findPrometheus()
+	prom, promtool, err := testprom.Find()
 	if err != nil {
 		if os.Getenv("CI") != "" {
 			fmt.Fprintf(os.Stderr, "backtest: %v (CI is set, so this is a failure; run hack/prometheus.sh)\n", err)
@@ -50,8 +48,8 @@ func runTests(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "backtest: cannot start the test Prometheus: %v\n", err)
 		return 1
 	}
-	defer live.stop()
-	fmt.Fprintf(os.Stderr, "backtest: Prometheus %s loaded with %s of history in %s\n", live.url, liveHistory, time.Since(start).Round(100*time.Millisecond))
+	defer live.Stop()
+	fmt.Fprintf(os.Stderr, "backtest: Prometheus %s loaded with %s of history in %s\n", live.URL, liveHistory, time.Since(start).Round(100*time.Millisecond))
 	return m.Run()
 }
 
@@ -60,24 +58,6 @@ func needPrometheus(tb testing.TB) {
 	if live == nil {
 		tb.Skip(liveSkipReason)
 	}
-}
-
-func findPrometheus() (string, string, error) {
-	if dir := os.Getenv("COUCHESTOR_PROMETHEUS_DIR"); dir != "" {
-		p, t := filepath.Join(dir, "prometheus"), filepath.Join(dir, "promtool")
-		for _, f := range []string{p, t} {
-			if _, err := os.Stat(f); err != nil {
-				return "", "", fmt.Errorf("COUCHESTOR_PROMETHEUS_DIR=%s: %v", dir, err)
-			}
-		}
-		return p, t, nil
-	}
-	p, err1 := exec.LookPath("prometheus")
-	t, err2 := exec.LookPath("promtool")
-	if err1 != nil || err2 != nil {
-		return "", "", errors.New("prometheus and promtool are neither in $COUCHESTOR_PROMETHEUS_DIR nor on PATH")
-	}
-	return p, t, nil
 }
 
 // ---- the history ----
@@ -92,6 +72,9 @@ const (
 )
 
 // liveEnd is the last sample's instant: a block boundary a little in the past.
+// liveRetention keeps the backfilled history, which is older than Prometheus's default 15d.
+const liveRetention = "--storage.tsdb.retention.time=10y"
+
 func liveEnd() time.Time { return time.Now().Add(-time.Hour).Truncate(liveBlock) }
 
 // liveVolume is one volume's history: its rate in each 6h block (indexed from the history's
@@ -223,8 +206,7 @@ func writeLiveOpenMetrics(path string, begin, from, to time.Time) error {
 // ---- the server ----
 
 type liveProm struct {
-	url        string
-	cmd        *exec.Cmd
+	*testprom.Server
 	begin, end time.Time
 	promtool   string
 }
@@ -247,8 +229,8 @@ func startLiveProm(prom, promtool, dir string, end time.Time) (*liveProm, error)
 			return nil, err
 		}
 		wg.Go(func() {
-			if out, err := exec.Command(promtool, "tsdb", "create-blocks-from", "openmetrics", om, data).CombinedOutput(); err != nil {
-				errs <- fmt.Errorf("promtool tsdb create-blocks-from openmetrics: %v\n%s", err, lastLines(string(out)))
+			if err := testprom.Backfill(promtool, om, data); err != nil {
+				errs <- err
 			}
 		})
 	}
@@ -258,67 +240,11 @@ func startLiveProm(prom, promtool, dir string, end time.Time) (*liveProm, error)
 		return nil, err
 	}
 	fmt.Fprintf(os.Stderr, "backtest: history written and converted by promtool in %s\n", time.Since(t0).Round(time.Millisecond))
-	srv, err := startPrometheusOn(prom, dir, data)
+	srv, err := testprom.Start(prom, dir, data, "", liveRetention)
 	if err != nil {
 		return nil, err
 	}
-	srv.begin, srv.end, srv.promtool = begin, end, promtool
-	return srv, nil
-}
-
-// startPrometheusOn runs Prometheus on a TSDB directory, without scrape jobs, and waits until
-// it is ready.
-func startPrometheusOn(prom, dir, data string) (*liveProm, error) {
-	cfg := filepath.Join(dir, "prometheus.yml")
-	if err := os.WriteFile(cfg, []byte("global:\n  scrape_interval: 15s\n"), 0o600); err != nil {
-		return nil, err
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	addr := l.Addr().String()
-	l.Close()
-	logPath := filepath.Join(dir, "prometheus.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	defer logFile.Close()
-	cmd := exec.Command(prom, "--config.file="+cfg, "--storage.tsdb.path="+data, "--web.listen-address="+addr,
-		"--storage.tsdb.retention.time=10y", "--log.level=warn")
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	setDeathSignal(cmd)
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	srv := &liveProm{url: "http://" + addr, cmd: cmd}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	deadline := time.After(90 * time.Second)
-	for {
-		select {
-		case err := <-exited:
-			b, _ := os.ReadFile(logPath)
-			return nil, fmt.Errorf("prometheus exited (%v) before ready:\n%s", err, lastLines(string(b)))
-		case <-deadline:
-			srv.stop()
-			return nil, errors.New("prometheus not ready after 90s")
-		case <-time.After(100 * time.Millisecond):
-		}
-		if resp, err := http.Get(srv.url + "/-/ready"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return srv, nil
-			}
-		}
-	}
-}
-
-func (s *liveProm) stop() {
-	if s.cmd.Process != nil {
-		_ = s.cmd.Process.Kill()
-	}
+	return &liveProm{Server: srv, begin: begin, end: end, promtool: promtool}, nil
 }
 
 func maxTime(a, b time.Time) time.Time {
@@ -326,11 +252,6 @@ func maxTime(a, b time.Time) time.Time {
 		return a
 	}
 	return b
-}
-
-func lastLines(s string) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return strings.Join(lines[max(0, len(lines)-20):], "\n")
 }
 
 // countingProxy forwards to Prometheus and counts the query_range requests.

@@ -5,10 +5,11 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/billyronks/couchestor/internal/testprom"
 )
 
 // TestFetchScale measures the fetch of 10,000 volumes from a real Prometheus. It is opt-in
@@ -49,19 +50,19 @@ func TestFetchScale(t *testing.T) {
 	f.Close()
 	start := time.Now()
 	data := filepath.Join(dir, "data")
-	if out, err := exec.Command(live.promtool, "tsdb", "create-blocks-from", "openmetrics", om, data).CombinedOutput(); err != nil {
-		t.Fatalf("promtool: %v\n%s", err, lastLines(string(out)))
+	if err := testprom.Backfill(live.promtool, om, data); err != nil {
+		t.Fatal(err)
 	}
 	prom := filepath.Join(filepath.Dir(live.promtool), "prometheus")
-	srv, err := startPrometheusOn(prom, dir, data)
+	srv, err := testprom.Start(prom, dir, data, "", liveRetention)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.stop()
+	defer srv.Stop()
 	t.Logf("10,000 volumes × 1 day loaded in %s", time.Since(start).Round(time.Second))
 
 	for _, step := range []time.Duration{time.Hour, 5 * time.Minute} {
-		cfg := Config{Policy: livePolicy(), Volumes: vols, From: begin.Add(time.Hour), To: end, Step: step, PrometheusURL: srv.url}
+		cfg := Config{Policy: livePolicy(), Volumes: vols, From: begin.Add(time.Hour), To: end, Step: step, PrometheusURL: srv.URL}
 		start := time.Now()
 		m, queries, err := Fetch(context.Background(), cfg)
 		if err != nil {

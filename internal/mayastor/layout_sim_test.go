@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/billyronks/couchestor/internal/mayastor"
+	"github.com/billyronks/couchestor/internal/sim"
 )
 
 // layoutScenario is a quiet cluster holding one volume with the given SATA
@@ -19,34 +20,13 @@ func layoutScenario(replicas int, nexusNode, extra string) string {
 	if nexusNode != "" {
 		nexus = "\n    nexus_node: " + nexusNode
 	}
-	return fmt.Sprintf(`
-name: layout
-seed: 1
-rebuild_bandwidth: 1GiB
-nodes:
-  - {id: sata-a}
-  - {id: sata-b}
-  - {id: sata-c}
-  - {id: nvme-a}
-  - {id: nvme-b}
-  - {id: nvme-c}
-  - {id: nvme-d}
-  - {id: app-1}
-pools:
-  - {id: pool-sata-a, node: sata-a, capacity: 1TiB, labels: {openebs.io/created-by: operator-diskpool, tier: cold}}
-  - {id: pool-sata-b, node: sata-b, capacity: 1TiB, labels: {openebs.io/created-by: operator-diskpool, tier: cold}}
-  - {id: pool-sata-c, node: sata-c, capacity: 1TiB, labels: {openebs.io/created-by: operator-diskpool, tier: cold}}
-  - {id: pool-nvme-a, node: nvme-a, capacity: 200GiB, labels: {openebs.io/created-by: operator-diskpool, tier: hot}}
-  - {id: pool-nvme-b, node: nvme-b, capacity: 200GiB, labels: {openebs.io/created-by: operator-diskpool, tier: hot}}
-  - {id: pool-nvme-c, node: nvme-c, capacity: 200GiB, labels: {openebs.io/created-by: operator-diskpool, tier: hot}}
-  - {id: pool-nvme-d, node: nvme-d, capacity: 200GiB, labels: {openebs.io/created-by: operator-diskpool, tier: hot}}
-volumes:
+	return sim.PureTiersScenario("layout", 1, "1GiB", fmt.Sprintf(`
   - uuid: 0c4f3a52-7d1e-4b6a-9a0e-0000000000aa
     size: 10GiB
     replicas: [%s]
     published: true%s
     inclusion: {openebs.io/created-by: operator-diskpool}%s
-`, strings.Join(pools, ", "), nexus, extra)
+`, strings.Join(pools, ", "), nexus, extra))
 }
 
 const volLayout = "0c4f3a52-7d1e-4b6a-9a0e-0000000000aa"

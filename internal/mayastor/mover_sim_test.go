@@ -30,28 +30,7 @@ const (
 
 // Nodes are single-tier here, so cordoning the SATA nodes steers an increase
 // onto NVMe.
-const pureTiers = `
-name: mover
-seed: 7
-rebuild_bandwidth: 1GiB
-nodes:
-  - {id: sata-a}
-  - {id: sata-b}
-  - {id: sata-c}
-  - {id: nvme-a}
-  - {id: nvme-b}
-  - {id: nvme-c}
-  - {id: nvme-d}
-  - {id: app-1}
-pools:
-  - {id: pool-sata-a, node: sata-a, capacity: 1TiB, labels: {openebs.io/created-by: operator-diskpool, tier: cold}}
-  - {id: pool-sata-b, node: sata-b, capacity: 1TiB, labels: {openebs.io/created-by: operator-diskpool, tier: cold}}
-  - {id: pool-sata-c, node: sata-c, capacity: 1TiB, labels: {openebs.io/created-by: operator-diskpool, tier: cold}}
-  - {id: pool-nvme-a, node: nvme-a, capacity: 200GiB, labels: {openebs.io/created-by: operator-diskpool, tier: hot}}
-  - {id: pool-nvme-b, node: nvme-b, capacity: 200GiB, labels: {openebs.io/created-by: operator-diskpool, tier: hot}}
-  - {id: pool-nvme-c, node: nvme-c, capacity: 200GiB, labels: {openebs.io/created-by: operator-diskpool, tier: hot}}
-  - {id: pool-nvme-d, node: nvme-d, capacity: 200GiB, labels: {openebs.io/created-by: operator-diskpool, tier: hot}}
-volumes:
+var pureTiers = sim.PureTiersScenario("mover", 7, "1GiB", `
   - uuid: 0c4f3a52-7d1e-4b6a-9a0e-000000000001
     size: 10GiB
     replicas: [pool-sata-a]
@@ -79,7 +58,7 @@ volumes:
     published: true
     nexus_node: app-1
     inclusion: {openebs.io/created-by: operator-diskpool}
-`
+`)
 
 // Every node has a small NVMe pool and a large SATA pool: the scheduler's
 // free-space score prefers SATA on whichever node it may use.

@@ -15,7 +15,7 @@ import (
 // Prometheus with the default queries.
 func BenchmarkEvaluate10kVolumes(b *testing.B) {
 	needPrometheus(b)
-	w := newTestWatcher(b, testConfig(shared.url))
+	w := newTestWatcher(b, testConfig(shared.URL))
 	req := Request{Window: scaleWindow, At: fixtureEnd}
 	b.ReportAllocs()
 	var known int
@@ -49,7 +49,7 @@ func BenchmarkRawQueries10kVolumes(b *testing.B) {
 		bytes = 0
 		for i, q := range queries {
 			start := time.Now()
-			resp, err := http.PostForm(shared.url+"/api/v1/query", url.Values{
+			resp, err := http.PostForm(shared.URL+"/api/v1/query", url.Values{
 				"query": {q}, "time": {strconv.FormatInt(fixtureEnd.Unix(), 10)},
 			})
 			if err != nil {

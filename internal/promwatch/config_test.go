@@ -149,7 +149,7 @@ func TestTLSCAFileAndInsecureSkipVerify(t *testing.T) {
 		_, _ = io.WriteString(w, `{"status":"success","data":{"resultType":"vector","result":[]}}`)
 	})
 	if shared != nil {
-		backend = newRecordingProxy(t, shared.url).Config.Handler
+		backend = newRecordingProxy(t, shared.URL).Config.Handler
 	}
 	srv := httptest.NewUnstartedServer(backend)
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake is expected

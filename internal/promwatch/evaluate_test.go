@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/billyronks/couchestor/internal/testprom"
 )
 
 // rateTolerance is how far a covered volume's figure may be from the rate written: rate()
@@ -18,7 +20,7 @@ const rateTolerance = 0.02
 
 func TestEvaluateReportsEveryVolumeKnownOrUnknown(t *testing.T) {
 	needPrometheus(t)
-	w := newTestWatcher(t, testConfig(shared.url))
+	w := newTestWatcher(t, testConfig(shared.URL))
 	res := evaluate(t, w, Request{Window: time.Hour, At: fixtureEnd})
 
 	known := []struct {
@@ -86,7 +88,7 @@ func TestEvaluateReportsEveryVolumeKnownOrUnknown(t *testing.T) {
 
 func TestWindowIsTheSamplingWindow(t *testing.T) {
 	needPrometheus(t)
-	w := newTestWatcher(t, testConfig(shared.url))
+	w := newTestWatcher(t, testConfig(shared.URL))
 	// The volume created 30 minutes before the end is Unknown over 1h and known over 20m.
 	res := evaluate(t, w, Request{Window: 20 * time.Minute, At: fixtureEnd})
 	got := res.ForVolume(uuidNew)
@@ -102,7 +104,7 @@ func TestWindowIsTheSamplingWindow(t *testing.T) {
 // contains them, wherever they fall in the window.
 func TestMoveAndResetGiveNoSpikeNorHole(t *testing.T) {
 	needPrometheus(t)
-	w := newTestWatcher(t, testConfig(shared.url))
+	w := newTestWatcher(t, testConfig(shared.URL))
 	for _, back := range []time.Duration{0, 5 * time.Minute, 15 * time.Minute, 20 * time.Minute, 24 * time.Minute, 29 * time.Minute} {
 		at := fixtureEnd.Add(-back)
 		res := evaluate(t, w, Request{Window: 30 * time.Minute, At: at})
@@ -117,7 +119,7 @@ func TestMoveAndResetGiveNoSpikeNorHole(t *testing.T) {
 
 func TestRequestsPerEvaluationDoNotGrowWithVolumes(t *testing.T) {
 	needPrometheus(t)
-	proxy := newRecordingProxy(t, shared.url)
+	proxy := newRecordingProxy(t, shared.URL)
 	for _, set := range []struct {
 		instance string
 		volumes  int
@@ -148,7 +150,7 @@ func TestRequestsPerEvaluationDoNotGrowWithVolumes(t *testing.T) {
 
 func TestBearerTokenIsSentAndReReadOnEveryRequest(t *testing.T) {
 	needPrometheus(t)
-	proxy := newRecordingProxy(t, shared.url)
+	proxy := newRecordingProxy(t, shared.URL)
 	tokenFile := filepath.Join(t.TempDir(), "token")
 	writeFile(t, tokenFile, "first-token\n")
 	cfg := testConfig(proxy.URL)
@@ -176,7 +178,7 @@ func TestBearerTokenIsSentAndReReadOnEveryRequest(t *testing.T) {
 
 func TestBasicAuthIsSent(t *testing.T) {
 	needPrometheus(t)
-	proxy := newRecordingProxy(t, shared.url)
+	proxy := newRecordingProxy(t, shared.URL)
 	passwordFile := filepath.Join(t.TempDir(), "password")
 	writeFile(t, passwordFile, "s3cret")
 	cfg := testConfig(proxy.URL)
@@ -191,7 +193,7 @@ func TestBasicAuthIsSent(t *testing.T) {
 
 func TestRejectedCredentialsAreUnauthorized(t *testing.T) {
 	needPrometheus(t)
-	proxy := newRecordingProxy(t, shared.url)
+	proxy := newRecordingProxy(t, shared.URL)
 	proxy.reject = func(r *http.Request) int {
 		if r.Header.Get("Authorization") != "Bearer good" {
 			return http.StatusUnauthorized
@@ -224,12 +226,12 @@ func TestRejectedCredentialsAreUnauthorized(t *testing.T) {
 func TestServerStoppedIsUnreachable(t *testing.T) {
 	needPrometheus(t)
 	dir := t.TempDir()
-	srv, err := startPrometheus(dir, filepath.Join(dir, "data"), "")
+	srv, err := testprom.Start(promBin, dir, filepath.Join(dir, "data"), "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.stop()
-	w := newTestWatcher(t, testConfig(srv.url))
+	defer srv.Stop()
+	w := newTestWatcher(t, testConfig(srv.URL))
 	res, err := w.Evaluate(context.Background(), Request{Window: time.Hour})
 	if err != nil {
 		t.Fatalf("while the server runs: %v", err)
@@ -238,20 +240,20 @@ func TestServerStoppedIsUnreachable(t *testing.T) {
 		t.Errorf("an empty Prometheus reported %+v, want Unknown NoSeries", got)
 	}
 
-	srv.stop()
+	srv.Stop()
 	_, err = w.Evaluate(context.Background(), Request{Window: time.Hour})
 	assertKind(t, err, ErrUnreachable, ReasonUnreachable)
 	if e := (*Error)(nil); errors.As(err, &e) && e.PolicyFault() {
 		t.Errorf("an unreachable server is reported as the policy's fault")
 	}
-	if !strings.Contains(err.Error(), srv.url) {
+	if !strings.Contains(err.Error(), srv.URL) {
 		t.Errorf("error %q does not name the server", err)
 	}
 }
 
 func TestSlowServerTimesOut(t *testing.T) {
 	needPrometheus(t)
-	proxy := newRecordingProxy(t, shared.url)
+	proxy := newRecordingProxy(t, shared.URL)
 	proxy.delay = 2 * time.Second
 	cfg := testConfig(proxy.URL)
 	cfg.Timeout = 300 * time.Millisecond
@@ -268,7 +270,7 @@ func TestSlowServerTimesOut(t *testing.T) {
 
 func TestBadQueryIsReported(t *testing.T) {
 	needPrometheus(t)
-	w := newTestWatcher(t, testConfig(shared.url))
+	w := newTestWatcher(t, testConfig(shared.URL))
 	_, err := w.Evaluate(context.Background(), Request{Window: time.Hour, At: fixtureEnd,
 		IOPSQuery: `sum by (pv_name) (rate(volume_num_read_ops[{{window}}])`})
 	assertKind(t, err, ErrBadQuery, ReasonBadQuery)
@@ -282,7 +284,7 @@ func TestBadQueryIsReported(t *testing.T) {
 
 func TestOverrideWithWrongShapeIsAPolicyError(t *testing.T) {
 	needPrometheus(t)
-	w := newTestWatcher(t, testConfig(shared.url))
+	w := newTestWatcher(t, testConfig(shared.URL))
 	for _, tc := range []struct {
 		name, query, msg string
 	}{
@@ -310,7 +312,7 @@ func TestOverrideWithWrongShapeIsAPolicyError(t *testing.T) {
 
 func TestOverrideWithRightShapeIsUsed(t *testing.T) {
 	needPrometheus(t)
-	w := newTestWatcher(t, testConfig(shared.url))
+	w := newTestWatcher(t, testConfig(shared.URL))
 	res := evaluate(t, w, Request{Window: time.Hour, At: fixtureEnd,
 		IOPSQuery: `sum by (pv_name) (rate(volume_num_read_ops{pv_name!=""}[{{window}}]))`})
 	if got := res.ForVolume(uuidHot); !got.Known || !within(got.IOPS, 300, rateTolerance) {
@@ -323,7 +325,7 @@ func TestOverrideWithRightShapeIsUsed(t *testing.T) {
 
 func TestInvalidTemplateSendsNothing(t *testing.T) {
 	needPrometheus(t)
-	proxy := newRecordingProxy(t, shared.url)
+	proxy := newRecordingProxy(t, shared.URL)
 	w := newTestWatcher(t, testConfig(proxy.URL))
 	for _, q := range []string{`sum by (pv_name) (rate(volume_num_read_ops[1h]))`, `rate(x[$__window])`, "  "} {
 		_, err := w.Evaluate(context.Background(), Request{Window: time.Hour, IOPSQuery: q})
@@ -336,12 +338,12 @@ func TestInvalidTemplateSendsNothing(t *testing.T) {
 
 func TestOversizedAnswerIsRefused(t *testing.T) {
 	needPrometheus(t)
-	cfg := testConfig(shared.url)
+	cfg := testConfig(shared.URL)
 	cfg.MaxSeries = 100
 	_, err := newTestWatcher(t, cfg).Evaluate(context.Background(), Request{Window: time.Hour, At: fixtureEnd})
 	assertKind(t, err, ErrResponseTooLarge, ReasonResponseTooLarge)
 
-	cfg = testConfig(shared.url)
+	cfg = testConfig(shared.URL)
 	cfg.MaxResponseBytes = 64 << 10
 	_, err = newTestWatcher(t, cfg).Evaluate(context.Background(), Request{Window: time.Hour, At: fixtureEnd})
 	assertKind(t, err, ErrResponseTooLarge, ReasonResponseTooLarge)
@@ -389,7 +391,7 @@ func writeFile(t *testing.T, path, content string) {
 
 func TestPolicyCanOverrideThePresenceQuery(t *testing.T) {
 	needPrometheus(t)
-	w := newTestWatcher(t, testConfig(shared.url))
+	w := newTestWatcher(t, testConfig(shared.URL))
 	iops := `sum by (pv_name) (rate(volume_num_read_ops{instance="scale10"}[{{window}}]))`
 	res := evaluate(t, w, Request{Window: scaleWindow, At: fixtureEnd, IOPSQuery: iops,
 		PresenceQuery: `volume_num_write_ops{instance="scale10"}`})

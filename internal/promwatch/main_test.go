@@ -3,27 +3,25 @@ package promwatch
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/billyronks/couchestor/internal/testprom"
 )
 
 // One real Prometheus per test binary, loaded with the fixture history below. Tests that need
 // it call needPrometheus(t).
 var (
 	promBin, promtoolBin string
-	shared               *promServer
+	shared               *testprom.Server
 	skipReason           string
 	// fixtureEnd is the instant the history ends at; queries are evaluated there.
 	fixtureEnd time.Time
@@ -44,7 +42,7 @@ func TestMain(m *testing.M) {
 
 func runTests(m *testing.M) int {
 	var err error
-	promBin, promtoolBin, err = findPrometheus()
+	promBin, promtoolBin, err = testprom.Find()
 	if err != nil {
 		if os.Getenv("CI") != "" {
 			fmt.Fprintf(os.Stderr, "promwatch: %v (CI is set, so this is a failure; run hack/prometheus.sh)\n", err)
@@ -67,29 +65,11 @@ func runTests(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "promwatch: cannot start the test Prometheus: %v\n", err)
 		return 1
 	}
-	defer srv.stop()
+	defer srv.Stop()
 	shared = srv
 	fmt.Fprintf(os.Stderr, "promwatch: Prometheus %s loaded with %d fixture + %d scale volumes in %s\n",
-		srv.url, len(fixtureVolumes(fixtureEnd)), scaleVolumes+10, time.Since(start).Round(100*time.Millisecond))
+		srv.URL, len(fixtureVolumes(fixtureEnd)), scaleVolumes+10, time.Since(start).Round(100*time.Millisecond))
 	return m.Run()
-}
-
-func findPrometheus() (string, string, error) {
-	if dir := os.Getenv("COUCHESTOR_PROMETHEUS_DIR"); dir != "" {
-		p, t := filepath.Join(dir, "prometheus"), filepath.Join(dir, "promtool")
-		for _, f := range []string{p, t} {
-			if _, err := os.Stat(f); err != nil {
-				return "", "", fmt.Errorf("COUCHESTOR_PROMETHEUS_DIR=%s: %v", dir, err)
-			}
-		}
-		return p, t, nil
-	}
-	p, err1 := exec.LookPath("prometheus")
-	t, err2 := exec.LookPath("promtool")
-	if err1 != nil || err2 != nil {
-		return "", "", errors.New("prometheus and promtool are neither in $COUCHESTOR_PROMETHEUS_DIR nor on PATH")
-	}
-	return p, t, nil
 }
 
 func needPrometheus(tb testing.TB) {
@@ -229,116 +209,19 @@ func writeSeries(w *bufio.Writer, name string, v fixtureVolume, rate float64, en
 	}
 }
 
-type promServer struct {
-	url string
-	cmd *exec.Cmd
-	log string
-	dir string
-}
-
 // startLoadedPrometheus backfills the fixture with promtool and starts Prometheus on it.
-func startLoadedPrometheus(dir string, end time.Time) (*promServer, error) {
+func startLoadedPrometheus(dir string, end time.Time) (*testprom.Server, error) {
 	data := filepath.Join(dir, "data")
 	om := filepath.Join(dir, "history.om")
 	vols := append(fixtureVolumes(end), scaleFixture(end)...)
 	if err := writeOpenMetrics(om, vols, end); err != nil {
 		return nil, err
 	}
-	out, err := exec.Command(promtoolBin, "tsdb", "create-blocks-from", "openmetrics", om, data).CombinedOutput()
-	if err != nil {
-		return nil, fmt.Errorf("promtool tsdb create-blocks-from openmetrics: %v\n%s", err, tail(string(out)))
+	if err := testprom.Backfill(promtoolBin, om, data); err != nil {
+		return nil, err
 	}
 	os.Remove(om)
-	return startPrometheus(dir, data, "")
-}
-
-// startPrometheus runs Prometheus on data (created if missing) with the given configuration
-// (no scrape jobs if empty) and waits for /-/ready.
-func startPrometheus(dir, data, config string) (*promServer, error) {
-	if config == "" {
-		config = "global:\n  scrape_interval: 15s\n"
-	}
-	cfg := filepath.Join(dir, "prometheus.yml")
-	if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
-		return nil, err
-	}
-	addr, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
-	logPath := filepath.Join(dir, fmt.Sprintf("prometheus-%s.log", strings.ReplaceAll(addr, ":", "_")))
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	defer logFile.Close()
-	cmd := exec.Command(promBin,
-		"--config.file="+cfg,
-		"--storage.tsdb.path="+data,
-		"--web.listen-address="+addr,
-		"--log.level=warn",
-	)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	setDeathSignal(cmd)
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	srv := &promServer{url: "http://" + addr, cmd: cmd, log: logPath, dir: dir}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	deadline := time.After(90 * time.Second)
-	for {
-		select {
-		case err := <-exited:
-			b, _ := os.ReadFile(logPath)
-			return nil, fmt.Errorf("prometheus exited (%v) before ready:\n%s", err, tail(string(b)))
-		case <-deadline:
-			srv.stop()
-			b, _ := os.ReadFile(logPath)
-			return nil, fmt.Errorf("prometheus not ready after 90s:\n%s", tail(string(b)))
-		case <-time.After(100 * time.Millisecond):
-		}
-		resp, err := http.Get(srv.url + "/-/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return srv, nil
-			}
-		}
-	}
-}
-
-func (s *promServer) stop() {
-	if s.cmd.Process != nil {
-		_ = s.cmd.Process.Kill()
-		// Wait is done by the goroutine started in startPrometheus; give it a moment so the
-		// port is released before a test checks it is closed.
-		for range 50 {
-			conn, err := net.DialTimeout("tcp", strings.TrimPrefix(s.url, "http://"), 100*time.Millisecond)
-			if err != nil {
-				return
-			}
-			conn.Close()
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
-func tail(s string) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	if len(lines) > 30 {
-		lines = lines[len(lines)-30:]
-	}
-	return strings.Join(lines, "\n")
+	return testprom.Start(promBin, dir, data, "")
 }
 
 // recordingProxy sits between the Watcher and the real Prometheus and records what it is sent.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/billyronks/couchestor/internal/sim"
+	"github.com/billyronks/couchestor/internal/testprom"
 )
 
 // The Mayastor simulator's exporter, scraped live every second by a real Prometheus: a nexus
@@ -82,11 +83,11 @@ func TestLiveScrapeOfTheSimulator(t *testing.T) {
 	dir := t.TempDir()
 	config := fmt.Sprintf("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: mayastor\n    static_configs:\n      - targets: [%q]\n",
 		strings.TrimPrefix(exporter.URL, "http://"))
-	srv, err := startPrometheus(dir, filepath.Join(dir, "data"), config)
+	srv, err := testprom.Start(promBin, dir, filepath.Join(dir, "data"), config)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.stop()
+	defer srv.Stop()
 	// Prometheus applies its first target set a few seconds after it is ready: time starts at
 	// the first scrape.
 	var t0 time.Time
@@ -106,7 +107,7 @@ func TestLiveScrapeOfTheSimulator(t *testing.T) {
 	at := t0.Add(24 * time.Second)
 	sleepUntil(at.Add(2 * time.Second)) // let the scrape at `at` land
 
-	cfg := testConfig(srv.url)
+	cfg := testConfig(srv.URL)
 	// A scrape that times out on a loaded machine writes staleness markers: allow two such
 	// seconds of the 20. The volume published 12s before the end is still far below.
 	cfg.MinCoverage = 0.9

@@ -18,16 +18,15 @@ import (
 	"time"
 
 	"github.com/billyronks/couchestor/internal/sandbox"
+	"github.com/billyronks/couchestor/internal/testenv"
 )
 
 // requireTools skips the test, or fails it under CI=true, when kube-apiserver, etcd or
 // Prometheus are not at hand (`make test` builds them and sets the environment).
 func requireTools(t *testing.T) {
 	t.Helper()
-	why := ""
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		why = "KUBEBUILDER_ASSETS is not set: run `make test`, which builds kube-apiserver and etcd and sets it"
-	} else if _, err := sandbox.PrometheusBinary(); err != nil {
+	why := testenv.SkipReason()
+	if _, err := sandbox.PrometheusBinary(); why == "" && err != nil {
 		why = err.Error()
 	}
 	if why == "" {

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/billyronks/couchestor/internal/operator"
+	"github.com/billyronks/couchestor/internal/testenv"
 )
 
 // Every object of the default render and of the all-options render is accepted by a real
@@ -24,8 +25,7 @@ import (
 // after the chart's CRDs are installed the way `helm install` does: first.
 func TestRenderedObjectsPassServerSideDryRun(t *testing.T) {
 	requireHelm(t)
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		why := "KUBEBUILDER_ASSETS is not set: run `make test`, which builds kube-apiserver and etcd and sets it"
+	if why := testenv.SkipReason(); why != "" {
 		if os.Getenv("CI") != "" {
 			t.Fatal(why)
 		}

@@ -26,7 +26,7 @@ import (
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 	"github.com/billyronks/couchestor/internal/cli"
 	"github.com/billyronks/couchestor/internal/controller"
-	"github.com/billyronks/couchestor/internal/operator"
+	"github.com/billyronks/couchestor/internal/testenv"
 )
 
 var (
@@ -53,32 +53,20 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		skipWhy = "KUBEBUILDER_ASSETS is not set: run `make test`, which builds kube-apiserver and etcd and sets it"
+	if skipWhy = testenv.SkipReason(); skipWhy != "" {
 		if os.Getenv("CI") != "" {
 			fmt.Fprintln(os.Stderr, "FAIL: "+skipWhy)
 			return 1
 		}
 		return m.Run()
 	}
-	testEnv = &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join(repoRoot, "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-	}
-	var err error
-	if restCfg, err = testEnv.Start(); err != nil {
-		fmt.Fprintf(os.Stderr, "start envtest: %v\n", err)
+	api, err := testenv.StartAPIServer(repoRoot)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer func() {
-		if err := testEnv.Stop(); err != nil {
-			fmt.Fprintf(os.Stderr, "stop envtest: %v\n", err)
-		}
-	}()
-	if k8sClient, err = client.New(restCfg, client.Options{Scheme: operator.NewScheme()}); err != nil {
-		fmt.Fprintf(os.Stderr, "client: %v\n", err)
-		return 1
-	}
+	defer api.Stop()
+	testEnv, restCfg, k8sClient = api.Env, api.Config, api.Client
 	// A kubeconfig, as a user of the plugin has one.
 	user, err := testEnv.AddUser(envtest.User{Name: "cli-admin", Groups: []string{"system:masters"}}, nil)
 	if err == nil {

@@ -64,9 +64,6 @@ func TestManifestsNameTheBuiltVersion(t *testing.T) {
 // TestChartNamesTheBuiltVersion: the Helm chart's appVersion is VERSION too.
 func TestChartNamesTheBuiltVersion(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(repoRoot(t), "charts", "couchestor", "Chart.yaml"))
-	if os.IsNotExist(err) {
-		t.Skip("no charts/couchestor/Chart.yaml in this tree")
-	}
 	if err != nil {
 		t.Fatal(err)
 	}

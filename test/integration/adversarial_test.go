@@ -25,28 +25,7 @@ import (
 // from the API server), which keeps the fake clock and the per-request sampling.
 
 // advScenario: single-tier nodes, 10GiB volumes rebuilding in ~100 s of simulated time.
-const advScenario = `
-name: adversarial
-seed: 11
-rebuild_bandwidth: 100MiB
-nodes:
-  - {id: sata-a}
-  - {id: sata-b}
-  - {id: sata-c}
-  - {id: nvme-a}
-  - {id: nvme-b}
-  - {id: nvme-c}
-  - {id: nvme-d}
-  - {id: app-1}
-pools:
-  - {id: pool-sata-a, node: sata-a, capacity: 1TiB, labels: {openebs.io/created-by: operator-diskpool, tier: cold}}
-  - {id: pool-sata-b, node: sata-b, capacity: 1TiB, labels: {openebs.io/created-by: operator-diskpool, tier: cold}}
-  - {id: pool-sata-c, node: sata-c, capacity: 1TiB, labels: {openebs.io/created-by: operator-diskpool, tier: cold}}
-  - {id: pool-nvme-a, node: nvme-a, capacity: 200GiB, labels: {openebs.io/created-by: operator-diskpool, tier: hot}}
-  - {id: pool-nvme-b, node: nvme-b, capacity: 200GiB, labels: {openebs.io/created-by: operator-diskpool, tier: hot}}
-  - {id: pool-nvme-c, node: nvme-c, capacity: 200GiB, labels: {openebs.io/created-by: operator-diskpool, tier: hot}}
-  - {id: pool-nvme-d, node: nvme-d, capacity: 200GiB, labels: {openebs.io/created-by: operator-diskpool, tier: hot}}
-volumes:
+var advScenario = sim.PureTiersScenario("adversarial", 11, "100MiB", `
   - uuid: 0c4f3a52-7d1e-4b6a-9a0e-0000000000a1
     size: 10GiB
     replicas: [pool-sata-a, pool-sata-c]
@@ -84,7 +63,7 @@ volumes:
     nexus_node: app-1
     self_heal: false
     inclusion: {openebs.io/created-by: operator-diskpool}
-`
+`)
 
 const (
 	advTwo      = "0c4f3a52-7d1e-4b6a-9a0e-0000000000a1" // 2 replicas (sata-a, sata-c), nexus on app-1

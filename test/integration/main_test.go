@@ -16,7 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"github.com/billyronks/couchestor/internal/operator"
+	"github.com/billyronks/couchestor/internal/testenv"
 )
 
 var (
@@ -42,34 +42,20 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		skipWhy = "KUBEBUILDER_ASSETS is not set: run `make test`, which builds kube-apiserver and etcd and sets it"
+	if skipWhy = testenv.SkipReason(); skipWhy != "" {
 		if os.Getenv("CI") != "" {
 			fmt.Fprintln(os.Stderr, "FAIL: "+skipWhy)
 			return 1
 		}
 		return m.Run()
 	}
-	testEnv = &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join(repoRoot, "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-	}
-	var err error
-	restCfg, err = testEnv.Start()
+	api, err := testenv.StartAPIServer(repoRoot)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "start envtest: %v\n", err)
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer func() {
-		if err := testEnv.Stop(); err != nil {
-			fmt.Fprintf(os.Stderr, "stop envtest: %v\n", err)
-		}
-	}()
-	k8sClient, err = client.New(restCfg, client.Options{Scheme: operator.NewScheme()})
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "client: %v\n", err)
-		return 1
-	}
+	defer api.Stop()
+	testEnv, restCfg, k8sClient = api.Env, api.Config, api.Client
 	return m.Run()
 }
 

@@ -40,28 +40,7 @@ const (
 
 // pureTiersScenario has single-tier nodes. small.yaml has no 3-replica volume that can move (its
 // only one, ...07, has a replica on every node, so no target pool is on a free node).
-const pureTiersScenario = `
-name: tiermigration-pure
-seed: 7
-rebuild_bandwidth: 1GiB
-nodes:
-  - {id: sata-a}
-  - {id: sata-b}
-  - {id: sata-c}
-  - {id: nvme-a}
-  - {id: nvme-b}
-  - {id: nvme-c}
-  - {id: nvme-d}
-  - {id: app-1}
-pools:
-  - {id: pool-sata-a, node: sata-a, capacity: 1TiB, labels: {openebs.io/created-by: operator-diskpool, tier: cold}}
-  - {id: pool-sata-b, node: sata-b, capacity: 1TiB, labels: {openebs.io/created-by: operator-diskpool, tier: cold}}
-  - {id: pool-sata-c, node: sata-c, capacity: 1TiB, labels: {openebs.io/created-by: operator-diskpool, tier: cold}}
-  - {id: pool-nvme-a, node: nvme-a, capacity: 200GiB, labels: {openebs.io/created-by: operator-diskpool, tier: hot}}
-  - {id: pool-nvme-b, node: nvme-b, capacity: 200GiB, labels: {openebs.io/created-by: operator-diskpool, tier: hot}}
-  - {id: pool-nvme-c, node: nvme-c, capacity: 200GiB, labels: {openebs.io/created-by: operator-diskpool, tier: hot}}
-  - {id: pool-nvme-d, node: nvme-d, capacity: 200GiB, labels: {openebs.io/created-by: operator-diskpool, tier: hot}}
-volumes:
+var pureTiersScenario = sim.PureTiersScenario("tiermigration-pure", 7, "1GiB", `
   - uuid: 0c4f3a52-7d1e-4b6a-9a0e-000000000003
     size: 10GiB
     replicas: [pool-sata-a, pool-sata-b, pool-sata-c]
@@ -74,7 +53,7 @@ volumes:
     published: true
     nexus_node: app-1
     inclusion: {openebs.io/created-by: operator-diskpool}
-`
+`)
 
 var (
 	hotPools  = &metav1.LabelSelector{MatchLabels: map[string]string{"tier": "hot"}}

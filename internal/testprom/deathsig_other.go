@@ -1,6 +1,6 @@
 //go:build !linux
 
-package promwatch
+package testprom
 
 import "os/exec"
 

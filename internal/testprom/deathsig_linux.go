@@ -1,4 +1,4 @@
-package promwatch
+package testprom
 
 import (
 	"os/exec"
