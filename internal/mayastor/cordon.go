@@ -22,6 +22,8 @@ import (
 // default.
 type CordonGate struct {
 	ch chan struct{}
+	// fresh are the replicas moves in flight keep in place in the replica map.
+	fresh freshReplicas
 }
 
 // NewCordonGate returns an open gate.
@@ -240,8 +242,23 @@ func (m *Mover) ReleaseCordons(ctx context.Context, plan Plan) (Plan, error) {
 // because from then on the cordon sweeper (internal/controller) removes any
 // cordon of a finished migration. Cordons seen on their node are lifted as
 // always and stay recorded until their removal is observed.
+//
+// It also deletes the migration's placeholder replicas (placeholder.go),
+// holding the gate: a placeholder's removal moves the replica map's last
+// entry, like a decrease. A placeholder whose delete fails stays recorded.
 func (m *Mover) ReleaseCordonsAtEnd(ctx context.Context, plan Plan) (Plan, error) {
-	return m.settleCordons(ctx, plan, true)
+	plan, err := m.settleCordons(ctx, plan, true)
+	if len(plan.Placeholders) == 0 {
+		return plan, err
+	}
+	ctx = context.WithoutCancel(ctx)
+	if lerr := m.opts.CordonGate.Lock(ctx); lerr != nil {
+		return plan, errors.Join(err, lerr)
+	}
+	defer m.opts.CordonGate.Unlock()
+	m.opts.CordonGate.fresh.protect(plan.MigrationID, "")
+	plan, perr := m.deletePlaceholders(ctx, plan)
+	return plan, errors.Join(err, perr)
 }
 
 func (m *Mover) settleCordons(ctx context.Context, plan Plan, end bool) (Plan, error) {

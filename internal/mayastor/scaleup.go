@@ -59,7 +59,7 @@ func (m *Mover) ScaleUp(ctx context.Context, plan Plan, j Journal) (Plan, error)
 		}
 		if plan.NewReplica != nil {
 			if _, ok := v.State.ReplicaTopology[plan.NewReplica.ID]; ok {
-				return plan, nil
+				return m.afterIncrease(ctx, plan, v, j)
 			}
 			return plan, refuse(plan.VolumeID, ReasonNewReplicaLost, "new replica %s is no longer part of the volume", plan.NewReplica.ID)
 		}
@@ -85,7 +85,10 @@ func (m *Mover) ScaleUp(ctx context.Context, plan Plan, j Journal) (Plan, error)
 			plan.Increases++
 			if m.onTarget(t, cl.pools[extra.Pool]) {
 				plan.NewReplica = &extra
-				return plan, record(ctx, j, plan)
+				if err := record(ctx, j, plan); err != nil {
+					return plan, err
+				}
+				return m.afterIncrease(ctx, plan, v, j)
 			}
 			plan.PlacementAttempts++ // a replica really landed off the target tier
 			if plan, err = m.takeBack(ctx, plan, v, extra, j); err != nil {
@@ -162,7 +165,10 @@ func (m *Mover) ScaleUp(ctx context.Context, plan Plan, j Journal) (Plan, error)
 		plan.Increases++
 		if m.onTarget(t, cl.pools[extra.Pool]) {
 			plan.NewReplica = &extra
-			return plan, record(ctx, j, plan)
+			if err := record(ctx, j, plan); err != nil {
+				return plan, err
+			}
+			return m.afterIncrease(ctx, plan, v, j)
 		}
 		// Only a replica that really landed off the target tier counts as a
 		// placement attempt: not a transient error, not an increase that
@@ -173,6 +179,27 @@ func (m *Mover) ScaleUp(ctx context.Context, plan Plan, j Journal) (Plan, error)
 		}
 	}
 	return plan, fmt.Errorf("scale up volume %s: the control plane did not settle after %d passes", plan.VolumeID, 2*m.opts.MaxPlacementAttempts+4)
+}
+
+// afterIncrease runs once the round's new replica is on the target tier,
+// with the gate held: the replica is registered as fresh (no other move's
+// removal may pull it forward in the replica map), and when the forecast's
+// round needs a placeholder it is created now, right behind the new replica,
+// so that it also absorbs a removal elsewhere in the cluster during the
+// rebuild. A forecast that finds no way on is left to ScaleDown, which
+// refuses before any decrease.
+func (m *Mover) afterIncrease(ctx context.Context, plan Plan, v *Volume, j Journal) (Plan, error) {
+	m.opts.CordonGate.fresh.protect(plan.MigrationID, plan.NewReplica.ID)
+	order, err := m.c.GetReplicaOrder(ctx, plan.VolumeID)
+	if err != nil {
+		return plan, fmt.Errorf("scale up volume %s: read the replica map order: %w", plan.VolumeID, err)
+	}
+	f, err := m.forecast(v, order, plan.SourceReplicas, plan.NewReplica.ID)
+	if err != nil || !f.Steps[0].Placeholder {
+		return plan, nil
+	}
+	plan.Forecast = f.String()
+	return m.addPlaceholder(ctx, plan, j)
 }
 
 // extraReplica finds a replica not in the plan's base set.
