@@ -75,9 +75,22 @@ type simReplica struct {
 	// share/unshare in core/nexus/operations_helper.rs:131-171, read upstream).
 	share mayastor.Protocol
 	// slot is the replica's index in Sim.order, the core agent's global
-	// replica map (see Sim.order).
+	// replica map (see Sim.order); -1 once its spec is gone.
 	slot int
+	// The fields below serve replicas created directly on a pool
+	// (poolreplica.go), which have no volume: volume is nil.
+	//
+	// specOnly: the core agent holds a spec but io-engine has no replica (a
+	// create the node refused after the spec was appended).
+	specOnly bool
+	// deleting: the spec's status is Deleting; the replica garbage collector
+	// destroys it.
+	deleting     bool
+	allowedHosts []string
 }
+
+// hasSpec says whether the core agent's replica map holds r's spec.
+func (r *simReplica) hasSpec() bool { return r.slot >= 0 }
 
 func (r *simReplica) node() *simNode { return r.pool.node }
 

@@ -156,6 +156,7 @@ func (s *Sim) wireReplica(r *simReplica) mayastor.Replica {
 			ClusterSize: cluster, Clusters: uint64(r.size) / cluster, AllocatedClusters: uint64(r.allocated) / cluster,
 		},
 		State: r.state(), Thin: r.thin, URI: r.uri(target), UUID: r.uuid, Kind: mayastor.ReplicaKindRegular,
+		AllowedHosts: slices.Clone(r.allowedHosts),
 	}
 }
 
@@ -292,7 +293,9 @@ func (s *Sim) Replicas() []mayastor.Replica {
 	ids := slices.Sorted(maps.Keys(s.replicas))
 	out := make([]mayastor.Replica, 0, len(ids))
 	for _, id := range ids {
-		out = append(out, s.wireReplica(s.replicas[id]))
+		if r := s.replicas[id]; !r.specOnly {
+			out = append(out, s.wireReplica(r))
+		}
 	}
 	return out
 }
@@ -303,7 +306,7 @@ func (s *Sim) Replica(id string) (mayastor.Replica, error) {
 	defer s.mu.Unlock()
 	s.sync()
 	r, ok := s.replicas[id]
-	if !ok {
+	if !ok || r.specOnly {
 		return mayastor.Replica{}, errReplicaNotFound(id)
 	}
 	return s.wireReplica(r), nil
@@ -356,11 +359,17 @@ func (s *Sim) Specs() mayastor.Specs {
 		if share == "" {
 			share = mayastor.ProtocolNone
 		}
-		out.Replicas = append(out.Replicas, mayastor.ReplicaSpec{
-			Managed: true, Owners: mayastor.ReplicaSpecOwners{Volume: r.volume.uuid},
+		rs := mayastor.ReplicaSpec{
 			Pool: r.pool.id, PoolUUID: r.pool.uuid, Share: share, Size: uint64(r.size),
 			Status: mayastor.SpecStatusCreated, Thin: r.thin, UUID: r.uuid, Kind: mayastor.ReplicaKindRegular,
-		})
+		}
+		if r.volume != nil {
+			rs.Managed, rs.Owners.Volume = true, r.volume.uuid
+		} // else created on a pool: managed false, no owners (poolreplica.go)
+		if r.deleting {
+			rs.Status = mayastor.SpecStatusDeleting
+		}
+		out.Replicas = append(out.Replicas, rs)
 	}
 	return out
 }
