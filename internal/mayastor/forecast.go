@@ -234,6 +234,7 @@ func solveForecast(st forecastState, in ForecastInput, depth, republish, placeho
 	}
 	return nil, false
 }
+
 // forecastVictim is the replica a decrease removes when every replica is a
 // healthy, online child: the first shared one in map order.
 func forecastVictim(reps []ForecastReplica) int {
