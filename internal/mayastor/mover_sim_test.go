@@ -126,6 +126,43 @@ type simHarness struct {
 	// write made after the previous one.
 	checkJournalOrder   bool
 	journaledSinceCount bool
+	placeholdersCreated int // PUT /v0/pools/{pool}/replicas/{id} requests
+}
+
+// placeholdersInMap lists the CoucheStor placeholder replicas the simulator holds.
+func (h *simHarness) placeholdersInMap() []string {
+	h.t.Helper()
+	specs, err := h.c.GetReplicaSpecs(context.Background())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var out []string
+	for _, r := range specs.Replicas {
+		if mayastor.IsPlaceholderID(r.UUID) {
+			if r.Managed || r.Owners.Volume != "" {
+				h.t.Errorf("placeholder %s is managed (%v) or owned by volume %q", r.UUID, r.Managed, r.Owners.Volume)
+			}
+			out = append(out, r.UUID)
+		}
+	}
+	return out
+}
+
+// endMove is what the migration controller does once a move ended: release what the plan
+// holds (cordons, placeholder replicas). No placeholder may be left afterwards.
+func (h *simHarness) endMove(ctx context.Context, plan mayastor.Plan) mayastor.Plan {
+	h.t.Helper()
+	plan, err := h.mover.ReleaseCordonsAtEnd(ctx, plan)
+	if err != nil {
+		h.t.Fatalf("release at the end: %v", err)
+	}
+	if len(plan.Placeholders) != 0 {
+		h.t.Errorf("plan still records placeholders %v after the end", plan.Placeholders)
+	}
+	if left := h.placeholdersInMap(); len(left) != 0 {
+		h.t.Errorf("placeholders left in the cluster after the move ended: %v", left)
+	}
+	return plan
 }
 
 func newSimHarness(t *testing.T, scenario string, opts mayastor.MoverOptions, simOpts ...sim.Option) *simHarness {
@@ -286,6 +323,11 @@ func (h *simHarness) checkWrite(r *http.Request) {
 		if len(h.journal) == 0 || !slices.Contains(h.journal[len(h.journal)-1].Cordons, c) {
 			h.violations = append(h.violations, fmt.Errorf("cordon %+v applied before it was journaled", c))
 		}
+	case r.Method == http.MethodPut && len(parts) == 4 && parts[0] == "pools" && parts[2] == "replicas":
+		if len(h.journal) == 0 || !slices.ContainsFunc(h.journal[len(h.journal)-1].Placeholders, func(p mayastor.ReplicaRef) bool { return p.ID == parts[3] }) {
+			h.violations = append(h.violations, fmt.Errorf("placeholder %s created before it was journaled", parts[3]))
+		}
+		h.placeholdersCreated++
 	case r.Method == http.MethodPut && len(parts) == 4 && parts[2] == "replica_count":
 		if !h.journaledSinceCount {
 			h.violations = append(h.violations, fmt.Errorf("%s %s without a journal write since the previous count change", r.Method, r.URL.Path))

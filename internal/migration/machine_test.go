@@ -763,6 +763,7 @@ func TestCheckpointRoundTrips(t *testing.T) {
 		PreservedSourceReplicas: []mayastor.ReplicaRef{{ID: "z"}}, NewReplica: &mayastor.ReplicaRef{ID: "c", Node: "n2", Pool: "q"},
 		TargetPools: []string{"q"}, NexusNode: "n", CordonLabel: "l", Cordons: []mayastor.Cordon{{Node: "n3", Label: "l", Answered: true}},
 		PublishedByMover: true, PlacementAttempts: 2, RemovalAttempts: 1, Forecast: "round 1 removes a", ExpectedRemoval: "a", Increases: 4,
+		Placeholders: []mayastor.ReplicaRef{{ID: "ph", Node: "n", Pool: "p"}}, PlaceholdersCreated: 1,
 	}
 	// The Plan is the checkpoint type itself; every field is set so that a field the status
 	// form drops fails here. Only a cordon's Answered flag is dropped, on purpose.
