@@ -63,6 +63,12 @@ type ForecastInput struct {
 	// FirstNewLocal: the first replica added will be local to the nexus
 	// (the volume is published for the move on that replica's node).
 	FirstNewLocal bool
+	// Guard: a round whose new replica, pulled to the front of the map by a
+	// removal elsewhere in the cluster during its rebuild, would make the
+	// rest of the move impossible or cost another republish gets a
+	// placeholder right behind it (the swap_remove of that removal then
+	// moves the placeholder instead). Needs Placeholders.
+	Guard bool
 }
 
 // ForecastStep is one round of a forecast move.
@@ -175,6 +181,7 @@ func solveForecast(st forecastState, in ForecastInput, depth, republish, placeho
 	if depth >= maxForecastRounds {
 		return nil, false
 	}
+	mustGuard := false
 	if st.pending == "" {
 		st = st.clone()
 		st.added++
@@ -187,6 +194,12 @@ func solveForecast(st forecastState, in ForecastInput, depth, republish, placeho
 		}
 		st.mapLen++
 		st.pending = id
+		if in.Guard && in.Placeholders && guardNeeded(st, in) {
+			if placeholders == 0 {
+				return nil, false // over budget: a larger budget finds it
+			}
+			mustGuard = true
+		}
 	}
 	// Options for the decrease: keep the target where it is, or republish
 	// it onto the node of one of the replicas (which becomes the local one);
@@ -201,7 +214,7 @@ func solveForecast(st forecastState, in ForecastInput, depth, republish, placeho
 	}
 	for _, opt := range options {
 		for _, ph := range []bool{false, true} {
-			if ph && placeholders == 0 {
+			if ph && placeholders == 0 || !ph && mustGuard {
 				continue
 			}
 			s := st.clone()
@@ -233,6 +246,39 @@ func solveForecast(st forecastState, in ForecastInput, depth, republish, placeho
 		}
 	}
 	return nil, false
+}
+
+// guardNeeded: st's pending replica, moved to the front of the replica map
+// by a removal elsewhere, would make the rest of the move impossible or need
+// more republishes than where it is.
+func guardNeeded(st forecastState, in ForecastInput) bool {
+	plain := ForecastInput{Replicas: st.reps, Pending: st.pending, MapLen: st.mapLen, Republish: in.Republish, Placeholders: true}
+	here, ok := PlanMove(plain)
+	if !ok {
+		return false // nothing to protect: the move fails either way, and says so
+	}
+	front := plain
+	front.Replicas = slices.Clone(st.reps)
+	for i := range front.Replicas {
+		if front.Replicas[i].ID == st.pending {
+			front.Replicas[i].Index = -1
+		}
+	}
+	there, ok := PlanMove(front)
+	return !ok || there.Republishes > here.Republishes
+}
+
+// GuardNeeded reports whether in's pending replica needs a placeholder
+// behind it while it rebuilds (see ForecastInput.Guard).
+func GuardNeeded(in ForecastInput) bool {
+	if in.Pending == "" {
+		return false
+	}
+	st := forecastState{reps: in.Replicas, mapLen: in.MapLen, pending: in.Pending}
+	for _, r := range st.reps {
+		st.mapLen = max(st.mapLen, r.Index+1)
+	}
+	return guardNeeded(st, in)
 }
 
 // forecastVictim is the replica a decrease removes when every replica is a

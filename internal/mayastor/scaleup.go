@@ -183,22 +183,66 @@ func (m *Mover) ScaleUp(ctx context.Context, plan Plan, j Journal) (Plan, error)
 
 // afterIncrease runs once the round's new replica is on the target tier,
 // with the gate held: the replica is registered as fresh (no other move's
-// removal may pull it forward in the replica map), and when the forecast's
-// round needs a placeholder it is created now, right behind the new replica,
-// so that it also absorbs a removal elsewhere in the cluster during the
-// rebuild. A forecast that finds no way on is left to ScaleDown, which
-// refuses before any decrease.
+// removal may pull it forward in the replica map), and a placeholder is
+// created right behind it when the map needs one there (tailPlaceholderNeeded).
+// A forecast that finds no way on is left to ScaleDown, which refuses before
+// any decrease.
 func (m *Mover) afterIncrease(ctx context.Context, plan Plan, v *Volume, j Journal) (Plan, error) {
 	m.opts.CordonGate.fresh.protect(plan.MigrationID, plan.NewReplica.ID)
+	need, err := m.tailPlaceholderNeeded(ctx, &plan, v)
+	if err != nil || !need {
+		return plan, err
+	}
+	return m.addPlaceholder(ctx, plan, j)
+}
+
+// tailPlaceholderNeeded reads the replica map order and says whether a
+// placeholder must be created behind the round's new replica now: the
+// forecast's round needs one at its decrease, or the new replica is the
+// map's last entry and a removal elsewhere pulling it to the front would
+// break the rest of the move (ForecastInput.Guard).
+func (m *Mover) tailPlaceholderNeeded(ctx context.Context, plan *Plan, v *Volume) (bool, error) {
 	order, err := m.c.GetReplicaOrder(ctx, plan.VolumeID)
 	if err != nil {
-		return plan, fmt.Errorf("scale up volume %s: read the replica map order: %w", plan.VolumeID, err)
+		return false, fmt.Errorf("volume %s: read the replica map order: %w", plan.VolumeID, err)
 	}
-	f, err := m.forecast(v, order, plan.SourceReplicas, plan.NewReplica.ID)
-	if err != nil || !f.Steps[0].Placeholder {
-		return plan, nil
+	in := forecastInputOf(v, order, plan.SourceReplicas, plan.NewReplica.ID, m.canRepublish())
+	f, ok := PlanMove(in)
+	if !ok {
+		return false, nil
 	}
 	plan.Forecast = f.String()
+	return f.Steps[0].Placeholder || order.Tail == plan.NewReplica.ID && GuardNeeded(in), nil
+}
+
+// KeepTail keeps a placeholder behind the round's new replica while it
+// rebuilds: a removal anywhere in the cluster (another volume deleted, hot
+// spare trimming, another move's decrease) moves the replica map's last
+// entry into the freed slot and so consumes it; KeepTail creates another
+// when the new replica is the last entry again and that matters
+// (tailPlaceholderNeeded). Call it at every poll of the rebuild; it changes
+// nothing in a quiet cluster.
+func (m *Mover) KeepTail(ctx context.Context, plan Plan, j Journal) (Plan, error) {
+	if plan.NewReplica == nil || len(plan.SourceReplicas) == 0 {
+		return plan, nil
+	}
+	plan = *plan.DeepCopy()
+	if err := m.opts.CordonGate.Lock(ctx); err != nil {
+		return plan, err
+	}
+	defer m.opts.CordonGate.Unlock()
+	m.opts.CordonGate.fresh.protect(plan.MigrationID, plan.NewReplica.ID)
+	v, err := m.c.GetVolume(ctx, plan.VolumeID)
+	if err != nil {
+		return plan, fmt.Errorf("keep a placeholder behind volume %s's new replica: %w", plan.VolumeID, err)
+	}
+	if _, ok := v.State.ReplicaTopology[plan.NewReplica.ID]; !ok {
+		return plan, nil // SyncRound reports it
+	}
+	need, err := m.tailPlaceholderNeeded(ctx, &plan, v)
+	if err != nil || !need {
+		return plan, err
+	}
 	return m.addPlaceholder(ctx, plan, j)
 }
 

@@ -14,7 +14,7 @@ func (m *Mover) canRepublish() bool { return m.opts.AllowRepublish && !m.opts.HA
 // replicas still to move; pending is the current round's new replica ("" at
 // the start of a round).
 func forecastInputOf(v *Volume, o ReplicaOrder, sources []ReplicaRef, pending string, republish bool) ForecastInput {
-	in := ForecastInput{MapLen: o.Len, Pending: pending, Republish: republish, Placeholders: true, FirstNewLocal: v.State.Target == nil}
+	in := ForecastInput{MapLen: o.Len, Pending: pending, Republish: republish, Placeholders: true, Guard: true, FirstNewLocal: v.State.Target == nil}
 	next := o.Len
 	for _, id := range replicaIDs(v) {
 		r := v.State.ReplicaTopology[id]

@@ -123,6 +123,10 @@ func (f *fakeStorage) ScaleUp(ctx context.Context, p mayastor.Plan, j mayastor.J
 	return p, j(ctx, p)
 }
 
+func (f *fakeStorage) KeepTail(_ context.Context, plan mayastor.Plan, _ mayastor.Journal) (mayastor.Plan, error) {
+	return plan, nil
+}
+
 func (f *fakeStorage) SyncRound(context.Context, mayastor.Plan) (mayastor.SyncState, error) {
 	f.calls = append(f.calls, "SyncRound")
 	if f.syncErr != nil {

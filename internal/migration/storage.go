@@ -21,6 +21,10 @@ type Storage interface {
 	// child; a replica count other than plan.Replicas+1 is a *mayastor.RefusalError
 	// (ReasonReplicaCountChanged).
 	SyncRound(ctx context.Context, plan mayastor.Plan) (mayastor.SyncState, error)
+	// KeepTail keeps a placeholder replica behind the round's new replica in the control
+	// plane's replica map while it rebuilds (a removal elsewhere consumes it); called at every
+	// poll of the rebuild. It changes nothing when none is needed.
+	KeepTail(ctx context.Context, plan mayastor.Plan, j mayastor.Journal) (mayastor.Plan, error)
 	// Inspect reads the volume (no write), for final messages and kept replicas.
 	Inspect(ctx context.Context, plan mayastor.Plan) (mayastor.VolumeReport, error)
 	// ScaleDown removes one replica once the new one is rebuilt, and says which went.
