@@ -10,6 +10,7 @@ import (
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 
 	"github.com/billyronks/couchestor/internal/mayastor"
+	"github.com/billyronks/couchestor/internal/mover"
 	"github.com/billyronks/couchestor/internal/promwatch"
 	"github.com/billyronks/couchestor/internal/version"
 )
@@ -45,7 +46,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		APIReader:  mgr.GetAPIReader(),
 		Recorder:   mgr.GetEventRecorder("couchestor"),
 		Options:    opts,
-		NewStorage: MoverStorageWith(ms, mayastor.MoverOptions{HADisabled: opts.MayastorHADisabled}),
+		NewStorage: MoverStorageWith(ms, mover.MoverOptions{HADisabled: opts.MayastorHADisabled}),
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}

@@ -1,7 +1,8 @@
-package mayastor
+package mover
 
 import (
 	"cmp"
+	"github.com/billyronks/couchestor/internal/mayastor"
 	"slices"
 )
 
@@ -49,28 +50,28 @@ func compareRemovalKeys(a, b removalKey) int {
 	)
 }
 
-func childStateRank(s ChildState) int {
+func childStateRank(s mayastor.ChildState) int {
 	switch s {
-	case ChildStateFaulted:
+	case mayastor.ChildStateFaulted:
 		return 0
-	case ChildStateDegraded:
+	case mayastor.ChildStateDegraded:
 		return 2
-	case ChildStateOnline:
+	case mayastor.ChildStateOnline:
 		return 3
 	}
 	return 1
 }
 
 // replicaHealthy is the REST stand-in for "NexusInfo says healthy".
-func replicaHealthy(v *Volume, r ReplicaTopology) bool {
-	if r.State != ReplicaStateOnline || r.RebuildProgress != nil {
+func replicaHealthy(v *mayastor.Volume, r mayastor.ReplicaTopology) bool {
+	if r.State != mayastor.ReplicaStateOnline || r.RebuildProgress != nil {
 		return false
 	}
-	return v.State.Target == nil || r.ChildStatus == ChildStateOnline
+	return v.State.Target == nil || r.ChildStatus == mayastor.ChildStateOnline
 }
 
 // replicaLocal reports whether the replica is unshared (local to the nexus).
-func replicaLocal(v *Volume, id string, r ReplicaTopology, o ReplicaOrder) bool {
+func replicaLocal(v *mayastor.Volume, id string, r mayastor.ReplicaTopology, o mayastor.ReplicaOrder) bool {
 	if shared, ok := o.Shared[id]; ok && v.State.Target != nil {
 		return !shared
 	}
@@ -78,7 +79,7 @@ func replicaLocal(v *Volume, id string, r ReplicaTopology, o ReplicaOrder) bool 
 	return nn != "" && r.Node == nn
 }
 
-func removalKeyOf(v *Volume, id string, o ReplicaOrder) removalKey {
+func removalKeyOf(v *mayastor.Volume, id string, o mayastor.ReplicaOrder) removalKey {
 	r := v.State.ReplicaTopology[id]
 	k := removalKey{child: 3, index: o.Len + 1}
 	if i, ok := o.Index[id]; ok {
@@ -102,7 +103,7 @@ func removalKeyOf(v *Volume, id string, o ReplicaOrder) removalKey {
 
 // RemovalRanking returns v's replicas in the order the core agent ranks them
 // for removal, the first to go first.
-func RemovalRanking(v *Volume, o ReplicaOrder) []string {
+func RemovalRanking(v *mayastor.Volume, o mayastor.ReplicaOrder) []string {
 	ids := replicaIDs(v)
 	keys := make(map[string]removalKey, len(ids))
 	for _, id := range ids {
@@ -116,7 +117,7 @@ func RemovalRanking(v *Volume, o ReplicaOrder) []string {
 // removes, or "" when the control plane would remove none (only the count
 // changes, because no replica may go without leaving fewer healthy ones than
 // newCount).
-func PredictRemoval(v *Volume, o ReplicaOrder, newCount int) string {
+func PredictRemoval(v *mayastor.Volume, o mayastor.ReplicaOrder, newCount int) string {
 	ranked := RemovalRanking(v, o)
 	if len(ranked) == 0 {
 		return ""
@@ -140,8 +141,8 @@ func PredictRemoval(v *Volume, o ReplicaOrder, newCount int) string {
 // removalCandidates are the replicas a decrease may remove when the map
 // order is not known: the best-ranked replicas by health, child state and
 // locality, all ties included.
-func removalCandidates(v *Volume) []string {
-	o := ReplicaOrder{}
+func removalCandidates(v *mayastor.Volume) []string {
+	o := mayastor.ReplicaOrder{}
 	var out []string
 	var best *removalKey
 	for _, id := range replicaIDs(v) {
