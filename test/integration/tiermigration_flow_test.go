@@ -69,7 +69,7 @@ func createPV(t *testing.T, volumeID, claim string) {
 			Capacity:    corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("20Gi")},
 			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
 			PersistentVolumeSource: corev1.PersistentVolumeSource{CSI: &corev1.CSIPersistentVolumeSource{
-				Driver: controller.MayastorCSIDriver, VolumeHandle: volumeID}},
+				Driver: storagev1.MayastorCSIDriver, VolumeHandle: volumeID}},
 			ClaimRef:         &corev1.ObjectReference{Kind: "PersistentVolumeClaim", APIVersion: "v1", Namespace: "default", Name: claim, UID: "claim-uid-1"},
 			StorageClassName: "mayastor",
 		},
