@@ -8,7 +8,7 @@ import (
 )
 
 // CheckpointFromPlan is the status form of a Mover plan: the same type
-// (mayastor.Plan is an alias of storagev1.MigrationCheckpoint), deep-copied so
+// (mover.Plan is an alias of storagev1.MigrationCheckpoint), deep-copied so
 // the status never shares memory with the plan a step goes on working on. A
 // cordon's Answered flag is not persisted (json "-"): read back, every
 // recorded cordon "may land late".

@@ -9,16 +9,16 @@ import (
 )
 
 // Storage is what the state machine needs from the storage system: the Mover's crash-safe steps.
-// *mayastor.Mover satisfies it. Every method that changes the cluster calls the journal with the
+// *mover.Mover satisfies it. Every method that changes the cluster calls the journal with the
 // plan it is about to act on, and stops if the journal fails.
 type Storage interface {
 	// Analyze checks the volume can be moved and returns the plan; it changes nothing. A
-	// *mayastor.RefusalError says why not.
+	// *mover.RefusalError says why not.
 	Analyze(ctx context.Context, migrationID, volumeID string, targetPools, sourcePools labels.Selector) (mover.Plan, error)
 	// ScaleUp adds one replica on the target tier and records it in plan.NewReplica.
 	ScaleUp(ctx context.Context, plan mover.Plan, j mover.Journal) (mover.Plan, error)
 	// SyncRound reports how far the round's new replica is from a healthy, fully rebuilt
-	// child; a replica count other than plan.Replicas+1 is a *mayastor.RefusalError
+	// child; a replica count other than plan.Replicas+1 is a *mover.RefusalError
 	// (ReasonReplicaCountChanged).
 	SyncRound(ctx context.Context, plan mover.Plan) (mover.SyncState, error)
 	// Inspect reads the volume (no write), for final messages and kept replicas.

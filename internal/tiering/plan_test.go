@@ -230,7 +230,7 @@ func TestPlanPolicyRules(t *testing.T) {
 		{"operator limit of 1 already used", func(s *Snapshot, _ *storagev1.StoragePolicy, f *Flags) {
 			f.MaxConcurrentMigrations, s.InFlight = 1, InFlight{Global: 1, ByPolicy: map[string]int{"x": 1}}
 		}, wait, nvme, storagev1.ReasonConcurrencyLimit, ""},
-		// Room on the target tier, headroom kept (mayastor.HasRoom).
+		// Room on the target tier, headroom kept (mover.HasRoom).
 		{"target pools full", poolsUsed(995*gib, "n1", "n2"), wait, nvme, storagev1.ReasonInsufficientCapacity, ""},
 		{"room only by eating the headroom", poolsUsed(895*gib, "n1", "n2"), wait, nvme, storagev1.ReasonInsufficientCapacity, ""},
 		{"the same room without headroom", all(poolsUsed(895*gib, "n1", "n2"), spec(func(s *storagev1.StoragePolicySpec) { s.CapacityHeadroomPercent = 0 })),
