@@ -18,6 +18,7 @@ import (
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 	"github.com/billyronks/couchestor/internal/mayastor"
 	"github.com/billyronks/couchestor/internal/migration"
+	"github.com/billyronks/couchestor/internal/mover"
 	"github.com/billyronks/couchestor/internal/version"
 )
 
@@ -128,7 +129,7 @@ func (s *CordonSweeper) Sweep(ctx context.Context) (SweepResult, error) {
 	owners := map[string]*storagev1.TierMigration{}
 	for i := range list.Items {
 		tm := &list.Items[i]
-		owners[mayastor.CordonLabelFor(migration.MigrationIDFor(tm))] = tm
+		owners[mover.CordonLabelFor(migration.MigrationIDFor(tm))] = tm
 		if cp := tm.Status.Checkpoint; cp != nil && cp.CordonLabel != "" {
 			owners[cp.CordonLabel] = tm
 		}
@@ -137,7 +138,7 @@ func (s *CordonSweeper) Sweep(ctx context.Context) (SweepResult, error) {
 	for _, n := range nodes {
 		var ours []string
 		for _, l := range n.CordonLabels() {
-			if strings.HasPrefix(l, mayastor.CordonLabelPrefix) {
+			if strings.HasPrefix(l, mover.CordonLabelPrefix) {
 				ours = append(ours, l)
 			}
 		}

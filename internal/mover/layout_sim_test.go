@@ -1,4 +1,4 @@
-package mayastor_test
+package mover_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/billyronks/couchestor/internal/mayastor"
+	"github.com/billyronks/couchestor/internal/mover"
 	"github.com/billyronks/couchestor/internal/sim"
 )
 
@@ -43,23 +44,23 @@ func TestMoverLayoutTable(t *testing.T) {
 		replicas    int
 		nexus       string // "" pinned to the only replica; app-1 remote; sata-a local to a source
 		extra       string
-		opts        mayastor.MoverOptions
+		opts        mover.MoverOptions
 		refused     error
 		republishes int
 	}{
-		{name: "1 replica, republish allowed", replicas: 1, opts: mayastor.MoverOptions{AllowRepublish: true}, republishes: 1},
-		{name: "1 replica, republish not allowed", replicas: 1, refused: mayastor.ErrNexusLocalSource},
-		{name: "1 replica, HA disabled", replicas: 1, opts: mayastor.MoverOptions{AllowRepublish: true, HADisabled: true}, refused: mayastor.ErrLayoutNotMovable},
-		{name: "1 replica in an affinity group", replicas: 1, extra: "\n    affinity_group: ag-1", opts: mayastor.MoverOptions{AllowRepublish: true}, refused: mayastor.ErrAffinityGroupMinimum},
-		{name: "1 replica with snapshots", replicas: 1, extra: "\n    num_snapshots: 2", opts: mayastor.MoverOptions{AllowRepublish: true}, refused: mayastor.ErrVolumeHasSnapshots},
-		{name: "2 replicas, nexus remote, republish allowed", replicas: 2, nexus: "app-1", opts: mayastor.MoverOptions{AllowRepublish: true}, republishes: 1},
-		{name: "2 replicas, nexus remote, republish not allowed", replicas: 2, nexus: "app-1", refused: mayastor.ErrLayoutNotMovable},
-		{name: "2 replicas, nexus local, republish allowed", replicas: 2, nexus: "sata-a", opts: mayastor.MoverOptions{AllowRepublish: true}, republishes: 1},
-		{name: "2 replicas, nexus local, republish not allowed", replicas: 2, nexus: "sata-a", refused: mayastor.ErrLayoutNotMovable},
-		{name: "3 replicas, nexus remote, republish allowed", replicas: 3, nexus: "app-1", opts: mayastor.MoverOptions{AllowRepublish: true}, refused: mayastor.ErrLayoutNotMovable},
-		{name: "3 replicas, nexus remote, republish not allowed", replicas: 3, nexus: "app-1", refused: mayastor.ErrLayoutNotMovable},
-		{name: "3 replicas, nexus local, republish allowed", replicas: 3, nexus: "sata-a", opts: mayastor.MoverOptions{AllowRepublish: true}, refused: mayastor.ErrLayoutNotMovable},
-		{name: "3 replicas, nexus local, republish not allowed", replicas: 3, nexus: "sata-a", refused: mayastor.ErrLayoutNotMovable},
+		{name: "1 replica, republish allowed", replicas: 1, opts: mover.MoverOptions{AllowRepublish: true}, republishes: 1},
+		{name: "1 replica, republish not allowed", replicas: 1, refused: mover.ErrNexusLocalSource},
+		{name: "1 replica, HA disabled", replicas: 1, opts: mover.MoverOptions{AllowRepublish: true, HADisabled: true}, refused: mover.ErrLayoutNotMovable},
+		{name: "1 replica in an affinity group", replicas: 1, extra: "\n    affinity_group: ag-1", opts: mover.MoverOptions{AllowRepublish: true}, refused: mover.ErrAffinityGroupMinimum},
+		{name: "1 replica with snapshots", replicas: 1, extra: "\n    num_snapshots: 2", opts: mover.MoverOptions{AllowRepublish: true}, refused: mover.ErrVolumeHasSnapshots},
+		{name: "2 replicas, nexus remote, republish allowed", replicas: 2, nexus: "app-1", opts: mover.MoverOptions{AllowRepublish: true}, republishes: 1},
+		{name: "2 replicas, nexus remote, republish not allowed", replicas: 2, nexus: "app-1", refused: mover.ErrLayoutNotMovable},
+		{name: "2 replicas, nexus local, republish allowed", replicas: 2, nexus: "sata-a", opts: mover.MoverOptions{AllowRepublish: true}, republishes: 1},
+		{name: "2 replicas, nexus local, republish not allowed", replicas: 2, nexus: "sata-a", refused: mover.ErrLayoutNotMovable},
+		{name: "3 replicas, nexus remote, republish allowed", replicas: 3, nexus: "app-1", opts: mover.MoverOptions{AllowRepublish: true}, refused: mover.ErrLayoutNotMovable},
+		{name: "3 replicas, nexus remote, republish not allowed", replicas: 3, nexus: "app-1", refused: mover.ErrLayoutNotMovable},
+		{name: "3 replicas, nexus local, republish allowed", replicas: 3, nexus: "sata-a", opts: mover.MoverOptions{AllowRepublish: true}, refused: mover.ErrLayoutNotMovable},
+		{name: "3 replicas, nexus local, republish not allowed", replicas: 3, nexus: "sata-a", refused: mover.ErrLayoutNotMovable},
 	}
 	for _, row := range rows {
 		t.Run(row.name, func(t *testing.T) {

@@ -1,9 +1,10 @@
-package mayastor
+package mover
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/billyronks/couchestor/internal/mayastor"
 	"slices"
 )
 
@@ -37,7 +38,7 @@ func (m *Mover) ScaleDown(ctx context.Context, plan Plan, j Journal) (Plan, Scal
 	n := plan.Replicas
 	newID := plan.NewReplica.ID
 	v, err := m.c.GetVolume(ctx, plan.VolumeID)
-	if IsNotFound(err) {
+	if mayastor.IsNotFound(err) {
 		return plan, res, refuse(plan.VolumeID, ReasonVolumeNotFound, "%v", err)
 	}
 	if err != nil {
@@ -141,7 +142,7 @@ func (m *Mover) ScaleDown(ctx context.Context, plan Plan, j Journal) (Plan, Scal
 // when the forecast's round needs it, and returns the replica the decrease
 // will remove. It refuses when the forecast finds no way or the prediction
 // is not a source.
-func (m *Mover) steerDecrease(ctx context.Context, plan *Plan, res *ScaleDownResult, v *Volume) (*Volume, string, error) {
+func (m *Mover) steerDecrease(ctx context.Context, plan *Plan, res *ScaleDownResult, v *mayastor.Volume) (*mayastor.Volume, string, error) {
 	n := plan.Replicas
 	for pass := 0; pass < 2; pass++ {
 		order, err := m.c.GetReplicaOrder(ctx, plan.VolumeID)
@@ -195,7 +196,7 @@ func (m *Mover) unpublishIfOurs(ctx context.Context, plan Plan, j Journal) (Plan
 		return plan, nil
 	}
 	if _, err := m.c.UnpublishVolume(ctx, plan.VolumeID, false); err != nil &&
-		!IsNotFound(err) && !IsKind(err, ErrorKindNotPublished) {
+		!mayastor.IsNotFound(err) && !mayastor.IsKind(err, mayastor.ErrorKindNotPublished) {
 		return plan, fmt.Errorf("unpublish volume %s published for the move: %w", plan.VolumeID, err)
 	}
 	plan.PublishedByMover = false
