@@ -8,3 +8,6 @@ const (
 	// AnnotationTiering set to "disabled" excludes a volume from tiering.
 	AnnotationTiering = "storage.billyronks.io/tiering"
 )
+
+// MayastorCSIDriver is the CSI driver name of Mayastor persistent volumes.
+const MayastorCSIDriver = "io.openebs.csi-mayastor"

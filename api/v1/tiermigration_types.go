@@ -227,7 +227,7 @@ type KeptReplica struct {
 }
 
 // MigrationCheckpoint is the migrator's durable plan — the very type the Mover works on
-// (internal/mayastor.Plan is an alias of it): written before every cordon and replica-count
+// (internal/mover.Plan is an alias of it): written before every cordon and replica-count
 // change, so that a restarted operator resumes every step from it. Users read the summary fields
 // of the status; this is for the operator and for debugging.
 type MigrationCheckpoint struct {

@@ -14,7 +14,7 @@ import (
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 	"github.com/billyronks/couchestor/internal/backtest"
-	"github.com/billyronks/couchestor/internal/controller"
+	"github.com/billyronks/couchestor/internal/observer"
 	"github.com/billyronks/couchestor/internal/promwatch"
 )
 
@@ -93,7 +93,12 @@ func (bo *backtestOptions) run(ctx context.Context) error {
 	}
 	// The volumes and their current tiers come from one observation, as plan's; IOPS history
 	// comes from Prometheus range queries below, not from the observation.
-	snap, err := (&controller.Observer{Cache: c, Mayastor: ms, Clock: clockFunc(po.now)}).Observe(ctx)
+	obs, err := observer.New(c, ms, nil)
+	if err != nil {
+		return fmt.Errorf("observe the cluster: %w", err)
+	}
+	obs.Clock = clockFunc(po.now)
+	snap, err := obs.Observe(ctx)
 	if err != nil {
 		return fmt.Errorf("observe the cluster: %w", err)
 	}

@@ -14,7 +14,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
-	"github.com/billyronks/couchestor/internal/controller"
 	"github.com/billyronks/couchestor/internal/tiering"
 )
 
@@ -116,8 +115,8 @@ func (mo *moveOptions) run(ctx context.Context, ref string) error {
 	if err := c.Get(ctx, clientKey("", pvc.Spec.VolumeName), &pv); err != nil {
 		return notFoundOr(err, "PersistentVolume %s of PersistentVolumeClaim %s/%s not found", pvc.Spec.VolumeName, ns, name)
 	}
-	if pv.Spec.CSI == nil || pv.Spec.CSI.Driver != controller.MayastorCSIDriver {
-		return fmt.Errorf("PersistentVolumeClaim %s/%s is bound to %s, which is not a Mayastor volume (CSI driver %s)", ns, name, pv.Name, controller.MayastorCSIDriver)
+	if pv.Spec.CSI == nil || pv.Spec.CSI.Driver != storagev1.MayastorCSIDriver {
+		return fmt.Errorf("PersistentVolumeClaim %s/%s is bound to %s, which is not a Mayastor volume (CSI driver %s)", ns, name, pv.Name, storagev1.MayastorCSIDriver)
 	}
 	if ref := pv.Spec.ClaimRef; ref != nil && (ref.Namespace != ns || ref.Name != name) {
 		return fmt.Errorf("PersistentVolume %s is bound to %s/%s, not to %s/%s", pv.Name, ref.Namespace, ref.Name, ns, name)

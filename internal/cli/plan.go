@@ -15,8 +15,8 @@ import (
 	"k8s.io/client-go/rest"
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
-	"github.com/billyronks/couchestor/internal/controller"
 	"github.com/billyronks/couchestor/internal/mayastor"
+	"github.com/billyronks/couchestor/internal/observer"
 	"github.com/billyronks/couchestor/internal/operator"
 	"github.com/billyronks/couchestor/internal/promwatch"
 	"github.com/billyronks/couchestor/internal/tiering"
@@ -170,7 +170,11 @@ func (po *planOptions) run(ctx context.Context) error {
 			return notFoundOr(err, "StoragePolicy %q not found", po.policy)
 		}
 	}
-	obs := &controller.Observer{Cache: c, Mayastor: ms, IOPS: iops, Clock: clockFunc(po.now)}
+	obs, err := observer.New(c, ms, iops)
+	if err != nil {
+		return err
+	}
+	obs.Clock = clockFunc(po.now)
 	snap, err := obs.Observe(ctx)
 	if err != nil {
 		return fmt.Errorf("observe the cluster: %w", err)

@@ -7,11 +7,9 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
-	"github.com/billyronks/couchestor/internal/tiering"
 )
 
 // A Manual policy creates its TierMigrations needing approval, says so in its Events, and once
@@ -105,45 +103,5 @@ func TestPolicyWindowsInStatus(t *testing.T) {
 	st = get()
 	if st.NextWindowOpens != nil || st.WindowCloses == nil || !st.WindowCloses.Time.Equal(opens.Add(2*time.Hour)) {
 		t.Fatalf("status inside the window: next %v, closes %v", st.NextWindowOpens, st.WindowCloses)
-	}
-}
-
-// A migration waiting for approval holds no slot; one that expired starts no cooldown; one
-// that was rejected does.
-func TestMigrationObservationOfApprovals(t *testing.T) {
-	t0 := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
-	tm := func(name, vol string, phase storagev1.MigrationPhase, reason string) *storagev1.TierMigration {
-		m := &storagev1.TierMigration{
-			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{storagev1.LabelPolicy: "gold"}, CreationTimestamp: metav1.NewTime(t0)},
-			Spec:       storagev1.TierMigrationSpec{VolumeID: vol, TargetTier: storagev1.TierNVMe, ApprovalRequired: true},
-			Status:     storagev1.TierMigrationStatus{Phase: phase},
-		}
-		if phase.IsTerminal() {
-			m.Status.CompletionTime = &metav1.Time{Time: t0.Add(time.Hour)}
-			m.Status.Conditions = []metav1.Condition{{Type: storagev1.MigrationConditionSucceeded, Status: metav1.ConditionFalse, Reason: reason}}
-		}
-		return m
-	}
-	c := &cacheParts{migrations: map[string]tiering.MigrationObservation{}, inFlight: tiering.InFlight{ByPolicy: map[string]int{}}}
-	for _, m := range []*storagev1.TierMigration{
-		tm("new", "v1", "", ""),
-		tm("waiting", "v2", storagev1.PhaseWaitingApproval, ""),
-		tm("expired", "v3", storagev1.PhaseFailed, storagev1.ReasonApprovalExpired),
-		tm("rejected", "v4", storagev1.PhaseFailed, storagev1.ReasonRejected),
-		tm("approved", "v5", storagev1.PhasePending, ""),
-	} {
-		addMigration(c, m)
-	}
-	if c.inFlight.Global != 1 || c.inFlight.ByPolicy["gold"] != 1 {
-		t.Errorf("slots %+v: only the approved, Pending one counts", c.inFlight)
-	}
-	if c.migrations["v1"].WaitingApproval != "new" || c.migrations["v2"].WaitingApproval != "waiting" || c.migrations["v5"].WaitingApproval != "" {
-		t.Errorf("waiting: %+v", c.migrations)
-	}
-	if v3 := c.migrations["v3"]; !v3.LastReal.IsZero() || !v3.LastAny.IsZero() || v3.InFlight {
-		t.Errorf("an expired request starts no cooldown: %+v", v3)
-	}
-	if v4 := c.migrations["v4"]; !v4.LastReal.Equal(t0.Add(time.Hour)) {
-		t.Errorf("a rejection starts a cooldown: %+v", v4)
 	}
 }

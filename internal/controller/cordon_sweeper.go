@@ -18,6 +18,7 @@ import (
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 	"github.com/billyronks/couchestor/internal/mayastor"
 	"github.com/billyronks/couchestor/internal/migration"
+	"github.com/billyronks/couchestor/internal/mover"
 	"github.com/billyronks/couchestor/internal/version"
 )
 
@@ -56,7 +57,7 @@ type CordonSweeper struct {
 	Interval time.Duration
 	Clock    clock.PassiveClock
 	// Gate is the process's gate around changes of the replica map (nil: the Movers' default).
-	Gate *mayastor.CordonGate
+	Gate *mover.CordonGate
 
 	// Node-seconds bookkeeping for CordonSecondsTotal.
 	lastSweep     time.Time
@@ -146,7 +147,7 @@ func (s *CordonSweeper) Sweep(ctx context.Context) (SweepResult, error) {
 	owners := map[string]*storagev1.TierMigration{}
 	for i := range list.Items {
 		tm := &list.Items[i]
-		owners[mayastor.CordonLabelFor(migration.MigrationIDFor(tm))] = tm
+		owners[mover.CordonLabelFor(migration.MigrationIDFor(tm))] = tm
 		if cp := tm.Status.Checkpoint; cp != nil && cp.CordonLabel != "" {
 			owners[cp.CordonLabel] = tm
 		}
@@ -155,7 +156,7 @@ func (s *CordonSweeper) Sweep(ctx context.Context) (SweepResult, error) {
 	for _, n := range nodes {
 		var ours []string
 		for _, l := range n.CordonLabels() {
-			if strings.HasPrefix(l, mayastor.CordonLabelPrefix) {
+			if strings.HasPrefix(l, mover.CordonLabelPrefix) {
 				ours = append(ours, l)
 			}
 		}
@@ -223,7 +224,7 @@ func (s *CordonSweeper) sweepPlaceholders(ctx context.Context, specs *mayastor.S
 	}
 	var stray []mayastor.ReplicaSpec
 	for _, r := range specs.Replicas {
-		if r.Managed || r.Owners.Volume != "" || !mayastor.IsPlaceholderID(r.UUID) {
+		if r.Managed || r.Owners.Volume != "" || !mover.IsPlaceholderID(r.UUID) {
 			continue
 		}
 		res.Placeholders++
@@ -237,7 +238,7 @@ func (s *CordonSweeper) sweepPlaceholders(ctx context.Context, specs *mayastor.S
 	}
 	gate := s.Gate
 	if gate == nil {
-		gate = mayastor.DefaultCordonGate()
+		gate = mover.DefaultCordonGate()
 	}
 	if err := gate.Lock(ctx); err != nil {
 		return []string{fmt.Sprintf("wait for the gate to delete placeholders: %v", err)}

@@ -20,6 +20,7 @@ import (
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 	"github.com/billyronks/couchestor/internal/mayastor"
 	"github.com/billyronks/couchestor/internal/migration"
+	"github.com/billyronks/couchestor/internal/mover"
 	"github.com/billyronks/couchestor/internal/sim"
 )
 
@@ -62,7 +63,7 @@ func TestCordonSweeperRemovesCordonsOfFinishedAndGoneMigrations(t *testing.T) {
 	running := tmIn("tm-running", "uid-running", storagev1.PhaseScalingUp)
 	done := tmIn("tm-done", "uid-done", storagev1.PhaseCompleted)
 	failedLong := tmIn(long, "0f8e6a8c-58b3-4b8e-9a57-8f5a3f4e9b10-and-more-to-pass-63-chars", storagev1.PhaseFailed)
-	label := func(tm *storagev1.TierMigration) string { return mayastor.CordonLabelFor(migration.MigrationIDFor(tm)) }
+	label := func(tm *storagev1.TierMigration) string { return mover.CordonLabelFor(migration.MigrationIDFor(tm)) }
 	if l := label(failedLong); len(l) != 63 {
 		t.Fatalf("setup: the long migration's label %q should be truncated to 63 characters", l)
 	}
@@ -70,7 +71,7 @@ func TestCordonSweeperRemovesCordonsOfFinishedAndGoneMigrations(t *testing.T) {
 		{"n1", label(running)},
 		{"n1", label(done)},
 		{"n2", label(failedLong)},
-		{"n3", mayastor.CordonLabelFor("tm-gone")},
+		{"n3", mover.CordonLabelFor("tm-gone")},
 		{"n4", "maintenance"}, // not CoucheStor's
 	}
 	for _, c := range cordons {
@@ -92,7 +93,7 @@ func TestCordonSweeperRemovesCordonsOfFinishedAndGoneMigrations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"n1/" + label(done), "n2/" + label(failedLong), "n3/" + mayastor.CordonLabelFor("tm-gone")}
+	want := []string{"n1/" + label(done), "n2/" + label(failedLong), "n3/" + mover.CordonLabelFor("tm-gone")}
 	slices.Sort(res.Removed)
 	if !slices.Equal(res.Removed, want) {
 		t.Fatalf("removed %v, want %v", res.Removed, want)

@@ -10,6 +10,8 @@ import (
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 
 	"github.com/billyronks/couchestor/internal/mayastor"
+	"github.com/billyronks/couchestor/internal/mover"
+	"github.com/billyronks/couchestor/internal/observer"
 	"github.com/billyronks/couchestor/internal/promwatch"
 	"github.com/billyronks/couchestor/internal/version"
 )
@@ -45,29 +47,31 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		APIReader:  mgr.GetAPIReader(),
 		Recorder:   mgr.GetEventRecorder("couchestor"),
 		Options:    opts,
-		NewStorage: MoverStorageWith(ms, mayastor.MoverOptions{HADisabled: opts.MayastorHADisabled}),
+		NewStorage: MoverStorageWith(ms, mover.MoverOptions{HADisabled: opts.MayastorHADisabled}),
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	// One observation per cycle for every policy: after each, one event enqueues them all (a
 	// pending one already covers the next).
 	observed := make(chan event.GenericEvent, 1)
-	observer := &Observer{
-		Cache: mgr.GetClient(), Mayastor: ms, IOPS: iops, Interval: opts.ObserveInterval, Log: mgr.GetLogger().WithName("observer"),
-		Notify: func() {
-			select {
-			case observed <- event.GenericEvent{Object: &storagev1.StoragePolicy{}}:
-			default:
-			}
-		},
+	obs, err := observer.New(mgr.GetClient(), ms, iops)
+	if err != nil {
+		return err
 	}
-	if err := mgr.Add(observer); err != nil {
+	obs.Interval, obs.Log = opts.ObserveInterval, mgr.GetLogger().WithName("observer")
+	obs.Notify = func() {
+		select {
+		case observed <- event.GenericEvent{Object: &storagev1.StoragePolicy{}}:
+		default:
+		}
+	}
+	if err := mgr.Add(obs); err != nil {
 		return fmt.Errorf("add the observer: %w", err)
 	}
 	return (&StoragePolicyReconciler{
 		Client:     mgr.GetClient(),
 		APIReader:  mgr.GetAPIReader(),
-		Snapshots:  observer,
+		Snapshots:  obs,
 		Migrations: APIMigrationCreator{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader()},
 		Recorder:   mgr.GetEventRecorder("couchestor"),
 		Options:    opts,

@@ -31,11 +31,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
+	"github.com/billyronks/couchestor/internal/observer"
 	"github.com/billyronks/couchestor/internal/tiering"
 )
-
-// MayastorCSIDriver is the CSI driver name of Mayastor persistent volumes.
-const MayastorCSIDriver = "io.openebs.csi-mayastor"
 
 // maxHistory bounds status.recentMigrations (the CRD refuses more).
 const maxHistory = 20
@@ -45,7 +43,7 @@ const waitForSnapshot = 2 * time.Second
 
 // SnapshotSource hands out the shared observation policies decide from (the Observer).
 type SnapshotSource interface {
-	// Snapshot returns a snapshot fresh enough to decide p from, or errNoSnapshot before the
+	// Snapshot returns a snapshot fresh enough to decide p from, or observer.ErrNoSnapshot before the
 	// first observation.
 	Snapshot(ctx context.Context, p *storagev1.StoragePolicy) (*tiering.Snapshot, error)
 	// CacheChanged says a PV, PVC, TierMigration or StoragePolicy changed.
@@ -166,8 +164,8 @@ var pvChanged = predicate.Funcs{
 
 // claimAnnotationsChanged lets through PVC events that can pin or exclude a volume.
 var claimAnnotationsChanged = predicate.Funcs{
-	CreateFunc: func(e event.CreateEvent) bool { return tieringAnnotated(e.Object.GetAnnotations()) },
-	DeleteFunc: func(e event.DeleteEvent) bool { return tieringAnnotated(e.Object.GetAnnotations()) },
+	CreateFunc: func(e event.CreateEvent) bool { return observer.TieringAnnotated(e.Object.GetAnnotations()) },
+	DeleteFunc: func(e event.DeleteEvent) bool { return observer.TieringAnnotated(e.Object.GetAnnotations()) },
 	UpdateFunc: func(e event.UpdateEvent) bool {
 		o, n := e.ObjectOld.GetAnnotations(), e.ObjectNew.GetAnnotations()
 		return o[storagev1.AnnotationTier] != n[storagev1.AnnotationTier] || o[storagev1.AnnotationTiering] != n[storagev1.AnnotationTiering]
@@ -192,7 +190,7 @@ func (r *StoragePolicyReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	}
 	snap, err := r.Snapshots.Snapshot(ctx, &policy)
 	if err != nil {
-		if errors.Is(err, errNoSnapshot) {
+		if errors.Is(err, observer.ErrNoSnapshot) {
 			logger.V(1).Info("waiting for an observation to decide from", "why", err.Error())
 			return ctrl.Result{RequeueAfter: waitForSnapshot}, nil
 		}

@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
+	"github.com/billyronks/couchestor/internal/observer"
 )
 
 // recordedEvent is one Event: on what object, and what it said.
@@ -65,7 +66,7 @@ func (c *creator) CreateMigration(ctx context.Context, tm *storagev1.TierMigrati
 	return true, c.kube.Create(ctx, tm)
 }
 
-func reconcilerFor(t *testing.T, o *Observer, kube client.Client) (*StoragePolicyReconciler, *eventLog, *creator) {
+func reconcilerFor(t *testing.T, o *observer.Observer, kube client.Client) (*StoragePolicyReconciler, *eventLog, *creator) {
 	t.Helper()
 	ev, cr := &eventLog{}, &creator{kube: kube}
 	return &StoragePolicyReconciler{Client: kube, Snapshots: o, Migrations: cr, Recorder: ev, Clock: o.Clock,

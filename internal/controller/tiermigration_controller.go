@@ -30,6 +30,7 @@ import (
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 	"github.com/billyronks/couchestor/internal/mayastor"
 	"github.com/billyronks/couchestor/internal/migration"
+	"github.com/billyronks/couchestor/internal/mover"
 	"github.com/billyronks/couchestor/internal/tiering"
 )
 
@@ -52,16 +53,16 @@ type MigrationStorageOptions struct {
 
 // MoverStorage builds the storage port of a migration: a Mayastor Mover with its options.
 func MoverStorage(c *mayastor.Client) func(MigrationStorageOptions) migration.Storage {
-	return MoverStorageWith(c, mayastor.MoverOptions{})
+	return MoverStorageWith(c, mover.MoverOptions{})
 }
 
 // MoverStorageWith is MoverStorage with operator-wide Mover options (e.g. HADisabled from
 // --mayastor-ha-enabled=false); the migration's own options are set on top.
-func MoverStorageWith(c *mayastor.Client, base mayastor.MoverOptions) func(MigrationStorageOptions) migration.Storage {
+func MoverStorageWith(c *mayastor.Client, base mover.MoverOptions) func(MigrationStorageOptions) migration.Storage {
 	return func(o MigrationStorageOptions) migration.Storage {
 		opts := base
 		opts.AllowRepublish, opts.HeadroomPercent = o.AllowRepublish, o.HeadroomPercent
-		return mayastor.NewMover(c, opts)
+		return mover.NewMover(c, opts)
 	}
 }
 

@@ -97,9 +97,9 @@ func TestClientRequestsMatchSpec(t *testing.T) {
 	must("list nodes", err)
 	_, err = c.GetNode(ctx, "io-engine-1")
 	must("get node", err)
-	_, err = c.CordonNode(ctx, "io-engine-2", CordonLabelFor("tm-1"))
+	_, err = c.CordonNode(ctx, "io-engine-2", "couchestor-migration-tm-1")
 	must("cordon", err)
-	_, err = c.UncordonNode(ctx, "io-engine-2", CordonLabelFor("tm-1"))
+	_, err = c.UncordonNode(ctx, "io-engine-2", "couchestor-migration-tm-1")
 	must("uncordon", err)
 	if _, err := c.GetVolume(ctx, fixtureUUID(99)); !IsNotFound(err) {
 		t.Fatalf("missing volume: %v", err)

@@ -228,3 +228,5 @@ func (f *fixtureServer) requests() []string {
 	defer f.mu.Unlock()
 	return append([]string(nil), f.reqs...)
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -4,15 +4,15 @@ import (
 	"slices"
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
-	"github.com/billyronks/couchestor/internal/mayastor"
+	"github.com/billyronks/couchestor/internal/mover"
 )
 
 // CheckpointFromPlan is the status form of a Mover plan: the same type
-// (mayastor.Plan is an alias of storagev1.MigrationCheckpoint), deep-copied so
+// (mover.Plan is an alias of storagev1.MigrationCheckpoint), deep-copied so
 // the status never shares memory with the plan a step goes on working on. A
 // cordon's Answered flag is not persisted (json "-"): read back, every
 // recorded cordon "may land late".
-func CheckpointFromPlan(p mayastor.Plan) *storagev1.MigrationCheckpoint {
+func CheckpointFromPlan(p mover.Plan) *storagev1.MigrationCheckpoint {
 	cp := p.DeepCopy()
 	for i := range cp.Cordons {
 		cp.Cordons[i].Answered = false
@@ -21,9 +21,9 @@ func CheckpointFromPlan(p mayastor.Plan) *storagev1.MigrationCheckpoint {
 }
 
 // PlanFromCheckpoint is the Mover plan a checkpoint holds (a deep copy).
-func PlanFromCheckpoint(cp *storagev1.MigrationCheckpoint) mayastor.Plan {
+func PlanFromCheckpoint(cp *storagev1.MigrationCheckpoint) mover.Plan {
 	if cp == nil {
-		return mayastor.Plan{}
+		return mover.Plan{}
 	}
 	return *cp.DeepCopy()
 }

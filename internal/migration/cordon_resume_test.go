@@ -8,14 +8,14 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
-	"github.com/billyronks/couchestor/internal/mayastor"
+	"github.com/billyronks/couchestor/internal/mover"
 )
 
 // lateCordonStorage keeps every recorded cordon on release, as the Mover does
 // for a cordon whose call may still land (absent now, call never answered).
 type lateCordonStorage struct{ *fakeStorage }
 
-func (s lateCordonStorage) ReleaseCordons(_ context.Context, p mayastor.Plan) (mayastor.Plan, error) {
+func (s lateCordonStorage) ReleaseCordons(_ context.Context, p mover.Plan) (mover.Plan, error) {
 	s.calls = append(s.calls, "ReleaseCordons")
 	return p, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 	"github.com/billyronks/couchestor/internal/mayastor"
+	"github.com/billyronks/couchestor/internal/mover"
 )
 
 // Outcomes of a migration, the values of storage_operator_migrations_total's status label.
@@ -47,7 +48,7 @@ const (
 	ReasonRollbackIncomplete = "RollbackIncomplete"
 	// ReasonPreservationMode: the replica a preservation-mode migration kept.
 	ReasonPreservationMode = "PreservationMode"
-	ReasonAlreadyOnTarget  = string(mayastor.ReasonAlreadyOnTarget)
+	ReasonAlreadyOnTarget  = string(mover.ReasonAlreadyOnTarget)
 )
 
 // Limits bound how many migrations act at once.
@@ -176,7 +177,7 @@ func (e *persistError) Unwrap() error { return e.err }
 // 404. It becomes a RefusalError with reason ReasonStorageRejected and the upstream answer as its
 // detail, so the step ends instead of retrying for ever (review S2a, S2b). 5xx (503 NotReady
 // while a target is being replaced, 507...), transport errors and anything else are transient.
-func classify(volumeID string, err error) (errorKind, *mayastor.RefusalError) {
+func classify(volumeID string, err error) (errorKind, *mover.RefusalError) {
 	if err == nil {
 		return errNone, nil
 	}
@@ -184,12 +185,12 @@ func classify(volumeID string, err error) (errorKind, *mayastor.RefusalError) {
 	if errors.As(err, &pe) {
 		return errPersist, nil
 	}
-	var re *mayastor.RefusalError
+	var re *mover.RefusalError
 	if errors.As(err, &re) {
 		return errRefusal, re
 	}
 	if ae, ok := mayastor.AsAPIError(err); ok && permanentStatus(ae.StatusCode) {
-		return errRefusal, &mayastor.RefusalError{Reason: ReasonStorageRejected, VolumeID: volumeID, Detail: err.Error()}
+		return errRefusal, &mover.RefusalError{Reason: ReasonStorageRejected, VolumeID: volumeID, Detail: err.Error()}
 	}
 	return errTransient, nil
 }

@@ -9,7 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
-	"github.com/billyronks/couchestor/internal/mayastor"
+	"github.com/billyronks/couchestor/internal/mover"
 )
 
 // What a migration tells at its end is read, not assumed (review S5, S8a; issue 7): the rounds
@@ -26,7 +26,7 @@ func earlierRounds(cp *storagev1.MigrationCheckpoint) string {
 }
 
 // volumeLine says what the volume holds now.
-func volumeLine(rep mayastor.VolumeReport, err error) string {
+func volumeLine(rep mover.VolumeReport, err error) string {
 	switch {
 	case err != nil:
 		return "the volume could not be read at the end: " + err.Error()
@@ -37,14 +37,14 @@ func volumeLine(rep mayastor.VolumeReport, err error) string {
 }
 
 // inspect reads the volume for a final message; a failed read is said in the message.
-func inspect(ctx context.Context, s Storage, plan mayastor.Plan) (mayastor.VolumeReport, error) {
+func inspect(ctx context.Context, s Storage, plan mover.Plan) (mover.VolumeReport, error) {
 	return s.Inspect(context.WithoutCancel(ctx), plan)
 }
 
 // keptOf is what the migration leaves beyond the volume's original count: the round's new
 // replica while it is present and the volume holds more replicas than plan.Replicas. When the
 // volume could not be read, the new replica is assumed kept (the message says it is unverified).
-func keptOf(plan mayastor.Plan, rep mayastor.VolumeReport, repErr error, reason string) []storagev1.KeptReplica {
+func keptOf(plan mover.Plan, rep mover.VolumeReport, repErr error, reason string) []storagev1.KeptReplica {
 	nr := plan.NewReplica
 	if repErr != nil {
 		// The volume could not be read: the round's new replica is the one to account for.
@@ -68,7 +68,7 @@ func keptOf(plan mayastor.Plan, rep mayastor.VolumeReport, repErr error, reason 
 }
 
 // keptLine describes kept replicas for a message.
-func keptLine(kept []storagev1.KeptReplica, rep mayastor.VolumeReport, repErr error) string {
+func keptLine(kept []storagev1.KeptReplica, rep mover.VolumeReport, repErr error) string {
 	if len(kept) == 0 {
 		return ""
 	}

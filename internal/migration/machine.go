@@ -13,7 +13,7 @@ import (
 	"k8s.io/utils/clock"
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
-	"github.com/billyronks/couchestor/internal/mayastor"
+	"github.com/billyronks/couchestor/internal/mover"
 )
 
 // Persister writes a TierMigration's status to the API server. On success tm holds the stored
@@ -87,8 +87,8 @@ func (m *Machine) write(ctx context.Context, tm *storagev1.TierMigration, prev *
 
 // journal is the Mover's Journal: the plan goes to status.checkpoint on the API server before
 // the Mover acts on it.
-func (m *Machine) journal(tm *storagev1.TierMigration) mayastor.Journal {
-	return func(ctx context.Context, plan mayastor.Plan) error {
+func (m *Machine) journal(tm *storagev1.TierMigration) mover.Journal {
+	return func(ctx context.Context, plan mover.Plan) error {
 		prev := tm.Status.DeepCopy()
 		applyCheckpoint(&tm.Status, CheckpointFromPlan(plan))
 		if err := m.write(ctx, tm, prev); err != nil {
@@ -260,7 +260,7 @@ func (m *Machine) analyze(ctx context.Context, tm *storagev1.TierMigration, in S
 	kind, refusal := classify(tm.Spec.VolumeID, err)
 	switch kind {
 	case errRefusal:
-		if refusal.Reason == mayastor.ReasonAlreadyOnTarget {
+		if refusal.Reason == mover.ReasonAlreadyOnTarget {
 			return m.end(ctx, tm, storagev1.PhaseCompleted, ReasonAlreadyOnTarget,
 				fmt.Sprintf("nothing to do: volume %s is already on %s (%s)", tm.Spec.VolumeID, tm.Spec.TargetTier, refusal.Detail), OutcomeSucceeded)
 		}
@@ -340,7 +340,7 @@ func (m *Machine) waitSync(ctx context.Context, tm *storagev1.TierMigration, s S
 	sync, err := s.SyncRound(ctx, plan)
 	kind, refusal := classify(tm.Spec.VolumeID, err)
 	switch {
-	case kind == errRefusal && refusal.Reason == mayastor.ReasonReplicaCountChanged:
+	case kind == errRefusal && refusal.Reason == mover.ReasonReplicaCountChanged:
 		// Someone else set the count: lowering it again could fight them, and waiting
 		// would bounce between phases for ever (review S2c). Stop, keep what is there.
 		return m.stop(ctx, tm, s, string(refusal.Reason), refusal.Error())
@@ -399,9 +399,9 @@ func (m *Machine) scaleDown(ctx context.Context, tm *storagev1.TierMigration, s 
 		plan, err := s.Preserve(ctx, plan, m.journal(tm))
 		kind, refusal := classify(tm.Spec.VolumeID, err)
 		switch {
-		case kind == errRefusal && refusal.Reason == mayastor.ReasonNotSynced:
+		case kind == errRefusal && refusal.Reason == mover.ReasonNotSynced:
 			return m.backToWaitSync(ctx, tm, refusal.Detail)
-		case kind == errRefusal && refusal.Reason == mayastor.ReasonReplicaCountChanged:
+		case kind == errRefusal && refusal.Reason == mover.ReasonReplicaCountChanged:
 			return m.stop(ctx, tm, s, string(refusal.Reason), refusal.Error())
 		case kind == errRefusal:
 			return m.rollBack(ctx, tm, string(refusal.Reason), refusal.Error())
@@ -439,13 +439,13 @@ func (m *Machine) scaleDown(ctx context.Context, tm *storagev1.TierMigration, s 
 	kind, refusal := classify(tm.Spec.VolumeID, err)
 	if kind == errRefusal {
 		switch refusal.Reason {
-		case mayastor.ReasonNotSynced:
+		case mover.ReasonNotSynced:
 			if m.pastPhaseDeadline(&tm.Status, now) {
 				return m.stop(ctx, tm, s, ReasonTimeout, fmt.Sprintf("the volume was not ready for the decrease by %s: %s",
 					m.phaseDeadline(&tm.Status).UTC().Format(time.RFC3339), refusal.Detail))
 			}
 			return m.backToWaitSync(ctx, tm, refusal.Detail)
-		case mayastor.ReasonNewReplicaLost:
+		case mover.ReasonNewReplicaLost:
 			return m.rollBack(ctx, tm, string(refusal.Reason), refusal.Error())
 		}
 		// The new replica is rebuilt: undoing the scale-up could remove a source, so the

@@ -18,6 +18,7 @@ import (
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 	"github.com/billyronks/couchestor/internal/mayastor"
+	"github.com/billyronks/couchestor/internal/mover"
 )
 
 const volID = "0c4f3a52-7d1e-4b6a-9a0e-000000000001"
@@ -34,9 +35,9 @@ type fakeStorage struct {
 
 	analyzeErr   error
 	scaleUpErr   error
-	syncStates   []mayastor.SyncState // returned in turn; the last one repeats
+	syncStates   []mover.SyncState // returned in turn; the last one repeats
 	syncErr      error
-	scaleDownRes []mayastor.ScaleDownResult // returned in turn; the last one repeats
+	scaleDownRes []mover.ScaleDownResult // returned in turn; the last one repeats
 	scaleDownErr error
 	preserveErr  error
 	abortErr     error
@@ -45,25 +46,25 @@ type fakeStorage struct {
 	// report is what Inspect returns; nil: the plan's base replicas, all healthy, plus the new
 	// replica (healthy) when newPresent.
 	// sources replace Analyze's single source "src" (Replicas becomes their number).
-	sources []mayastor.ReplicaRef
+	sources []mover.ReplicaRef
 	// abortRemoves is the replica a successful Abort's decrease removes (default: the new one).
 	abortRemoves string
-	report       *mayastor.VolumeReport
+	report       *mover.VolumeReport
 	newPresent   bool
 	inspectErr   error
 }
 
-func (f *fakeStorage) Inspect(_ context.Context, p mayastor.Plan) (mayastor.VolumeReport, error) {
+func (f *fakeStorage) Inspect(_ context.Context, p mover.Plan) (mover.VolumeReport, error) {
 	f.calls = append(f.calls, "Inspect")
 	if f.inspectErr != nil {
-		return mayastor.VolumeReport{}, f.inspectErr
+		return mover.VolumeReport{}, f.inspectErr
 	}
 	if f.report != nil {
 		return *f.report, nil
 	}
-	rep := mayastor.VolumeReport{Exists: true, NumReplicas: p.Replicas, Published: true}
+	rep := mover.VolumeReport{Exists: true, NumReplicas: p.Replicas, Published: true}
 	for _, id := range p.BaseReplicaIDs {
-		rep.Replicas = append(rep.Replicas, mayastor.ReplicaRef{ID: id})
+		rep.Replicas = append(rep.Replicas, mover.ReplicaRef{ID: id})
 		rep.Healthy = append(rep.Healthy, id)
 	}
 	if f.newPresent && p.NewReplica != nil {
@@ -79,15 +80,15 @@ func (f *fakeStorage) act(what string) {
 	*f.trace = append(*f.trace, "act "+what)
 }
 
-func (f *fakeStorage) Analyze(_ context.Context, id, vol string, target, source labels.Selector) (mayastor.Plan, error) {
+func (f *fakeStorage) Analyze(_ context.Context, id, vol string, target, source labels.Selector) (mover.Plan, error) {
 	f.calls = append(f.calls, "Analyze")
 	if f.analyzeErr != nil {
-		return mayastor.Plan{}, f.analyzeErr
+		return mover.Plan{}, f.analyzeErr
 	}
-	p := mayastor.Plan{
+	p := mover.Plan{
 		MigrationID: id, VolumeID: vol, TargetSelector: target.String(), Replicas: 1, VolumeSize: 10 << 30,
-		BaseReplicaIDs: []string{"src"}, SourceReplicas: []mayastor.ReplicaRef{{ID: "src", Node: "n1", Pool: "pool-sata-1"}},
-		TargetPools: []string{"pool-nvme-2"}, NexusNode: "n1", CordonLabel: mayastor.CordonLabelFor(id),
+		BaseReplicaIDs: []string{"src"}, SourceReplicas: []mover.ReplicaRef{{ID: "src", Node: "n1", Pool: "pool-sata-1"}},
+		TargetPools: []string{"pool-nvme-2"}, NexusNode: "n1", CordonLabel: mover.CordonLabelFor(id),
 	}
 	if f.sources != nil {
 		p.SourceReplicas, p.BaseReplicaIDs, p.Replicas = slices.Clone(f.sources), nil, len(f.sources)
@@ -98,16 +99,16 @@ func (f *fakeStorage) Analyze(_ context.Context, id, vol string, target, source 
 	return p, nil
 }
 
-func (f *fakeStorage) ReleaseCordonsAtEnd(ctx context.Context, p mayastor.Plan) (mayastor.Plan, error) {
+func (f *fakeStorage) ReleaseCordonsAtEnd(ctx context.Context, p mover.Plan) (mover.Plan, error) {
 	return f.ReleaseCordons(ctx, p)
 }
 
-func (f *fakeStorage) ScaleUp(ctx context.Context, p mayastor.Plan, j mayastor.Journal) (mayastor.Plan, error) {
+func (f *fakeStorage) ScaleUp(ctx context.Context, p mover.Plan, j mover.Journal) (mover.Plan, error) {
 	f.calls = append(f.calls, "ScaleUp")
 	if f.scaleUpErr != nil {
 		return p, f.scaleUpErr
 	}
-	p.Cordons = []mayastor.Cordon{{Node: "n3", Label: p.CordonLabel}}
+	p.Cordons = []mover.Cordon{{Node: "n3", Label: p.CordonLabel}}
 	p.Increases++
 	if err := j(ctx, p); err != nil {
 		return p, err
@@ -119,21 +120,21 @@ func (f *fakeStorage) ScaleUp(ctx context.Context, p mayastor.Plan, j mayastor.J
 	if err := j(ctx, p); err != nil {
 		return p, err
 	}
-	p.NewReplica = &mayastor.ReplicaRef{ID: "new", Node: "n2", Pool: "pool-nvme-2"}
+	p.NewReplica = &mover.ReplicaRef{ID: "new", Node: "n2", Pool: "pool-nvme-2"}
 	return p, j(ctx, p)
 }
 
-func (f *fakeStorage) KeepTail(_ context.Context, plan mayastor.Plan, _ mayastor.Journal) (mayastor.Plan, error) {
+func (f *fakeStorage) KeepTail(_ context.Context, plan mover.Plan, _ mover.Journal) (mover.Plan, error) {
 	return plan, nil
 }
 
-func (f *fakeStorage) SyncRound(context.Context, mayastor.Plan) (mayastor.SyncState, error) {
+func (f *fakeStorage) SyncRound(context.Context, mover.Plan) (mover.SyncState, error) {
 	f.calls = append(f.calls, "SyncRound")
 	if f.syncErr != nil {
-		return mayastor.SyncState{}, f.syncErr
+		return mover.SyncState{}, f.syncErr
 	}
 	if len(f.syncStates) == 0 {
-		return mayastor.SyncState{Done: true, Progress: 100}, nil
+		return mover.SyncState{Done: true, Progress: 100}, nil
 	}
 	s := f.syncStates[0]
 	if len(f.syncStates) > 1 {
@@ -142,12 +143,12 @@ func (f *fakeStorage) SyncRound(context.Context, mayastor.Plan) (mayastor.SyncSt
 	return s, nil
 }
 
-func (f *fakeStorage) ScaleDown(ctx context.Context, p mayastor.Plan, j mayastor.Journal) (mayastor.Plan, mayastor.ScaleDownResult, error) {
+func (f *fakeStorage) ScaleDown(ctx context.Context, p mover.Plan, j mover.Journal) (mover.Plan, mover.ScaleDownResult, error) {
 	f.calls = append(f.calls, "ScaleDown")
 	if f.scaleDownErr != nil {
-		return p, mayastor.ScaleDownResult{}, f.scaleDownErr
+		return p, mover.ScaleDownResult{}, f.scaleDownErr
 	}
-	res := mayastor.ScaleDownResult{Removed: p.SourceReplicas[0], SourceRemoved: true, Complete: true}
+	res := mover.ScaleDownResult{Removed: p.SourceReplicas[0], SourceRemoved: true, Complete: true}
 	if len(f.scaleDownRes) > 0 {
 		res = f.scaleDownRes[0]
 		if len(f.scaleDownRes) > 1 {
@@ -170,7 +171,7 @@ func (f *fakeStorage) ScaleDown(ctx context.Context, p mayastor.Plan, j mayastor
 	return p, res, j(ctx, p)
 }
 
-func (f *fakeStorage) Preserve(ctx context.Context, p mayastor.Plan, j mayastor.Journal) (mayastor.Plan, error) {
+func (f *fakeStorage) Preserve(ctx context.Context, p mover.Plan, j mover.Journal) (mover.Plan, error) {
 	f.calls = append(f.calls, "Preserve")
 	if f.preserveErr != nil {
 		return p, f.preserveErr
@@ -182,7 +183,7 @@ func (f *fakeStorage) Preserve(ctx context.Context, p mayastor.Plan, j mayastor.
 	return p, j(ctx, p)
 }
 
-func (f *fakeStorage) Abort(ctx context.Context, p mayastor.Plan, j mayastor.Journal) (mayastor.Plan, error) {
+func (f *fakeStorage) Abort(ctx context.Context, p mover.Plan, j mover.Journal) (mover.Plan, error) {
 	f.calls = append(f.calls, "Abort")
 	if len(f.abortErrs) > 0 {
 		err := f.abortErrs[0]
@@ -210,7 +211,7 @@ func (f *fakeStorage) Abort(ctx context.Context, p mayastor.Plan, j mayastor.Jou
 	return p, j(ctx, p)
 }
 
-func (f *fakeStorage) ReleaseCordons(_ context.Context, p mayastor.Plan) (mayastor.Plan, error) {
+func (f *fakeStorage) ReleaseCordons(_ context.Context, p mover.Plan) (mover.Plan, error) {
 	f.calls = append(f.calls, "ReleaseCordons")
 	if f.releaseErr != nil {
 		return p, f.releaseErr
@@ -369,7 +370,7 @@ func TestHappyPathWalksEveryPhase(t *testing.T) {
 		t.Fatalf("scale-up not recorded: %+v", h.tm.Status)
 	}
 
-	h.s.syncStates = []mayastor.SyncState{{Progress: 40, Waiting: "rebuilding, 40%"}, {Done: true, Progress: 100}}
+	h.s.syncStates = []mover.SyncState{{Progress: 40, Waiting: "rebuilding, 40%"}, {Done: true, Progress: 100}}
 	h.clk.Step(time.Second)
 	res := h.step()
 	if res.Continue || res.RequeueAfter != 10*time.Second {
@@ -380,7 +381,7 @@ func TestHappyPathWalksEveryPhase(t *testing.T) {
 		t.Fatalf("progress not recorded: %d, %+v", h.tm.Status.SyncProgress, h.tm.Status.Steps)
 	}
 	writesBefore := len(h.stored)
-	h.s.syncStates = []mayastor.SyncState{{Progress: 40, Waiting: "rebuilding, 40%"}, {Done: true, Progress: 100}}
+	h.s.syncStates = []mover.SyncState{{Progress: 40, Waiting: "rebuilding, 40%"}, {Done: true, Progress: 100}}
 	h.step()
 	if len(h.stored) != writesBefore {
 		t.Fatal("an unchanged sync state should not write the status again")
@@ -472,7 +473,7 @@ func TestFailedJournalStopsBeforeActing(t *testing.T) {
 func TestMultiRoundMoveGoesBackToScaleUp(t *testing.T) {
 	h := newHarness(t)
 	h.start(StartParams{})
-	h.s.scaleDownRes = []mayastor.ScaleDownResult{{Removed: mayastor.ReplicaRef{ID: "new"}}, {SourceRemoved: true, Complete: true}}
+	h.s.scaleDownRes = []mover.ScaleDownResult{{Removed: mover.ReplicaRef{ID: "new"}}, {SourceRemoved: true, Complete: true}}
 	h.step() // analyze
 	h.step() // scale up
 	h.step() // sync done
@@ -491,7 +492,7 @@ func TestMultiRoundMoveGoesBackToScaleUp(t *testing.T) {
 func TestTimeoutWhileSyncingRollsBack(t *testing.T) {
 	h := newHarness(t)
 	h.start(StartParams{Timeout: 5 * time.Minute})
-	h.s.syncStates = []mayastor.SyncState{{Progress: 10, Waiting: "rebuilding, 10%"}}
+	h.s.syncStates = []mover.SyncState{{Progress: 10, Waiting: "rebuilding, 10%"}}
 	h.step()
 	h.step()
 	h.step()
@@ -547,7 +548,7 @@ func TestTimeoutDoesNotInterruptScaleDown(t *testing.T) {
 func TestRebuildFailureRollsBack(t *testing.T) {
 	h := newHarness(t)
 	h.start(StartParams{})
-	h.s.syncStates = []mayastor.SyncState{{Failed: "replica new is faulted"}}
+	h.s.syncStates = []mover.SyncState{{Failed: "replica new is faulted"}}
 	h.step()
 	h.step()
 	h.step()
@@ -563,24 +564,24 @@ func TestRebuildFailureRollsBack(t *testing.T) {
 func TestAnalyzeRefusalFailsWithoutWriting(t *testing.T) {
 	h := newHarness(t)
 	h.start(StartParams{})
-	h.s.analyzeErr = &mayastor.RefusalError{Reason: mayastor.ReasonNexusLocalSource, VolumeID: volID, Detail: "republishing is not allowed"}
+	h.s.analyzeErr = &mover.RefusalError{Reason: mover.ReasonNexusLocalSource, VolumeID: volID, Detail: "republishing is not allowed"}
 	h.step()
 	h.expectPhase(storagev1.PhaseFailed)
 	h.expectEnding(OutcomeFailed)
 	c := h.condition(storagev1.MigrationConditionSucceeded)
-	if c == nil || c.Reason != string(mayastor.ReasonNexusLocalSource) || !strings.Contains(c.Message, "republishing is not allowed") {
+	if c == nil || c.Reason != string(mover.ReasonNexusLocalSource) || !strings.Contains(c.Message, "republishing is not allowed") {
 		t.Fatalf("condition %+v", c)
 	}
 	if h.s.writes != 0 || !strings.Contains(h.tm.Status.Error, "NexusLocalSourceReplica") {
 		t.Fatalf("writes %d, error %q", h.s.writes, h.tm.Status.Error)
 	}
-	h.expectEvent(string(mayastor.ReasonNexusLocalSource))
+	h.expectEvent(string(mover.ReasonNexusLocalSource))
 }
 
 func TestAlreadyOnTargetCompletes(t *testing.T) {
 	h := newHarness(t)
 	h.start(StartParams{})
-	h.s.analyzeErr = &mayastor.RefusalError{Reason: mayastor.ReasonAlreadyOnTarget, VolumeID: volID, Detail: "all 1 replicas are on pools matching tier=hot"}
+	h.s.analyzeErr = &mover.RefusalError{Reason: mover.ReasonAlreadyOnTarget, VolumeID: volID, Detail: "all 1 replicas are on pools matching tier=hot"}
 	h.step()
 	h.expectPhase(storagev1.PhaseCompleted)
 	h.expectEnding(OutcomeSucceeded)
@@ -671,8 +672,8 @@ func TestPreservationKeepsTheSource(t *testing.T) {
 func TestAbortThatWouldRiskASourceKeepsTheExtraReplica(t *testing.T) {
 	h := newHarness(t)
 	h.start(StartParams{})
-	h.s.syncStates = []mayastor.SyncState{{Failed: "volume is unpublished"}}
-	h.s.abortErr = &mayastor.RefusalError{Reason: mayastor.ReasonAbortUnsafe, VolumeID: volID, Detail: "the extra replica is already healthy"}
+	h.s.syncStates = []mover.SyncState{{Failed: "volume is unpublished"}}
+	h.s.abortErr = &mover.RefusalError{Reason: mover.ReasonAbortUnsafe, VolumeID: volID, Detail: "the extra replica is already healthy"}
 	h.s.newPresent = true // Inspect: the new replica is there, and every replica healthy
 	h.run()
 	h.expectPhase(storagev1.PhaseFailed)
@@ -683,11 +684,11 @@ func TestAbortThatWouldRiskASourceKeepsTheExtraReplica(t *testing.T) {
 func TestExcessReplicaPendingRetriesAbort(t *testing.T) {
 	h := newHarness(t)
 	h.start(StartParams{})
-	h.s.syncStates = []mayastor.SyncState{{Failed: "faulted"}}
+	h.s.syncStates = []mover.SyncState{{Failed: "faulted"}}
 	h.step()
 	h.step()
 	h.step()
-	h.s.abortErr = &mayastor.RefusalError{Reason: mayastor.ReasonExcessReplicaPending, VolumeID: volID}
+	h.s.abortErr = &mover.RefusalError{Reason: mover.ReasonExcessReplicaPending, VolumeID: volID}
 	if res := h.step(); res.RequeueAfter != 10*time.Second {
 		t.Fatalf("want a poll, got %+v", res)
 	}
@@ -760,14 +761,14 @@ func TestStepsAreBounded(t *testing.T) {
 }
 
 func TestCheckpointRoundTrips(t *testing.T) {
-	p := mayastor.Plan{
+	p := mover.Plan{
 		MigrationID: "m", VolumeID: volID, TargetSelector: "tier=hot", SourceSelector: "tier=cold", Replicas: 3, VolumeSize: 1 << 34,
-		BaseReplicaIDs: []string{"a", "b"}, SourceReplicas: []mayastor.ReplicaRef{{ID: "a", Node: "n", Pool: "p"}},
-		RemovedSourceReplicas: []mayastor.ReplicaRef{{ID: "x"}}, MovedReplicas: []mayastor.ReplicaRef{{ID: "y"}},
-		PreservedSourceReplicas: []mayastor.ReplicaRef{{ID: "z"}}, NewReplica: &mayastor.ReplicaRef{ID: "c", Node: "n2", Pool: "q"},
-		TargetPools: []string{"q"}, NexusNode: "n", CordonLabel: "l", Cordons: []mayastor.Cordon{{Node: "n3", Label: "l", Answered: true}},
+		BaseReplicaIDs: []string{"a", "b"}, SourceReplicas: []mover.ReplicaRef{{ID: "a", Node: "n", Pool: "p"}},
+		RemovedSourceReplicas: []mover.ReplicaRef{{ID: "x"}}, MovedReplicas: []mover.ReplicaRef{{ID: "y"}},
+		PreservedSourceReplicas: []mover.ReplicaRef{{ID: "z"}}, NewReplica: &mover.ReplicaRef{ID: "c", Node: "n2", Pool: "q"},
+		TargetPools: []string{"q"}, NexusNode: "n", CordonLabel: "l", Cordons: []mover.Cordon{{Node: "n3", Label: "l", Answered: true}},
 		PublishedByMover: true, PlacementAttempts: 2, RemovalAttempts: 1, Forecast: "round 1 removes a", ExpectedRemoval: "a", Increases: 4,
-		Placeholders: []mayastor.ReplicaRef{{ID: "ph", Node: "n", Pool: "p"}}, PlaceholdersCreated: 1,
+		Placeholders: []mover.ReplicaRef{{ID: "ph", Node: "n", Pool: "p"}}, PlaceholdersCreated: 1,
 	}
 	// The Plan is the checkpoint type itself; every field is set so that a field the status
 	// form drops fails here. Only a cordon's Answered flag is dropped, on purpose.
@@ -880,7 +881,7 @@ func TestNotSyncedPausesBeforeLookingAgain(t *testing.T) {
 	h.step() // analyze
 	h.step() // scale up
 	h.step() // sync done → ScalingDown
-	h.s.scaleDownErr = &mayastor.RefusalError{Reason: mayastor.ReasonNotSynced, VolumeID: "v", Detail: "replica r2 child-status Degraded"}
+	h.s.scaleDownErr = &mover.RefusalError{Reason: mover.ReasonNotSynced, VolumeID: "v", Detail: "replica r2 child-status Degraded"}
 	res := h.step()
 	h.expectPhase(storagev1.PhaseWaitingSync)
 	if res.Continue || res.RequeueAfter != 10*time.Second {

@@ -11,6 +11,7 @@ import (
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 	"github.com/billyronks/couchestor/internal/mayastor"
+	"github.com/billyronks/couchestor/internal/mover"
 )
 
 // Rules of task MACHINE (issue 7 items 3 and 5; review S2, S5, S6, S8a). These are CoucheStor's
@@ -41,9 +42,9 @@ func TestRoundDeadlineGrowsWithObservedRebuildRate(t *testing.T) {
 func TestNextRoundGetsItsOwnDeadline(t *testing.T) {
 	h := newHarness(t)
 	h.start(StartParams{Timeout: 30 * time.Minute})
-	h.s.sources = []mayastor.ReplicaRef{{ID: "s1", Pool: "pool-sata-1"}, {ID: "s2", Pool: "pool-sata-2"}}
-	h.s.scaleDownRes = []mayastor.ScaleDownResult{{Removed: h.s.sources[0], SourceRemoved: true}, {SourceRemoved: true, Complete: true}}
-	h.s.syncStates = []mayastor.SyncState{{Progress: 50, Waiting: "rebuilding, 50%"}, {Done: true, Progress: 100}}
+	h.s.sources = []mover.ReplicaRef{{ID: "s1", Pool: "pool-sata-1"}, {ID: "s2", Pool: "pool-sata-2"}}
+	h.s.scaleDownRes = []mover.ScaleDownResult{{Removed: h.s.sources[0], SourceRemoved: true}, {SourceRemoved: true, Complete: true}}
+	h.s.syncStates = []mover.SyncState{{Progress: 50, Waiting: "rebuilding, 50%"}, {Done: true, Progress: 100}}
 	h.step() // analyze
 	h.step() // scale up
 	h.step() // 50%
@@ -156,10 +157,10 @@ func TestPermanentAnswerInScaleDownEndsWithUpstreamMessage(t *testing.T) {
 func TestRollbackRetriesUntilTheFaultClears(t *testing.T) {
 	h := newHarness(t)
 	h.start(StartParams{})
-	h.s.syncStates = []mayastor.SyncState{{Failed: "replica new is faulted"}}
+	h.s.syncStates = []mover.SyncState{{Failed: "replica new is faulted"}}
 	h.s.abortErrs = []error{
 		&mayastor.APIError{Op: "set replica count", StatusCode: http.StatusServiceUnavailable, Status: "503"},
-		&mayastor.RefusalError{Reason: mayastor.ReasonAbortUnsafe, VolumeID: volID, Detail: "could remove source replica src"},
+		&mover.RefusalError{Reason: mover.ReasonAbortUnsafe, VolumeID: volID, Detail: "could remove source replica src"},
 		nil,
 	}
 	h.run()
@@ -188,9 +189,9 @@ func TestRollbackGivesUpAtItsDeadline(t *testing.T) {
 	h := newHarness(t)
 	h.m.SettleWindow = 5 * time.Minute
 	h.start(StartParams{})
-	h.s.syncStates = []mayastor.SyncState{{Waiting: "target unavailable"}}
-	h.s.abortErr = &mayastor.RefusalError{Reason: mayastor.ReasonAbortUnsafe, VolumeID: volID, Detail: "could remove source replica src"}
-	h.s.report = &mayastor.VolumeReport{Exists: true, NumReplicas: 2, Replicas: []mayastor.ReplicaRef{{ID: "new", Pool: "pool-nvme-2"}, {ID: "src"}}, Healthy: []string{"src"}}
+	h.s.syncStates = []mover.SyncState{{Waiting: "target unavailable"}}
+	h.s.abortErr = &mover.RefusalError{Reason: mover.ReasonAbortUnsafe, VolumeID: volID, Detail: "could remove source replica src"}
+	h.s.report = &mover.VolumeReport{Exists: true, NumReplicas: 2, Replicas: []mover.ReplicaRef{{ID: "new", Pool: "pool-nvme-2"}, {ID: "src"}}, Healthy: []string{"src"}}
 	h.step()
 	h.step()
 	h.clk.Step(31 * time.Minute)
@@ -220,7 +221,7 @@ func TestRollbackGivesUpAtItsDeadline(t *testing.T) {
 func TestOutsideCountChangeDuringSyncStops(t *testing.T) {
 	h := newHarness(t)
 	h.start(StartParams{})
-	h.s.syncErr = &mayastor.RefusalError{Reason: mayastor.ReasonReplicaCountChanged, VolumeID: volID,
+	h.s.syncErr = &mover.RefusalError{Reason: mover.ReasonReplicaCountChanged, VolumeID: volID,
 		Detail: "num_replicas is 3, this move expects 2: another actor changed the replica count during the move"}
 	h.s.newPresent = true
 	h.run()
@@ -231,7 +232,7 @@ func TestOutsideCountChangeDuringSyncStops(t *testing.T) {
 		}
 	}
 	c := h.condition(storagev1.MigrationConditionSucceeded)
-	if c.Reason != string(mayastor.ReasonReplicaCountChanged) || !strings.Contains(c.Message, "num_replicas is 3, this move expects 2") {
+	if c.Reason != string(mover.ReasonReplicaCountChanged) || !strings.Contains(c.Message, "num_replicas is 3, this move expects 2") {
 		t.Fatalf("condition %+v", c)
 	}
 	if len(h.tm.Status.KeptReplicas) != 1 {
@@ -245,14 +246,14 @@ func TestOutsideCountChangeDuringSyncStops(t *testing.T) {
 func TestRollbackMessageTellsEarlierRoundsAndWhatWasRemoved(t *testing.T) {
 	h := newHarness(t)
 	h.start(StartParams{})
-	h.s.sources = []mayastor.ReplicaRef{{ID: "s1", Pool: "pool-sata-1"}, {ID: "s2", Pool: "pool-sata-2"}}
-	h.s.scaleDownRes = []mayastor.ScaleDownResult{{Removed: h.s.sources[0], SourceRemoved: true}}
+	h.s.sources = []mover.ReplicaRef{{ID: "s1", Pool: "pool-sata-1"}, {ID: "s2", Pool: "pool-sata-2"}}
+	h.s.scaleDownRes = []mover.ScaleDownResult{{Removed: h.s.sources[0], SourceRemoved: true}}
 	h.step() // analyze
 	h.step() // scale up
 	h.step() // synced
 	h.step() // round 1 removes s1
 	h.expectPhase(storagev1.PhaseScalingUp)
-	h.s.syncStates = []mayastor.SyncState{{Failed: "replica new is faulted"}}
+	h.s.syncStates = []mover.SyncState{{Failed: "replica new is faulted"}}
 	h.s.abortRemoves = "other"
 	h.tm.Status.Checkpoint.BaseReplicaIDs = append(h.tm.Status.Checkpoint.BaseReplicaIDs, "other")
 	h.run()

@@ -10,7 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
-	"github.com/billyronks/couchestor/internal/mayastor"
+	"github.com/billyronks/couchestor/internal/mover"
 )
 
 // rollBack starts undoing the migration: it moves to RollingBack with the reason recorded.
@@ -48,17 +48,17 @@ func (m *Machine) abort(ctx context.Context, tm *storagev1.TierMigration, s Stor
 	if kind == errPersist {
 		return Result{}, err
 	}
-	if kind == errRefusal && refusal.Reason == mayastor.ReasonAbortUnsafe {
+	if kind == errRefusal && refusal.Reason == mover.ReasonAbortUnsafe {
 		rep, repErr := inspect(ctx, s, before)
 		if repErr == nil && before.NewReplica != nil && rep.IsHealthy(before.NewReplica.ID) && len(rep.Healthy) == len(rep.Replicas) {
-			kept := keptOf(before, rep, nil, string(mayastor.ReasonAbortUnsafe))
+			kept := keptOf(before, rep, nil, string(mover.ReasonAbortUnsafe))
 			return m.endKeeping(ctx, tm, storagev1.PhaseFailed, ReasonRolledBack, fmt.Sprintf(
 				"stopped after %s without lowering the count: %s; %s; %s%s", cause, refusal.Detail,
 				earlierRounds(tm.Status.Checkpoint), volumeLine(rep, nil), keptLine(kept, rep, nil)), OutcomeRolledBack, kept)
 		}
 	}
 	retryable := kind == errTransient || kind == errRefusal &&
-		(refusal.Reason == mayastor.ReasonAbortUnsafe || refusal.Reason == mayastor.ReasonExcessReplicaPending)
+		(refusal.Reason == mover.ReasonAbortUnsafe || refusal.Reason == mover.ReasonExcessReplicaPending)
 	if !retryable {
 		return m.rollbackStopped(ctx, tm, s, before, string(refusal.Reason), fmt.Sprintf("roll-back after %s stopped: %s", cause, refusal.Error()))
 	}
@@ -72,7 +72,7 @@ func (m *Machine) abort(ctx context.Context, tm *storagev1.TierMigration, s Stor
 	prev := tm.Status.DeepCopy()
 	res := Result{RequeueAfter: m.waitFor(&tm.Status, now, m.PollInterval)}
 	what := "waiting for the control plane to remove the excess replica: " + refusal.Detail
-	if refusal.Reason == mayastor.ReasonAbortUnsafe {
+	if refusal.Reason == mover.ReasonAbortUnsafe {
 		what = "waiting until lowering the count cannot remove a source: " + refusal.Detail
 	}
 	if setStepMessage(&tm.Status, fmt.Sprintf("%s (gives up at %s)", what, m.phaseDeadline(&tm.Status).UTC().Format(time.RFC3339))) {
@@ -84,7 +84,7 @@ func (m *Machine) abort(ctx context.Context, tm *storagev1.TierMigration, s Stor
 }
 
 // rollbackStopped ends a roll-back that could not bring the count back, saying what is left.
-func (m *Machine) rollbackStopped(ctx context.Context, tm *storagev1.TierMigration, s Storage, plan mayastor.Plan, reason, detail string) (Result, error) {
+func (m *Machine) rollbackStopped(ctx context.Context, tm *storagev1.TierMigration, s Storage, plan mover.Plan, reason, detail string) (Result, error) {
 	rep, repErr := inspect(ctx, s, plan)
 	kept := keptOf(plan, rep, repErr, reason)
 	return m.endKeeping(ctx, tm, storagev1.PhaseFailed, reason, fmt.Sprintf("%s; %s; %s%s",
@@ -93,7 +93,7 @@ func (m *Machine) rollbackStopped(ctx context.Context, tm *storagev1.TierMigrati
 
 // rolledBack ends a roll-back whose Abort succeeded, saying which replica the decrease removed
 // (review S8a: not necessarily the one added) and what the volume holds.
-func (m *Machine) rolledBack(ctx context.Context, tm *storagev1.TierMigration, s Storage, before, after mayastor.Plan, cause string) (Result, error) {
+func (m *Machine) rolledBack(ctx context.Context, tm *storagev1.TierMigration, s Storage, before, after mover.Plan, cause string) (Result, error) {
 	var this string
 	switch {
 	case before.NewReplica == nil:

@@ -6,7 +6,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
-	"github.com/billyronks/couchestor/internal/mayastor"
+	"github.com/billyronks/couchestor/internal/mover"
 )
 
 // Unwind undoes an in-flight migration whose TierMigration is being deleted: cordons lifted, an
@@ -46,7 +46,7 @@ func (m *Machine) Unwind(ctx context.Context, tm *storagev1.TierMigration, s Sto
 	case kind == errNone:
 		res.event(corev1.EventTypeNormal, ReasonDeleted, "Unwind", "TierMigration deleted in phase %s: rolled back, the source replicas are untouched", tm.Status.Phase)
 		return true, res, nil
-	case kind == errRefusal && refusal.Reason == mayastor.ReasonExcessReplicaPending:
+	case kind == errRefusal && refusal.Reason == mover.ReasonExcessReplicaPending:
 		return false, Result{RequeueAfter: m.PollInterval}, nil
 	case kind == errRefusal:
 		// AbortUnsafe (the extra replica is rebuilt and healthy) and the like: nothing

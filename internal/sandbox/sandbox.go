@@ -24,7 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"github.com/billyronks/couchestor/internal/controller"
+	storagev1 "github.com/billyronks/couchestor/api/v1"
 	"github.com/billyronks/couchestor/internal/mayastor"
 	"github.com/billyronks/couchestor/internal/operator"
 	"github.com/billyronks/couchestor/internal/sim"
@@ -217,7 +217,7 @@ func (st *Stack) createPersistentVolumes(ctx context.Context, storageClass strin
 				PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimDelete,
 				StorageClassName:              storageClass,
 				PersistentVolumeSource: corev1.PersistentVolumeSource{CSI: &corev1.CSIPersistentVolumeSource{
-					Driver: controller.MayastorCSIDriver, VolumeHandle: v.Spec.UUID, FSType: "ext4",
+					Driver: storagev1.MayastorCSIDriver, VolumeHandle: v.Spec.UUID, FSType: "ext4",
 				}},
 			},
 		}

@@ -115,7 +115,7 @@ type PolicyPlan struct {
 //   - The volumes that should move are ranked (pinned first, hottest promotions, coldest
 //     demotions, then volume id) and given slots — the policy's maxConcurrentMigrations and the
 //     operator's limit, less the migrations in flight — and room: each replica needs a distinct
-//     Online pool of the target tier with room for it and the headroom kept (mayastor.HasRoom,
+//     Online pool of the target tier with room for it and the headroom kept (mover.HasRoom,
 //     the Mover's rule), counting the room taken by the moves granted before it. The others
 //     wait.
 //   - Outside every migration window of the policy, every volume that would move waits

@@ -10,6 +10,7 @@ import (
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 	"github.com/billyronks/couchestor/internal/mayastor"
+	"github.com/billyronks/couchestor/internal/mover"
 )
 
 // now is the clock of every plan test; gib a volume size.
@@ -229,7 +230,7 @@ func TestPlanPolicyRules(t *testing.T) {
 		{"operator limit of 1 already used", func(s *Snapshot, _ *storagev1.StoragePolicy, f *Flags) {
 			f.MaxConcurrentMigrations, s.InFlight = 1, InFlight{Global: 1, ByPolicy: map[string]int{"x": 1}}
 		}, wait, nvme, storagev1.ReasonConcurrencyLimit, ""},
-		// Room on the target tier, headroom kept (mayastor.HasRoom).
+		// Room on the target tier, headroom kept (mover.HasRoom).
 		{"target pools full", poolsUsed(995*gib, "n1", "n2"), wait, nvme, storagev1.ReasonInsufficientCapacity, ""},
 		{"room only by eating the headroom", poolsUsed(895*gib, "n1", "n2"), wait, nvme, storagev1.ReasonInsufficientCapacity, ""},
 		{"the same room without headroom", all(poolsUsed(895*gib, "n1", "n2"), spec(func(s *storagev1.StoragePolicySpec) { s.CapacityHeadroomPercent = 0 })),
@@ -553,14 +554,14 @@ func TestThreeOverlappingPolicies(t *testing.T) {
 
 // The planner's stay reasons for what the Mover refuses are the Mover's own reasons.
 func TestStayReasonsMatchMoverRefusals(t *testing.T) {
-	for planner, mover := range map[string]mayastor.Reason{
-		storagev1.ReasonVolumeHasSnapshots:   mayastor.ReasonVolumeHasSnapshots,
-		storagev1.ReasonAffinityGroupMinimum: mayastor.ReasonAffinityGroupMinimum,
-		storagev1.ReasonVolumeNotHealthy:     mayastor.ReasonVolumeNotHealthy,
-		storagev1.ReasonInsufficientCapacity: mayastor.ReasonInsufficientCapacity,
+	for planner, moverReason := range map[string]mover.Reason{
+		storagev1.ReasonVolumeHasSnapshots:   mover.ReasonVolumeHasSnapshots,
+		storagev1.ReasonAffinityGroupMinimum: mover.ReasonAffinityGroupMinimum,
+		storagev1.ReasonVolumeNotHealthy:     mover.ReasonVolumeNotHealthy,
+		storagev1.ReasonInsufficientCapacity: mover.ReasonInsufficientCapacity,
 	} {
-		if planner != string(mover) {
-			t.Errorf("planner reason %q, Mover reason %q", planner, mover)
+		if planner != string(moverReason) {
+			t.Errorf("planner reason %q, Mover reason %q", planner, moverReason)
 		}
 	}
 }

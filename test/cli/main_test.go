@@ -25,7 +25,6 @@ import (
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 	"github.com/billyronks/couchestor/internal/cli"
-	"github.com/billyronks/couchestor/internal/controller"
 	"github.com/billyronks/couchestor/internal/testenv"
 )
 
@@ -202,7 +201,7 @@ func mayastorPV(t *testing.T, uuid, storageClass string) string {
 			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
 			StorageClassName: storageClass,
 			PersistentVolumeSource: corev1.PersistentVolumeSource{CSI: &corev1.CSIPersistentVolumeSource{
-				Driver: controller.MayastorCSIDriver, VolumeHandle: uuid,
+				Driver: storagev1.MayastorCSIDriver, VolumeHandle: uuid,
 			}},
 		},
 	}

@@ -73,7 +73,7 @@ var reasonSources = []struct {
 	min  int // fewer constants than this means the file moved or the parser broke
 }{
 	{"api/v1/reasons.go", 30},
-	{"internal/mayastor/refusal.go", 24},
+	{"internal/mover/refusal.go", 24},
 	{"internal/migration/decide.go", 18},
 	{"internal/promwatch/errors.go", 8},
 }
@@ -84,7 +84,7 @@ func reasonConstants(t *testing.T, root string) map[string][]string {
 	t.Helper()
 	type ref struct{ file, name, pkg, target string }
 	pkgFile := map[string]string{"storagev1": "api/v1/reasons.go", "v1": "api/v1/reasons.go",
-		"mayastor": "internal/mayastor/refusal.go", "migration": "internal/migration/decide.go", "promwatch": "internal/promwatch/errors.go"}
+		"mover": "internal/mover/refusal.go", "migration": "internal/migration/decide.go", "promwatch": "internal/promwatch/errors.go"}
 	byName := map[string]string{} // constant name (unqualified) -> value, across files
 	out := map[string][]string{}
 	var pending []ref
@@ -112,7 +112,7 @@ func reasonConstants(t *testing.T, root string) map[string][]string {
 						}
 						out[src.path] = append(out[src.path], s)
 						byName[name.Name+"@"+src.path] = s
-					case *ast.CallExpr: // string(mayastor.ReasonX)
+					case *ast.CallExpr: // string(mover.ReasonX)
 						if sel, ok := v.Args[0].(*ast.SelectorExpr); ok {
 							pending = append(pending, ref{src.path, name.Name, fmt.Sprint(sel.X), sel.Sel.Name})
 						}

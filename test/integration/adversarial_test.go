@@ -11,6 +11,7 @@ import (
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 	"github.com/billyronks/couchestor/internal/mayastor"
+	"github.com/billyronks/couchestor/internal/mover"
 	"github.com/billyronks/couchestor/internal/sim"
 )
 
@@ -156,8 +157,8 @@ func TestAdversarialUpstreamTieOrder(t *testing.T) {
 
 	w.create("adv-tie-three", promote(advThree))
 	three := awaitPhase(t, "adv-tie-three", 60*time.Second, storagev1.PhaseFailed)
-	if _, reason, msg := succeededReason(three); reason != string(mayastor.ReasonLayoutNotMovable) {
-		t.Fatalf("3-replica volume: reason %s (%s), want %s", reason, msg, mayastor.ReasonLayoutNotMovable)
+	if _, reason, msg := succeededReason(three); reason != string(mover.ReasonLayoutNotMovable) {
+		t.Fatalf("3-replica volume: reason %s (%s), want %s", reason, msg, mover.ReasonLayoutNotMovable)
 	}
 	if n := w.writeCount(); n != 0 {
 		t.Fatalf("the refused 3-replica move wrote to Mayastor: %v", w.writes)
@@ -342,8 +343,8 @@ func TestAdversarialHADisabled(t *testing.T) {
 		w.startOperator()
 		w.create("adv-ha-configured", promote(advOne))
 		tm := awaitPhase(t, "adv-ha-configured", 60*time.Second, storagev1.PhaseFailed, storagev1.PhaseCompleted)
-		if _, reason, msg := succeededReason(tm); tm.Status.Phase != storagev1.PhaseFailed || reason != string(mayastor.ReasonLayoutNotMovable) {
-			t.Fatalf("want Failed %s; got %s %s: %s", mayastor.ReasonLayoutNotMovable, tm.Status.Phase, reason, msg)
+		if _, reason, msg := succeededReason(tm); tm.Status.Phase != storagev1.PhaseFailed || reason != string(mover.ReasonLayoutNotMovable) {
+			t.Fatalf("want Failed %s; got %s %s: %s", mover.ReasonLayoutNotMovable, tm.Status.Phase, reason, msg)
 		}
 		if n := w.writeCount(); n != 0 {
 			t.Fatalf("a move refused at Analyze wrote to Mayastor: %v", w.writes)

@@ -19,6 +19,7 @@ import (
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 	"github.com/billyronks/couchestor/internal/mayastor"
 	"github.com/billyronks/couchestor/internal/migration"
+	"github.com/billyronks/couchestor/internal/mover"
 )
 
 // The sampler (issue 7 item 6) watches a migrationWorld while its scenario runs and fails the
@@ -337,7 +338,7 @@ func (s *sampler) checkCordonsLocked(now time.Time) {
 	byLabel := map[string]*storagev1.TierMigration{}
 	for i := range s.tms {
 		tm := &s.tms[i]
-		label := mayastor.CordonLabelFor(migration.MigrationIDFor(tm))
+		label := mover.CordonLabelFor(migration.MigrationIDFor(tm))
 		if cp := tm.Status.Checkpoint; cp != nil && cp.CordonLabel != "" {
 			label = cp.CordonLabel
 		}
@@ -723,7 +724,7 @@ func TestSamplerCatchesViolations(t *testing.T) {
 	// A cordon of an ended migration, 30 s old: allowed for now.
 	w.create("samp-cordon", spec(pureVolThreeSAT))
 	setStatus(t, "samp-cordon", ended(storagev1.PhaseFailed, "Timeout", "gave up", now))
-	if _, err := w.ms.CordonNode(c, "nvme-a", mayastor.CordonLabelFor("samp-cordon")); err != nil {
+	if _, err := w.ms.CordonNode(c, "nvme-a", mover.CordonLabelFor("samp-cordon")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := w.ms.CordonNode(c, "nvme-b", "couchestor-migration-nobody"); err != nil {
@@ -766,7 +767,7 @@ func TestSamplerCatchesViolations(t *testing.T) {
 
 	got := awaitViolations(t, s,
 		"redundancy: volume "+pureVolTwoSAT+" has 1 healthy replica(s), fewer than the 2",
-		"cordon: node nvme-a still carries "+mayastor.CordonLabelFor("samp-cordon"),
+		"cordon: node nvme-a still carries "+mover.CordonLabelFor("samp-cordon"),
 		"cordon: node nvme-b still carries couchestor-migration-nobody",
 		"deadline: TierMigration samp-deadline is still WaitingSync",
 		"message: TierMigration samp-moved ended Completed",

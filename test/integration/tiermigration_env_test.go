@@ -25,6 +25,7 @@ import (
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 	"github.com/billyronks/couchestor/internal/controller"
 	"github.com/billyronks/couchestor/internal/mayastor"
+	"github.com/billyronks/couchestor/internal/mover"
 	"github.com/billyronks/couchestor/internal/operator"
 	"github.com/billyronks/couchestor/internal/sim"
 )
@@ -305,7 +306,7 @@ func (w *migrationWorld) startOperator() {
 		Recorder:   mgr.GetEventRecorder("couchestor"),
 		Clock:      w.clk,
 		Options:    w.opts,
-		NewStorage: controller.MoverStorageWith(w.ms, mayastor.MoverOptions{HADisabled: w.opts.MayastorHADisabled}),
+		NewStorage: controller.MoverStorageWith(w.ms, mover.MoverOptions{HADisabled: w.opts.MayastorHADisabled}),
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		w.t.Fatal(err)

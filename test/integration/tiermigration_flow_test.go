@@ -18,7 +18,7 @@ import (
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 	"github.com/billyronks/couchestor/internal/controller"
-	"github.com/billyronks/couchestor/internal/mayastor"
+	"github.com/billyronks/couchestor/internal/mover"
 	"github.com/billyronks/couchestor/internal/sim"
 )
 
@@ -69,7 +69,7 @@ func createPV(t *testing.T, volumeID, claim string) {
 			Capacity:    corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("20Gi")},
 			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
 			PersistentVolumeSource: corev1.PersistentVolumeSource{CSI: &corev1.CSIPersistentVolumeSource{
-				Driver: controller.MayastorCSIDriver, VolumeHandle: volumeID}},
+				Driver: storagev1.MayastorCSIDriver, VolumeHandle: volumeID}},
 			ClaimRef:         &corev1.ObjectReference{Kind: "PersistentVolumeClaim", APIVersion: "v1", Namespace: "default", Name: claim, UID: "claim-uid-1"},
 			StorageClassName: "mayastor",
 		},
@@ -214,7 +214,7 @@ func TestTierMigrationMovesTwoReplicaVolume(t *testing.T) {
 		VolumeID: pureVolThreeSAT, TargetTier: storagev1.TierNVMe, PolicyName: policy.Name, AllowRepublish: true, Timeout: "10h",
 	})
 	three := awaitPhase(t, "promote-three", 60*time.Second, storagev1.PhaseFailed)
-	if _, reason, msg := succeededReason(three); reason != string(mayastor.ReasonLayoutNotMovable) || !strings.Contains(msg, "replica map") {
+	if _, reason, msg := succeededReason(three); reason != string(mover.ReasonLayoutNotMovable) || !strings.Contains(msg, "replica map") {
 		t.Fatalf("3-replica move: reason %s: %s", reason, msg)
 	}
 	if n := w.writeCount(); n != 0 {
@@ -311,7 +311,7 @@ func TestTierMigrationRebuildFaultRollsBack(t *testing.T) {
 		t.Fatalf("replicas %v, want the source %v untouched", replicaIDsOf(v), source)
 	}
 	w.checkInvariant()
-	if _, reason, msg := succeededReason(tm); reason != "SyncFailed" && reason != string(mayastor.ReasonNewReplicaLost) {
+	if _, reason, msg := succeededReason(tm); reason != "SyncFailed" && reason != string(mover.ReasonNewReplicaLost) {
 		t.Fatalf("reason %s: %s", reason, msg)
 	}
 	if !slices.Contains(phasesOf(tm), storagev1.PhaseRollingBack) || tm.Status.Error == "" {
@@ -365,7 +365,7 @@ func TestTierMigrationRefusalWritesNothing(t *testing.T) {
 		VolumeID: smallVolNVMe1, TargetTier: storagev1.TierSATA, PolicyName: "does-not-exist",
 	})
 	tm := awaitPhase(t, "nexus-local", 30*time.Second, storagev1.PhaseFailed)
-	if _, reason, msg := succeededReason(tm); reason != string(mayastor.ReasonNexusLocalSource) || !strings.Contains(msg, "republish") {
+	if _, reason, msg := succeededReason(tm); reason != string(mover.ReasonNexusLocalSource) || !strings.Contains(msg, "republish") {
 		t.Fatalf("reason %s: %s", reason, msg)
 	}
 	tm = awaitPhase(t, "no-policy", 30*time.Second, storagev1.PhaseFailed)

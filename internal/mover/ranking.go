@@ -1,7 +1,8 @@
-package mayastor
+package mover
 
 import (
 	"cmp"
+	"github.com/billyronks/couchestor/internal/mayastor"
 	"slices"
 )
 
@@ -30,45 +31,6 @@ import (
 // is Online and, on a published volume, an Online nexus child with no rebuild
 // running. That is what io-engine persists for a settled child.
 
-// ReplicaOrder is where one volume's replicas sit in the core agent's global
-// replica map, read from GET /v0/specs.
-type ReplicaOrder struct {
-	// Index is each replica's position in the map (0 first).
-	Index map[string]int
-	// Len is the number of replicas in the whole map (every volume's).
-	Len int
-	// Shared says whether a replica's spec is shared (share != none). A
-	// replica missing here is treated by node: local when on the nexus node.
-	Shared map[string]bool
-	// Tail is the uuid of the map's last entry: the one a removal anywhere
-	// in the map moves into the freed slot (swap_remove).
-	Tail string
-	// TailVolume is the volume owning Tail ("" when it belongs to none).
-	TailVolume string
-	// Placeholders are CoucheStor's placeholder replicas in the map (every
-	// migration's), by uuid, with their position.
-	Placeholders map[string]int
-}
-
-// OrderOf extracts volumeID's replicas from specs, in map order.
-func OrderOf(specs *Specs, volumeID string) ReplicaOrder {
-	o := ReplicaOrder{Index: map[string]int{}, Shared: map[string]bool{}, Len: len(specs.Replicas), Placeholders: map[string]int{}}
-	if n := len(specs.Replicas); n > 0 {
-		o.Tail, o.TailVolume = specs.Replicas[n-1].UUID, specs.Replicas[n-1].Owners.Volume
-	}
-	for i, r := range specs.Replicas {
-		if r.Owners.Volume != volumeID {
-			if r.Owners.Volume == "" && IsPlaceholderID(r.UUID) {
-				o.Placeholders[r.UUID] = i
-			}
-			continue
-		}
-		o.Index[r.UUID] = i
-		o.Shared[r.UUID] = r.Share != "" && r.Share != ProtocolNone
-	}
-	return o
-}
-
 // removalKey is a replica's place in the removal ranking; smaller goes first.
 type removalKey struct {
 	healthy  int // 0 unhealthy, 1 healthy
@@ -88,28 +50,28 @@ func compareRemovalKeys(a, b removalKey) int {
 	)
 }
 
-func childStateRank(s ChildState) int {
+func childStateRank(s mayastor.ChildState) int {
 	switch s {
-	case ChildStateFaulted:
+	case mayastor.ChildStateFaulted:
 		return 0
-	case ChildStateDegraded:
+	case mayastor.ChildStateDegraded:
 		return 2
-	case ChildStateOnline:
+	case mayastor.ChildStateOnline:
 		return 3
 	}
 	return 1
 }
 
 // replicaHealthy is the REST stand-in for "NexusInfo says healthy".
-func replicaHealthy(v *Volume, r ReplicaTopology) bool {
-	if r.State != ReplicaStateOnline || r.RebuildProgress != nil {
+func replicaHealthy(v *mayastor.Volume, r mayastor.ReplicaTopology) bool {
+	if r.State != mayastor.ReplicaStateOnline || r.RebuildProgress != nil {
 		return false
 	}
-	return v.State.Target == nil || r.ChildStatus == ChildStateOnline
+	return v.State.Target == nil || r.ChildStatus == mayastor.ChildStateOnline
 }
 
 // replicaLocal reports whether the replica is unshared (local to the nexus).
-func replicaLocal(v *Volume, id string, r ReplicaTopology, o ReplicaOrder) bool {
+func replicaLocal(v *mayastor.Volume, id string, r mayastor.ReplicaTopology, o mayastor.ReplicaOrder) bool {
 	if shared, ok := o.Shared[id]; ok && v.State.Target != nil {
 		return !shared
 	}
@@ -117,7 +79,7 @@ func replicaLocal(v *Volume, id string, r ReplicaTopology, o ReplicaOrder) bool 
 	return nn != "" && r.Node == nn
 }
 
-func removalKeyOf(v *Volume, id string, o ReplicaOrder) removalKey {
+func removalKeyOf(v *mayastor.Volume, id string, o mayastor.ReplicaOrder) removalKey {
 	r := v.State.ReplicaTopology[id]
 	k := removalKey{child: 3, index: o.Len + 1}
 	if i, ok := o.Index[id]; ok {
@@ -141,7 +103,7 @@ func removalKeyOf(v *Volume, id string, o ReplicaOrder) removalKey {
 
 // RemovalRanking returns v's replicas in the order the core agent ranks them
 // for removal, the first to go first.
-func RemovalRanking(v *Volume, o ReplicaOrder) []string {
+func RemovalRanking(v *mayastor.Volume, o mayastor.ReplicaOrder) []string {
 	ids := replicaIDs(v)
 	keys := make(map[string]removalKey, len(ids))
 	for _, id := range ids {
@@ -155,7 +117,7 @@ func RemovalRanking(v *Volume, o ReplicaOrder) []string {
 // removes, or "" when the control plane would remove none (only the count
 // changes, because no replica may go without leaving fewer healthy ones than
 // newCount).
-func PredictRemoval(v *Volume, o ReplicaOrder, newCount int) string {
+func PredictRemoval(v *mayastor.Volume, o mayastor.ReplicaOrder, newCount int) string {
 	ranked := RemovalRanking(v, o)
 	if len(ranked) == 0 {
 		return ""
@@ -179,8 +141,8 @@ func PredictRemoval(v *Volume, o ReplicaOrder, newCount int) string {
 // removalCandidates are the replicas a decrease may remove when the map
 // order is not known: the best-ranked replicas by health, child state and
 // locality, all ties included.
-func removalCandidates(v *Volume) []string {
-	o := ReplicaOrder{}
+func removalCandidates(v *mayastor.Volume) []string {
+	o := mayastor.ReplicaOrder{}
 	var out []string
 	var best *removalKey
 	for _, id := range replicaIDs(v) {

@@ -1,8 +1,9 @@
-package mayastor
+package mover
 
 import (
 	"slices"
 
+	"github.com/billyronks/couchestor/internal/mayastor"
 	"k8s.io/apimachinery/pkg/labels"
 )
 
@@ -29,9 +30,9 @@ const (
 // PlacementInput is the cluster as the core agent's scheduler sees it for one
 // increase of Volume's replica count.
 type PlacementInput struct {
-	Volume *Volume
-	Pools  []Pool
-	Nodes  []Node
+	Volume *mayastor.Volume
+	Pools  []mayastor.Pool
+	Nodes  []mayastor.Node
 	// PoolReplicas is the number of replicas (of every volume) on each pool,
 	// by pool id: the "replica count" term of the score.
 	PoolReplicas map[string]int
@@ -47,24 +48,24 @@ type PlacementInput struct {
 // Exact score ties are resolved upstream by a HashMap's iteration order
 // (review F19), which no client can know; here they keep the order of
 // in.Pools. Use PlacementSettled to know whether the prediction is safe.
-func PlacementCandidates(in PlacementInput) []*Pool {
+func PlacementCandidates(in PlacementInput) []*mayastor.Pool {
 	out := placementEligible(in)
-	slices.SortStableFunc(out, func(a, b *Pool) int {
+	slices.SortStableFunc(out, func(a, b *mayastor.Pool) int {
 		return comparePoolsForPlacement(in.Volume.Spec.Thin, a, b, in.PoolReplicas)
 	})
 	return out
 }
 
 // placementEligible applies the node and pool filters.
-func placementEligible(in PlacementInput) []*Pool {
+func placementEligible(in PlacementInput) []*mayastor.Pool {
 	v := in.Volume
-	nodes := make(map[string]*Node, len(in.Nodes))
+	nodes := make(map[string]*mayastor.Node, len(in.Nodes))
 	for i := range in.Nodes {
 		nodes[in.Nodes[i].ID] = &in.Nodes[i]
 	}
 	held := replicaNodes(v)
 	allocated, allocatedKnown := volumeAllocated(v)
-	var out []*Pool
+	var out []*mayastor.Pool
 	for i := range in.Pools {
 		p := &in.Pools[i]
 		node := poolNode(p)
@@ -95,10 +96,10 @@ func placementEligible(in PlacementInput) []*Pool {
 // poolFitsVolume applies the pool filters on status and space (placement.md
 // §1; review Part 1: volume_policy/pool.rs:17-109, thick.rs:22-29,
 // simple.rs:163-198; upstream code not read).
-func poolFitsVolume(p *Pool, v *Volume, allocated uint64, allocatedKnown bool) bool {
+func poolFitsVolume(p *mayastor.Pool, v *mayastor.Volume, allocated uint64, allocatedKnown bool) bool {
 	s := p.State
 	// Not Faulted or Unknown: only Online and Degraded pools take replicas.
-	if s == nil || (s.Status != PoolStatusOnline && s.Status != PoolStatusDegraded) {
+	if s == nil || (s.Status != mayastor.PoolStatusOnline && s.Status != mayastor.PoolStatusDegraded) {
 		return false
 	}
 	size := v.Spec.Size
@@ -127,7 +128,7 @@ func poolFitsVolume(p *Pool, v *Volume, allocated uint64, allocatedKnown bool) b
 
 // volumeAllocated is the largest allocation among the volume's replicas, and
 // whether every replica reported one.
-func volumeAllocated(v *Volume) (uint64, bool) {
+func volumeAllocated(v *mayastor.Volume) (uint64, bool) {
 	var most uint64
 	known := len(v.State.ReplicaTopology) > 0
 	for _, r := range v.State.ReplicaTopology {
@@ -140,7 +141,7 @@ func volumeAllocated(v *Volume) (uint64, bool) {
 	return most, known
 }
 
-func poolFree(p *Pool) uint64 {
+func poolFree(p *mayastor.Pool) uint64 {
 	if p.State == nil || p.State.Used >= p.State.Capacity {
 		return 0
 	}
@@ -149,7 +150,7 @@ func poolFree(p *Pool) uint64 {
 
 // poolCommitted is the pool's committed size; pools that do not report one
 // count their used space.
-func poolCommitted(p *Pool) uint64 {
+func poolCommitted(p *mayastor.Pool) uint64 {
 	if p.State == nil {
 		return 0
 	}
@@ -159,7 +160,7 @@ func poolCommitted(p *Pool) uint64 {
 	return p.State.Used
 }
 
-func poolOverCommitment(p *Pool) uint64 {
+func poolOverCommitment(p *mayastor.Pool) uint64 {
 	if c := poolCommitted(p); p.State != nil && c > p.State.Capacity {
 		return c - p.State.Capacity
 	}
@@ -168,11 +169,11 @@ func poolOverCommitment(p *Pool) uint64 {
 
 // poolStatusOrder sorts as upstream's PoolStatus ordering: Degraded before
 // Online (review Part 1, stor-port/src/types/v0/transport/pool.rs:122-151).
-func poolStatusOrder(st PoolStatus) int {
+func poolStatusOrder(st mayastor.PoolStatus) int {
 	switch st {
-	case PoolStatusDegraded:
+	case mayastor.PoolStatusDegraded:
 		return 1
-	case PoolStatusOnline:
+	case mayastor.PoolStatusOnline:
 		return 2
 	}
 	return 0
@@ -184,7 +185,7 @@ func poolStatusOrder(st PoolStatus) int {
 // ones 25, 40 and less over-commitment 35. Each term splits its weight between
 // the two pools in proportion to their values (an even split when both are
 // zero), in whole percent. Negative means a is tried first.
-func comparePoolsForPlacement(thin bool, a, b *Pool, replicas map[string]int) int {
+func comparePoolsForPlacement(thin bool, a, b *mayastor.Pool, replicas map[string]int) int {
 	if d := poolStatusOrder(a.State.Status) - poolStatusOrder(b.State.Status); d != 0 {
 		return d
 	}
@@ -227,9 +228,9 @@ func comparePoolsForPlacement(thin bool, a, b *Pool, replicas map[string]int) in
 // candidate is strictly preferred to every other candidate. The pairwise
 // score is not transitive and exact ties follow a HashMap's order upstream
 // (review F19), so "first after a sort" alone is not a safe prediction.
-func PlacementSettled(in PlacementInput, want func(*Pool) bool) bool {
+func PlacementSettled(in PlacementInput, want func(*mayastor.Pool) bool) bool {
 	cands := placementEligible(in)
-	var wanted, others []*Pool
+	var wanted, others []*mayastor.Pool
 	for _, p := range cands {
 		if want(p) {
 			wanted = append(wanted, p)

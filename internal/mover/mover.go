@@ -1,7 +1,8 @@
-package mayastor
+package mover
 
 import (
 	storagev1 "github.com/billyronks/couchestor/api/v1"
+	"github.com/billyronks/couchestor/internal/mayastor"
 
 	"context"
 	"fmt"
@@ -53,10 +54,10 @@ type MoverOptions struct {
 	// PoolLabels returns the labels that tier selectors match for a pool
 	// (default: the pool's spec labels). Use it to merge the DiskPool
 	// resource's own metadata labels.
-	PoolLabels func(Pool) labels.Set
+	PoolLabels func(mayastor.Pool) labels.Set
 	// PublishProtocol is used when publishing an unpublished volume
 	// (default nvmf).
-	PublishProtocol VolumeShareProtocol
+	PublishProtocol mayastor.VolumeShareProtocol
 	// CordonGate serialises the cordon windows of concurrent moves; share
 	// one per process (nil: the process-wide default gate).
 	CordonGate *CordonGate
@@ -68,12 +69,12 @@ type MoverOptions struct {
 // first and takes everything else from a Plan the caller persists, so any
 // step may be re-run after a crash.
 type Mover struct {
-	c    *Client
+	c    *mayastor.Client
 	opts MoverOptions
 }
 
 // NewMover returns a Mover using c.
-func NewMover(c *Client, opts MoverOptions) *Mover {
+func NewMover(c *mayastor.Client, opts MoverOptions) *Mover {
 	if opts.MaxPlacementAttempts <= 0 {
 		opts.MaxPlacementAttempts = DefaultMaxPlacementAttempts
 	}
@@ -87,7 +88,7 @@ func NewMover(c *Client, opts MoverOptions) *Mover {
 		opts.HeadroomPercent = 99
 	}
 	if opts.PoolLabels == nil {
-		opts.PoolLabels = func(p Pool) labels.Set {
+		opts.PoolLabels = func(p mayastor.Pool) labels.Set {
 			if p.Spec == nil {
 				return labels.Set{}
 			}
@@ -95,7 +96,7 @@ func NewMover(c *Client, opts MoverOptions) *Mover {
 		}
 	}
 	if opts.PublishProtocol == "" {
-		opts.PublishProtocol = VolumeShareProtocolNvmf
+		opts.PublishProtocol = mayastor.VolumeShareProtocolNvmf
 	}
 	if opts.CordonGate == nil {
 		opts.CordonGate = processCordonGate
@@ -159,8 +160,8 @@ type ScaleDownResult struct {
 }
 
 type cluster struct {
-	pools map[string]*Pool
-	nodes map[string]*Node
+	pools map[string]*mayastor.Pool
+	nodes map[string]*mayastor.Node
 	order []string // pool ids, sorted
 }
 
@@ -173,7 +174,7 @@ func (m *Mover) loadCluster(ctx context.Context) (*cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	cl := &cluster{pools: map[string]*Pool{}, nodes: map[string]*Node{}}
+	cl := &cluster{pools: map[string]*mayastor.Pool{}, nodes: map[string]*mayastor.Node{}}
 	for i := range pools {
 		cl.pools[pools[i].ID] = &pools[i]
 		cl.order = append(cl.order, pools[i].ID)

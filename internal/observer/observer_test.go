@@ -1,9 +1,10 @@
-package controller
+package observer
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -127,7 +128,19 @@ func testPV(i int, storageClass string) *corev1.PersistentVolume {
 			StorageClassName: storageClass,
 			ClaimRef:         &corev1.ObjectReference{Namespace: "default", Name: fmt.Sprint("data-", i)},
 			PersistentVolumeSource: corev1.PersistentVolumeSource{CSI: &corev1.CSIPersistentVolumeSource{
-				Driver: MayastorCSIDriver, VolumeHandle: volumeID(i)}},
+				Driver: storagev1.MayastorCSIDriver, VolumeHandle: volumeID(i)}},
+		},
+	}
+}
+
+// testPolicy is a policy with its tiers' pool selectors (as the controller's tests have it).
+func testPolicy() *storagev1.StoragePolicy {
+	return &storagev1.StoragePolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: "gold"},
+		Spec: storagev1.StoragePolicySpec{
+			NVMePoolSelector: metav1.LabelSelector{MatchLabels: map[string]string{"tier": "hot"}},
+			SATAPoolSelector: metav1.LabelSelector{MatchLabels: map[string]string{"tier": "cold"}},
+			MigrationTimeout: "45m",
 		},
 	}
 }
@@ -249,8 +262,8 @@ func TestSnapshotFreshness(t *testing.T) {
 	o, ms, _, kube, clk := world(t, 3, policy)
 	ctx := context.Background()
 
-	if _, err := o.Snapshot(ctx, policy); !errors.Is(err, errNoSnapshot) {
-		t.Fatalf("before the first observation: %v, want errNoSnapshot", err)
+	if _, err := o.Snapshot(ctx, policy); !errors.Is(err, ErrNoSnapshot) {
+		t.Fatalf("before the first observation: %v, want ErrNoSnapshot", err)
 	}
 	first, err := o.Observe(ctx)
 	if err != nil {
@@ -369,5 +382,75 @@ func TestMigrationObservation(t *testing.T) {
 	}
 	if c.inFlight.Global != 1 || c.inFlight.ByPolicy["gold"] != 1 {
 		t.Errorf("slots: %+v; a dry run takes none", c.inFlight)
+	}
+}
+
+// A migration waiting for approval holds no slot; one that expired starts no cooldown; one
+// that was rejected does.
+func TestMigrationObservationOfApprovals(t *testing.T) {
+	t0 := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
+	tm := func(name, vol string, phase storagev1.MigrationPhase, reason string) *storagev1.TierMigration {
+		m := &storagev1.TierMigration{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{storagev1.LabelPolicy: "gold"}, CreationTimestamp: metav1.NewTime(t0)},
+			Spec:       storagev1.TierMigrationSpec{VolumeID: vol, TargetTier: storagev1.TierNVMe, ApprovalRequired: true},
+			Status:     storagev1.TierMigrationStatus{Phase: phase},
+		}
+		if phase.IsTerminal() {
+			m.Status.CompletionTime = &metav1.Time{Time: t0.Add(time.Hour)}
+			m.Status.Conditions = []metav1.Condition{{Type: storagev1.MigrationConditionSucceeded, Status: metav1.ConditionFalse, Reason: reason}}
+		}
+		return m
+	}
+	c := &cacheParts{migrations: map[string]tiering.MigrationObservation{}, inFlight: tiering.InFlight{ByPolicy: map[string]int{}}}
+	for _, m := range []*storagev1.TierMigration{
+		tm("new", "v1", "", ""),
+		tm("waiting", "v2", storagev1.PhaseWaitingApproval, ""),
+		tm("expired", "v3", storagev1.PhaseFailed, storagev1.ReasonApprovalExpired),
+		tm("rejected", "v4", storagev1.PhaseFailed, storagev1.ReasonRejected),
+		tm("approved", "v5", storagev1.PhasePending, ""),
+	} {
+		addMigration(c, m)
+	}
+	if c.inFlight.Global != 1 || c.inFlight.ByPolicy["gold"] != 1 {
+		t.Errorf("slots %+v: only the approved, Pending one counts", c.inFlight)
+	}
+	if c.migrations["v1"].WaitingApproval != "new" || c.migrations["v2"].WaitingApproval != "waiting" || c.migrations["v5"].WaitingApproval != "" {
+		t.Errorf("waiting: %+v", c.migrations)
+	}
+	if v3 := c.migrations["v3"]; !v3.LastReal.IsZero() || !v3.LastAny.IsZero() || v3.InFlight {
+		t.Errorf("an expired request starts no cooldown: %+v", v3)
+	}
+	if v4 := c.migrations["v4"]; !v4.LastReal.Equal(t0.Add(time.Hour)) {
+		t.Errorf("a rejection starts a cooldown: %+v", v4)
+	}
+}
+
+// Each input of an observer is required: a missing one is a clear error at construction, not a
+// nil dereference in the middle of an observation.
+func TestNewRequiresItsInputs(t *testing.T) {
+	kube := fake.NewClientBuilder().WithScheme(testScheme(t)).Build()
+	ms, iops := &fakeMayastor{pageSize: 4}, &fakeIOPS{}
+	var nilIOPS *fakeIOPS
+	cases := []struct {
+		name  string
+		cache client.Reader
+		ms    MayastorReader
+		iops  IOPSEvaluator
+		want  string
+	}{
+		{"no cache", nil, ms, iops, "no informer cache"},
+		{"no Mayastor", kube, nil, iops, "no Mayastor"},
+		{"no IOPS source", kube, ms, nil, "no IOPS source"},
+		{"nil IOPS pointer", kube, ms, nilIOPS, "no IOPS source"},
+	}
+	for _, tc := range cases {
+		o, err := New(tc.cache, tc.ms, tc.iops)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || o != nil {
+			t.Errorf("%s: New = %v, %v; want an error saying %q", tc.name, o, err, tc.want)
+		}
+	}
+	o, err := New(kube, ms, iops)
+	if err != nil || o.Cache != kube || o.Mayastor != ms || o.IOPS != iops {
+		t.Fatalf("New with every input: %+v, %v", o, err)
 	}
 }

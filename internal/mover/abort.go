@@ -1,8 +1,9 @@
-package mayastor
+package mover
 
 import (
 	"context"
 	"fmt"
+	"github.com/billyronks/couchestor/internal/mayastor"
 	"slices"
 	"strings"
 )
@@ -61,7 +62,7 @@ func (m *Mover) Abort(ctx context.Context, plan Plan, j Journal) (Plan, error) {
 		return plan, err
 	}
 	v, err := m.c.GetVolume(ctx, plan.VolumeID)
-	if IsNotFound(err) {
+	if mayastor.IsNotFound(err) {
 		plan.NewReplica = nil
 		plan.PublishedByMover = false
 		return plan, record(ctx, j, plan)
@@ -159,7 +160,7 @@ func (m *Mover) Abort(ctx context.Context, plan Plan, j Journal) (Plan, error) {
 
 // replicaCondition describes replica id of v in a few words: healthy, rebuilding
 // at some percent, or its replica and child states.
-func replicaCondition(v *Volume, id string) string {
+func replicaCondition(v *mayastor.Volume, id string) string {
 	r, ok := v.State.ReplicaTopology[id]
 	switch {
 	case !ok:
@@ -168,7 +169,7 @@ func replicaCondition(v *Volume, id string) string {
 		return fmt.Sprintf("rebuilding (%d%%)", *r.RebuildProgress)
 	case v.State.Target == nil:
 		return fmt.Sprintf("%s with the target unavailable (rebuild state unknown)", r.State)
-	case r.State == ReplicaStateOnline && r.ChildStatus == ChildStateOnline:
+	case r.State == mayastor.ReplicaStateOnline && r.ChildStatus == mayastor.ChildStateOnline:
 		return "healthy and rebuilt"
 	}
 	return fmt.Sprintf("replica %s, child %q", r.State, r.ChildStatus)
@@ -177,7 +178,7 @@ func replicaCondition(v *Volume, id string) string {
 // possibleRemovals are the replicas a decrease of v to n may remove: the one
 // the ranking predicts when the replica map order can be read, else every
 // replica tied for first place.
-func (m *Mover) possibleRemovals(ctx context.Context, v *Volume, n int) []string {
+func (m *Mover) possibleRemovals(ctx context.Context, v *mayastor.Volume, n int) []string {
 	order, err := m.c.GetReplicaOrder(ctx, v.Spec.UUID)
 	if err != nil {
 		return removalCandidates(v)
@@ -191,5 +192,5 @@ func (m *Mover) possibleRemovals(ctx context.Context, v *Volume, n int) []string
 // disownedOnOfflineNode reports the control plane's answer to a decrease whose replica sits on an
 // offline node: 412 NodeNotOnline, after it disowned the replica.
 func disownedOnOfflineNode(err error) bool {
-	return IsKind(err, ErrorKindFailedPrecondition) && strings.Contains(err.Error(), "NodeNotOnline")
+	return mayastor.IsKind(err, mayastor.ErrorKindFailedPrecondition) && strings.Contains(err.Error(), "NodeNotOnline")
 }

@@ -1,6 +1,7 @@
-package mayastor
+package mover
 
 import (
+	"github.com/billyronks/couchestor/internal/mayastor"
 	"slices"
 	"testing"
 )
@@ -17,7 +18,7 @@ const gib = uint64(1) << 30
 type mpool struct {
 	id, node       string
 	capacity, used uint64
-	status         PoolStatus
+	status         mayastor.PoolStatus
 	labels         map[string]string
 	committed      *uint64
 	replicas       int
@@ -34,31 +35,31 @@ type mcluster struct {
 // given pools (by id).
 func (c mcluster) input(size uint64, thin bool, replicaPools ...string) PlacementInput {
 	in := PlacementInput{PoolReplicas: map[string]int{}}
-	v := &Volume{
-		Spec:  VolumeSpec{UUID: "v", Size: size, Thin: thin, NumReplicas: uint8(len(replicaPools))},
-		State: VolumeState{UUID: "v", Status: VolumeStatusOnline, ReplicaTopology: map[string]ReplicaTopology{}},
+	v := &mayastor.Volume{
+		Spec:  mayastor.VolumeSpec{UUID: "v", Size: size, Thin: thin, NumReplicas: uint8(len(replicaPools))},
+		State: mayastor.VolumeState{UUID: "v", Status: mayastor.VolumeStatusOnline, ReplicaTopology: map[string]mayastor.ReplicaTopology{}},
 	}
 	nodes := map[string]bool{}
 	for _, p := range c.pools {
 		st := p.status
 		if st == "" {
-			st = PoolStatusOnline
+			st = mayastor.PoolStatusOnline
 		}
-		in.Pools = append(in.Pools, Pool{ID: p.id,
-			Spec:  &PoolSpec{ID: p.id, Node: p.node, Labels: p.labels},
-			State: &PoolState{ID: p.id, Node: p.node, Capacity: p.capacity, Used: p.used, Status: st, Committed: p.committed}})
+		in.Pools = append(in.Pools, mayastor.Pool{ID: p.id,
+			Spec:  &mayastor.PoolSpec{ID: p.id, Node: p.node, Labels: p.labels},
+			State: &mayastor.PoolState{ID: p.id, Node: p.node, Capacity: p.capacity, Used: p.used, Status: st, Committed: p.committed}})
 		in.PoolReplicas[p.id] = p.replicas
 		if slices.Contains(replicaPools, p.id) {
-			v.State.ReplicaTopology["r-"+p.id] = ReplicaTopology{Node: p.node, Pool: p.id, State: ReplicaStateOnline}
+			v.State.ReplicaTopology["r-"+p.id] = mayastor.ReplicaTopology{Node: p.node, Pool: p.id, State: mayastor.ReplicaStateOnline}
 		}
 		if !nodes[p.node] {
 			nodes[p.node] = true
-			n := Node{ID: p.node, Spec: &NodeSpec{ID: p.node, Labels: c.nodeLbls[p.node]}, State: &NodeState{ID: p.node, Status: NodeStatusOnline}}
+			n := mayastor.Node{ID: p.node, Spec: &mayastor.NodeSpec{ID: p.node, Labels: c.nodeLbls[p.node]}, State: &mayastor.NodeState{ID: p.node, Status: mayastor.NodeStatusOnline}}
 			if slices.Contains(c.offline, p.node) {
-				n.State.Status = NodeStatusOffline
+				n.State.Status = mayastor.NodeStatusOffline
 			}
 			if slices.Contains(c.cordoned, p.node) {
-				n.Spec.CordonDrainState = &CordonDrainState{CordonedState: &CordonedState{CordonLabels: []string{"someone-else"}}}
+				n.Spec.CordonDrainState = &mayastor.CordonDrainState{CordonedState: &mayastor.CordonedState{CordonLabels: []string{"someone-else"}}}
 			}
 			in.Nodes = append(in.Nodes, n)
 		}
@@ -115,8 +116,8 @@ func TestPlacementModelFilters(t *testing.T) {
 			name: "faulted and unknown pools",
 			c: mcluster{pools: []mpool{
 				{id: "p1", node: "n1", capacity: 100 * gib},
-				{id: "p2", node: "n2", capacity: 1024 * gib, status: PoolStatusFaulted},
-				{id: "p3", node: "n3", capacity: 1024 * gib, status: PoolStatusUnknown},
+				{id: "p2", node: "n2", capacity: 1024 * gib, status: mayastor.PoolStatusFaulted},
+				{id: "p3", node: "n3", capacity: 1024 * gib, status: mayastor.PoolStatusUnknown},
 				{id: "p4", node: "n4", capacity: 100 * gib},
 			}},
 			size: gib, on: []string{"p1"}, want: []string{"p4"},
@@ -128,7 +129,7 @@ func TestPlacementModelFilters(t *testing.T) {
 			c: mcluster{pools: []mpool{
 				{id: "p1", node: "n1", capacity: 100 * gib},
 				{id: "p2", node: "n2", capacity: 1024 * gib},
-				{id: "p3", node: "n3", capacity: 100 * gib, status: PoolStatusDegraded},
+				{id: "p3", node: "n3", capacity: 100 * gib, status: mayastor.PoolStatusDegraded},
 			}},
 			size: gib, on: []string{"p1"}, want: []string{"p3", "p2"},
 		},
@@ -180,7 +181,7 @@ func TestPlacementModelFilters(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			in := tc.c.input(tc.size, tc.thin, tc.on...)
 			if tc.inclNode != nil {
-				in.Volume.Spec.Topology = &Topology{PoolTopology: &PoolTopology{Labelled: &LabelledTopology{Inclusion: tc.inclNode}}}
+				in.Volume.Spec.Topology = &mayastor.Topology{PoolTopology: &mayastor.PoolTopology{Labelled: &mayastor.LabelledTopology{Inclusion: tc.inclNode}}}
 			}
 			if got := candidateIDs(in); !slices.Equal(got, tc.want) {
 				t.Fatalf("candidates %v, want %v", got, tc.want)
@@ -216,7 +217,7 @@ func TestPlacementModelThinChecks(t *testing.T) {
 			}}
 			in := c.input(tc.size, true, "p1")
 			for id, r := range in.Volume.State.ReplicaTopology {
-				r.Usage = &ReplicaUsage{Capacity: tc.size, Allocated: tc.allocated}
+				r.Usage = &mayastor.ReplicaUsage{Capacity: tc.size, Allocated: tc.allocated}
 				in.Volume.State.ReplicaTopology[id] = r
 			}
 			got := candidateIDs(in)
@@ -292,7 +293,7 @@ func TestCordonPlanFewestNodes(t *testing.T) {
 			{id: "nvme-a", node: "nvme-a", capacity: 400 * gib, labels: hot},
 		}}
 		in := c.input(10*gib, false, "sata-a")
-		nodes, predicted := cordonPlan(in, []*Pool{&in.Pools[2]}, 0)
+		nodes, predicted := cordonPlan(in, []*mayastor.Pool{&in.Pools[2]}, 0)
 		if len(nodes) != 0 || !predicted {
 			t.Fatalf("cordons %v (predicted %v), want none", nodes, predicted)
 		}
@@ -305,7 +306,7 @@ func TestCordonPlanFewestNodes(t *testing.T) {
 			{id: "nvme-a", node: "nvme-a", capacity: 200 * gib, labels: hot},
 		}}
 		in := c.input(10*gib, false, "sata-a")
-		nodes, predicted := cordonPlan(in, []*Pool{&in.Pools[3]}, 0)
+		nodes, predicted := cordonPlan(in, []*mayastor.Pool{&in.Pools[3]}, 0)
 		if !slices.Equal(nodes, []string{"sata-b"}) || !predicted {
 			t.Fatalf("cordons %v (predicted %v), want [sata-b]", nodes, predicted)
 		}
@@ -324,7 +325,7 @@ func TestCordonPlanFewestNodes(t *testing.T) {
 			{id: "sata-4", node: "n4", capacity: 2048 * gib, labels: cold},
 		}}
 		in := c.input(10*gib, false, "sata-1")
-		targets := []*Pool{&in.Pools[1], &in.Pools[3]}
+		targets := []*mayastor.Pool{&in.Pools[1], &in.Pools[3]}
 		first, predicted := cordonPlan(in, targets, 0)
 		if predicted {
 			t.Fatalf("predicted a sure placement with %v", first)

@@ -1,4 +1,4 @@
-package mayastor
+package mover
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/billyronks/couchestor/internal/mayastor"
 )
 
 // Placeholder replicas: small thin replicas that belong to no volume, created
@@ -93,13 +95,13 @@ func (f *freshReplicas) protectedFromOthers(migrationID, replicaID string) bool 
 // and one more replica there only lowers its score later), then any pool off
 // the target tier (a higher replica count only makes it lose against the
 // target), then any other pool, each by pool id.
-func (m *Mover) choosePlaceholderPool(plan Plan, cl *cluster) (*Pool, error) {
+func (m *Mover) choosePlaceholderPool(plan Plan, cl *cluster) (*mayastor.Pool, error) {
 	t, err := m.tiersOf(plan)
 	if err != nil {
 		return nil, err
 	}
-	fits := func(p *Pool) bool {
-		if p == nil || p.State == nil || p.State.Status != PoolStatusOnline {
+	fits := func(p *mayastor.Pool) bool {
+		if p == nil || p.State == nil || p.State.Status != mayastor.PoolStatusOnline {
 			return false
 		}
 		if !nodeUsable(cl.nodes[poolNode(p)]) {
@@ -146,9 +148,9 @@ func (m *Mover) addPlaceholder(ctx context.Context, plan Plan, j Journal) (Plan,
 	if err := record(ctx, j, plan); err != nil {
 		return plan, err
 	}
-	_, err = m.c.CreatePoolReplica(ctx, pool.ID, id, CreateReplicaBody{Size: PlaceholderSize, Thin: true})
-	if err != nil && !IsKind(err, ErrorKindAlreadyExists) {
-		if IsKind(err, ErrorKindFailedPrecondition) || IsKind(err, ErrorKindResourceExhausted) {
+	_, err = m.c.CreatePoolReplica(ctx, pool.ID, id, mayastor.CreateReplicaBody{Size: PlaceholderSize, Thin: true})
+	if err != nil && !mayastor.IsKind(err, mayastor.ErrorKindAlreadyExists) {
+		if mayastor.IsKind(err, mayastor.ErrorKindFailedPrecondition) || mayastor.IsKind(err, mayastor.ErrorKindResourceExhausted) {
 			return plan, refuse(plan.VolumeID, ReasonPlaceholderFailed, "creating placeholder replica %s on pool %s was refused: %v", id, pool.ID, err)
 		}
 		return plan, fmt.Errorf("add placeholder for volume %s on pool %s: %w", plan.VolumeID, pool.ID, err)
@@ -173,7 +175,7 @@ func (m *Mover) deletePlaceholders(ctx context.Context, plan Plan) (Plan, error)
 			return plan, fmt.Errorf("delete placeholders of volume %s: read the replica map order: %w", plan.VolumeID, err)
 		}
 		pos := func(r ReplicaRef) int {
-			if i, ok := order.Placeholders[r.ID]; ok {
+			if i, ok := order.Unowned[r.ID]; ok {
 				return i
 			}
 			return -1 // not in the map: its create never landed, or it is gone
@@ -182,7 +184,7 @@ func (m *Mover) deletePlaceholders(ctx context.Context, plan Plan) (Plan, error)
 		if pos(next) >= 0 && next.ID != order.Tail && m.opts.CordonGate.fresh.protectedFromOthers(plan.MigrationID, order.Tail) {
 			return plan, fmt.Errorf("placeholder %s of volume %s waits: deleting it now would move replica %s of another migration forward in the replica map", next.ID, plan.VolumeID, order.Tail)
 		}
-		if err := m.c.DeletePoolReplica(ctx, next.Pool, next.ID); err != nil && !IsNotFound(err) {
+		if err := m.c.DeletePoolReplica(ctx, next.Pool, next.ID); err != nil && !mayastor.IsNotFound(err) {
 			return plan, fmt.Errorf("delete placeholder %s of volume %s on pool %s: %w", next.ID, plan.VolumeID, next.Pool, err)
 		}
 		plan.Placeholders = slices.DeleteFunc(plan.Placeholders, func(r ReplicaRef) bool { return r.ID == next.ID })

@@ -1,9 +1,10 @@
-package mayastor
+package mover
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/billyronks/couchestor/internal/mayastor"
 	"net/http"
 	"slices"
 	"strings"
@@ -56,17 +57,17 @@ func (g *CordonGate) Unlock() { <-g.ch }
 // pool the scheduler prefers): then every node with a candidate pool except
 // one target node is cordoned, a different target node each attempt, and the
 // pool score decides on that node; verification catches a miss.
-func cordonPlan(in PlacementInput, targets []*Pool, attempt int) (nodes []string, predicted bool) {
+func cordonPlan(in PlacementInput, targets []*mayastor.Pool, attempt int) (nodes []string, predicted bool) {
 	wanted := map[string]bool{}
 	for _, p := range targets {
 		wanted[p.ID] = true
 	}
-	want := func(p *Pool) bool { return wanted[p.ID] }
+	want := func(p *mayastor.Pool) bool { return wanted[p.ID] }
 	if PlacementSettled(in, want) {
 		return nil, true
 	}
 	cands := placementEligible(in)
-	var keepers []*Pool
+	var keepers []*mayastor.Pool
 	for _, p := range cands {
 		if want(p) {
 			keepers = append(keepers, p)
@@ -103,7 +104,7 @@ func cordonPlan(in PlacementInput, targets []*Pool, attempt int) (nodes []string
 // cordonsKeeping finds nodes whose cordon makes every remaining wanted pool
 // strictly preferred to every remaining other candidate, never cordoning
 // keeper's own node. ok is false when that cannot be done.
-func cordonsKeeping(in PlacementInput, keeper *Pool, want func(*Pool) bool) ([]string, bool) {
+func cordonsKeeping(in PlacementInput, keeper *mayastor.Pool, want func(*mayastor.Pool) bool) ([]string, bool) {
 	keepNode := poolNode(keeper)
 	cordoned := map[string]bool{}
 	for node := range in.Cordoned {
@@ -118,7 +119,7 @@ func cordonsKeeping(in PlacementInput, keeper *Pool, want func(*Pool) bool) ([]s
 			slices.Sort(added)
 			return added, true
 		}
-		var wanted, others []*Pool
+		var wanted, others []*mayastor.Pool
 		for _, p := range placementEligible(what) {
 			if want(p) {
 				wanted = append(wanted, p)
@@ -207,7 +208,7 @@ const CordonLabelPrefix = "couchestor-migration-"
 // calls that may still land.
 func (m *Mover) ReleaseCordon(ctx context.Context, node, label string) error {
 	n, err := m.c.GetNode(ctx, node)
-	if IsNotFound(err) {
+	if mayastor.IsNotFound(err) {
 		return nil
 	}
 	if err != nil {
@@ -216,7 +217,7 @@ func (m *Mover) ReleaseCordon(ctx context.Context, node, label string) error {
 	if !slices.Contains(n.CordonLabels(), label) {
 		return nil
 	}
-	if _, err := m.c.UncordonNode(ctx, node, label); err != nil && !IsNotFound(err) {
+	if _, err := m.c.UncordonNode(ctx, node, label); err != nil && !mayastor.IsNotFound(err) {
 		return fmt.Errorf("release cordon %s on node %s: %w", label, node, err)
 	}
 	return nil
@@ -298,7 +299,7 @@ func (m *Mover) settleCordons(ctx context.Context, plan Plan, end bool) (Plan, e
 // says whether it must stay recorded.
 func (m *Mover) settleCordon(ctx context.Context, c Cordon, end bool) (keep bool, _ Cordon, _ error) {
 	n, err := m.c.GetNode(ctx, c.Node)
-	if IsNotFound(err) {
+	if mayastor.IsNotFound(err) {
 		return false, c, nil // the node is gone, and its cordons with it
 	}
 	if err != nil {
@@ -307,11 +308,11 @@ func (m *Mover) settleCordon(ctx context.Context, c Cordon, end bool) (keep bool
 	if slices.Contains(n.CordonLabels(), c.Label) {
 		// The label is there: whatever call put it is over.
 		c.Answered = true
-		if _, err := m.c.UncordonNode(ctx, c.Node, c.Label); err != nil && !IsNotFound(err) {
+		if _, err := m.c.UncordonNode(ctx, c.Node, c.Label); err != nil && !mayastor.IsNotFound(err) {
 			return true, c, fmt.Errorf("release cordon %s on node %s: %w", c.Label, c.Node, err)
 		}
 		// Observe the removal: the uncordon itself may take effect late.
-		if n, err = m.c.GetNode(ctx, c.Node); IsNotFound(err) {
+		if n, err = m.c.GetNode(ctx, c.Node); mayastor.IsNotFound(err) {
 			return false, c, nil
 		} else if err != nil {
 			return true, c, fmt.Errorf("release cordon %s on node %s: check the removal: %w", c.Label, c.Node, err)
@@ -335,7 +336,7 @@ func callAnswered(err error) bool {
 	if err == nil {
 		return true
 	}
-	ae, ok := AsAPIError(err)
+	ae, ok := mayastor.AsAPIError(err)
 	return ok && ae.StatusCode < http.StatusInternalServerError
 }
 
@@ -412,7 +413,7 @@ func withCordons(recorded []Cordon, apply []string, label string) []Cordon {
 }
 
 // placementInput gathers what the placement model needs for an increase of v.
-func (m *Mover) placementInput(ctx context.Context, v *Volume, cl *cluster) (PlacementInput, error) {
+func (m *Mover) placementInput(ctx context.Context, v *mayastor.Volume, cl *cluster) (PlacementInput, error) {
 	in := PlacementInput{Volume: v}
 	for _, id := range cl.order {
 		in.Pools = append(in.Pools, *cl.pools[id])

@@ -1,8 +1,9 @@
-package mayastor
+package mover
 
 import (
 	"context"
 	"fmt"
+	"github.com/billyronks/couchestor/internal/mayastor"
 	"slices"
 )
 
@@ -47,7 +48,7 @@ func (m *Mover) ScaleUp(ctx context.Context, plan Plan, j Journal) (Plan, error)
 	// the bound only stops a control plane that ignores the calls.
 	for pass := 0; pass < 2*m.opts.MaxPlacementAttempts+4; pass++ {
 		v, err := m.c.GetVolume(ctx, plan.VolumeID)
-		if IsNotFound(err) {
+		if mayastor.IsNotFound(err) {
 			return plan, refuse(plan.VolumeID, ReasonVolumeNotFound, "%v", err)
 		}
 		if err != nil {
@@ -187,7 +188,7 @@ func (m *Mover) ScaleUp(ctx context.Context, plan Plan, j Journal) (Plan, error)
 // created right behind it when the map needs one there (tailPlaceholderNeeded).
 // A forecast that finds no way on is left to ScaleDown, which refuses before
 // any decrease.
-func (m *Mover) afterIncrease(ctx context.Context, plan Plan, v *Volume, j Journal) (Plan, error) {
+func (m *Mover) afterIncrease(ctx context.Context, plan Plan, v *mayastor.Volume, j Journal) (Plan, error) {
 	m.opts.CordonGate.fresh.protect(plan.MigrationID, plan.NewReplica.ID)
 	need, err := m.tailPlaceholderNeeded(ctx, &plan, v)
 	if err != nil || !need {
@@ -201,7 +202,7 @@ func (m *Mover) afterIncrease(ctx context.Context, plan Plan, v *Volume, j Journ
 // forecast's round needs one at its decrease, or the new replica is the
 // map's last entry and a removal elsewhere pulling it to the front would
 // break the rest of the move (ForecastInput.Guard).
-func (m *Mover) tailPlaceholderNeeded(ctx context.Context, plan *Plan, v *Volume) (bool, error) {
+func (m *Mover) tailPlaceholderNeeded(ctx context.Context, plan *Plan, v *mayastor.Volume) (bool, error) {
 	order, err := m.c.GetReplicaOrder(ctx, plan.VolumeID)
 	if err != nil {
 		return false, fmt.Errorf("volume %s: read the replica map order: %w", plan.VolumeID, err)
@@ -247,7 +248,7 @@ func (m *Mover) KeepTail(ctx context.Context, plan Plan, j Journal) (Plan, error
 }
 
 // extraReplica finds a replica not in the plan's base set.
-func (m *Mover) extraReplica(v *Volume, plan Plan) (ReplicaRef, bool) {
+func (m *Mover) extraReplica(v *mayastor.Volume, plan Plan) (ReplicaRef, bool) {
 	for _, id := range replicaIDs(v) {
 		if !slices.Contains(plan.BaseReplicaIDs, id) {
 			return refOf(id, v.State.ReplicaTopology[id]), true
@@ -260,7 +261,7 @@ func (m *Mover) extraReplica(v *Volume, plan Plan) (ReplicaRef, bool) {
 // target tier. While the extra replica is unrebuilt it ranks first for
 // removal; if the control plane removed another replica instead, n replicas
 // still hold the data, and the plan is refreshed from the live layout.
-func (m *Mover) takeBack(ctx context.Context, plan Plan, v *Volume, extra ReplicaRef, j Journal) (Plan, error) {
+func (m *Mover) takeBack(ctx context.Context, plan Plan, v *mayastor.Volume, extra ReplicaRef, j Journal) (Plan, error) {
 	if err := record(ctx, j, plan); err != nil {
 		return plan, err
 	}
@@ -293,7 +294,7 @@ func (m *Mover) takeBack(ctx context.Context, plan Plan, v *Volume, extra Replic
 // refreshLayout re-derives the base replica set and the sources still to move
 // from the live volume, after the control plane changed the replica set by
 // itself, and records the plan.
-func (m *Mover) refreshLayout(ctx context.Context, plan Plan, v *Volume, cl *cluster, t tiers, j Journal) (Plan, error) {
+func (m *Mover) refreshLayout(ctx context.Context, plan Plan, v *mayastor.Volume, cl *cluster, t tiers, j Journal) (Plan, error) {
 	var sources []ReplicaRef
 	for _, id := range replicaIDs(v) {
 		r := v.State.ReplicaTopology[id]
@@ -313,7 +314,7 @@ func (m *Mover) refreshLayout(ctx context.Context, plan Plan, v *Volume, cl *clu
 // publishForMove publishes an unpublished volume so a new replica can be
 // rebuilt, on the node of the best target pool (its replica is then
 // nexus-local and the sources remote), recording the intent first.
-func (m *Mover) publishForMove(ctx context.Context, plan Plan, v *Volume, cl *cluster, t tiers, j Journal) (Plan, error) {
+func (m *Mover) publishForMove(ctx context.Context, plan Plan, v *mayastor.Volume, cl *cluster, t tiers, j Journal) (Plan, error) {
 	targets, err := m.chooseTargetPools(v, cl, t)
 	if err != nil {
 		return plan, err
@@ -323,12 +324,12 @@ func (m *Mover) publishForMove(ctx context.Context, plan Plan, v *Volume, cl *cl
 		return plan, err
 	}
 	node := poolNode(targets[0])
-	_, err = m.c.PublishVolume(ctx, plan.VolumeID, PublishVolumeBody{
+	_, err = m.c.PublishVolume(ctx, plan.VolumeID, mayastor.PublishVolumeBody{
 		PublishContext: map[string]string{},
 		Node:           node,
 		Protocol:       m.opts.PublishProtocol,
 	})
-	if err != nil && !IsKind(err, ErrorKindAlreadyPublished) {
+	if err != nil && !mayastor.IsKind(err, mayastor.ErrorKindAlreadyPublished) {
 		return plan, fmt.Errorf("scale up volume %s: publish for the move: %w", plan.VolumeID, err)
 	}
 	return plan, nil

@@ -1,8 +1,9 @@
-package mayastor
+package mover
 
 import (
 	"context"
 	"fmt"
+	"github.com/billyronks/couchestor/internal/mayastor"
 	"slices"
 	"strings"
 )
@@ -13,7 +14,7 @@ func (m *Mover) canRepublish() bool { return m.opts.AllowRepublish && !m.opts.HA
 // forecastInputOf describes v's layout for the forecast. sources are the
 // replicas still to move; pending is the current round's new replica ("" at
 // the start of a round).
-func forecastInputOf(v *Volume, o ReplicaOrder, sources []ReplicaRef, pending string, republish bool) ForecastInput {
+func forecastInputOf(v *mayastor.Volume, o mayastor.ReplicaOrder, sources []ReplicaRef, pending string, republish bool) ForecastInput {
 	in := ForecastInput{MapLen: o.Len, Pending: pending, Republish: republish, Placeholders: true, Guard: true, FirstNewLocal: v.State.Target == nil}
 	next := o.Len
 	for _, id := range replicaIDs(v) {
@@ -38,7 +39,7 @@ func forecastInputOf(v *Volume, o ReplicaOrder, sources []ReplicaRef, pending st
 
 // forecast plans the rest of the move, or refuses with a reason that says
 // which layouts cannot be moved and why.
-func (m *Mover) forecast(v *Volume, o ReplicaOrder, sources []ReplicaRef, pending string) (Forecast, error) {
+func (m *Mover) forecast(v *mayastor.Volume, o mayastor.ReplicaOrder, sources []ReplicaRef, pending string) (Forecast, error) {
 	id := v.Spec.UUID
 	in := forecastInputOf(v, o, sources, pending, m.canRepublish())
 	if f, ok := PlanMove(in); ok {
@@ -74,7 +75,7 @@ func (m *Mover) forecast(v *Volume, o ReplicaOrder, sources []ReplicaRef, pendin
 		"%s, no order of rounds removes every source without removing a replica already moved, even with placeholder replicas steering the core agent's replica map: the replica map order was changed by another actor, or the layout has more replicas local to the target than one", why)
 }
 
-func localNote(local string, v *Volume) string {
+func localNote(local string, v *mayastor.Volume) string {
 	if local == "" {
 		return ""
 	}
@@ -82,11 +83,11 @@ func localNote(local string, v *Volume) string {
 }
 
 // republishTo moves the volume target onto node and verifies it is there.
-func (m *Mover) republishTo(ctx context.Context, plan Plan, v *Volume, node string) (*Volume, error) {
+func (m *Mover) republishTo(ctx context.Context, plan Plan, v *mayastor.Volume, node string) (*mayastor.Volume, error) {
 	if !m.canRepublish() {
 		return v, refuse(plan.VolumeID, ReasonRepublishRefused, "the plan needs the target moved to node %s, but republishing is not allowed", node)
 	}
-	body := PublishVolumeBody{
+	body := mayastor.PublishVolumeBody{
 		PublishContext: map[string]string{},
 		Node:           node,
 		Protocol:       m.opts.PublishProtocol,
@@ -109,7 +110,7 @@ func (m *Mover) republishTo(ctx context.Context, plan Plan, v *Volume, node stri
 	_, err := m.c.PublishVolume(ctx, plan.VolumeID, body)
 	m.opts.CordonGate.Unlock()
 	if err != nil {
-		if IsKind(err, ErrorKindFailedPrecondition) {
+		if mayastor.IsKind(err, mayastor.ErrorKindFailedPrecondition) {
 			return v, refuse(plan.VolumeID, ReasonRepublishRefused, "moving the target to node %s was refused: %v", node, err)
 		}
 		return v, fmt.Errorf("scale down volume %s: republish onto node %s: %w", plan.VolumeID, node, err)
@@ -124,7 +125,7 @@ func (m *Mover) republishTo(ctx context.Context, plan Plan, v *Volume, node stri
 	return after, nil
 }
 
-func describeRanking(v *Volume, o ReplicaOrder) string {
+func describeRanking(v *mayastor.Volume, o mayastor.ReplicaOrder) string {
 	ranked := RemovalRanking(v, o)
 	parts := make([]string, len(ranked))
 	for i, id := range ranked {

@@ -1,9 +1,10 @@
-package mayastor
+package mover
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/billyronks/couchestor/internal/mayastor"
 	"slices"
 )
 
@@ -37,7 +38,7 @@ func (m *Mover) ScaleDown(ctx context.Context, plan Plan, j Journal) (Plan, Scal
 	n := plan.Replicas
 	newID := plan.NewReplica.ID
 	v, err := m.c.GetVolume(ctx, plan.VolumeID)
-	if IsNotFound(err) {
+	if mayastor.IsNotFound(err) {
 		return plan, res, refuse(plan.VolumeID, ReasonVolumeNotFound, "%v", err)
 	}
 	if err != nil {
@@ -133,7 +134,7 @@ func (m *Mover) ScaleDown(ctx context.Context, plan Plan, j Journal) (Plan, Scal
 // republishIfForecast reads the replica map order, forecasts the rest of
 // the move and, when the forecast's round starts with a republish, moves the
 // target there first.
-func (m *Mover) republishIfForecast(ctx context.Context, plan *Plan, res *ScaleDownResult, v *Volume) (*Volume, error) {
+func (m *Mover) republishIfForecast(ctx context.Context, plan *Plan, res *ScaleDownResult, v *mayastor.Volume) (*mayastor.Volume, error) {
 	order, err := m.c.GetReplicaOrder(ctx, plan.VolumeID)
 	if err != nil {
 		return v, fmt.Errorf("scale down volume %s: read the replica map order: %w", plan.VolumeID, err)
@@ -167,7 +168,7 @@ func (m *Mover) republishIfForecast(ctx context.Context, plan *Plan, res *ScaleD
 // forward), predicts the removed replica from the ranking (ranking.go), and
 // decreases only when that replica is a source. It returns the volume as read
 // after the decrease.
-func (m *Mover) decreaseSteered(ctx context.Context, plan *Plan, v *Volume, n int, j Journal) (*Volume, error) {
+func (m *Mover) decreaseSteered(ctx context.Context, plan *Plan, v *mayastor.Volume, n int, j Journal) (*mayastor.Volume, error) {
 	for pass := 0; ; pass++ {
 		order, err := m.c.GetReplicaOrder(ctx, plan.VolumeID)
 		if err != nil {
@@ -223,7 +224,7 @@ func (m *Mover) decreaseSteered(ctx context.Context, plan *Plan, v *Volume, n in
 
 // notSteerable turns a forecast refusal met during a move into
 // ReasonRemovalNotSteerable with the live removal ranking.
-func notSteerable(err error, v *Volume, order ReplicaOrder) error {
+func notSteerable(err error, v *mayastor.Volume, order mayastor.ReplicaOrder) error {
 	var re *RefusalError
 	if errors.As(err, &re) {
 		re.Reason = ReasonRemovalNotSteerable
@@ -245,7 +246,7 @@ func (m *Mover) unpublishIfOurs(ctx context.Context, plan Plan, j Journal) (Plan
 		return plan, nil
 	}
 	if _, err := m.c.UnpublishVolume(ctx, plan.VolumeID, false); err != nil &&
-		!IsNotFound(err) && !IsKind(err, ErrorKindNotPublished) {
+		!mayastor.IsNotFound(err) && !mayastor.IsKind(err, mayastor.ErrorKindNotPublished) {
 		return plan, fmt.Errorf("unpublish volume %s published for the move: %w", plan.VolumeID, err)
 	}
 	plan.PublishedByMover = false

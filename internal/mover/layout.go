@@ -1,4 +1,4 @@
-package mayastor
+package mover
 
 import (
 	"fmt"
@@ -6,12 +6,13 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/billyronks/couchestor/internal/mayastor"
 	"k8s.io/apimachinery/pkg/labels"
 )
 
 // ---- helpers over live state ----
 
-func (m *Mover) poolLabels(p Pool) labels.Set { return m.opts.PoolLabels(p) }
+func (m *Mover) poolLabels(p mayastor.Pool) labels.Set { return m.opts.PoolLabels(p) }
 
 func parseSelector(s string) (labels.Selector, error) {
 	if s == "" {
@@ -38,18 +39,18 @@ func (m *Mover) tiersOf(p Plan) (tiers, error) {
 	return tiers{target: t, source: s, sourceAny: p.SourceSelector == ""}, nil
 }
 
-func (m *Mover) onTarget(t tiers, pool *Pool) bool {
+func (m *Mover) onTarget(t tiers, pool *mayastor.Pool) bool {
 	return pool != nil && !t.target.Empty() && t.target.Matches(m.poolLabels(*pool))
 }
 
-func (m *Mover) onSource(t tiers, pool *Pool) bool {
+func (m *Mover) onSource(t tiers, pool *mayastor.Pool) bool {
 	if pool == nil || m.onTarget(t, pool) {
 		return false
 	}
 	return t.sourceAny || t.source.Matches(m.poolLabels(*pool))
 }
 
-func poolNode(p *Pool) string {
+func poolNode(p *mayastor.Pool) string {
 	if p.State != nil && p.State.Node != "" {
 		return p.State.Node
 	}
@@ -59,17 +60,17 @@ func poolNode(p *Pool) string {
 	return ""
 }
 
-func replicaIDs(v *Volume) []string {
+func replicaIDs(v *mayastor.Volume) []string {
 	ids := slices.Collect(maps.Keys(v.State.ReplicaTopology))
 	slices.Sort(ids)
 	return ids
 }
 
-func refOf(id string, r ReplicaTopology) ReplicaRef {
+func refOf(id string, r mayastor.ReplicaTopology) ReplicaRef {
 	return ReplicaRef{ID: id, Node: r.Node, Pool: r.Pool}
 }
 
-func nexusNode(v *Volume) string {
+func nexusNode(v *mayastor.Volume) string {
 	if v.State.Target == nil {
 		return ""
 	}
@@ -78,8 +79,8 @@ func nexusNode(v *Volume) string {
 
 // healthProblem returns why v is not a settled, healthy volume, or "".
 // wantReplicas is the replica count the volume must show.
-func healthProblem(v *Volume, wantReplicas int) (Reason, string) {
-	if v.State.Status != VolumeStatusOnline {
+func healthProblem(v *mayastor.Volume, wantReplicas int) (Reason, string) {
+	if v.State.Status != mayastor.VolumeStatusOnline {
 		return ReasonVolumeNotHealthy, fmt.Sprintf("status %s, want Online", v.State.Status)
 	}
 	if int(v.Spec.NumReplicas) != wantReplicas || len(v.State.ReplicaTopology) != wantReplicas {
@@ -91,10 +92,10 @@ func healthProblem(v *Volume, wantReplicas int) (Reason, string) {
 		if r.RebuildProgress != nil {
 			return ReasonRebuildInProgress, fmt.Sprintf("replica %s rebuilding (%d%%)", id, *r.RebuildProgress)
 		}
-		if r.State != ReplicaStateOnline {
+		if r.State != mayastor.ReplicaStateOnline {
 			return ReasonVolumeNotHealthy, fmt.Sprintf("replica %s is %s", id, r.State)
 		}
-		if v.State.Target != nil && r.ChildStatus != ChildStateOnline {
+		if v.State.Target != nil && r.ChildStatus != mayastor.ChildStateOnline {
 			return ReasonVolumeNotHealthy, fmt.Sprintf("replica %s child status %q, want Online", id, r.ChildStatus)
 		}
 	}
@@ -103,7 +104,7 @@ func healthProblem(v *Volume, wantReplicas int) (Reason, string) {
 			if ch.RebuildProgress != nil {
 				return ReasonRebuildInProgress, fmt.Sprintf("child %s rebuilding (%d%%)", ch.URI, *ch.RebuildProgress)
 			}
-			if ch.State != ChildStateOnline {
+			if ch.State != mayastor.ChildStateOnline {
 				return ReasonVolumeNotHealthy, fmt.Sprintf("child %s is %s", ch.URI, ch.State)
 			}
 		}
@@ -115,7 +116,7 @@ func healthProblem(v *Volume, wantReplicas int) (Reason, string) {
 }
 
 // inclusionOf returns the volume's pool inclusion labels.
-func inclusionOf(v *Volume) map[string]string {
+func inclusionOf(v *mayastor.Volume) map[string]string {
 	t := v.Spec.Topology
 	if t == nil || t.PoolTopology == nil || t.PoolTopology.Labelled == nil {
 		return nil
@@ -135,7 +136,7 @@ func hasInclusion(poolLabels labels.Set, inclusion map[string]string) bool {
 }
 
 // nodeAllowed applies the volume's node topology, as the scheduler does.
-func nodeAllowed(v *Volume, n *Node) bool {
+func nodeAllowed(v *mayastor.Volume, n *mayastor.Node) bool {
 	t := v.Spec.Topology
 	if t == nil || t.NodeTopology == nil {
 		return true
@@ -155,20 +156,20 @@ func nodeAllowed(v *Volume, n *Node) bool {
 	return true
 }
 
-func nodeUsable(n *Node) bool {
-	return n != nil && n.State != nil && n.State.Status == NodeStatusOnline && !n.Cordoned()
+func nodeUsable(n *mayastor.Node) bool {
+	return n != nil && n.State != nil && n.State.Status == mayastor.NodeStatusOnline && !n.Cordoned()
 }
 
-func poolSchedulable(p *Pool) bool {
-	return p.State != nil && (p.State.Status == PoolStatusOnline || p.State.Status == PoolStatusDegraded)
+func poolSchedulable(p *mayastor.Pool) bool {
+	return p.State != nil && (p.State.Status == mayastor.PoolStatusOnline || p.State.Status == mayastor.PoolStatusDegraded)
 }
 
 // hasRoom: free space above the volume size, and capacity headroom kept (HasRoom).
-func (m *Mover) hasRoom(p *Pool, size uint64) bool {
+func (m *Mover) hasRoom(p *mayastor.Pool, size uint64) bool {
 	return p.State != nil && HasRoom(p.State.Capacity, p.State.Used, size, m.opts.HeadroomPercent)
 }
 
-func replicaNodes(v *Volume) map[string]bool {
+func replicaNodes(v *mayastor.Volume) map[string]bool {
 	nodes := map[string]bool{}
 	for _, r := range v.State.ReplicaTopology {
 		if r.Node != "" {
@@ -180,9 +181,9 @@ func replicaNodes(v *Volume) map[string]bool {
 
 // chooseTargetPools returns the target pools a replica-count increase could
 // land on, best first, or a refusal saying why there is none.
-func (m *Mover) chooseTargetPools(v *Volume, cl *cluster, t tiers) ([]*Pool, error) {
+func (m *Mover) chooseTargetPools(v *mayastor.Volume, cl *cluster, t tiers) ([]*mayastor.Pool, error) {
 	id := v.Spec.UUID
-	var inTier []*Pool
+	var inTier []*mayastor.Pool
 	for _, pid := range cl.order {
 		if p := cl.pools[pid]; m.onTarget(t, p) {
 			inTier = append(inTier, p)
@@ -192,7 +193,7 @@ func (m *Mover) chooseTargetPools(v *Volume, cl *cluster, t tiers) ([]*Pool, err
 		return nil, refuse(id, ReasonNoTargetPool, "no pool matches the target selector %q", t.target.String())
 	}
 	inclusion := inclusionOf(v)
-	var labelled, lacking []*Pool
+	var labelled, lacking []*mayastor.Pool
 	for _, p := range inTier {
 		if hasInclusion(m.poolLabels(*p), inclusion) {
 			labelled = append(labelled, p)
@@ -205,7 +206,7 @@ func (m *Mover) chooseTargetPools(v *Volume, cl *cluster, t tiers) ([]*Pool, err
 			poolNames(lacking), inclusion)
 	}
 	held := replicaNodes(v)
-	var freeNode []*Pool
+	var freeNode []*mayastor.Pool
 	for _, p := range labelled {
 		if !held[poolNode(p)] {
 			freeNode = append(freeNode, p)
@@ -216,12 +217,12 @@ func (m *Mover) chooseTargetPools(v *Volume, cl *cluster, t tiers) ([]*Pool, err
 			"every target pool (%s) is on a node already holding a replica of the volume; the control plane never places two replicas of a volume on one node",
 			poolNames(labelled))
 	}
-	var usable []*Pool
+	var usable []*mayastor.Pool
 	var why []string
 	for _, p := range freeNode {
 		n := cl.nodes[poolNode(p)]
 		switch {
-		case p.State == nil || p.State.Status != PoolStatusOnline:
+		case p.State == nil || p.State.Status != mayastor.PoolStatusOnline:
 			why = append(why, p.ID+" not Online")
 		case !nodeUsable(n):
 			why = append(why, p.ID+" on an offline or cordoned node")
@@ -234,7 +235,7 @@ func (m *Mover) chooseTargetPools(v *Volume, cl *cluster, t tiers) ([]*Pool, err
 	if len(usable) == 0 {
 		return nil, refuse(id, ReasonNoTargetPool, "no usable target pool: %s", strings.Join(why, ", "))
 	}
-	var roomy []*Pool
+	var roomy []*mayastor.Pool
 	for _, p := range usable {
 		if m.hasRoom(p, v.Spec.Size) {
 			roomy = append(roomy, p)
@@ -245,7 +246,7 @@ func (m *Mover) chooseTargetPools(v *Volume, cl *cluster, t tiers) ([]*Pool, err
 			poolNames(usable), v.Spec.Size, m.opts.HeadroomPercent)
 	}
 	// Most free space first, as the scheduler's score prefers.
-	slices.SortStableFunc(roomy, func(a, b *Pool) int {
+	slices.SortStableFunc(roomy, func(a, b *mayastor.Pool) int {
 		fa, fb := a.State.Capacity-a.State.Used, b.State.Capacity-b.State.Used
 		switch {
 		case fa > fb:
@@ -258,7 +259,7 @@ func (m *Mover) chooseTargetPools(v *Volume, cl *cluster, t tiers) ([]*Pool, err
 	return roomy, nil
 }
 
-func poolNames(ps []*Pool) string {
+func poolNames(ps []*mayastor.Pool) string {
 	names := make([]string, len(ps))
 	for i, p := range ps {
 		names[i] = p.ID

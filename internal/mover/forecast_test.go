@@ -1,4 +1,4 @@
-package mayastor
+package mover
 
 import (
 	"testing"

@@ -1,9 +1,10 @@
-package mayastor
+package mover
 
 import (
 	"context"
 	"fmt"
 
+	"github.com/billyronks/couchestor/internal/mayastor"
 	"k8s.io/apimachinery/pkg/labels"
 )
 
@@ -40,7 +41,7 @@ func (m *Mover) Analyze(ctx context.Context, migrationID, volumeID string, targe
 		return Plan{}, err
 	}
 	v, err := m.c.GetVolume(ctx, volumeID)
-	if IsNotFound(err) {
+	if mayastor.IsNotFound(err) {
 		return Plan{}, refuse(volumeID, ReasonVolumeNotFound, "%v", err)
 	}
 	if err != nil {

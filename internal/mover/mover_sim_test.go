@@ -1,4 +1,4 @@
-package mayastor_test
+package mover_test
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 
 	"github.com/billyronks/couchestor/internal/mayastor"
 	"github.com/billyronks/couchestor/internal/mayastor/mayastorspec"
+	"github.com/billyronks/couchestor/internal/mover"
 	"github.com/billyronks/couchestor/internal/sim"
 )
 
@@ -106,7 +107,7 @@ type simHarness struct {
 	sim   *sim.Sim
 	clk   *clocktesting.FakeClock
 	c     *mayastor.Client
-	mover *mayastor.Mover
+	mover *mover.Mover
 
 	mu         sync.Mutex
 	watch      string
@@ -119,7 +120,7 @@ type simHarness struct {
 	requests   int
 	writes     int                 // requests other than GET
 	onWrite    func(*http.Request) // called before a non-GET request reaches the simulator
-	journal    []mayastor.Plan
+	journal    []mover.Plan
 
 	// Journal discipline: a cordon must be in the last journaled plan before
 	// it is applied, and every replica-count change must follow a journal
@@ -138,7 +139,7 @@ func (h *simHarness) placeholdersInMap() []string {
 	}
 	var out []string
 	for _, r := range specs.Replicas {
-		if mayastor.IsPlaceholderID(r.UUID) {
+		if mover.IsPlaceholderID(r.UUID) {
 			if r.Managed || r.Owners.Volume != "" {
 				h.t.Errorf("placeholder %s is managed (%v) or owned by volume %q", r.UUID, r.Managed, r.Owners.Volume)
 			}
@@ -150,7 +151,7 @@ func (h *simHarness) placeholdersInMap() []string {
 
 // endMove is what the migration controller does once a move ended: release what the plan
 // holds (cordons, placeholder replicas). No placeholder may be left afterwards.
-func (h *simHarness) endMove(ctx context.Context, plan mayastor.Plan) mayastor.Plan {
+func (h *simHarness) endMove(ctx context.Context, plan mover.Plan) mover.Plan {
 	h.t.Helper()
 	plan, err := h.mover.ReleaseCordonsAtEnd(ctx, plan)
 	if err != nil {
@@ -165,7 +166,7 @@ func (h *simHarness) endMove(ctx context.Context, plan mayastor.Plan) mayastor.P
 	return plan
 }
 
-func newSimHarness(t *testing.T, scenario string, opts mayastor.MoverOptions, simOpts ...sim.Option) *simHarness {
+func newSimHarness(t *testing.T, scenario string, opts mover.MoverOptions, simOpts ...sim.Option) *simHarness {
 	t.Helper()
 	sc, err := sim.ParseScenario("mover_test.yaml", []byte(scenario))
 	if err != nil {
@@ -212,7 +213,7 @@ func newSimHarness(t *testing.T, scenario string, opts mayastor.MoverOptions, si
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.mover = mayastor.NewMover(h.c, opts)
+	h.mover = mover.NewMover(h.c, opts)
 	t.Cleanup(h.checkViolations)
 	return h
 }
@@ -301,7 +302,7 @@ func (h *simHarness) invariantError() error {
 	return nil
 }
 
-func (h *simHarness) record(_ context.Context, p mayastor.Plan) error {
+func (h *simHarness) record(_ context.Context, p mover.Plan) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.journal = append(h.journal, *p.DeepCopy())
@@ -319,12 +320,12 @@ func (h *simHarness) checkWrite(r *http.Request) {
 	parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/v0/"), "/")
 	switch {
 	case r.Method == http.MethodPut && len(parts) == 4 && parts[0] == "nodes" && parts[2] == "cordon":
-		c := mayastor.Cordon{Node: parts[1], Label: parts[3]}
+		c := mover.Cordon{Node: parts[1], Label: parts[3]}
 		if len(h.journal) == 0 || !slices.Contains(h.journal[len(h.journal)-1].Cordons, c) {
 			h.violations = append(h.violations, fmt.Errorf("cordon %+v applied before it was journaled", c))
 		}
 	case r.Method == http.MethodPut && len(parts) == 4 && parts[0] == "pools" && parts[2] == "replicas":
-		if len(h.journal) == 0 || !slices.ContainsFunc(h.journal[len(h.journal)-1].Placeholders, func(p mayastor.ReplicaRef) bool { return p.ID == parts[3] }) {
+		if len(h.journal) == 0 || !slices.ContainsFunc(h.journal[len(h.journal)-1].Placeholders, func(p mover.ReplicaRef) bool { return p.ID == parts[3] }) {
 			h.violations = append(h.violations, fmt.Errorf("placeholder %s created before it was journaled", parts[3]))
 		}
 		h.placeholdersCreated++
@@ -336,7 +337,7 @@ func (h *simHarness) checkWrite(r *http.Request) {
 	}
 }
 
-func (h *simHarness) lastRecorded() mayastor.Plan {
+func (h *simHarness) lastRecorded() mover.Plan {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if len(h.journal) == 0 {
@@ -377,7 +378,7 @@ func (h *simHarness) assertNoCordons() {
 
 // waitSync polls SyncRound, stepping the simulated clock, until the new
 // replica is rebuilt.
-func (h *simHarness) waitSync(ctx context.Context, plan mayastor.Plan) {
+func (h *simHarness) waitSync(ctx context.Context, plan mover.Plan) {
 	h.t.Helper()
 	for i := 0; i < 500; i++ {
 		st, err := h.mover.SyncRound(ctx, plan)
@@ -399,9 +400,9 @@ func (h *simHarness) waitSync(ctx context.Context, plan mayastor.Plan) {
 }
 
 // move runs ScaleUp → WaitSync → ScaleDown rounds until the plan completes.
-func (h *simHarness) move(ctx context.Context, plan mayastor.Plan) (mayastor.Plan, []mayastor.ScaleDownResult, error) {
+func (h *simHarness) move(ctx context.Context, plan mover.Plan) (mover.Plan, []mover.ScaleDownResult, error) {
 	h.t.Helper()
-	var results []mayastor.ScaleDownResult
+	var results []mover.ScaleDownResult
 	for round := 0; round < 30; round++ {
 		var err error
 		plan, err = h.mover.ScaleUp(ctx, plan, h.record)
@@ -412,7 +413,7 @@ func (h *simHarness) move(ctx context.Context, plan mayastor.Plan) (mayastor.Pla
 			h.t.Fatal("ScaleUp returned without a new replica")
 		}
 		h.waitSync(ctx, plan)
-		var res mayastor.ScaleDownResult
+		var res mover.ScaleDownResult
 		plan, res, err = h.mover.ScaleDown(ctx, plan, h.record)
 		results = append(results, res)
 		if err != nil {
@@ -431,12 +432,12 @@ func (h *simHarness) move(ctx context.Context, plan mayastor.Plan) (mayastor.Pla
 
 func TestMoverSimOneReplicaNeedsRepublish(t *testing.T) {
 	ctx := context.Background()
-	h := newSimHarness(t, pureTiers, mayastor.MoverOptions{})
+	h := newSimHarness(t, pureTiers, mover.MoverOptions{})
 	_, err := h.mover.Analyze(ctx, "tm-1", volOne, hot, cold)
-	if !errors.Is(err, mayastor.ErrNexusLocalSource) {
+	if !errors.Is(err, mover.ErrNexusLocalSource) {
 		t.Fatalf("1-replica published volume without AllowRepublish: want ErrNexusLocalSource, got %v", err)
 	}
-	var re *mayastor.RefusalError
+	var re *mover.RefusalError
 	if !errors.As(err, &re) || re.VolumeID != volOne || !strings.Contains(re.Detail, "republish") {
 		t.Fatalf("refusal lacks detail: %#v", err)
 	}
@@ -444,7 +445,7 @@ func TestMoverSimOneReplicaNeedsRepublish(t *testing.T) {
 
 func TestMoverSimOneReplicaMove(t *testing.T) {
 	ctx := context.Background()
-	h := newSimHarness(t, pureTiers, mayastor.MoverOptions{AllowRepublish: true})
+	h := newSimHarness(t, pureTiers, mover.MoverOptions{AllowRepublish: true})
 	h.watchVolume(volOne)
 	plan, err := h.mover.Analyze(ctx, "tm-1", volOne, hot, cold)
 	if err != nil {
@@ -478,7 +479,7 @@ func TestMoverSimOneReplicaMove(t *testing.T) {
 	h.assertNoCordons()
 	h.checkInvariant()
 	// Analyze again: nothing left to do.
-	if _, err := h.mover.Analyze(ctx, "tm-2", volOne, hot, cold); !errors.Is(err, mayastor.ErrAlreadyOnTarget) {
+	if _, err := h.mover.Analyze(ctx, "tm-2", volOne, hot, cold); !errors.Is(err, mover.ErrAlreadyOnTarget) {
 		t.Fatalf("second Analyze: want ErrAlreadyOnTarget, got %v", err)
 	}
 }
@@ -494,7 +495,7 @@ func TestMoverSimOrderChangedBetweenReadAndDecrease(t *testing.T) {
 	seen := 0
 	for seed := uint64(1); seed <= 40 && seen < 2; seed++ {
 		t.Run(fmt.Sprintf("seed-%d", seed), func(t *testing.T) {
-			h := newSimHarness(t, pureTiers, mayastor.MoverOptions{}, sim.WithSeed(seed))
+			h := newSimHarness(t, pureTiers, mover.MoverOptions{}, sim.WithSeed(seed))
 			h.watchVolume(volTwoMixed)
 			plan, err := h.mover.Analyze(ctx, "tm-7", volTwoMixed, hot, cold)
 			if err != nil {
@@ -525,7 +526,7 @@ func TestMoverSimOrderChangedBetweenReadAndDecrease(t *testing.T) {
 			if !res.Unpredicted {
 				t.Fatalf("a non-source removal not reported as unpredicted: %+v", res)
 			}
-			if !errors.Is(err, mayastor.ErrRemovalNotSteerable) || plan.RemovalAttempts != 1 {
+			if !errors.Is(err, mover.ErrRemovalNotSteerable) || plan.RemovalAttempts != 1 {
 				t.Fatalf("want SourceRemovalNotSteerable after one wasted rebuild, got %v (attempts %d)", err, plan.RemovalAttempts)
 			}
 			v := h.volume(volTwoMixed)
@@ -548,7 +549,7 @@ func TestMoverSimOrderChangedBetweenReadAndDecrease(t *testing.T) {
 // after its attempts, leaving the volume as it was.
 func TestMoverSimIncreaseCannotReachTarget(t *testing.T) {
 	ctx := context.Background()
-	h := newSimHarness(t, mixedNodes, mayastor.MoverOptions{AllowRepublish: true, MaxPlacementAttempts: 2})
+	h := newSimHarness(t, mixedNodes, mover.MoverOptions{AllowRepublish: true, MaxPlacementAttempts: 2})
 	h.watchVolume(volOne)
 	before := poolsOf(h.volume(volOne))
 	plan, err := h.mover.Analyze(ctx, "tm-9", volOne, hot, cold)
@@ -559,7 +560,7 @@ func TestMoverSimIncreaseCannotReachTarget(t *testing.T) {
 		t.Fatalf("target pools %v, want pool-nvme-2 (pool-nvme-1 shares the source's node)", plan.TargetPools)
 	}
 	plan, err = h.mover.ScaleUp(ctx, plan, h.record)
-	if !errors.Is(err, mayastor.ErrPlacementFailed) {
+	if !errors.Is(err, mover.ErrPlacementFailed) {
 		t.Fatalf("want ErrPlacementFailed, got %v (plan %+v)", err, plan)
 	}
 	if plan.PlacementAttempts != 2 || plan.NewReplica != nil {
@@ -574,10 +575,10 @@ func TestMoverSimIncreaseCannotReachTarget(t *testing.T) {
 
 func TestMoverSimTargetNodeHoldsReplica(t *testing.T) {
 	ctx := context.Background()
-	h := newSimHarness(t, mixedNodesFull, mayastor.MoverOptions{AllowRepublish: true})
+	h := newSimHarness(t, mixedNodesFull, mover.MoverOptions{AllowRepublish: true})
 	// volThree has replicas on all three nodes; both NVMe pools share a node with one.
 	_, err := h.mover.Analyze(ctx, "tm-4", volThree, hot, cold)
-	if !errors.Is(err, mayastor.ErrTargetNodeHoldsReplica) {
+	if !errors.Is(err, mover.ErrTargetNodeHoldsReplica) {
 		t.Fatalf("want ErrTargetNodeHoldsReplica, got %v", err)
 	}
 }
@@ -585,21 +586,21 @@ func TestMoverSimTargetNodeHoldsReplica(t *testing.T) {
 func TestMoverSimPoolsLackInclusionLabels(t *testing.T) {
 	ctx := context.Background()
 	scenario := strings.ReplaceAll(pureTiers, "{openebs.io/created-by: operator-diskpool, tier: hot}", "{tier: hot}")
-	h := newSimHarness(t, scenario, mayastor.MoverOptions{AllowRepublish: true})
+	h := newSimHarness(t, scenario, mover.MoverOptions{AllowRepublish: true})
 	_, err := h.mover.Analyze(ctx, "tm-5", volThree, hot, cold)
-	if !errors.Is(err, mayastor.ErrPoolsLackInclusionLabels) {
+	if !errors.Is(err, mover.ErrPoolsLackInclusionLabels) {
 		t.Fatalf("want ErrPoolsLackInclusionLabels, got %v", err)
 	}
 }
 
 func TestMoverSimUnpublishedVolume(t *testing.T) {
 	ctx := context.Background()
-	h := newSimHarness(t, pureTiers, mayastor.MoverOptions{})
-	if _, err := h.mover.Analyze(ctx, "tm-6", volUnpublished, hot, cold); !errors.Is(err, mayastor.ErrUnpublished) {
+	h := newSimHarness(t, pureTiers, mover.MoverOptions{})
+	if _, err := h.mover.Analyze(ctx, "tm-6", volUnpublished, hot, cold); !errors.Is(err, mover.ErrUnpublished) {
 		t.Fatalf("want ErrUnpublished by default, got %v", err)
 	}
 
-	h = newSimHarness(t, pureTiers, mayastor.MoverOptions{IncludeUnpublished: true, AllowRepublish: true})
+	h = newSimHarness(t, pureTiers, mover.MoverOptions{IncludeUnpublished: true, AllowRepublish: true})
 	h.watchVolume(volUnpublished)
 	plan, err := h.mover.Analyze(ctx, "tm-6", volUnpublished, hot, cold)
 	if err != nil {
@@ -624,7 +625,7 @@ func TestMoverSimUnpublishedVolume(t *testing.T) {
 // re-run adopts the replica already added instead of adding another.
 func TestMoverSimScaleUpResumesAfterLostAnswer(t *testing.T) {
 	ctx := context.Background()
-	h := newSimHarness(t, pureTiers, mayastor.MoverOptions{AllowRepublish: true})
+	h := newSimHarness(t, pureTiers, mover.MoverOptions{AllowRepublish: true})
 	h.watchVolume(volTwo)
 	plan, err := h.mover.Analyze(ctx, "tm-8", volTwo, hot, cold)
 	if err != nil {
@@ -660,7 +661,7 @@ func TestMoverSimScaleUpResumesAfterLostAnswer(t *testing.T) {
 
 func TestMoverSimAbort(t *testing.T) {
 	ctx := context.Background()
-	h := newSimHarness(t, pureTiers, mayastor.MoverOptions{AllowRepublish: true})
+	h := newSimHarness(t, pureTiers, mover.MoverOptions{AllowRepublish: true})
 	h.watchVolume(volTwo)
 	plan, err := h.mover.Analyze(ctx, "tm-10", volTwo, hot, cold)
 	if err != nil {
@@ -697,7 +698,7 @@ func TestMoverSimAbort(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.waitSync(ctx, plan)
-	if _, err := h.mover.Abort(ctx, plan, h.record); !errors.Is(err, mayastor.ErrAbortUnsafe) {
+	if _, err := h.mover.Abort(ctx, plan, h.record); !errors.Is(err, mover.ErrAbortUnsafe) {
 		t.Fatalf("abort after rebuild: want ErrAbortUnsafe, got %v", err)
 	}
 	if n := len(h.volume(volTwo).State.ReplicaTopology); n != 3 {
@@ -709,9 +710,9 @@ func TestMoverSimAbort(t *testing.T) {
 
 func TestMoverSimReleaseCordon(t *testing.T) {
 	ctx := context.Background()
-	h := newSimHarness(t, pureTiers, mayastor.MoverOptions{})
+	h := newSimHarness(t, pureTiers, mover.MoverOptions{})
 	h.checkJournalOrder = false // the test cordons by hand
-	label := mayastor.CordonLabelFor("tm-11")
+	label := mover.CordonLabelFor("tm-11")
 	if _, err := h.c.CordonNode(ctx, "sata-b", label); err != nil {
 		t.Fatal(err)
 	}
@@ -729,7 +730,7 @@ func TestMoverSimReleaseCordon(t *testing.T) {
 // Preservation mode keeps the source next to the rebuilt new replica.
 func TestMoverSimPreserve(t *testing.T) {
 	ctx := context.Background()
-	h := newSimHarness(t, pureTiers, mayastor.MoverOptions{})
+	h := newSimHarness(t, pureTiers, mover.MoverOptions{})
 	h.watchVolume(volTwoMixed)
 	plan, err := h.mover.Analyze(ctx, "tm-12", volTwoMixed, hot, cold)
 	if err != nil {
@@ -740,7 +741,7 @@ func TestMoverSimPreserve(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.mover.Preserve(ctx, plan, h.record); !errors.Is(err, mayastor.ErrNotSynced) {
+	if _, err := h.mover.Preserve(ctx, plan, h.record); !errors.Is(err, mover.ErrNotSynced) {
 		t.Fatalf("preserve before the rebuild: want ErrNotSynced, got %v", err)
 	}
 	h.waitSync(ctx, plan)
@@ -761,12 +762,12 @@ func TestMoverSimPreserve(t *testing.T) {
 // The journal refuses to record the intent: nothing is cordoned or changed.
 func TestMoverSimJournalFailureStopsBeforeActing(t *testing.T) {
 	ctx := context.Background()
-	h := newSimHarness(t, pureTiers, mayastor.MoverOptions{AllowRepublish: true})
+	h := newSimHarness(t, pureTiers, mover.MoverOptions{AllowRepublish: true})
 	plan, err := h.mover.Analyze(ctx, "tm-13", volOne, hot, cold)
 	if err != nil {
 		t.Fatal(err)
 	}
-	failing := func(context.Context, mayastor.Plan) error { return errors.New("apiserver unavailable") }
+	failing := func(context.Context, mover.Plan) error { return errors.New("apiserver unavailable") }
 	if _, err := h.mover.ScaleUp(ctx, plan, failing); err == nil || !strings.Contains(err.Error(), "apiserver unavailable") {
 		t.Fatalf("want the journal error, got %v", err)
 	}
@@ -781,7 +782,7 @@ func TestMoverSimJournalFailureStopsBeforeActing(t *testing.T) {
 // replica already added.
 func TestMoverSimCordonSurvivesFailedRelease(t *testing.T) {
 	ctx := context.Background()
-	h := newSimHarness(t, pureTiers, mayastor.MoverOptions{AllowRepublish: true})
+	h := newSimHarness(t, pureTiers, mover.MoverOptions{AllowRepublish: true})
 	h.watchVolume(volOne)
 	plan, err := h.mover.Analyze(ctx, "tm-14", volOne, hot, cold)
 	if err != nil {
@@ -823,7 +824,7 @@ func TestMoverSimCordonSurvivesFailedRelease(t *testing.T) {
 
 // The invariant monitor itself must see a lost replica.
 func TestSimHarnessDetectsLostRedundancy(t *testing.T) {
-	h := newSimHarness(t, pureTiers, mayastor.MoverOptions{})
+	h := newSimHarness(t, pureTiers, mover.MoverOptions{})
 	h.checkJournalOrder = false // the test changes the count by hand
 	h.watchVolume(volThree)
 	if err := h.invariantError(); err != nil {
@@ -842,7 +843,7 @@ func TestSimHarnessDetectsLostRedundancy(t *testing.T) {
 // self-heal has meanwhile replaced the faulted replica with another.
 func TestMoverSimRebuildFailsThenAbort(t *testing.T) {
 	ctx := context.Background()
-	h := newSimHarness(t, pureTiers, mayastor.MoverOptions{AllowRepublish: true})
+	h := newSimHarness(t, pureTiers, mover.MoverOptions{AllowRepublish: true})
 	h.watchVolume(volTwo)
 	plan, err := h.mover.Analyze(ctx, "tm-15", volTwo, hot, cold)
 	if err != nil {
@@ -901,7 +902,7 @@ func TestMoverSimRebuildFailsThenAbort(t *testing.T) {
 // never removed and redundancy only grew.
 func TestMoverSimAbortAfterSelfHealReplacedTheNewReplica(t *testing.T) {
 	ctx := context.Background()
-	h := newSimHarness(t, pureTiers, mayastor.MoverOptions{AllowRepublish: true})
+	h := newSimHarness(t, pureTiers, mover.MoverOptions{AllowRepublish: true})
 	h.watchVolume(volTwo)
 	plan, err := h.mover.Analyze(ctx, "tm-16", volTwo, hot, cold)
 	if err != nil {
@@ -919,7 +920,7 @@ func TestMoverSimAbortAfterSelfHealReplacedTheNewReplica(t *testing.T) {
 		t.Fatalf("want a failed sync, got %+v %v", st, err)
 	}
 	_, err = h.mover.Abort(ctx, plan, h.record)
-	if !errors.Is(err, mayastor.ErrAbortUnsafe) {
+	if !errors.Is(err, mover.ErrAbortUnsafe) {
 		t.Fatalf("want ErrAbortUnsafe, got %v", err)
 	}
 	v := h.volume(volTwo)
@@ -940,15 +941,15 @@ func TestMoverSimAnalyzeRefusals(t *testing.T) {
 	warm := labels.SelectorFromSet(labels.Set{"tier": "warm"})
 	cases := []struct {
 		name   string
-		opts   mayastor.MoverOptions
+		opts   mover.MoverOptions
 		volume string
 		target labels.Selector
 		want   error
 	}{
-		{"missing volume", mayastor.MoverOptions{}, "0c4f3a52-7d1e-4b6a-9a0e-0000000000ff", hot, mayastor.ErrVolumeNotFound},
-		{"no pool in the target tier", mayastor.MoverOptions{AllowRepublish: true}, volThree, warm, mayastor.ErrNoTargetPool},
-		{"headroom leaves no room", mayastor.MoverOptions{AllowRepublish: true, HeadroomPercent: 99}, volThree, hot, mayastor.ErrInsufficientCapacity},
-		{"already there", mayastor.MoverOptions{AllowRepublish: true}, volThree, cold, mayastor.ErrAlreadyOnTarget},
+		{"missing volume", mover.MoverOptions{}, "0c4f3a52-7d1e-4b6a-9a0e-0000000000ff", hot, mover.ErrVolumeNotFound},
+		{"no pool in the target tier", mover.MoverOptions{AllowRepublish: true}, volThree, warm, mover.ErrNoTargetPool},
+		{"headroom leaves no room", mover.MoverOptions{AllowRepublish: true, HeadroomPercent: 99}, volThree, hot, mover.ErrInsufficientCapacity},
+		{"already there", mover.MoverOptions{AllowRepublish: true}, volThree, cold, mover.ErrAlreadyOnTarget},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -960,13 +961,13 @@ func TestMoverSimAnalyzeRefusals(t *testing.T) {
 		})
 	}
 	// A volume with a rebuild running is not touched.
-	h := newSimHarness(t, pureTiers, mayastor.MoverOptions{AllowRepublish: true})
+	h := newSimHarness(t, pureTiers, mover.MoverOptions{AllowRepublish: true})
 	h.checkJournalOrder = false // the test changes the count by hand
 	if _, err := h.c.SetReplicaCount(ctx, volThree, 4); err != nil {
 		t.Fatal(err)
 	}
 	h.clk.Step(time.Second)
-	if _, err := h.mover.Analyze(ctx, "tm-b", volThree, hot, cold); !errors.Is(err, mayastor.ErrRebuildInProgress) && !errors.Is(err, mayastor.ErrVolumeNotHealthy) {
+	if _, err := h.mover.Analyze(ctx, "tm-b", volThree, hot, cold); !errors.Is(err, mover.ErrRebuildInProgress) && !errors.Is(err, mover.ErrVolumeNotHealthy) {
 		t.Fatalf("volume mid-rebuild: got %v", err)
 	}
 }
@@ -976,7 +977,7 @@ func TestMoverSimAnalyzeRefusals(t *testing.T) {
 // removes it (faulted replicas rank first), before Abort runs.
 func TestMoverSimAbortReportsAGoneSource(t *testing.T) {
 	ctx := context.Background()
-	h := newSimHarness(t, pureTiers, mayastor.MoverOptions{AllowRepublish: true})
+	h := newSimHarness(t, pureTiers, mover.MoverOptions{AllowRepublish: true})
 	plan, err := h.mover.Analyze(ctx, "tm-gone", volTwo, hot, cold)
 	if err != nil {
 		t.Fatal(err)
@@ -996,8 +997,8 @@ func TestMoverSimAbortReportsAGoneSource(t *testing.T) {
 		t.Fatalf("setup: the faulted source %s was not the replica removed", gone.ID)
 	}
 	_, err = h.mover.Abort(ctx, plan, h.record)
-	var refusal *mayastor.RefusalError
-	if !errors.As(err, &refusal) || refusal.Reason != mayastor.ReasonSourceReplicaGone || !strings.Contains(refusal.Detail, gone.ID) {
-		t.Fatalf("want a %s refusal naming %s, got %v", mayastor.ReasonSourceReplicaGone, gone.ID, err)
+	var refusal *mover.RefusalError
+	if !errors.As(err, &refusal) || refusal.Reason != mover.ReasonSourceReplicaGone || !strings.Contains(refusal.Detail, gone.ID) {
+		t.Fatalf("want a %s refusal naming %s, got %v", mover.ReasonSourceReplicaGone, gone.ID, err)
 	}
 }

@@ -1,4 +1,4 @@
-package mayastor
+package mover
 
 import (
 	"encoding/json"
@@ -9,23 +9,24 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/billyronks/couchestor/internal/mayastor"
 	"k8s.io/apimachinery/pkg/labels"
 )
 
 // vol builds a published volume whose nexus is on nexusNode ("" for
 // unpublished) from replica specs "id@node:childState[:progress]".
-func vol(nexusNode string, replicas ...string) *Volume {
-	v := &Volume{Spec: VolumeSpec{UUID: "v", NumReplicas: uint8(len(replicas))},
-		State: VolumeState{UUID: "v", Status: VolumeStatusOnline, ReplicaTopology: map[string]ReplicaTopology{}}}
+func vol(nexusNode string, replicas ...string) *mayastor.Volume {
+	v := &mayastor.Volume{Spec: mayastor.VolumeSpec{UUID: "v", NumReplicas: uint8(len(replicas))},
+		State: mayastor.VolumeState{UUID: "v", Status: mayastor.VolumeStatusOnline, ReplicaTopology: map[string]mayastor.ReplicaTopology{}}}
 	if nexusNode != "" {
-		v.State.Target = &Nexus{Node: nexusNode, State: NexusStateOnline}
+		v.State.Target = &mayastor.Nexus{Node: nexusNode, State: mayastor.NexusStateOnline}
 	}
 	for _, r := range replicas {
 		id, rest, _ := strings.Cut(r, "@")
 		parts := strings.Split(rest, ":")
-		rt := ReplicaTopology{Node: parts[0], Pool: "pool-" + parts[0], State: ReplicaStateOnline}
+		rt := mayastor.ReplicaTopology{Node: parts[0], Pool: "pool-" + parts[0], State: mayastor.ReplicaStateOnline}
 		if len(parts) > 1 {
-			rt.ChildStatus = ChildState(parts[1])
+			rt.ChildStatus = mayastor.ChildState(parts[1])
 		}
 		if len(parts) > 2 {
 			var p int
@@ -34,7 +35,7 @@ func vol(nexusNode string, replicas ...string) *Volume {
 		}
 		v.State.ReplicaTopology[id] = rt
 		if nexusNode != "" {
-			ch := Child{URI: "nvmf://" + id, State: rt.ChildStatus, RebuildProgress: rt.RebuildProgress}
+			ch := mayastor.Child{URI: "nvmf://" + id, State: rt.ChildStatus, RebuildProgress: rt.RebuildProgress}
 			v.State.Target.Children = append(v.State.Target.Children, ch)
 		}
 	}
@@ -44,7 +45,7 @@ func vol(nexusNode string, replicas ...string) *Volume {
 func TestRemovalCandidatesFollowTheCoreAgentRanking(t *testing.T) {
 	cases := []struct {
 		name string
-		v    *Volume
+		v    *mayastor.Volume
 		want []string
 	}{
 		{"rebuilding new replica goes first", vol("a", "src@a:Online", "new@b:Degraded:40"), []string{"new"}},
@@ -66,7 +67,7 @@ func TestRemovalCandidatesFollowTheCoreAgentRanking(t *testing.T) {
 func TestSyncFromVolume(t *testing.T) {
 	cases := []struct {
 		name     string
-		v        *Volume
+		v        *mayastor.Volume
 		done     bool
 		progress int
 		failed   string
@@ -93,7 +94,7 @@ func TestSyncFromVolume(t *testing.T) {
 		t.Fatalf("done while another child rebuilds: %+v", st)
 	}
 	v = vol("a", "src@a:Online", "new@b:Online")
-	v.State.Status = VolumeStatusDegraded
+	v.State.Status = mayastor.VolumeStatusDegraded
 	if st := syncFromVolume(v, "new"); st.Done {
 		t.Fatal("done while the volume is Degraded")
 	}
@@ -101,7 +102,7 @@ func TestSyncFromVolume(t *testing.T) {
 	// another replica not Online, or a count the topology does not show, keeps it waiting.
 	v = vol("a", "src@a:Online", "new@b:Online")
 	r := v.State.ReplicaTopology["src"]
-	r.State = ReplicaStateUnknown
+	r.State = mayastor.ReplicaStateUnknown
 	v.State.ReplicaTopology["src"] = r
 	if st := syncFromVolume(v, "new"); st.Done || healthProblemReason(v) == "" {
 		t.Fatalf("done while another replica is %s: %+v", r.State, st)
@@ -113,7 +114,7 @@ func TestSyncFromVolume(t *testing.T) {
 	}
 }
 
-func healthProblemReason(v *Volume) Reason {
+func healthProblemReason(v *mayastor.Volume) Reason {
 	r, _ := healthProblem(v, int(v.Spec.NumReplicas))
 	return r
 }
@@ -129,7 +130,7 @@ func TestHealthProblem(t *testing.T) {
 		t.Fatalf("missing replica not detected: %s", r)
 	}
 	v := vol("a", "x@a:Online")
-	v.State.Status = VolumeStatusDegraded
+	v.State.Status = mayastor.VolumeStatusDegraded
 	if r, _ := healthProblem(v, 1); r != ReasonVolumeNotHealthy {
 		t.Fatalf("degraded volume not detected: %s", r)
 	}
@@ -137,8 +138,8 @@ func TestHealthProblem(t *testing.T) {
 
 func TestHasRoomKeepsHeadroom(t *testing.T) {
 	m := NewMover(nil, MoverOptions{HeadroomPercent: 10})
-	pool := func(capacity, used uint64) *Pool {
-		return &Pool{ID: "p", State: &PoolState{Capacity: capacity, Used: used, Status: PoolStatusOnline}}
+	pool := func(capacity, used uint64) *mayastor.Pool {
+		return &mayastor.Pool{ID: "p", State: &mayastor.PoolState{Capacity: capacity, Used: used, Status: mayastor.PoolStatusOnline}}
 	}
 	cases := []struct {
 		capacity, used, size uint64

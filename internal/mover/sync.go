@@ -1,8 +1,9 @@
-package mayastor
+package mover
 
 import (
 	"context"
 	"fmt"
+	"github.com/billyronks/couchestor/internal/mayastor"
 	"slices"
 	"strings"
 )
@@ -26,7 +27,7 @@ func (m *Mover) SyncRound(ctx context.Context, plan Plan) (SyncState, error) {
 	}
 	volumeID, newReplicaID, want := plan.VolumeID, plan.NewReplica.ID, plan.Replicas+1
 	v, err := m.c.GetVolume(ctx, volumeID)
-	if IsNotFound(err) {
+	if mayastor.IsNotFound(err) {
 		return SyncState{Failed: "volume no longer exists"}, nil
 	}
 	if err != nil {
@@ -45,14 +46,14 @@ func (m *Mover) SyncRound(ctx context.Context, plan Plan) (SyncState, error) {
 		// above is authoritative.
 		return st, nil
 	}
-	var last *RebuildRecord
+	var last *mayastor.RebuildRecord
 	for i := range h.Records {
 		r := &h.Records[i]
 		if strings.Contains(r.ChildURI, newReplicaID) && (last == nil || !r.StartTime.Before(last.StartTime)) {
 			last = r
 		}
 	}
-	if last != nil && last.RebuildJobState != RebuildJobStateCompleted {
+	if last != nil && last.RebuildJobState != mayastor.RebuildJobStateCompleted {
 		st.Done = false
 		st.Progress = min(st.Progress, 99)
 		st.Waiting = fmt.Sprintf("rebuild history shows %s for the new child", last.RebuildJobState)
@@ -64,7 +65,7 @@ func (m *Mover) SyncRound(ctx context.Context, plan Plan) (SyncState, error) {
 // outside [lo, hi]: a count this move did not set. During WaitingSync only
 // n+1 is the move's; in ScaleDown n+1 (before the decrease) and n (after it,
 // or when its answer was lost) are.
-func countChanged(v *Volume, lo, hi int) error {
+func countChanged(v *mayastor.Volume, lo, hi int) error {
 	got := int(v.Spec.NumReplicas)
 	if got >= lo && got <= hi {
 		return nil
@@ -81,23 +82,23 @@ func countChanged(v *Volume, lo, hi int) error {
 // scaleDownCountCheck is ScaleDown's guard against an outside count change:
 // before and after its own decrease num_replicas is plan.Replicas+1 or
 // plan.Replicas; anything else is someone else's.
-func scaleDownCountCheck(v *Volume, plan Plan) error {
+func scaleDownCountCheck(v *mayastor.Volume, plan Plan) error {
 	return countChanged(v, plan.Replicas, plan.Replicas+1)
 }
 
 // syncFromVolume judges the new replica against the volume's own num_replicas.
-func syncFromVolume(v *Volume, id string) SyncState {
+func syncFromVolume(v *mayastor.Volume, id string) SyncState {
 	return syncAgainst(v, id, int(v.Spec.NumReplicas))
 }
 
 // syncAgainst judges whether replica id is a healthy, fully rebuilt child of
 // v, and v a settled volume of want replicas.
-func syncAgainst(v *Volume, id string, want int) SyncState {
+func syncAgainst(v *mayastor.Volume, id string, want int) SyncState {
 	r, ok := v.State.ReplicaTopology[id]
 	if !ok {
 		return SyncState{Failed: fmt.Sprintf("replica %s is no longer part of the volume", id)}
 	}
-	if r.State == ReplicaStateFaulted || r.ChildStatus == ChildStateFaulted {
+	if r.State == mayastor.ReplicaStateFaulted || r.ChildStatus == mayastor.ChildStateFaulted {
 		return SyncState{Failed: fmt.Sprintf("replica %s is faulted (state %s, child status %s)", id, r.State, r.ChildStatus)}
 	}
 	if v.State.Target == nil {
@@ -123,10 +124,10 @@ func syncAgainst(v *Volume, id string, want int) SyncState {
 		st.Progress = *r.RebuildProgress
 		st.Waiting = fmt.Sprintf("rebuilding, %d%%", *r.RebuildProgress)
 		return st
-	case r.ChildStatus != ChildStateOnline:
+	case r.ChildStatus != mayastor.ChildStateOnline:
 		st.Waiting = fmt.Sprintf("child status %q", r.ChildStatus)
 		return st
-	case r.State != ReplicaStateOnline:
+	case r.State != mayastor.ReplicaStateOnline:
 		st.Waiting = fmt.Sprintf("replica state %s", r.State)
 		return st
 	}
@@ -159,7 +160,7 @@ type VolumeReport struct {
 	// Published: the volume has a serving target.
 	Published bool `json:"published"`
 	// Status is the volume's state.status.
-	Status VolumeStatus `json:"status,omitempty"`
+	Status mayastor.VolumeStatus `json:"status,omitempty"`
 }
 
 // Has reports whether replica id is present.
@@ -173,7 +174,7 @@ func (r VolumeReport) IsHealthy(id string) bool { return slices.Contains(r.Healt
 // Inspect reads the plan's volume (no write).
 func (m *Mover) Inspect(ctx context.Context, plan Plan) (VolumeReport, error) {
 	v, err := m.c.GetVolume(ctx, plan.VolumeID)
-	if IsNotFound(err) {
+	if mayastor.IsNotFound(err) {
 		return VolumeReport{}, nil
 	}
 	if err != nil {
@@ -182,7 +183,7 @@ func (m *Mover) Inspect(ctx context.Context, plan Plan) (VolumeReport, error) {
 	return reportOf(v), nil
 }
 
-func reportOf(v *Volume) VolumeReport {
+func reportOf(v *mayastor.Volume) VolumeReport {
 	rep := VolumeReport{Exists: true, NumReplicas: int(v.Spec.NumReplicas), Published: v.State.Target != nil, Status: v.State.Status}
 	for _, id := range replicaIDs(v) {
 		r := v.State.ReplicaTopology[id]

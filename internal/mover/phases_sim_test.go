@@ -1,4 +1,4 @@
-package mayastor_test
+package mover_test
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/billyronks/couchestor/internal/mayastor"
+	"github.com/billyronks/couchestor/internal/mover"
 )
 
 // Rules of task MACHINE (issue 7 items 3 and 4) checked against the simulator.
@@ -21,7 +21,7 @@ import (
 // 1060-1094 (per the review; upstream code not read here).
 func TestPhasesSimOutsideCountChangeEndsTheMove(t *testing.T) {
 	ctx := context.Background()
-	h := newSimHarness(t, pureTiers, mayastor.MoverOptions{AllowRepublish: true})
+	h := newSimHarness(t, pureTiers, mover.MoverOptions{AllowRepublish: true})
 	plan, err := h.mover.Analyze(ctx, "tm-count", volTwo, hot, cold)
 	if err != nil {
 		t.Fatal(err)
@@ -38,7 +38,7 @@ func TestPhasesSimOutsideCountChangeEndsTheMove(t *testing.T) {
 	}
 	for i := 0; i < 100; i++ { // whatever the new replica's rebuild does meanwhile
 		st, err := h.mover.SyncRound(ctx, plan)
-		if !errors.Is(err, mayastor.ErrReplicaCountChanged) {
+		if !errors.Is(err, mover.ErrReplicaCountChanged) {
 			t.Fatalf("SyncRound with num_replicas %d: want ErrReplicaCountChanged, got %+v, %v", plan.Replicas+2, st, err)
 		}
 		if !strings.Contains(err.Error(), "num_replicas is 4, this move expects 3") {
@@ -47,7 +47,7 @@ func TestPhasesSimOutsideCountChangeEndsTheMove(t *testing.T) {
 		h.clk.Step(2 * time.Second)
 	}
 	_, _, err = h.mover.ScaleDown(ctx, plan, h.record)
-	if !errors.Is(err, mayastor.ErrReplicaCountChanged) || !strings.Contains(err.Error(), "expects 2 or 3") {
+	if !errors.Is(err, mover.ErrReplicaCountChanged) || !strings.Contains(err.Error(), "expects 2 or 3") {
 		t.Fatalf("ScaleDown with num_replicas 4: want ErrReplicaCountChanged naming 2 or 3, got %v", err)
 	}
 	if v := h.volume(volTwo); v.Spec.NumReplicas != 4 {
@@ -61,7 +61,7 @@ func TestPhasesSimOutsideCountChangeEndsTheMove(t *testing.T) {
 // rebuild completes once the node is back.
 func TestPhasesSimNexusNodeDownIsAnOutageToWaitOut(t *testing.T) {
 	ctx := context.Background()
-	h := newSimHarness(t, pureTiers, mayastor.MoverOptions{AllowRepublish: true})
+	h := newSimHarness(t, pureTiers, mover.MoverOptions{AllowRepublish: true})
 	h.watchVolume(volTwo)
 	plan, err := h.mover.Analyze(ctx, "tm-outage", volTwo, hot, cold)
 	if err != nil {
@@ -106,7 +106,7 @@ func TestPhasesSimNexusNodeDownIsAnOutageToWaitOut(t *testing.T) {
 // would rebuild the new replica (placement.md §4).
 func TestPhasesSimUnpublishedDuringSyncFails(t *testing.T) {
 	ctx := context.Background()
-	h := newSimHarness(t, pureTiers, mayastor.MoverOptions{AllowRepublish: true})
+	h := newSimHarness(t, pureTiers, mover.MoverOptions{AllowRepublish: true})
 	plan, err := h.mover.Analyze(ctx, "tm-unpub", volTwo, hot, cold)
 	if err != nil {
 		t.Fatal(err)
@@ -128,7 +128,7 @@ func TestPhasesSimUnpublishedDuringSyncFails(t *testing.T) {
 // child, the others rebuild). The round must wait it out, never fail for it, and finish.
 func TestPhasesSimHAFailoverDuringSyncIsWaitedOut(t *testing.T) {
 	ctx := context.Background()
-	h := newSimHarness(t, pureTiers, mayastor.MoverOptions{AllowRepublish: true})
+	h := newSimHarness(t, pureTiers, mover.MoverOptions{AllowRepublish: true})
 	h.watchVolume(volTwo)
 	plan, err := h.mover.Analyze(ctx, "tm-failover", volTwo, hot, cold)
 	if err != nil {

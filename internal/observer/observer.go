@@ -1,9 +1,10 @@
-package controller
+package observer
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,9 +42,9 @@ type IOPSEvaluator interface {
 // defaultObserveInterval is --observe-interval's default.
 const defaultObserveInterval = 30 * time.Second
 
-// errNoSnapshot: no snapshot fit to decide from (none taken yet, or a new one could not be taken
+// ErrNoSnapshot: no snapshot fit to decide from (none taken yet, or a new one could not be taken
 // in time); a policy waits for one rather than decide from nothing or from stale data.
-var errNoSnapshot = errors.New("no observation of the cluster yet")
+var ErrNoSnapshot = errors.New("no observation of the cluster yet")
 
 // Observer takes the one snapshot every StoragePolicy decides from: every Interval it walks
 // Mayastor's volumes once (page by page, each page reduced to VolumeObservations at once),
@@ -77,6 +78,29 @@ type Observer struct {
 	// turn serialises observations and refreshes (a one-slot semaphore a context can give up on).
 	turn     chan struct{}
 	initOnce sync.Once
+}
+
+// New returns an Observer reading the informer cache, Mayastor and the IOPS source; each is
+// required. Clock, Interval, Notify and Log may be set before it starts.
+func New(cache client.Reader, ms MayastorReader, iops IOPSEvaluator) (*Observer, error) {
+	switch {
+	case missing(cache):
+		return nil, errors.New("observer: no informer cache to read")
+	case missing(ms):
+		return nil, errors.New("observer: no Mayastor to read")
+	case missing(iops):
+		return nil, errors.New("observer: no IOPS source to evaluate")
+	}
+	return &Observer{Cache: cache, Mayastor: ms, IOPS: iops}, nil
+}
+
+// missing reports whether an input is nil, or an interface holding a nil pointer.
+func missing(v any) bool {
+	if v == nil {
+		return true
+	}
+	rv := reflect.ValueOf(v)
+	return rv.Kind() == reflect.Pointer && rv.IsNil()
 }
 
 // NeedLeaderElection: only the leader observes (it is the only one that decides).
@@ -124,13 +148,13 @@ func (o *Observer) FreshFor() time.Duration { return 2 * o.Interval }
 
 // Snapshot returns a snapshot fit for deciding policy p: no older than FreshFor, holding the
 // IOPS evaluation p needs, and with cache-derived parts rebuilt if the cache changed since.
-// When the latest snapshot is not, it observes anew, within ctx. errNoSnapshot before the
+// When the latest snapshot is not, it observes anew, within ctx. ErrNoSnapshot before the
 // first observation completes.
 func (o *Observer) Snapshot(ctx context.Context, p *storagev1.StoragePolicy) (*tiering.Snapshot, error) {
 	o.init()
 	s := o.latest.Load()
 	if s == nil {
-		return nil, errNoSnapshot
+		return nil, ErrNoSnapshot
 	}
 	key, needsKey := iopsKeyOf(p)
 	_, hasKey := s.IOPS[key]
@@ -141,7 +165,7 @@ func (o *Observer) Snapshot(ctx context.Context, p *storagev1.StoragePolicy) (*t
 		defer cancel()
 		next, err := o.Observe(octx)
 		if err != nil && ctx.Err() == nil {
-			return nil, fmt.Errorf("%w: %v", errNoSnapshot, err)
+			return nil, fmt.Errorf("%w: %v", ErrNoSnapshot, err)
 		}
 		return next, err
 	}
@@ -335,7 +359,7 @@ func (o *Observer) observeCache(ctx context.Context) (*cacheParts, error) {
 	claimAnnotations := make(map[string]map[string]string, len(pvcs.Items))
 	for i := range pvcs.Items {
 		pvc := &pvcs.Items[i]
-		if tieringAnnotated(pvc.Annotations) {
+		if TieringAnnotated(pvc.Annotations) {
 			claimAnnotations[pvc.Namespace+"/"+pvc.Name] = pvc.Annotations
 		}
 	}
@@ -360,7 +384,8 @@ func (o *Observer) observeCache(ctx context.Context) (*cacheParts, error) {
 	return c, nil
 }
 
-func tieringAnnotated(a map[string]string) bool {
+// TieringAnnotated reports whether annotations carry a tiering annotation (tier or tiering).
+func TieringAnnotated(a map[string]string) bool {
 	_, tier := a[storagev1.AnnotationTier]
 	_, tiering := a[storagev1.AnnotationTiering]
 	return tier || tiering
@@ -369,7 +394,7 @@ func tieringAnnotated(a map[string]string) bool {
 // pvObservation reduces a Mayastor PV; nil for any other PV. The claim's annotations win over
 // the PV's.
 func pvObservation(pv *corev1.PersistentVolume, claimAnnotations map[string]map[string]string) *tiering.PVObservation {
-	if pv.Spec.CSI == nil || pv.Spec.CSI.Driver != MayastorCSIDriver {
+	if pv.Spec.CSI == nil || pv.Spec.CSI.Driver != storagev1.MayastorCSIDriver {
 		return nil
 	}
 	obs := &tiering.PVObservation{Name: pv.Name, VolumeID: pv.Spec.CSI.VolumeHandle, StorageClass: pv.Spec.StorageClassName, Labels: pv.Labels}

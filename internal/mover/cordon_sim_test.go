@@ -1,4 +1,4 @@
-package mayastor_test
+package mover_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/billyronks/couchestor/internal/mayastor"
+	"github.com/billyronks/couchestor/internal/mover"
 	"github.com/billyronks/couchestor/internal/sim"
 )
 
@@ -150,9 +151,9 @@ func nodesWith(h *simHarness, label string) []string {
 // and only then drops it; the move itself completes.
 func TestMoverSimLateCordonIsNotLost(t *testing.T) {
 	ctx := context.Background()
-	h := newSimHarness(t, steerTiers, mayastor.MoverOptions{})
+	h := newSimHarness(t, steerTiers, mover.MoverOptions{})
 	p, c := newProxy(t, h)
-	mover := mayastor.NewMover(c, mayastor.MoverOptions{AllowRepublish: true, CordonGate: mayastor.NewCordonGate()})
+	mv := mover.NewMover(c, mover.MoverOptions{AllowRepublish: true, CordonGate: mover.NewCordonGate()})
 	var late struct {
 		sync.Mutex
 		node, label string
@@ -182,19 +183,19 @@ func TestMoverSimLateCordonIsNotLost(t *testing.T) {
 		return false
 	}
 	h.watchVolume(volSteerA)
-	plan, err := mover.Analyze(ctx, "tm-late", volSteerA, hot, cold)
+	plan, err := mv.Analyze(ctx, "tm-late", volSteerA, hot, cold)
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan, err = mover.ScaleUp(ctx, plan, h.record)
+	plan, err = mv.ScaleUp(ctx, plan, h.record)
 	if err == nil {
 		t.Fatal("the 504 on the cordon was not reported")
 	}
 	if !slices.Equal(nodesWith(h, plan.CordonLabel), []string{"sata-b"}) || late.node != "sata-b" {
 		t.Fatalf("setup: want the late cordon landed on sata-b, nodes with it: %v (held %q)", nodesWith(h, plan.CordonLabel), late.node)
 	}
-	want := mayastor.Cordon{Node: "sata-b", Label: plan.CordonLabel}
-	for _, got := range [][]mayastor.Cordon{plan.Cordons, h.lastRecorded().Cordons} {
+	want := mover.Cordon{Node: "sata-b", Label: plan.CordonLabel}
+	for _, got := range [][]mover.Cordon{plan.Cordons, h.lastRecorded().Cordons} {
 		if len(got) != 1 || got[0].Node != want.Node || got[0].Label != want.Label {
 			t.Fatalf("cordons recorded %+v, want the late one %+v kept", got, want)
 		}
@@ -211,7 +212,7 @@ func TestMoverSimLateCordonIsNotLost(t *testing.T) {
 	for i := range persisted.Cordons {
 		persisted.Cordons[i].Answered = false
 	}
-	plan, err = mover.ScaleUp(ctx, persisted, h.record)
+	plan, err = mv.ScaleUp(ctx, persisted, h.record)
 	if err != nil {
 		t.Fatalf("second ScaleUp: %v", err)
 	}
@@ -231,10 +232,10 @@ func TestMoverSimLateCordonIsNotLost(t *testing.T) {
 // An answered cordon that is absent is dropped by both.
 func TestMoverSimUnansweredCordonStaysRecordedUntilTheEnd(t *testing.T) {
 	ctx := context.Background()
-	h := newSimHarness(t, steerTiers, mayastor.MoverOptions{})
-	label := mayastor.CordonLabelFor("tm-end")
-	plan := mayastor.Plan{MigrationID: "tm-end", VolumeID: volSteerA, CordonLabel: label,
-		Cordons: []mayastor.Cordon{{Node: "sata-b", Label: label}, {Node: "sata-c", Label: label, Answered: true}}}
+	h := newSimHarness(t, steerTiers, mover.MoverOptions{})
+	label := mover.CordonLabelFor("tm-end")
+	plan := mover.Plan{MigrationID: "tm-end", VolumeID: volSteerA, CordonLabel: label,
+		Cordons: []mover.Cordon{{Node: "sata-b", Label: label}, {Node: "sata-c", Label: label, Answered: true}}}
 	kept, err := h.mover.ReleaseCordons(ctx, plan)
 	if err != nil {
 		t.Fatal(err)
@@ -262,14 +263,14 @@ func TestMoverSimUnansweredCordonStaysRecordedUntilTheEnd(t *testing.T) {
 // review); sata-c's small pool loses to them, so it is not cordoned.
 func TestMoverSimCordonsOnlyTheNodesThatWouldWin(t *testing.T) {
 	ctx := context.Background()
-	h := newSimHarness(t, steerTiers, mayastor.MoverOptions{})
+	h := newSimHarness(t, steerTiers, mover.MoverOptions{})
 	p, c := newProxy(t, h)
-	mover := mayastor.NewMover(c, mayastor.MoverOptions{AllowRepublish: true, CordonGate: mayastor.NewCordonGate()})
-	plan, err := mover.Analyze(ctx, "tm-few", volSteerA, hot, cold)
+	mv := mover.NewMover(c, mover.MoverOptions{AllowRepublish: true, CordonGate: mover.NewCordonGate()})
+	plan, err := mv.Analyze(ctx, "tm-few", volSteerA, hot, cold)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if plan, err = mover.ScaleUp(ctx, plan, h.record); err != nil {
+	if plan, err = mv.ScaleUp(ctx, plan, h.record); err != nil {
 		t.Fatal(err)
 	}
 	if got := p.requests("PUT /v0/nodes/"); !slices.Equal(got, []string{"PUT /v0/nodes/sata-b/cordon/" + plan.CordonLabel}) {
@@ -285,17 +286,17 @@ func TestMoverSimCordonsOnlyTheNodesThatWouldWin(t *testing.T) {
 // filled so that NVMe outscores every SATA pool the volume may use.
 func TestMoverSimNoCordonWhenTheTargetAlreadyWins(t *testing.T) {
 	ctx := context.Background()
-	h := newSimHarness(t, steerTiers, mayastor.MoverOptions{})
+	h := newSimHarness(t, steerTiers, mover.MoverOptions{})
 	if err := h.sim.FillPool("pool-sata-b", 1900<<30); err != nil {
 		t.Fatal(err)
 	}
 	p, c := newProxy(t, h)
-	mover := mayastor.NewMover(c, mayastor.MoverOptions{AllowRepublish: true, CordonGate: mayastor.NewCordonGate()})
-	plan, err := mover.Analyze(ctx, "tm-none", volSteerA, hot, cold)
+	mv := mover.NewMover(c, mover.MoverOptions{AllowRepublish: true, CordonGate: mover.NewCordonGate()})
+	plan, err := mv.Analyze(ctx, "tm-none", volSteerA, hot, cold)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if plan, err = mover.ScaleUp(ctx, plan, h.record); err != nil {
+	if plan, err = mv.ScaleUp(ctx, plan, h.record); err != nil {
 		t.Fatal(err)
 	}
 	if got := p.requests("PUT /v0/nodes/"); len(got) != 0 {
@@ -310,7 +311,7 @@ func TestMoverSimNoCordonWhenTheTargetAlreadyWins(t *testing.T) {
 // PlacementAttempts counts only replicas that landed off the target tier.
 func TestMoverSimTransientIncreaseErrorIsNotAPlacementAttempt(t *testing.T) {
 	ctx := context.Background()
-	h := newSimHarness(t, steerTiers, mayastor.MoverOptions{AllowRepublish: true, MaxPlacementAttempts: 1})
+	h := newSimHarness(t, steerTiers, mover.MoverOptions{AllowRepublish: true, MaxPlacementAttempts: 1})
 	plan, err := h.mover.Analyze(ctx, "tm-5xx", volSteerA, hot, cold)
 	if err != nil {
 		t.Fatal(err)
@@ -320,7 +321,7 @@ func TestMoverSimTransientIncreaseErrorIsNotAPlacementAttempt(t *testing.T) {
 			t.Fatal(err)
 		}
 		plan, err = h.mover.ScaleUp(ctx, plan, h.record)
-		if err == nil || errors.Is(err, mayastor.ErrPlacementFailed) {
+		if err == nil || errors.Is(err, mover.ErrPlacementFailed) {
 			t.Fatalf("try %d: want the transient error, got %v", i+1, err)
 		}
 		if plan.PlacementAttempts != 0 {
@@ -343,7 +344,7 @@ func TestMoverSimTransientIncreaseErrorIsNotAPlacementAttempt(t *testing.T) {
 // that windows would overlap without the gate.
 func TestMoverSimConcurrentCordonWindowsNeverOverlap(t *testing.T) {
 	ctx := context.Background()
-	h := newSimHarness(t, steerTiers, mayastor.MoverOptions{})
+	h := newSimHarness(t, steerTiers, mover.MoverOptions{})
 	h.checkJournalOrder = false // two moves journal into one harness
 	p, c := newProxy(t, h)
 	p.latency = 20 * time.Millisecond
@@ -353,7 +354,7 @@ func TestMoverSimConcurrentCordonWindowsNeverOverlap(t *testing.T) {
 		labels := map[string]bool{}
 		for _, n := range h.sim.Nodes() {
 			for _, l := range n.CordonLabels() {
-				if strings.HasPrefix(l, mayastor.CordonLabelPrefix) {
+				if strings.HasPrefix(l, mover.CordonLabelPrefix) {
 					labels[l] = true
 				}
 			}
@@ -364,12 +365,12 @@ func TestMoverSimConcurrentCordonWindowsNeverOverlap(t *testing.T) {
 			mu.Unlock()
 		}
 	}
-	gate := mayastor.NewCordonGate()
+	gate := mover.NewCordonGate()
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
-	plans := make([]mayastor.Plan, 2)
+	plans := make([]mover.Plan, 2)
 	for i, vol := range []string{volSteerA, volSteerB} {
-		m := mayastor.NewMover(c, mayastor.MoverOptions{AllowRepublish: true, CordonGate: gate})
+		m := mover.NewMover(c, mover.MoverOptions{AllowRepublish: true, CordonGate: gate})
 		plan, err := m.Analyze(ctx, "tm-gate-"+string(rune('a'+i)), vol, hot, cold)
 		if err != nil {
 			t.Fatal(err)

@@ -1,4 +1,4 @@
-package mayastor_test
+package mover_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/billyronks/couchestor/internal/mayastor"
+	"github.com/billyronks/couchestor/internal/mover"
 	"github.com/billyronks/couchestor/internal/sim"
 )
 
@@ -86,7 +87,7 @@ type layoutRow struct {
 	republish bool
 	affinity  bool
 	extra     string
-	opts      mayastor.MoverOptions
+	opts      mover.MoverOptions
 	refused   error
 }
 
@@ -112,11 +113,11 @@ func layoutRows() []layoutRow {
 					}
 					switch {
 					case nexus == "unpublished":
-						r.refused = mayastor.ErrUnpublished
+						r.refused = mover.ErrUnpublished
 					case affinity && n == 1:
-						r.refused = mayastor.ErrAffinityGroupMinimum
+						r.refused = mover.ErrAffinityGroupMinimum
 					case (nexus == "local" || nexus == "pinned") && !republish:
-						r.refused = mayastor.ErrNexusLocalSource
+						r.refused = mover.ErrNexusLocalSource
 					}
 					rows = append(rows, r)
 				}
@@ -124,10 +125,10 @@ func layoutRows() []layoutRow {
 		}
 	}
 	rows = append(rows,
-		layoutRow{name: "1 replica, HA disabled", replicas: 1, nexus: "pinned", opts: mayastor.MoverOptions{AllowRepublish: true, HADisabled: true}, refused: mayastor.ErrLayoutNotMovable},
-		layoutRow{name: "3 replicas, target local to a source, HA disabled", replicas: 3, nexus: "local", opts: mayastor.MoverOptions{AllowRepublish: true, HADisabled: true}, refused: mayastor.ErrLayoutNotMovable},
-		layoutRow{name: "3 replicas, target remote, HA disabled", replicas: 3, nexus: "remote", opts: mayastor.MoverOptions{AllowRepublish: true, HADisabled: true}},
-		layoutRow{name: "2 replicas with snapshots", replicas: 2, nexus: "remote", extra: "\n    num_snapshots: 2", refused: mayastor.ErrVolumeHasSnapshots},
+		layoutRow{name: "1 replica, HA disabled", replicas: 1, nexus: "pinned", opts: mover.MoverOptions{AllowRepublish: true, HADisabled: true}, refused: mover.ErrLayoutNotMovable},
+		layoutRow{name: "3 replicas, target local to a source, HA disabled", replicas: 3, nexus: "local", opts: mover.MoverOptions{AllowRepublish: true, HADisabled: true}, refused: mover.ErrLayoutNotMovable},
+		layoutRow{name: "3 replicas, target remote, HA disabled", replicas: 3, nexus: "remote", opts: mover.MoverOptions{AllowRepublish: true, HADisabled: true}},
+		layoutRow{name: "2 replicas with snapshots", replicas: 2, nexus: "remote", extra: "\n    num_snapshots: 2", refused: mover.ErrVolumeHasSnapshots},
 	)
 	return rows
 }
@@ -155,7 +156,7 @@ func TestMoverLayoutTable(t *testing.T) {
 				if h.writes != 0 {
 					t.Fatalf("a refused Analyze made %d writes", h.writes)
 				}
-				table = append(table, fmt.Sprintf("| %s | refused: %s |", row.name, err.(*mayastor.RefusalError).Reason))
+				table = append(table, fmt.Sprintf("| %s | refused: %s |", row.name, err.(*mover.RefusalError).Reason))
 				return
 			}
 			if err != nil {
