@@ -162,6 +162,8 @@ func TestContractResponsesMatchTheUpstreamSpec(t *testing.T) {
 	call("PUT", "/v0/pools/pool-nvme-1/replicas/"+placeholder, small, 422, true)
 	call("PUT", "/v0/pools/nope/replicas/"+other, small, 404, true)
 	call("PUT", "/v0/pools/pool-nvme-1/replicas/"+other, `{"size": 8388608}`, 400, false)
+	call("PUT", "/v0/pools/pool-nvme-1/replicas/"+other, `{"size": 8388608, "thin": false, "share": "iscsi"}`, 400, false)
+	call("PUT", "/v0/pools/pool-nvme-1/replicas/not-a-uuid", small, 400, false)
 	call("PUT", "/v0/pools/pool-nvme-1/replicas/"+other, `{"size": 2199023255552, "thin": true}`, 400, true)
 	if err := s.FillPool("pool-nvme-3", 1023<<30); err != nil {
 		t.Fatal(err)

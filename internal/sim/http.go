@@ -254,8 +254,8 @@ func replicaID(r *http.Request) (string, error) {
 }
 
 // parseCreateReplica reads the replica id and the CreateReplicaBody of PUT
-// .../replicas/{replica_id}: size and thin are required, share may only be
-// nvmf, allowed-hosts is a list of NQNs (not validated).
+// .../replicas/{replica_id}: size and thin are required; allowed-hosts is a
+// list of NQNs (not validated); CreatePoolReplica checks the share.
 func parseCreateReplica(r *http.Request) (string, CreateReplicaRequest, error) {
 	id, err := replicaID(r)
 	if err != nil {
@@ -282,9 +282,6 @@ func parseCreateReplica(r *http.Request) (string, CreateReplicaRequest, error) {
 	}
 	if err := json.Unmarshal(raw, &body); err != nil {
 		return "", CreateReplicaRequest{}, errDeserialize("Json deserialize error: " + err.Error())
-	}
-	if body.Share != "" && body.Share != mayastor.ProtocolNvmf {
-		return "", CreateReplicaRequest{}, errDeserialize(fmt.Sprintf("Json deserialize error: unknown variant `%s`, expected `nvmf`", body.Share))
 	}
 	return id, CreateReplicaRequest{Size: body.Size, Thin: body.Thin, Share: body.Share, AllowedHosts: body.AllowedHosts}, nil
 }

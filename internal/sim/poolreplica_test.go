@@ -346,6 +346,26 @@ func TestNodePoolReplicaEndpoints(t *testing.T) {
 	if st := poolState(t, s, "p1"); st.Used != 1<<30 {
 		t.Fatalf("pool p1 used %d, want 1GiB", st.Used)
 	}
+	// Re-created on another pool: not modelled, refused 422.
+	_, err = s.CreatePoolReplica("p2", phC, CreateReplicaRequest{Size: 4 << 20})
+	wantAPIError(t, err, http.StatusUnprocessableEntity, mayastor.ErrorKindAlreadyExists)
+	// Re-created on its pool, io-engine answers that it exists and the node
+	// wrapper returns the replica it finds by uuid (core/node/wrapper.rs:1319-1331):
+	// a spec again, appended, for the old replica (1GiB, not the 4MiB asked).
+	r, err = s.CreatePoolReplica("p1", phC, CreateReplicaRequest{Size: 4 << 20})
+	if err != nil || r.Size != 1<<30 {
+		t.Fatalf("re-create: %+v, %v; want the existing 1GiB replica", r, err)
+	}
+	if order := s.ReplicaOrder(); order[len(order)-1] != phC {
+		t.Fatalf("replica map %v, want %s last", order, phC)
+	}
+	if st := poolState(t, s, "p1"); st.Used != 1<<30 {
+		t.Fatalf("pool p1 used %d, want 1GiB (counted once)", st.Used)
+	}
+	s.RestartCoreAgent() // the adopted spec is a stored spec like any other
+	if err := s.DeleteNodePoolReplica("n2", "p2", phC); err != nil {
+		t.Fatal(err)
+	}
 	// Without a spec, the pool endpoint still destroys it.
 	if err := s.DeletePoolReplica("p1", phC); err != nil {
 		t.Fatal(err)

@@ -287,24 +287,6 @@ volumes:
 	}
 }
 
-// "Local" is the replica spec's share flag, published or not
-// (core/controller/scheduling/mod.rs:166-167): after an unpublish the replica
-// that was local to the nexus stays unshared and is still protected; the
-// shared one goes although it comes second in the replica map.
-func TestDecreaseOfUnpublishedVolumeKeepsTheUnsharedReplica(t *testing.T) {
-	s, _ := newTestSim(t, threeNodes+`
-volumes:
-  - {uuid: `+vol1+`, size: 1GiB, replicas: [p1, p2], published: true, nexus_node: n1}
-`)
-	if _, err := s.Unpublish(vol1, false); err != nil {
-		t.Fatal(err)
-	}
-	v := mustSetCount(t, s, vol1, 1)
-	if got := poolsOf(v); !slices.Equal(got, []string{"p1"}) {
-		t.Fatalf("replica left on %v, want [p1]: the formerly local replica is unshared, so protected", got)
-	}
-}
-
 // Without any NexusInfo (never published) every replica counts as healthy
 // (core/controller/scheduling/volume.rs:422-437), so the decrease removes
 // nothing when that would leave fewer healthy online replicas than the new

@@ -7,8 +7,7 @@ import (
 )
 
 // Replica placement and removal, reproducing the core agent's scheduler
-// (see placement.md §1 and §2; upstream control-plane/agents/src/bin/core/
-// controller/scheduling). The weights and thresholds are upstream's defaults.
+// (upstream control-plane/agents/src/bin/core/controller/scheduling). The weights and thresholds are upstream's defaults.
 const (
 	thinFreeSpaceWatermark = 16 << 20 // bytes a pool must keep free to take a thin replica
 	poolCommitmentPercent  = 250      // thin: pool may be committed up to 250% of its capacity

@@ -320,9 +320,9 @@ func (s *Sim) VolumeCount() int {
 }
 
 // Specs is GET /v0/specs: the core agent's specs. Replicas come in the order
-// of its global replica map (order.go; placement.md §7: registry/service.rs:52-61
-// → pool/specs.rs:266-271 walk the IndexMap's values, per placement.md, upstream
-// code not read); the order decides removal ties. Volumes and pools come in
+// of its global replica map (order.go; core/registry/service.rs:52-61 →
+// core/pool/specs.rs:266-271 walk the IndexMap's values, read upstream); the
+// order decides removal ties. Volumes and pools come in
 // the simulator's listing order, nexuses in their volume's order (those maps
 // are not modelled as IndexMaps). Replica owners name the volume only (nexus
 // owners are not modelled); no operation is ever in progress.
