@@ -552,6 +552,13 @@ func TestMoverSimIncreaseCannotReachTarget(t *testing.T) {
 	h := newSimHarness(t, mixedNodes, mover.MoverOptions{AllowRepublish: true, MaxPlacementAttempts: 2})
 	h.watchVolume(volOne)
 	before := poolsOf(h.volume(volOne))
+	// The placement model sees it first: Analyze refuses before any write.
+	if _, err := h.mover.Analyze(ctx, "tm-9", volOne, hot, cold); !errors.Is(err, mover.ErrPlacementFailed) || h.writes != 0 {
+		t.Fatalf("Analyze: want ErrPlacementFailed with no write, got %v (%d writes)", err, h.writes)
+	}
+	// Without cordons and placeholders (DisableCordon) Analyze lets it through, and ScaleUp's
+	// verification bounds the misplaced attempts.
+	h.mover = mover.NewMover(h.c, mover.MoverOptions{AllowRepublish: true, MaxPlacementAttempts: 2, DisableCordon: true})
 	plan, err := h.mover.Analyze(ctx, "tm-9", volOne, hot, cold)
 	if err != nil {
 		t.Fatal(err)

@@ -128,12 +128,10 @@ func (m *Mover) choosePlaceholderPool(plan Plan, cl *cluster) (*mayastor.Pool, e
 }
 
 // addPlaceholder records the migration's next placeholder, then creates it
-// (at the end of the core agent's replica map). A create whose answer was
-// lost stays recorded: it is deleted when the migration ends either way.
+// (at the end of the core agent's replica map) on choosePlaceholderPool's
+// pool. A create whose answer was lost stays recorded: it is deleted when
+// the migration ends either way.
 func (m *Mover) addPlaceholder(ctx context.Context, plan Plan, j Journal) (Plan, error) {
-	if len(plan.Placeholders) >= maxPlaceholders {
-		return plan, refuse(plan.VolumeID, ReasonPlaceholderFailed, "the migration already holds %d placeholder replicas", len(plan.Placeholders))
-	}
 	cl, err := m.loadCluster(ctx)
 	if err != nil {
 		return plan, fmt.Errorf("add placeholder for volume %s: %w", plan.VolumeID, err)
@@ -142,20 +140,30 @@ func (m *Mover) addPlaceholder(ctx context.Context, plan Plan, j Journal) (Plan,
 	if err != nil {
 		return plan, err
 	}
+	plan, _, err = m.addPlaceholderOn(ctx, plan, j, pool)
+	return plan, err
+}
+
+// addPlaceholderOn records the migration's next placeholder on pool, then
+// creates it, and returns its id.
+func (m *Mover) addPlaceholderOn(ctx context.Context, plan Plan, j Journal, pool *mayastor.Pool) (Plan, string, error) {
+	if len(plan.Placeholders) >= maxPlaceholders {
+		return plan, "", refuse(plan.VolumeID, ReasonPlaceholderFailed, "the migration already holds %d placeholder replicas", len(plan.Placeholders))
+	}
 	id := PlaceholderID(plan.MigrationID, plan.PlaceholdersCreated)
 	plan.PlaceholdersCreated++
 	plan.Placeholders = append(plan.Placeholders, ReplicaRef{ID: id, Node: poolNode(pool), Pool: pool.ID})
 	if err := record(ctx, j, plan); err != nil {
-		return plan, err
+		return plan, id, err
 	}
-	_, err = m.c.CreatePoolReplica(ctx, pool.ID, id, mayastor.CreateReplicaBody{Size: PlaceholderSize, Thin: true})
+	_, err := m.c.CreatePoolReplica(ctx, pool.ID, id, mayastor.CreateReplicaBody{Size: PlaceholderSize, Thin: true})
 	if err != nil && !mayastor.IsKind(err, mayastor.ErrorKindAlreadyExists) {
 		if mayastor.IsKind(err, mayastor.ErrorKindFailedPrecondition) || mayastor.IsKind(err, mayastor.ErrorKindResourceExhausted) {
-			return plan, refuse(plan.VolumeID, ReasonPlaceholderFailed, "creating placeholder replica %s on pool %s was refused: %v", id, pool.ID, err)
+			return plan, id, refuse(plan.VolumeID, ReasonPlaceholderFailed, "creating placeholder replica %s on pool %s was refused: %v", id, pool.ID, err)
 		}
-		return plan, fmt.Errorf("add placeholder for volume %s on pool %s: %w", plan.VolumeID, pool.ID, err)
+		return plan, id, fmt.Errorf("add placeholder for volume %s on pool %s: %w", plan.VolumeID, pool.ID, err)
 	}
-	return plan, nil
+	return plan, id, nil
 }
 
 // maxPlaceholders bounds the placeholders one migration holds at once
@@ -168,8 +176,15 @@ const maxPlaceholders = 16
 // whose removal would pull another move's fresh replica forward waits until
 // that move's round is over. Call it with the gate held.
 func (m *Mover) deletePlaceholders(ctx context.Context, plan Plan) (Plan, error) {
+	return m.deletePlaceholdersOf(ctx, plan, nil)
+}
+
+// deletePlaceholdersOf is deletePlaceholders for the placeholders whose ids
+// are in only (nil: all of them).
+func (m *Mover) deletePlaceholdersOf(ctx context.Context, plan Plan, only []string) (Plan, error) {
 	plan = *plan.DeepCopy()
-	for len(plan.Placeholders) > 0 {
+	chosen := func(r ReplicaRef) bool { return only == nil || slices.Contains(only, r.ID) }
+	for slices.ContainsFunc(plan.Placeholders, chosen) {
 		order, err := m.c.GetReplicaOrder(ctx, plan.VolumeID)
 		if err != nil {
 			return plan, fmt.Errorf("delete placeholders of volume %s: read the replica map order: %w", plan.VolumeID, err)
@@ -180,7 +195,8 @@ func (m *Mover) deletePlaceholders(ctx context.Context, plan Plan) (Plan, error)
 			}
 			return -1 // not in the map: its create never landed, or it is gone
 		}
-		next := slices.MaxFunc(plan.Placeholders, func(a, b ReplicaRef) int { return pos(a) - pos(b) })
+		next := slices.MaxFunc(slices.DeleteFunc(slices.Clone(plan.Placeholders), func(r ReplicaRef) bool { return !chosen(r) }),
+			func(a, b ReplicaRef) int { return pos(a) - pos(b) })
 		if pos(next) >= 0 && next.ID != order.Tail && m.opts.CordonGate.fresh.protectedFromOthers(plan.MigrationID, order.Tail) {
 			return plan, fmt.Errorf("placeholder %s of volume %s waits: deleting it now would move replica %s of another migration forward in the replica map", next.ID, plan.VolumeID, order.Tail)
 		}

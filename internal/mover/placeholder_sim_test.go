@@ -81,3 +81,61 @@ func TestPlaceholderIDs(t *testing.T) {
 		}
 	}
 }
+
+// Nodes with both an NVMe and a SATA pool: the SATA pool on the target's node has more free
+// space, so the scheduler prefers it, and a cordon (per node) cannot separate the two. A
+// placeholder on the SATA pool counts as a replica there and tips the score: the move
+// lands on the target tier at the first attempt in every round, wastes no rebuild, and
+// leaves no placeholder.
+func TestMoverSimMixedNodesPlaceholdersSteerThePool(t *testing.T) {
+	scenario := `
+name: mixed
+seed: 1
+rebuild_bandwidth: 1GiB
+nodes: [{id: sata-x}, {id: sata-y}, {id: mix-a}, {id: mix-b}, {id: app-1}]
+pools:
+  - {id: pool-sata-x, node: sata-x, capacity: 1TiB, labels: {openebs.io/created-by: operator-diskpool, tier: cold}}
+  - {id: pool-sata-y, node: sata-y, capacity: 1TiB, labels: {openebs.io/created-by: operator-diskpool, tier: cold}}
+  - {id: pool-sata-a, node: mix-a, capacity: 1TiB, labels: {openebs.io/created-by: operator-diskpool, tier: cold}}
+  - {id: pool-nvme-a, node: mix-a, capacity: 400GiB, labels: {openebs.io/created-by: operator-diskpool, tier: hot}}
+  - {id: pool-sata-b, node: mix-b, capacity: 1TiB, labels: {openebs.io/created-by: operator-diskpool, tier: cold}}
+  - {id: pool-nvme-b, node: mix-b, capacity: 400GiB, labels: {openebs.io/created-by: operator-diskpool, tier: hot}}
+volumes:
+  - uuid: ` + volLayout + `
+    size: 10GiB
+    replicas: [pool-sata-x, pool-sata-y]
+    published: true
+    nexus_node: app-1
+    inclusion: {openebs.io/created-by: operator-diskpool}
+`
+	ctx := context.Background()
+	h := newSimHarness(t, scenario, mover.MoverOptions{})
+	h.watchVolume(volLayout)
+	plan, err := h.mover.Analyze(ctx, "tm-mixed", volLayout, hot, cold)
+	if err != nil {
+		t.Fatalf("Analyze: %v", err)
+	}
+	plan, results, err := h.move(ctx, plan)
+	if err != nil {
+		t.Fatalf("move: %v", err)
+	}
+	for i, r := range results {
+		if !r.SourceRemoved || r.Unpredicted {
+			t.Errorf("round %d: wasted rebuild (%+v)", i+1, r)
+		}
+	}
+	if plan.Increases != 2 {
+		t.Errorf("%d increases for 2 rounds: a replica landed off the target tier and was taken back", plan.Increases)
+	}
+	if h.placeholdersCreated <= 2 {
+		t.Errorf("%d placeholders created: the placement ones are missing (2 guard the rounds)", h.placeholdersCreated)
+	}
+	h.endMove(ctx, plan)
+	for _, p := range poolsOf(h.volume(volLayout)) {
+		if p != "pool-nvme-a" && p != "pool-nvme-b" {
+			t.Fatalf("replica on %s after the move", p)
+		}
+	}
+	h.assertNoCordons()
+	h.checkInvariant()
+}

@@ -136,13 +136,13 @@ func (m *Mover) ScaleUp(ctx context.Context, plan Plan, j Journal) (Plan, error)
 		}
 		plan.NexusNode = nexusNode(v)
 		plan.BaseReplicaIDs = replicaIDs(v)
-		var apply []string
+		var apply, steer []string
 		if !m.opts.DisableCordon {
 			in, err := m.placementInput(ctx, v, cl)
 			if err != nil {
 				return plan, fmt.Errorf("scale up volume %s: %w", plan.VolumeID, err)
 			}
-			apply, _ = cordonPlan(in, targets, plan.PlacementAttempts)
+			apply, steer, _ = cordonPlan(in, targets, plan.PlacementAttempts)
 		}
 		// Cordons of earlier attempts that may still land stay recorded.
 		plan.Cordons = withCordons(plan.Cordons, apply, plan.CordonLabel)
@@ -151,9 +151,28 @@ func (m *Mover) ScaleUp(ctx context.Context, plan Plan, j Journal) (Plan, error)
 		if err := record(ctx, j, plan); err != nil {
 			return plan, err
 		}
+		// Placeholders that make a target pool beat a pool on its own node, created before
+		// the cordons (their node stays open) and deleted once the increase is over: the new
+		// replica, the map's last entry, then takes one's slot, still behind every source.
+		var steered []string
+		for _, poolID := range steer {
+			var id string
+			if plan, id, err = m.addPlaceholderOn(ctx, plan, j, cl.pools[poolID]); err != nil {
+				return plan, err
+			}
+			steered = append(steered, id)
+		}
 		plan, err = m.increaseCordoned(ctx, plan, apply, n, j)
 		if err != nil {
 			return plan, err
+		}
+		if len(steered) > 0 {
+			if plan, err = m.deletePlaceholdersOf(ctx, plan, steered); err != nil {
+				return plan, err
+			}
+			if err := record(ctx, j, plan); err != nil {
+				return plan, err
+			}
 		}
 		v, err = m.c.GetVolume(ctx, plan.VolumeID)
 		if err != nil {
