@@ -308,6 +308,24 @@ type MigrationCheckpoint struct {
 	// ExpectedRemoval is the replica the last decrease was predicted to remove.
 	// +optional
 	ExpectedRemoval string `json:"expectedRemoval,omitempty"`
+	// Placeholders are the placeholder replicas of this migration: small thin replicas that
+	// belong to no volume, created on a pool so that the core agent's replica map keeps the
+	// moved replicas behind the remaining sources. Each is recorded here before it is created
+	// and deleted when the migration ends, whatever the outcome.
+	// +kubebuilder:validation:MaxItems=16
+	// +listType=atomic
+	// +optional
+	Placeholders []ReplicaRef `json:"placeholders,omitempty"`
+	// PlaceholdersCreated counts the placeholder replicas this migration has recorded so far;
+	// the next one's id derives from it.
+	// +optional
+	PlaceholdersCreated int `json:"placeholdersCreated,omitempty"`
+}
+
+// HoldsResources reports whether the checkpoint records node cordons or placeholder replicas
+// that must be released when the migration ends.
+func (c *MigrationCheckpoint) HoldsResources() bool {
+	return c != nil && (len(c.Cordons) > 0 || len(c.Placeholders) > 0)
 }
 
 // Complete reports whether no source replica is left to move and no new replica is pending.

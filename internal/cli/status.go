@@ -57,6 +57,9 @@ type MigrationReport struct {
 	TimeLeftSeconds *int64 `json:"timeLeftSeconds,omitempty"`
 	Age             string `json:"age"`
 	Error           string `json:"error,omitempty"`
+	// Placeholders are the placeholder replicas the migration holds in Mayastor
+	// (status.checkpoint.placeholders): "pool/uuid".
+	Placeholders []string `json:"placeholders,omitempty"`
 }
 
 func (so *statusOptions) run(ctx context.Context) error {
@@ -97,6 +100,11 @@ func (so *statusOptions) run(ctx context.Context) error {
 			}
 			r.PVC = claims[pv]
 		}
+		if cp := tm.Status.Checkpoint; cp != nil {
+			for _, p := range cp.Placeholders {
+				r.Placeholders = append(r.Placeholders, p.Pool+"/"+p.ID)
+			}
+		}
 		if d := tm.Status.Deadline; d != nil && !tm.Status.Phase.IsTerminal() {
 			r.Deadline = d.UTC().Format(time.RFC3339)
 			left := int64(d.Sub(now).Seconds())
@@ -117,7 +125,7 @@ func (so *statusOptions) run(ctx context.Context) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(so.Out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tPVC\tPOLICY\tFROM\tTO\tPHASE\tSYNCED\tTIME LEFT\tAGE")
+	fmt.Fprintln(tw, "NAME\tPVC\tPOLICY\tFROM\tTO\tPHASE\tSYNCED\tTIME LEFT\tPLACEHOLDERS\tAGE")
 	for _, r := range reports {
 		left := "-"
 		if r.TimeLeftSeconds != nil {
@@ -131,8 +139,8 @@ func (so *statusOptions) run(ctx context.Context) error {
 		if r.DryRun {
 			phase += " (dry run)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d%%\t%s\t%s\n", r.Name, dash(cmp.Or(r.PVC, r.PersistentVolume)), dash(r.Policy),
-			dash(r.From), r.To, phase, r.SyncProgress, left, r.Age)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d%%\t%s\t%d\t%s\n", r.Name, dash(cmp.Or(r.PVC, r.PersistentVolume)), dash(r.Policy),
+			dash(r.From), r.To, phase, r.SyncProgress, left, len(r.Placeholders), r.Age)
 	}
 	return tw.Flush()
 }

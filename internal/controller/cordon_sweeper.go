@@ -32,7 +32,12 @@ const ReasonStaleCordonRemoved = "StaleCordonRemoved"
 type NodeCordons interface {
 	ListNodes(ctx context.Context) ([]mayastor.Node, error)
 	UncordonNode(ctx context.Context, nodeID, label string) (*mayastor.Node, error)
+	GetReplicaSpecs(ctx context.Context) (*mayastor.Specs, error)
+	DeletePoolReplica(ctx context.Context, poolID, replicaID string) error
 }
+
+// ReasonStalePlaceholderRemoved is the Event reason of a placeholder replica the sweeper deleted.
+const ReasonStalePlaceholderRemoved = "StalePlaceholderRemoved"
 
 // CordonSweeper removes the cordon labels CoucheStor left behind: every
 // `couchestor-migration-*` label on a Mayastor node whose TierMigration is
@@ -51,6 +56,8 @@ type CordonSweeper struct {
 	Recorder events.EventRecorder
 	Interval time.Duration
 	Clock    clock.PassiveClock
+	// Gate is the process's gate around changes of the replica map (nil: the Movers' default).
+	Gate *mover.CordonGate
 
 	// Node-seconds bookkeeping for CordonSecondsTotal.
 	lastSweep     time.Time
@@ -106,6 +113,10 @@ type SweepResult struct {
 	Removed []string
 	// Remaining: nodes still carrying a CoucheStor cordon after the sweep.
 	Remaining int
+	// PlaceholdersRemoved: uuids of the stray placeholder replicas deleted.
+	PlaceholdersRemoved []string
+	// Placeholders: CoucheStor placeholder replicas left in the cluster after the sweep.
+	Placeholders int
 }
 
 // Sweep runs one pass: it lifts every CoucheStor cordon whose migration is
@@ -119,6 +130,13 @@ func (s *CordonSweeper) Sweep(ctx context.Context) (SweepResult, error) {
 	nodes, err := s.Mayastor.ListNodes(ctx)
 	if err != nil {
 		return res, fmt.Errorf("list Mayastor nodes: %w", err)
+	}
+	// Replica specs before TierMigrations: a migration records a placeholder before it creates
+	// it, so any placeholder seen here is recorded in the list read next if its migration is
+	// still in flight.
+	specs, err := s.Mayastor.GetReplicaSpecs(ctx)
+	if err != nil {
+		return res, fmt.Errorf("read Mayastor replica specs: %w", err)
 	}
 	var list storagev1.TierMigrationList
 	if err := s.Client.List(ctx, &list); err != nil {
@@ -173,12 +191,96 @@ func (s *CordonSweeper) Sweep(ctx context.Context) (SweepResult, error) {
 			res.Remaining++
 		}
 	}
+	errs = append(errs, s.sweepPlaceholders(ctx, specs, list.Items, &res)...)
 	s.account(res)
 	if len(errs) > 0 {
 		slices.Sort(errs)
 		return res, fmt.Errorf("%s", strings.Join(errs, "; "))
 	}
 	return res, nil
+}
+
+// sweepPlaceholders deletes the CoucheStor placeholder replicas that no
+// migration in flight records: those of migrations that ended, were deleted
+// or never recorded them (a create that landed after its migration ended).
+// It holds the process's gate, as every removal from the replica map does,
+// and leaves them for the next sweep while the map's last entry is a move's
+// fresh replica (the swap_remove would pull it forward).
+func (s *CordonSweeper) sweepPlaceholders(ctx context.Context, specs *mayastor.Specs, tms []storagev1.TierMigration, res *SweepResult) []string {
+	live := map[string]bool{}
+	owner := map[string]*storagev1.TierMigration{}
+	for i := range tms {
+		tm := &tms[i]
+		cp := tm.Status.Checkpoint
+		if cp == nil {
+			continue
+		}
+		for _, p := range cp.Placeholders {
+			owner[p.ID] = tm
+			if tm.Status.Phase.IsInFlight() {
+				live[p.ID] = true
+			}
+		}
+	}
+	var stray []mayastor.ReplicaSpec
+	for _, r := range specs.Replicas {
+		if r.Managed || r.Owners.Volume != "" || !mover.IsPlaceholderID(r.UUID) {
+			continue
+		}
+		res.Placeholders++
+		if !live[r.UUID] {
+			stray = append(stray, r)
+		}
+	}
+	if len(stray) == 0 {
+		Placeholders.Set(float64(res.Placeholders))
+		return nil
+	}
+	gate := s.Gate
+	if gate == nil {
+		gate = mover.DefaultCordonGate()
+	}
+	if err := gate.Lock(ctx); err != nil {
+		return []string{fmt.Sprintf("wait for the gate to delete placeholders: %v", err)}
+	}
+	defer gate.Unlock()
+	// Delete from the end of the map: removing the last entry moves nothing.
+	slices.Reverse(stray)
+	var errs []string
+	tail := specs.Replicas[len(specs.Replicas)-1].UUID
+	for i, r := range stray {
+		if r.UUID != tail && gate.HoldsFresh(tail) {
+			errs = append(errs, fmt.Sprintf("%d stray placeholder(s) wait for the next sweep: the replica map's last entry %s is a migration's fresh replica", len(stray)-i, tail))
+			break
+		}
+		if err := s.Mayastor.DeletePoolReplica(ctx, r.Pool, r.UUID); err != nil && !mayastor.IsNotFound(err) {
+			errs = append(errs, fmt.Sprintf("delete placeholder %s on pool %s: %v", r.UUID, r.Pool, err))
+			continue
+		}
+		res.Placeholders--
+		res.PlaceholdersRemoved = append(res.PlaceholdersRemoved, r.UUID)
+		why := "no TierMigration records it"
+		tm := owner[r.UUID]
+		if tm != nil {
+			why = fmt.Sprintf("its TierMigration %s is %s", tm.Name, phaseOrNotStarted(tm.Status.Phase))
+		}
+		log.FromContext(ctx).Info("removed a stray placeholder replica", "replica", r.UUID, "pool", r.Pool, "why", why)
+		if tm != nil && s.Recorder != nil {
+			s.Recorder.Eventf(tm, nil, corev1.EventTypeWarning, ReasonStalePlaceholderRemoved, "SweepPlaceholders",
+				"Deleted placeholder replica %s on pool %s: %s", r.UUID, r.Pool, why)
+		}
+		// The control plane's swap_remove, on our copy: the last entry takes the freed slot.
+		if q := slices.IndexFunc(specs.Replicas, func(x mayastor.ReplicaSpec) bool { return x.UUID == r.UUID }); q >= 0 {
+			last := len(specs.Replicas) - 1
+			specs.Replicas[q] = specs.Replicas[last]
+			specs.Replicas = specs.Replicas[:last]
+			if last > 0 {
+				tail = specs.Replicas[last-1].UUID
+			}
+		}
+	}
+	Placeholders.Set(float64(res.Placeholders))
+	return errs
 }
 
 // account updates the metrics: the gauge is what is left after this sweep;

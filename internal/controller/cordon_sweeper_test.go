@@ -158,3 +158,73 @@ func metricValue(t *testing.T, c prometheus.Metric) float64 {
 	t.Fatal("not a gauge or counter")
 	return 0
 }
+
+// The sweeper deletes the placeholder replicas no in-flight migration records (those of a
+// finished migration, of a deleted one, or never recorded) and keeps those an in-flight
+// migration records; replicas that are not CoucheStor placeholders are never touched.
+func TestCordonSweeperDeletesStrayPlaceholders(t *testing.T) {
+	ctx := context.Background()
+	sc, err := sim.ParseScenario("sweep.yaml", []byte(sweepScenario))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := sim.New(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	ms, err := mayastor.New(mayastor.Config{BaseURL: srv.URL, MaxRetries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	running := tmIn("tm-running", "uid-running", storagev1.PhaseWaitingSync)
+	done := tmIn("tm-done", "uid-done", storagev1.PhaseCompleted)
+	live := mover.PlaceholderID("uid-running", 0)
+	ofDone := mover.PlaceholderID("uid-done", 0)
+	ofGone := mover.PlaceholderID("uid-gone", 3)
+	foreign := "5b0c0a4e-1111-4222-8333-444455556666" // someone else's unowned replica
+	running.Status.Checkpoint = &storagev1.MigrationCheckpoint{Placeholders: []storagev1.ReplicaRef{{ID: live, Pool: "p1"}}}
+	done.Status.Checkpoint = &storagev1.MigrationCheckpoint{Placeholders: []storagev1.ReplicaRef{{ID: ofDone, Pool: "p1"}}}
+	for _, id := range []string{live, ofDone, ofGone, foreign} {
+		if _, err := s.CreatePoolReplica("p1", id, sim.CreateReplicaRequest{Size: mover.PlaceholderSize, Thin: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	scheme := runtime.NewScheme()
+	if err := storagev1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	kube := fake.NewClientBuilder().WithScheme(scheme).WithObjects(running, done).Build()
+	sw := &CordonSweeper{Client: kube, Mayastor: ms, Recorder: events.NewFakeRecorder(10), Clock: clocktesting.NewFakeClock(time.Now())}
+	res, err := sw.Sweep(ctx)
+	if err != nil {
+		t.Fatalf("sweep: %v", err)
+	}
+	slices.Sort(res.PlaceholdersRemoved)
+	want := []string{ofDone, ofGone}
+	slices.Sort(want)
+	if !slices.Equal(res.PlaceholdersRemoved, want) {
+		t.Fatalf("removed %v, want %v", res.PlaceholdersRemoved, want)
+	}
+	var left []string
+	for _, r := range s.Specs().Replicas {
+		left = append(left, r.UUID)
+	}
+	slices.Sort(left)
+	wantLeft := []string{live, foreign}
+	slices.Sort(wantLeft)
+	if !slices.Equal(left, wantLeft) {
+		t.Fatalf("replicas left %v, want %v", left, wantLeft)
+	}
+	if res.Placeholders != 1 {
+		t.Fatalf("placeholders counted after the sweep: %d, want 1", res.Placeholders)
+	}
+	var m dto.Metric
+	if err := Placeholders.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.GetGauge().GetValue(); got != 1 {
+		t.Fatalf("storage_operator_placeholder_replicas = %v, want 1", got)
+	}
+}

@@ -62,10 +62,18 @@ var (
 		Name: "storage_operator_kept_extra_replicas",
 		Help: "Volumes left with more replicas than before their migration (preservation mode, an unsafe or incomplete roll-back, a refusal after the rebuild), by their latest ended TierMigration.",
 	})
+	// Placeholders counts CoucheStor's placeholder replicas in the cluster (set by every
+	// sweep): small thin replicas that belong to no volume and steer the core agent's replica
+	// map during a move; each is deleted when its migration ends.
+	Placeholders = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "storage_operator_placeholder_replicas",
+		Help: "CoucheStor placeholder replicas present in the Mayastor cluster at the last sweep.",
+	})
 )
 
 func init() {
 	crmetrics.Registry.MustRegister(KeptExtraReplicas)
+	crmetrics.Registry.MustRegister(Placeholders)
 }
 
 func init() {

@@ -579,7 +579,7 @@ func (r *TierMigrationReconciler) updateActive(ctx context.Context) {
 
 // settleCordons releases the cordons an ended migration still records.
 func (r *TierMigrationReconciler) settleCordons(ctx context.Context, tm *storagev1.TierMigration, m *migration.Machine) (bool, error) {
-	if tm.Status.Checkpoint == nil || len(tm.Status.Checkpoint.Cordons) == 0 {
+	if !tm.Status.Checkpoint.HoldsResources() {
 		return true, nil
 	}
 	in, err := r.stepInput(ctx, tm)

@@ -418,13 +418,49 @@ func (c *Client) GetRebuildHistory(ctx context.Context, volumeID string) (*Rebui
 // (GET /v0/specs). Only the replica specs are decoded: a 10,000-volume cluster's volume, nexus
 // and pool specs are skipped, not allocated.
 func (c *Client) GetReplicaOrder(ctx context.Context, volumeID string) (ReplicaOrder, error) {
+	specs, err := c.GetReplicaSpecs(ctx)
+	if err != nil {
+		return ReplicaOrder{}, err
+	}
+	return OrderOf(specs, volumeID), nil
+}
+
+// GetReplicaSpecs reads GET /v0/specs decoding only the replica specs, in the core agent's
+// replica map order.
+func (c *Client) GetReplicaSpecs(ctx context.Context) (*Specs, error) {
 	var s struct {
 		Replicas []ReplicaSpec `json:"replicas"`
 	}
 	if err := c.do(ctx, call{op: "get specs", method: http.MethodGet, path: "/specs", out: &s}); err != nil {
-		return ReplicaOrder{}, err
+		return nil, err
 	}
-	return OrderOf(&Specs{Replicas: s.Replicas}, volumeID), nil
+	return &Specs{Replicas: s.Replicas}, nil
+}
+
+// CreatePoolReplica creates a replica on a pool that belongs to no volume
+// (PUT /v0/pools/{pool_id}/replicas/{replica_id}).
+func (c *Client) CreatePoolReplica(ctx context.Context, poolID, replicaID string, body CreateReplicaBody) (*Replica, error) {
+	var r Replica
+	err := c.do(ctx, call{
+		op:     fmt.Sprintf("create replica %s on pool %s", replicaID, poolID),
+		method: http.MethodPut,
+		path:   "/pools/" + esc(poolID) + "/replicas/" + esc(replicaID),
+		body:   body,
+		out:    &r,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// DeletePoolReplica destroys a replica on a pool (DELETE /v0/pools/{pool_id}/replicas/{replica_id}).
+func (c *Client) DeletePoolReplica(ctx context.Context, poolID, replicaID string) error {
+	return c.do(ctx, call{
+		op:     fmt.Sprintf("delete replica %s on pool %s", replicaID, poolID),
+		method: http.MethodDelete,
+		path:   "/pools/" + esc(poolID) + "/replicas/" + esc(replicaID),
+	})
 }
 
 // GetSpecs returns the core agent's specs (GET /v0/specs). Its replicas are

@@ -731,3 +731,13 @@ func (s NexusSpec) MarshalJSON() ([]byte, error) {
 	}
 	return json.Marshal(p)
 }
+
+// CreateReplicaBody is the body of PUT /v0/pools/{pool_id}/replicas/{replica_id}: a replica
+// created this way belongs to no volume (control-plane/rest/src/versions/v0.rs:119-137 builds
+// the request with managed false and no owners).
+type CreateReplicaBody struct {
+	Size         uint64   `json:"size"`
+	Thin         bool     `json:"thin"`
+	Share        Protocol `json:"share,omitempty"`
+	AllowedHosts []string `json:"allowed-hosts,omitempty"`
+}

@@ -327,6 +327,16 @@ func (m *Machine) waitSync(ctx context.Context, tm *storagev1.TierMigration, s S
 		return m.transition(ctx, tm, storagev1.PhaseScalingUp, "no new replica recorded; scaling up again")
 	}
 	plan := PlanFromCheckpoint(cp)
+	if _, err := s.KeepTail(ctx, plan, m.journal(tm)); err != nil {
+		// Only a failed journal write stops the step. Otherwise the rebuild goes on and the
+		// next poll tries again; the decrease checks the replica map before it acts and
+		// refuses rather than remove anything but a source.
+		if kind, _ := classify(tm.Spec.VolumeID, err); kind == errPersist {
+			return Result{}, err
+		}
+	}
+	cp = tm.Status.Checkpoint
+	plan = PlanFromCheckpoint(cp)
 	sync, err := s.SyncRound(ctx, plan)
 	kind, refusal := classify(tm.Spec.VolumeID, err)
 	switch {

@@ -124,6 +124,10 @@ func (f *fakeStorage) ScaleUp(ctx context.Context, p mover.Plan, j mover.Journal
 	return p, j(ctx, p)
 }
 
+func (f *fakeStorage) KeepTail(_ context.Context, plan mover.Plan, _ mover.Journal) (mover.Plan, error) {
+	return plan, nil
+}
+
 func (f *fakeStorage) SyncRound(context.Context, mover.Plan) (mover.SyncState, error) {
 	f.calls = append(f.calls, "SyncRound")
 	if f.syncErr != nil {
@@ -764,6 +768,7 @@ func TestCheckpointRoundTrips(t *testing.T) {
 		PreservedSourceReplicas: []mover.ReplicaRef{{ID: "z"}}, NewReplica: &mover.ReplicaRef{ID: "c", Node: "n2", Pool: "q"},
 		TargetPools: []string{"q"}, NexusNode: "n", CordonLabel: "l", Cordons: []mover.Cordon{{Node: "n3", Label: "l", Answered: true}},
 		PublishedByMover: true, PlacementAttempts: 2, RemovalAttempts: 1, Forecast: "round 1 removes a", ExpectedRemoval: "a", Increases: 4,
+		Placeholders: []mover.ReplicaRef{{ID: "ph", Node: "n", Pool: "p"}}, PlaceholdersCreated: 1,
 	}
 	// The Plan is the checkpoint type itself; every field is set so that a field the status
 	// form drops fails here. Only a cordon's Answered flag is dropped, on purpose.

@@ -18,10 +18,10 @@ func (m *Machine) Unwind(ctx context.Context, tm *storagev1.TierMigration, s Sto
 	}
 	plan := PlanFromCheckpoint(cp)
 	if tm.Status.Phase.IsTerminal() || tm.Status.Phase == storagev1.PhaseAnalyzing || tm.Status.Phase == storagev1.PhasePending {
-		if len(plan.Cordons) == 0 {
+		if !cp.HoldsResources() {
 			return true, res, nil
 		}
-		released, err := s.ReleaseCordons(ctx, plan)
+		released, err := s.ReleaseCordonsAtEnd(ctx, plan)
 		if jerr := m.journal(tm)(context.WithoutCancel(ctx), released); jerr != nil {
 			return false, res, jerr
 		}
@@ -30,7 +30,17 @@ func (m *Machine) Unwind(ctx context.Context, tm *storagev1.TierMigration, s Sto
 		}
 		return true, res, nil
 	}
-	_, err = s.Abort(ctx, plan, m.journal(tm))
+	aborted, err := s.Abort(ctx, plan, m.journal(tm))
+	if err == nil && len(aborted.Placeholders) > 0 {
+		// The rolled-back move's placeholder replicas go before the finalizer does.
+		released, rerr := s.ReleaseCordonsAtEnd(ctx, aborted)
+		if jerr := m.journal(tm)(context.WithoutCancel(ctx), released); jerr != nil {
+			return false, res, jerr
+		}
+		if rerr != nil {
+			return false, Result{Transient: rerr}, nil
+		}
+	}
 	kind, refusal := classify(tm.Spec.VolumeID, err)
 	switch {
 	case kind == errNone:
@@ -50,11 +60,11 @@ func (m *Machine) Unwind(ctx context.Context, tm *storagev1.TierMigration, s Sto
 }
 
 // SettleCordons releases, once a migration has ended, the cordons its checkpoint still records
-// (a cordon whose call may have landed late stays recorded until then), and records what is
-// left. It reports whether none is left.
+// (a cordon whose call may have landed late stays recorded until then) and deletes its
+// placeholder replicas, and records what is left. It reports whether none is left.
 func (m *Machine) SettleCordons(ctx context.Context, tm *storagev1.TierMigration, s Storage) (bool, error) {
 	cp := tm.Status.Checkpoint
-	if cp == nil || len(cp.Cordons) == 0 {
+	if !cp.HoldsResources() {
 		return true, nil
 	}
 	prev := tm.Status.DeepCopy()
@@ -63,5 +73,5 @@ func (m *Machine) SettleCordons(ctx context.Context, tm *storagev1.TierMigration
 	if werr := m.write(ctx, tm, prev); werr != nil {
 		return false, werr
 	}
-	return len(plan.Cordons) == 0, err
+	return len(plan.Cordons) == 0 && len(plan.Placeholders) == 0, err
 }

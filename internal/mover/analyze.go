@@ -90,6 +90,20 @@ func (m *Mover) Analyze(ctx context.Context, migrationID, volumeID string, targe
 	if err != nil {
 		return Plan{}, err
 	}
+	if !m.opts.DisableCordon && v.State.Target != nil {
+		// The placement model (placement.go) with cordons and placeholders on competing
+		// pools: when nothing makes a target pool the scheduler's sure pick, refuse now
+		// rather than add replicas that land elsewhere.
+		in, err := m.placementInput(ctx, v, cl)
+		if err != nil {
+			return Plan{}, fmt.Errorf("analyze volume %s: %w", volumeID, err)
+		}
+		if _, _, predicted := cordonPlan(in, targets, 0); !predicted {
+			return Plan{}, refuse(volumeID, ReasonPlacementFailed,
+				"no target pool can be made the control plane's pick for a new replica: every target pool shares its node with a pool the scheduler prefers by more than %d placeholder replicas can overturn (free space weighs 60 against the replica count's 40 for thick volumes), and a cordon acts on the whole node (target pools %v)",
+				maxPlacementPlaceholders, poolIDs(targets))
+		}
+	}
 	order, err := m.c.GetReplicaOrder(ctx, volumeID)
 	if err != nil {
 		return Plan{}, fmt.Errorf("analyze volume %s: read the replica map order: %w", volumeID, err)
@@ -108,4 +122,12 @@ func (m *Mover) Analyze(ctx context.Context, migrationID, volumeID string, targe
 		plan.TargetPools = append(plan.TargetPools, p.ID)
 	}
 	return plan, nil
+}
+
+func poolIDs(ps []*mayastor.Pool) []string {
+	ids := make([]string, len(ps))
+	for i, p := range ps {
+		ids[i] = p.ID
+	}
+	return ids
 }

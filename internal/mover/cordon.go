@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/billyronks/couchestor/internal/mayastor"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -23,6 +24,8 @@ import (
 // default.
 type CordonGate struct {
 	ch chan struct{}
+	// fresh are the replicas moves in flight keep in place in the replica map.
+	fresh freshReplicas
 }
 
 // NewCordonGate returns an open gate.
@@ -46,6 +49,41 @@ func (g *CordonGate) Unlock() { <-g.ch }
 
 // ---- which nodes to cordon ----
 
+// maxPlacementPlaceholders bounds the placeholders one increase adds to pools
+// competing with a target pool on its node.
+const maxPlacementPlaceholders = 8
+
+// placementPlaceholders returns the pools to add placeholder replicas to, one
+// entry per placeholder, fewest first, so that the model's scheduler surely
+// picks a wanted pool: each round adds one to the best-ranked pool that is not
+// wanted. ok is false when limit placeholders do not suffice (or a competitor
+// is on a node that cannot take one).
+func placementPlaceholders(in PlacementInput, want func(*mayastor.Pool) bool, limit int) (pools []string, ok bool) {
+	in.PoolReplicas = maps.Clone(in.PoolReplicas)
+	if in.PoolReplicas == nil {
+		in.PoolReplicas = map[string]int{}
+	}
+	for range limit + 1 {
+		if PlacementSettled(in, want) {
+			return pools, true
+		}
+		var top *mayastor.Pool
+		for _, p := range PlacementCandidates(in) {
+			if !want(p) {
+				top = p
+				break
+			}
+		}
+		if top == nil || top.State == nil || top.State.Status != mayastor.PoolStatusOnline ||
+			top.State.Capacity <= top.State.Used || top.State.Capacity-top.State.Used <= PlaceholderSize {
+			return nil, false
+		}
+		in.PoolReplicas[top.ID]++
+		pools = append(pools, top.ID)
+	}
+	return nil, false
+}
+
 // cordonPlan chooses the fewest nodes to cordon so that the core agent's
 // scheduler, as modelled in placement.go, is predicted to create the new
 // replica on one of targets (placement.md §1, §5: a cordoned node takes no
@@ -55,14 +93,14 @@ func (g *CordonGate) Unlock() { <-g.ch }
 // pool the scheduler prefers): then every node with a candidate pool except
 // one target node is cordoned, a different target node each attempt, and the
 // pool score decides on that node; verification catches a miss.
-func cordonPlan(in PlacementInput, targets []*mayastor.Pool, attempt int) (nodes []string, predicted bool) {
+func cordonPlan(in PlacementInput, targets []*mayastor.Pool, attempt int) (nodes, placeholders []string, predicted bool) {
 	wanted := map[string]bool{}
 	for _, p := range targets {
 		wanted[p.ID] = true
 	}
 	want := func(p *mayastor.Pool) bool { return wanted[p.ID] }
 	if PlacementSettled(in, want) {
-		return nil, true
+		return nil, nil, true
 	}
 	cands := placementEligible(in)
 	var keepers []*mayastor.Pool
@@ -72,7 +110,7 @@ func cordonPlan(in PlacementInput, targets []*mayastor.Pool, attempt int) (nodes
 		}
 	}
 	if len(keepers) == 0 {
-		return nil, false // nothing to steer towards: the increase is left to the scheduler
+		return nil, nil, false // nothing to steer towards: the increase is left to the scheduler
 	}
 	// Try each target pool as the one left to win; keep the smallest plan.
 	// Equal plans: the attempt number rotates the choice, so that a retry
@@ -87,7 +125,35 @@ func cordonPlan(in PlacementInput, targets []*mayastor.Pool, attempt int) (nodes
 		}
 	}
 	if found {
-		return best, true
+		return best, nil, true
+	}
+	// A target pool shares its node with a pool the scheduler prefers: cordon
+	// every other candidate node, and on the node left open add placeholder
+	// replicas to the competing pools until the target wins (each counts as a
+	// replica on its pool in the score). The fewest placeholders over the
+	// target nodes; the attempt number rotates the choice among equals.
+	var bestPH []string
+	bestNodes, foundPH := []string(nil), false
+	for i := range keepers {
+		keep := poolNode(keepers[(i+attempt)%len(keepers)])
+		set := map[string]bool{}
+		for _, p := range cands {
+			if node := poolNode(p); node != keep {
+				set[node] = true
+			}
+		}
+		what := in
+		what.Cordoned = maps.Clone(set)
+		for node := range in.Cordoned {
+			what.Cordoned[node] = true
+		}
+		ph, ok := placementPlaceholders(what, want, maxPlacementPlaceholders)
+		if ok && (!foundPH || len(ph) < len(bestPH)) {
+			bestPH, bestNodes, foundPH = ph, sortedKeys(set), true
+		}
+	}
+	if foundPH {
+		return bestNodes, bestPH, true
 	}
 	keep := poolNode(keepers[attempt%len(keepers)])
 	set := map[string]bool{}
@@ -96,7 +162,7 @@ func cordonPlan(in PlacementInput, targets []*mayastor.Pool, attempt int) (nodes
 			set[node] = true
 		}
 	}
-	return sortedKeys(set), false
+	return sortedKeys(set), nil, false
 }
 
 // cordonsKeeping finds nodes whose cordon makes every remaining wanted pool
@@ -241,8 +307,23 @@ func (m *Mover) ReleaseCordons(ctx context.Context, plan Plan) (Plan, error) {
 // because from then on the cordon sweeper (internal/controller) removes any
 // cordon of a finished migration. Cordons seen on their node are lifted as
 // always and stay recorded until their removal is observed.
+//
+// It also deletes the migration's placeholder replicas (placeholder.go),
+// holding the gate: a placeholder's removal moves the replica map's last
+// entry, like a decrease. A placeholder whose delete fails stays recorded.
 func (m *Mover) ReleaseCordonsAtEnd(ctx context.Context, plan Plan) (Plan, error) {
-	return m.settleCordons(ctx, plan, true)
+	plan, err := m.settleCordons(ctx, plan, true)
+	if len(plan.Placeholders) == 0 {
+		return plan, err
+	}
+	ctx = context.WithoutCancel(ctx)
+	if lerr := m.opts.CordonGate.Lock(ctx); lerr != nil {
+		return plan, errors.Join(err, lerr)
+	}
+	defer m.opts.CordonGate.Unlock()
+	m.opts.CordonGate.fresh.protect(plan.MigrationID, "")
+	plan, perr := m.deletePlaceholders(ctx, plan)
+	return plan, errors.Join(err, perr)
 }
 
 func (m *Mover) settleCordons(ctx context.Context, plan Plan, end bool) (Plan, error) {

@@ -23,6 +23,20 @@ import (
 // and a plain decrease would remove it again in every later round. Only the
 // replica local to the nexus is protected, and a republish
 // (PUT /v0/volumes/{id}/target, republish) moves that protection.
+//
+// A placeholder replica fixes the order without touching the volume: a
+// replica created on a pool through PUT /v0/pools/{pool}/replicas/{id}
+// belongs to no volume (control-plane/rest/src/versions/v0.rs:119-137:
+// managed false, no owners) but its spec is appended to the same global map
+// (core/pool/specs.rs:323-333 via core/pool/replica_operations.rs:44-48).
+// Created after the round's new replica, it is the map's last entry when
+// the source goes, so it — not the new replica — takes the source's slot,
+// and the new replica stays behind the remaining sources. The volume's
+// removal ranking never sees it (core/volume/specs.rs:565-574 lists only
+// the volume's own replicas), and nothing reclaims it: the orphan collector
+// destroys only managed replicas (core/controller/reconciler/replica/
+// mod.rs:143-158), the ENOSPC reconciler skips unmanaged ones
+// (core/controller/reconciler/pool/capacity.rs:86-90).
 
 // ForecastReplica is one replica as the forecast sees it.
 type ForecastReplica struct {
@@ -44,9 +58,17 @@ type ForecastInput struct {
 	MapLen int
 	// Republish: the target may be republished (AllowRepublish, and HA on).
 	Republish bool
+	// Placeholders: a placeholder replica may be created before a decrease.
+	Placeholders bool
 	// FirstNewLocal: the first replica added will be local to the nexus
 	// (the volume is published for the move on that replica's node).
 	FirstNewLocal bool
+	// Guard: a round whose new replica, pulled to the front of the map by a
+	// removal elsewhere in the cluster during its rebuild, would make the
+	// rest of the move impossible or cost another republish gets a
+	// placeholder right behind it (the swap_remove of that removal then
+	// moves the placeholder instead). Needs Placeholders.
+	Guard bool
 }
 
 // ForecastStep is one round of a forecast move.
@@ -55,24 +77,36 @@ type ForecastStep struct {
 	// the decrease ("" for none). New replicas are named "new-1", "new-2"...
 	// in the order the rounds add them.
 	RepublishTo string
+	// Placeholder: a placeholder replica is created after the round's new
+	// replica and before its decrease, so that it takes the removed
+	// source's slot in the replica map.
+	Placeholder bool
 	// Removes is the source replica the decrease removes.
 	Removes string
 }
 
 // Forecast is a plan that removes every source replica with no wasted
-// rebuild, fewest republishes first.
+// rebuild: fewest republishes first, then fewest placeholders.
 type Forecast struct {
-	Steps       []ForecastStep
-	Republishes int
+	Steps        []ForecastStep
+	Republishes  int
+	Placeholders int
 }
 
 // String summarises the forecast for status messages.
 func (f Forecast) String() string {
 	parts := make([]string, len(f.Steps))
 	for i, s := range f.Steps {
-		p := fmt.Sprintf("round %d removes %s", i+1, s.Removes)
+		var pre []string
 		if s.RepublishTo != "" {
-			p = fmt.Sprintf("round %d republishes onto %s's node, then removes %s", i+1, s.RepublishTo, s.Removes)
+			pre = append(pre, fmt.Sprintf("republishes onto %s's node", s.RepublishTo))
+		}
+		if s.Placeholder {
+			pre = append(pre, "adds a placeholder")
+		}
+		p := fmt.Sprintf("round %d removes %s", i+1, s.Removes)
+		if len(pre) > 0 {
+			p = fmt.Sprintf("round %d %s, then removes %s", i+1, strings.Join(pre, " and "), s.Removes)
 		}
 		parts[i] = p
 	}
@@ -103,25 +137,51 @@ func (s forecastState) sources() int {
 
 // PlanMove searches the rounds of a move. ok is false when no sequence of
 // rounds removes every source without removing a replica already on the
-// target tier.
+// target tier. Plans are tried by increasing budget (republishes, then
+// placeholders), so the first one found is the cheapest.
 func PlanMove(in ForecastInput) (Forecast, bool) {
 	st := forecastState{reps: slices.Clone(in.Replicas), mapLen: in.MapLen, pending: in.Pending}
 	for _, r := range st.reps {
 		st.mapLen = max(st.mapLen, r.Index+1)
 	}
-	best, ok := solveForecast(st, in, 0)
-	return best, ok
+	maxRepublish, maxPlaceholders := 0, 0
+	if in.Republish {
+		maxRepublish = maxForecastRounds
+	}
+	if in.Placeholders {
+		maxPlaceholders = maxForecastRounds
+	}
+	for r := 0; r <= maxRepublish; r++ {
+		for p := 0; p <= maxPlaceholders; p++ {
+			if steps, ok := solveForecast(st, in, 0, r, p); ok {
+				f := Forecast{Steps: steps}
+				for _, s := range steps {
+					if s.RepublishTo != "" {
+						f.Republishes++
+					}
+					if s.Placeholder {
+						f.Placeholders++
+					}
+				}
+				return f, true
+			}
+		}
+	}
+	return Forecast{}, false
 }
 
 const maxForecastRounds = 8
 
-func solveForecast(st forecastState, in ForecastInput, depth int) (Forecast, bool) {
+// solveForecast finds rounds that finish the move with at most republish
+// republishes and placeholders placeholders.
+func solveForecast(st forecastState, in ForecastInput, depth, republish, placeholders int) ([]ForecastStep, bool) {
 	if st.sources() == 0 && st.pending == "" {
-		return Forecast{}, true
+		return nil, true
 	}
 	if depth >= maxForecastRounds {
-		return Forecast{}, false
+		return nil, false
 	}
+	mustGuard := false
 	if st.pending == "" {
 		st = st.clone()
 		st.added++
@@ -134,46 +194,91 @@ func solveForecast(st forecastState, in ForecastInput, depth int) (Forecast, boo
 		}
 		st.mapLen++
 		st.pending = id
+		if in.Guard && in.Placeholders && guardNeeded(st, in) {
+			if placeholders == 0 {
+				return nil, false // over budget: a larger budget finds it
+			}
+			mustGuard = true
+		}
 	}
 	// Options for the decrease: keep the target where it is, or republish
-	// it onto the node of one of the replicas (which becomes the local one).
+	// it onto the node of one of the replicas (which becomes the local one);
+	// with or without a placeholder at the map's end.
 	options := []string{""}
-	if in.Republish {
+	if republish > 0 {
 		for _, r := range st.reps {
 			if !r.Local {
 				options = append(options, r.ID)
 			}
 		}
 	}
-	var best Forecast
-	found := false
 	for _, opt := range options {
-		s := st.clone()
-		if opt != "" {
-			for i := range s.reps {
-				s.reps[i].Local = s.reps[i].ID == opt
+		for _, ph := range []bool{false, true} {
+			if ph && placeholders == 0 || !ph && mustGuard {
+				continue
+			}
+			s := st.clone()
+			if opt != "" {
+				for i := range s.reps {
+					s.reps[i].Local = s.reps[i].ID == opt
+				}
+			}
+			if ph {
+				s.mapLen++ // appended after the new replica: the map's last entry
+			}
+			victim := forecastVictim(s.reps)
+			if victim < 0 || !s.reps[victim].Source {
+				continue
+			}
+			step := ForecastStep{RepublishTo: opt, Placeholder: ph, Removes: s.reps[victim].ID}
+			s = forecastRemove(s, victim)
+			s.pending = ""
+			r, p := republish, placeholders
+			if opt != "" {
+				r--
+			}
+			if ph {
+				p--
+			}
+			if rest, ok := solveForecast(s, in, depth+1, r, p); ok {
+				return append([]ForecastStep{step}, rest...), true
 			}
 		}
-		victim := forecastVictim(s.reps)
-		if victim < 0 || !s.reps[victim].Source {
-			continue
-		}
-		step := ForecastStep{RepublishTo: opt, Removes: s.reps[victim].ID}
-		s = forecastRemove(s, victim)
-		s.pending = ""
-		rest, ok := solveForecast(s, in, depth+1)
-		if !ok {
-			continue
-		}
-		f := Forecast{Steps: append([]ForecastStep{step}, rest.Steps...), Republishes: rest.Republishes}
-		if opt != "" {
-			f.Republishes++
-		}
-		if !found || f.Republishes < best.Republishes || f.Republishes == best.Republishes && len(f.Steps) < len(best.Steps) {
-			best, found = f, true
+	}
+	return nil, false
+}
+
+// guardNeeded: st's pending replica, moved to the front of the replica map
+// by a removal elsewhere, would make the rest of the move impossible or need
+// more republishes than where it is.
+func guardNeeded(st forecastState, in ForecastInput) bool {
+	plain := ForecastInput{Replicas: st.reps, Pending: st.pending, MapLen: st.mapLen, Republish: in.Republish, Placeholders: true}
+	here, ok := PlanMove(plain)
+	if !ok {
+		return false // nothing to protect: the move fails either way, and says so
+	}
+	front := plain
+	front.Replicas = slices.Clone(st.reps)
+	for i := range front.Replicas {
+		if front.Replicas[i].ID == st.pending {
+			front.Replicas[i].Index = -1
 		}
 	}
-	return best, found
+	there, ok := PlanMove(front)
+	return !ok || there.Republishes > here.Republishes
+}
+
+// GuardNeeded reports whether in's pending replica needs a placeholder
+// behind it while it rebuilds (see ForecastInput.Guard).
+func GuardNeeded(in ForecastInput) bool {
+	if in.Pending == "" {
+		return false
+	}
+	st := forecastState{reps: in.Replicas, mapLen: in.MapLen, pending: in.Pending}
+	for _, r := range st.reps {
+		st.mapLen = max(st.mapLen, r.Index+1)
+	}
+	return guardNeeded(st, in)
 }
 
 // forecastVictim is the replica a decrease removes when every replica is a

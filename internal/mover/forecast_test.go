@@ -76,3 +76,83 @@ func TestPlanMoveDependsOnSwapRemove(t *testing.T) {
 		t.Fatalf("swap_remove of slot 0 gave %+v, want z moved into slot 0 and y kept at 1", s.reps)
 	}
 }
+
+// Every index/local layout of 1-5 replicas in a quiet cluster (the volume's
+// replicas at the end of the replica map, in every order), with placeholder
+// replicas allowed: every layout moves with at most n-1 placeholders and no
+// wasted rebuild (PlanMove only returns plans whose every decrease removes a
+// source); a target remote from every replica needs no republish, one local
+// to a source exactly one, and without a republish allowed that layout is
+// refused. Without placeholders, 3 replicas never move.
+func TestPlanMoveWithPlaceholdersEveryLayout(t *testing.T) {
+	for n := 1; n <= 5; n++ {
+		for _, perm := range permutations(n) {
+			for local := -1; local < n; local++ {
+				reps := make([]ForecastReplica, n)
+				for i := range reps {
+					reps[i] = ForecastReplica{ID: string(rune('a' + i)), Source: true, Local: i == local, Index: 100 + perm[i]}
+				}
+				in := ForecastInput{Replicas: reps, MapLen: 100 + n, Republish: true, Placeholders: true}
+				f, ok := PlanMove(in)
+				if !ok {
+					t.Fatalf("n=%d order %v local %d: no plan with placeholders", n, perm, local)
+				}
+				if f.Placeholders > n-1 {
+					t.Errorf("n=%d order %v local %d: %d placeholders, want at most %d (%s)", n, perm, local, f.Placeholders, n-1, f)
+				}
+				wantRepublish := 0
+				if local >= 0 {
+					wantRepublish = 1
+				}
+				if f.Republishes != wantRepublish {
+					t.Errorf("n=%d order %v local %d: %d republishes, want %d (%s)", n, perm, local, f.Republishes, wantRepublish, f)
+				}
+				if len(f.Steps) != n {
+					t.Errorf("n=%d order %v local %d: %d rounds, want %d (%s)", n, perm, local, len(f.Steps), n, f)
+				}
+				in.Republish = false
+				if _, ok := PlanMove(in); ok != (local < 0) {
+					t.Errorf("n=%d order %v local %d: movable without republish = %v, want %v", n, perm, local, ok, local < 0)
+				}
+				if n >= 3 {
+					in.Republish, in.Placeholders = true, false
+					if f, ok := PlanMove(in); ok {
+						t.Errorf("n=%d order %v local %d: moved without placeholders (%s); the moved replica takes the first source's slot", n, perm, local, f)
+					}
+				}
+			}
+		}
+	}
+}
+
+// The placeholder counts because the map's last entry is what a removal
+// moves: with an unrelated replica already at the end of the map (a busy
+// cluster), 2 remote replicas move with no placeholder at all.
+func TestPlanMoveForeignTailNeedsNoPlaceholder(t *testing.T) {
+	reps := []ForecastReplica{{ID: "a", Source: true, Index: 3}, {ID: "b", Source: true, Index: 4}}
+	f, ok := PlanMove(ForecastInput{Replicas: reps, MapLen: 5, Placeholders: true, Pending: ""})
+	if !ok || f.Placeholders != 1 {
+		t.Fatalf("quiet cluster: plan %v (%s), want 1 placeholder", ok, f)
+	}
+	// The round's new replica is already added (index 5) and another volume's replica was
+	// appended after it (index 6): the removal moves that one, not ours.
+	reps = append(reps, ForecastReplica{ID: "new", Index: 5})
+	f, ok = PlanMove(ForecastInput{Replicas: reps, MapLen: 7, Placeholders: true, Pending: "new"})
+	if !ok || f.Steps[0].Placeholder {
+		t.Fatalf("foreign tail: plan %v (%s), want no placeholder in the first round", ok, f)
+	}
+}
+
+func permutations(n int) [][]int {
+	if n == 0 {
+		return [][]int{{}}
+	}
+	var out [][]int
+	for _, p := range permutations(n - 1) {
+		for i := 0; i <= len(p); i++ {
+			q := append(append(append([]int{}, p[:i]...), n-1), p[i:]...)
+			out = append(out, q)
+		}
+	}
+	return out
+}

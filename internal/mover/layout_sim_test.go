@@ -32,40 +32,121 @@ func layoutScenario(replicas int, nexusNode, extra string) string {
 
 const volLayout = "0c4f3a52-7d1e-4b6a-9a0e-0000000000aa"
 
+// wideLayoutScenario is a quiet cluster of five SATA and five NVMe nodes (one
+// pool each) and an application node, holding one 10 GiB volume with
+// replicas on the first n SATA pools. nexus is "local" (published on
+// sata-a, local to a source replica), "remote" (published on app-1),
+// "pinned" (1 replica: the target is pinned to the replica's node) or
+// "unpublished".
+func wideLayoutScenario(n int, nexus, extra string) string {
+	var nodes, pools, reps []string
+	for _, tier := range []string{"sata", "nvme"} {
+		for _, x := range []string{"a", "b", "c", "d", "e"} {
+			capacity, label := "1TiB", "cold"
+			if tier == "nvme" {
+				capacity, label = "200GiB", "hot"
+			}
+			nodes = append(nodes, fmt.Sprintf("  - {id: %s-%s}", tier, x))
+			pools = append(pools, fmt.Sprintf("  - {id: pool-%s-%s, node: %s-%s, capacity: %s, labels: {openebs.io/created-by: operator-diskpool, tier: %s}}", tier, x, tier, x, capacity, label))
+		}
+	}
+	for _, x := range []string{"a", "b", "c", "d", "e"}[:n] {
+		reps = append(reps, "pool-sata-"+x)
+	}
+	pub := "\n    published: true"
+	switch nexus {
+	case "local":
+		pub += "\n    nexus_node: sata-a"
+	case "remote":
+		pub += "\n    nexus_node: app-1"
+	case "unpublished":
+		pub = "\n    published: false"
+	}
+	return fmt.Sprintf(`
+name: layout
+seed: 1
+rebuild_bandwidth: 1GiB
+nodes:
+%s
+  - {id: app-1}
+pools:
+%s
+volumes:
+  - uuid: %s
+    size: 10GiB
+    replicas: [%s]%s
+    inclusion: {openebs.io/created-by: operator-diskpool}%s
+`, strings.Join(nodes, "\n"), strings.Join(pools, "\n"), volLayout, strings.Join(reps, ", "), pub, extra)
+}
+
+// layoutRow is one row of the layout table of docs/mayastor-migration.md.
+type layoutRow struct {
+	name      string
+	replicas  int
+	nexus     string // local, remote, pinned, unpublished
+	republish bool
+	affinity  bool
+	extra     string
+	opts      mover.MoverOptions
+	refused   error
+}
+
+// layoutRows are 1-5 replicas x target local to a source / remote / unpublished x republish
+// allowed or not x affinity group or not, plus HA disabled and snapshots.
+func layoutRows() []layoutRow {
+	var rows []layoutRow
+	for n := 1; n <= 5; n++ {
+		nexuses := []string{"local", "remote", "unpublished"}
+		if n == 1 {
+			nexuses = []string{"pinned", "unpublished"}
+		}
+		for _, nexus := range nexuses {
+			for _, republish := range []bool{true, false} {
+				for _, affinity := range []bool{false, true} {
+					r := layoutRow{replicas: n, nexus: nexus, republish: republish, affinity: affinity}
+					r.opts.AllowRepublish = republish
+					where := map[string]string{"local": "target local to a source", "remote": "target remote", "pinned": "target local", "unpublished": "unpublished"}[nexus]
+					r.name = fmt.Sprintf("%d replica(s), %s, republish %s", n, where, map[bool]string{true: "allowed", false: "not allowed"}[republish])
+					if affinity {
+						r.name += ", affinity group"
+						r.extra = "\n    affinity_group: ag-1"
+					}
+					switch {
+					case nexus == "unpublished":
+						r.refused = mover.ErrUnpublished
+					case affinity && n == 1:
+						r.refused = mover.ErrAffinityGroupMinimum
+					case (nexus == "local" || nexus == "pinned") && !republish:
+						r.refused = mover.ErrNexusLocalSource
+					}
+					rows = append(rows, r)
+				}
+			}
+		}
+	}
+	rows = append(rows,
+		layoutRow{name: "1 replica, HA disabled", replicas: 1, nexus: "pinned", opts: mover.MoverOptions{AllowRepublish: true, HADisabled: true}, refused: mover.ErrLayoutNotMovable},
+		layoutRow{name: "3 replicas, target local to a source, HA disabled", replicas: 3, nexus: "local", opts: mover.MoverOptions{AllowRepublish: true, HADisabled: true}, refused: mover.ErrLayoutNotMovable},
+		layoutRow{name: "3 replicas, target remote, HA disabled", replicas: 3, nexus: "remote", opts: mover.MoverOptions{AllowRepublish: true, HADisabled: true}},
+		layoutRow{name: "2 replicas with snapshots", replicas: 2, nexus: "remote", extra: "\n    num_snapshots: 2", refused: mover.ErrVolumeHasSnapshots},
+	)
+	return rows
+}
+
 // TestMoverLayoutTable is the layout table of docs/mayastor-migration.md
 // ("Which layouts move"): each row is a volume layout in a quiet cluster whose
 // simulator breaks removal ties by the core agent's replica map order, as
 // upstream does. A row either moves with zero wasted rebuilds (every decrease
-// removed a source, none unpredicted) and the number of republishes the table
-// gives, or is refused by Analyze before the first write.
+// removed a source, none unpredicted), the republishes and placeholders its
+// forecast predicted at Analyze, never fewer healthy replicas than at the start
+// and no placeholder left once the move ended — or is refused by Analyze before
+// the first write.
 func TestMoverLayoutTable(t *testing.T) {
-	rows := []struct {
-		name        string // the row's name in the doc's table
-		replicas    int
-		nexus       string // "" pinned to the only replica; app-1 remote; sata-a local to a source
-		extra       string
-		opts        mover.MoverOptions
-		refused     error
-		republishes int
-	}{
-		{name: "1 replica, republish allowed", replicas: 1, opts: mover.MoverOptions{AllowRepublish: true}, republishes: 1},
-		{name: "1 replica, republish not allowed", replicas: 1, refused: mover.ErrNexusLocalSource},
-		{name: "1 replica, HA disabled", replicas: 1, opts: mover.MoverOptions{AllowRepublish: true, HADisabled: true}, refused: mover.ErrLayoutNotMovable},
-		{name: "1 replica in an affinity group", replicas: 1, extra: "\n    affinity_group: ag-1", opts: mover.MoverOptions{AllowRepublish: true}, refused: mover.ErrAffinityGroupMinimum},
-		{name: "1 replica with snapshots", replicas: 1, extra: "\n    num_snapshots: 2", opts: mover.MoverOptions{AllowRepublish: true}, refused: mover.ErrVolumeHasSnapshots},
-		{name: "2 replicas, nexus remote, republish allowed", replicas: 2, nexus: "app-1", opts: mover.MoverOptions{AllowRepublish: true}, republishes: 1},
-		{name: "2 replicas, nexus remote, republish not allowed", replicas: 2, nexus: "app-1", refused: mover.ErrLayoutNotMovable},
-		{name: "2 replicas, nexus local, republish allowed", replicas: 2, nexus: "sata-a", opts: mover.MoverOptions{AllowRepublish: true}, republishes: 1},
-		{name: "2 replicas, nexus local, republish not allowed", replicas: 2, nexus: "sata-a", refused: mover.ErrLayoutNotMovable},
-		{name: "3 replicas, nexus remote, republish allowed", replicas: 3, nexus: "app-1", opts: mover.MoverOptions{AllowRepublish: true}, refused: mover.ErrLayoutNotMovable},
-		{name: "3 replicas, nexus remote, republish not allowed", replicas: 3, nexus: "app-1", refused: mover.ErrLayoutNotMovable},
-		{name: "3 replicas, nexus local, republish allowed", replicas: 3, nexus: "sata-a", opts: mover.MoverOptions{AllowRepublish: true}, refused: mover.ErrLayoutNotMovable},
-		{name: "3 replicas, nexus local, republish not allowed", replicas: 3, nexus: "sata-a", refused: mover.ErrLayoutNotMovable},
-	}
-	for _, row := range rows {
+	var table []string
+	for _, row := range layoutRows() {
 		t.Run(row.name, func(t *testing.T) {
 			ctx := context.Background()
-			h := newSimHarness(t, layoutScenario(row.replicas, row.nexus, row.extra), row.opts)
+			h := newSimHarness(t, wideLayoutScenario(row.replicas, row.nexus, row.extra), row.opts)
 			h.watchVolume(volLayout)
 			plan, err := h.mover.Analyze(ctx, "tm-layout", volLayout, hot, cold)
 			if row.refused != nil {
@@ -75,14 +156,22 @@ func TestMoverLayoutTable(t *testing.T) {
 				if h.writes != 0 {
 					t.Fatalf("a refused Analyze made %d writes", h.writes)
 				}
-				t.Logf("refused: %v", err)
+				table = append(table, fmt.Sprintf("| %s | refused: %s |", row.name, err.(*mover.RefusalError).Reason))
 				return
 			}
 			if err != nil {
 				t.Fatalf("Analyze: %v", err)
 			}
-			if plan.Forecast == "" {
-				t.Error("plan carries no forecast")
+			wantRepublishes := strings.Count(plan.Forecast, "republishes onto")
+			wantPlaceholders := strings.Count(plan.Forecast, "adds a placeholder")
+			// n-1 placeholders steer the map in a quiet cluster (TestPlanMoveWithPlaceholdersEveryLayout);
+			// the Mover also guards a last round whose new replica a removal elsewhere could
+			// pull ahead of the last source: at most n.
+			if wantPlaceholders > row.replicas {
+				t.Errorf("forecast %q uses %d placeholders, more than n = %d", plan.Forecast, wantPlaceholders, row.replicas)
+			}
+			if want := map[bool]int{true: 1, false: 0}[row.nexus == "local" || row.nexus == "pinned"]; wantRepublishes != want {
+				t.Errorf("forecast %q: %d republishes, want %d", plan.Forecast, wantRepublishes, want)
 			}
 			plan, results, err := h.move(ctx, plan)
 			if err != nil {
@@ -100,9 +189,13 @@ func TestMoverLayoutTable(t *testing.T) {
 			if len(results) != row.replicas {
 				t.Errorf("%d rounds for %d source replicas", len(results), row.replicas)
 			}
-			if republishes != row.republishes {
-				t.Errorf("%d republishes, want %d", republishes, row.republishes)
+			if republishes != wantRepublishes {
+				t.Errorf("%d republishes, forecast %d", republishes, wantRepublishes)
 			}
+			if h.placeholdersCreated != wantPlaceholders {
+				t.Errorf("%d placeholders created, forecast %d", h.placeholdersCreated, wantPlaceholders)
+			}
+			h.endMove(ctx, plan)
 			v := h.volume(volLayout)
 			for _, p := range poolsOf(v) {
 				if !strings.HasPrefix(p, "pool-nvme-") {
@@ -114,6 +207,8 @@ func TestMoverLayoutTable(t *testing.T) {
 			}
 			h.assertNoCordons()
 			h.checkInvariant()
+			table = append(table, fmt.Sprintf("| %s | moved: %d rounds, %d republish(es), %d placeholder(s), 0 wasted rebuilds |", row.name, len(results), republishes, h.placeholdersCreated))
 		})
 	}
+	t.Logf("layout table:\n%s", strings.Join(table, "\n"))
 }

@@ -127,6 +127,43 @@ type simHarness struct {
 	// write made after the previous one.
 	checkJournalOrder   bool
 	journaledSinceCount bool
+	placeholdersCreated int // PUT /v0/pools/{pool}/replicas/{id} requests
+}
+
+// placeholdersInMap lists the CoucheStor placeholder replicas the simulator holds.
+func (h *simHarness) placeholdersInMap() []string {
+	h.t.Helper()
+	specs, err := h.c.GetReplicaSpecs(context.Background())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var out []string
+	for _, r := range specs.Replicas {
+		if mover.IsPlaceholderID(r.UUID) {
+			if r.Managed || r.Owners.Volume != "" {
+				h.t.Errorf("placeholder %s is managed (%v) or owned by volume %q", r.UUID, r.Managed, r.Owners.Volume)
+			}
+			out = append(out, r.UUID)
+		}
+	}
+	return out
+}
+
+// endMove is what the migration controller does once a move ended: release what the plan
+// holds (cordons, placeholder replicas). No placeholder may be left afterwards.
+func (h *simHarness) endMove(ctx context.Context, plan mover.Plan) mover.Plan {
+	h.t.Helper()
+	plan, err := h.mover.ReleaseCordonsAtEnd(ctx, plan)
+	if err != nil {
+		h.t.Fatalf("release at the end: %v", err)
+	}
+	if len(plan.Placeholders) != 0 {
+		h.t.Errorf("plan still records placeholders %v after the end", plan.Placeholders)
+	}
+	if left := h.placeholdersInMap(); len(left) != 0 {
+		h.t.Errorf("placeholders left in the cluster after the move ended: %v", left)
+	}
+	return plan
 }
 
 func newSimHarness(t *testing.T, scenario string, opts mover.MoverOptions, simOpts ...sim.Option) *simHarness {
@@ -287,6 +324,11 @@ func (h *simHarness) checkWrite(r *http.Request) {
 		if len(h.journal) == 0 || !slices.Contains(h.journal[len(h.journal)-1].Cordons, c) {
 			h.violations = append(h.violations, fmt.Errorf("cordon %+v applied before it was journaled", c))
 		}
+	case r.Method == http.MethodPut && len(parts) == 4 && parts[0] == "pools" && parts[2] == "replicas":
+		if len(h.journal) == 0 || !slices.ContainsFunc(h.journal[len(h.journal)-1].Placeholders, func(p mover.ReplicaRef) bool { return p.ID == parts[3] }) {
+			h.violations = append(h.violations, fmt.Errorf("placeholder %s created before it was journaled", parts[3]))
+		}
+		h.placeholdersCreated++
 	case r.Method == http.MethodPut && len(parts) == 4 && parts[2] == "replica_count":
 		if !h.journaledSinceCount {
 			h.violations = append(h.violations, fmt.Errorf("%s %s without a journal write since the previous count change", r.Method, r.URL.Path))
@@ -510,6 +552,13 @@ func TestMoverSimIncreaseCannotReachTarget(t *testing.T) {
 	h := newSimHarness(t, mixedNodes, mover.MoverOptions{AllowRepublish: true, MaxPlacementAttempts: 2})
 	h.watchVolume(volOne)
 	before := poolsOf(h.volume(volOne))
+	// The placement model sees it first: Analyze refuses before any write.
+	if _, err := h.mover.Analyze(ctx, "tm-9", volOne, hot, cold); !errors.Is(err, mover.ErrPlacementFailed) || h.writes != 0 {
+		t.Fatalf("Analyze: want ErrPlacementFailed with no write, got %v (%d writes)", err, h.writes)
+	}
+	// Without cordons and placeholders (DisableCordon) Analyze lets it through, and ScaleUp's
+	// verification bounds the misplaced attempts.
+	h.mover = mover.NewMover(h.c, mover.MoverOptions{AllowRepublish: true, MaxPlacementAttempts: 2, DisableCordon: true})
 	plan, err := h.mover.Analyze(ctx, "tm-9", volOne, hot, cold)
 	if err != nil {
 		t.Fatal(err)

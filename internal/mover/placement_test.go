@@ -293,7 +293,7 @@ func TestCordonPlanFewestNodes(t *testing.T) {
 			{id: "nvme-a", node: "nvme-a", capacity: 400 * gib, labels: hot},
 		}}
 		in := c.input(10*gib, false, "sata-a")
-		nodes, predicted := cordonPlan(in, []*mayastor.Pool{&in.Pools[2]}, 0)
+		nodes, _, predicted := cordonPlan(in, []*mayastor.Pool{&in.Pools[2]}, 0)
 		if len(nodes) != 0 || !predicted {
 			t.Fatalf("cordons %v (predicted %v), want none", nodes, predicted)
 		}
@@ -306,7 +306,7 @@ func TestCordonPlanFewestNodes(t *testing.T) {
 			{id: "nvme-a", node: "nvme-a", capacity: 200 * gib, labels: hot},
 		}}
 		in := c.input(10*gib, false, "sata-a")
-		nodes, predicted := cordonPlan(in, []*mayastor.Pool{&in.Pools[3]}, 0)
+		nodes, _, predicted := cordonPlan(in, []*mayastor.Pool{&in.Pools[3]}, 0)
 		if !slices.Equal(nodes, []string{"sata-b"}) || !predicted {
 			t.Fatalf("cordons %v (predicted %v), want [sata-b]", nodes, predicted)
 		}
@@ -326,13 +326,48 @@ func TestCordonPlanFewestNodes(t *testing.T) {
 		}}
 		in := c.input(10*gib, false, "sata-1")
 		targets := []*mayastor.Pool{&in.Pools[1], &in.Pools[3]}
-		first, predicted := cordonPlan(in, targets, 0)
+		first, steer, predicted := cordonPlan(in, targets, 0)
 		if predicted {
 			t.Fatalf("predicted a sure placement with %v", first)
 		}
-		second, _ := cordonPlan(in, targets, 1)
+		second, _, _ := cordonPlan(in, targets, 1)
 		if !slices.Equal(first, []string{"n3", "n4"}) || !slices.Equal(second, []string{"n2", "n4"}) {
 			t.Fatalf("attempt 0 cordons %v, attempt 1 %v: want one target node left open, a different one each attempt", first, second)
+		}
+		// 2048 GiB against 400 GiB free is more than 5x: the replica-count term (40 of 100 for a
+		// thick volume) cannot overturn it, however many placeholders.
+		if len(steer) != 0 {
+			t.Fatalf("placeholders %v planned where none can make the target win", steer)
+		}
+	})
+	// A placeholder counts as a replica on its pool in the scheduler's score
+	// (control-plane/agents/src/bin/core/controller/scheduling/volume_policy/thick.rs:12-13
+	// weighs the replica count 40 and free space 60; pairwise shares,
+	// utils/weighted-scoring/src/value.rs:19-38): one on the competing pool
+	// makes the target on the same node win when the free-space advantage is
+	// small enough.
+	t.Run("placeholders on the competing pool of the target's node make it win", func(t *testing.T) {
+		c := mcluster{pools: []mpool{
+			{id: "sata-1", node: "n1", capacity: 1024 * gib, labels: cold},
+			{id: "nvme-2", node: "n2", capacity: 400 * gib, labels: hot},
+			{id: "sata-2", node: "n2", capacity: 1024 * gib, labels: cold},
+			{id: "nvme-3", node: "n3", capacity: 400 * gib, labels: hot},
+			{id: "sata-3", node: "n3", capacity: 1024 * gib, labels: cold},
+			{id: "sata-4", node: "n4", capacity: 1024 * gib, labels: cold},
+		}}
+		in := c.input(10*gib, false, "sata-1")
+		targets := []*mayastor.Pool{&in.Pools[1], &in.Pools[3]}
+		nodes, steer, predicted := cordonPlan(in, targets, 0)
+		if !predicted || !slices.Equal(nodes, []string{"n3", "n4"}) || !slices.Equal(steer, []string{"sata-2"}) {
+			t.Fatalf("cordons %v, placeholders %v (predicted %v); want n3, n4 cordoned and one placeholder on sata-2", nodes, steer, predicted)
+		}
+		in.Cordoned = map[string]bool{"n3": true, "n4": true}
+		if got := candidateIDs(in); got[0] != "sata-2" {
+			t.Fatalf("setup: without the placeholder the model picks %v", got)
+		}
+		in.PoolReplicas = map[string]int{"sata-2": 1}
+		if got := candidateIDs(in); got[0] != "nvme-2" {
+			t.Fatalf("with one placeholder on sata-2 the model picks %v", got)
 		}
 	})
 }

@@ -86,6 +86,9 @@ const (
 	// count the move set (plan.Replicas+1) nor the one it returns to: another actor changed it.
 	// The move stops without touching the count (lowering it could fight the other actor).
 	ReasonReplicaCountChanged Reason = "ReplicaCountChangedOutside"
+	// ReasonPlaceholderFailed: a placeholder replica the move needs could
+	// not be created (no pool with room on an uncordoned node, or refused).
+	ReasonPlaceholderFailed Reason = "PlaceholderNotCreated"
 )
 
 // RefusalError is a step the Mover declined or could not finish, for a

@@ -60,24 +60,18 @@ func (m *Mover) ScaleDown(ctx context.Context, plan Plan, j Journal) (Plan, Scal
 		if !st.Done {
 			return plan, res, refuse(plan.VolumeID, ReasonNotSynced, "%s", st.Waiting)
 		}
-		var predicted string
-		if v, predicted, err = m.steerDecrease(ctx, &plan, &res, v); err != nil {
+		if v, err = m.republishIfForecast(ctx, &plan, &res, v); err != nil {
 			return plan, res, err
 		}
-		// Every replica, the new one included, must be healthy now: then
-		// whichever one the decrease removes, n healthy replicas remain.
-		if reason, detail := healthProblem(v, n+1); reason != "" {
-			return plan, res, refuse(plan.VolumeID, ReasonNotSynced, "before scale down: %s", detail)
+		// One process-wide gate around read order -> placeholder -> decrease -> verify: no
+		// other move's decrease or increase changes the replica map in between.
+		if err := m.opts.CordonGate.Lock(ctx); err != nil {
+			return plan, res, fmt.Errorf("scale down volume %s: wait for the gate: %w", plan.VolumeID, err)
 		}
-		plan.ExpectedRemoval = predicted
-		if err := record(ctx, j, plan); err != nil {
+		v, err = m.decreaseSteered(ctx, &plan, v, n, j)
+		m.opts.CordonGate.Unlock()
+		if err != nil {
 			return plan, res, err
-		}
-		if _, err := m.c.SetReplicaCount(ctx, plan.VolumeID, n); err != nil {
-			return plan, res, fmt.Errorf("scale down volume %s: %w", plan.VolumeID, err)
-		}
-		if v, err = m.c.GetVolume(ctx, plan.VolumeID); err != nil {
-			return plan, res, fmt.Errorf("scale down volume %s: verify removal: %w", plan.VolumeID, err)
 		}
 	}
 	// The count is back at n: find out which replica went.
@@ -137,50 +131,106 @@ func (m *Mover) ScaleDown(ctx context.Context, plan Plan, j Journal) (Plan, Scal
 	return plan, res, nil
 }
 
-// steerDecrease makes the coming decrease remove a source: it reads the
-// replica map order, forecasts the rest of the move, republishes the target
-// when the forecast's round needs it, and returns the replica the decrease
-// will remove. It refuses when the forecast finds no way or the prediction
-// is not a source.
-func (m *Mover) steerDecrease(ctx context.Context, plan *Plan, res *ScaleDownResult, v *mayastor.Volume) (*mayastor.Volume, string, error) {
-	n := plan.Replicas
-	for pass := 0; pass < 2; pass++ {
+// republishIfForecast reads the replica map order, forecasts the rest of
+// the move and, when the forecast's round starts with a republish, moves the
+// target there first.
+func (m *Mover) republishIfForecast(ctx context.Context, plan *Plan, res *ScaleDownResult, v *mayastor.Volume) (*mayastor.Volume, error) {
+	order, err := m.c.GetReplicaOrder(ctx, plan.VolumeID)
+	if err != nil {
+		return v, fmt.Errorf("scale down volume %s: read the replica map order: %w", plan.VolumeID, err)
+	}
+	f, err := m.forecast(v, order, plan.SourceReplicas, plan.NewReplica.ID)
+	if err != nil {
+		return v, notSteerable(err, v, order)
+	}
+	plan.Forecast = f.String()
+	to := f.Steps[0].RepublishTo
+	if to == "" {
+		return v, nil
+	}
+	r, ok := v.State.ReplicaTopology[to]
+	if !ok {
+		return v, fmt.Errorf("scale down volume %s: forecast republishes onto replica %s, which is not in the volume", plan.VolumeID, to)
+	}
+	if v, err = m.republishTo(ctx, *plan, v, r.Node); err != nil {
+		return v, err
+	}
+	res.Republished = true
+	res.RepublishedTo = r.Node
+	return v, nil
+}
+
+// decreaseSteered lowers the count to n so that the control plane removes a
+// source, with the gate held. It reads the replica map order (GET /v0/specs),
+// simulates the swap_remove on the whole map through the forecast, creates a
+// placeholder first when the forecast's round needs one or when the map's
+// last entry is another move's fresh replica (the removal would pull it
+// forward), predicts the removed replica from the ranking (ranking.go), and
+// decreases only when that replica is a source. It returns the volume as read
+// after the decrease.
+func (m *Mover) decreaseSteered(ctx context.Context, plan *Plan, v *mayastor.Volume, n int, j Journal) (*mayastor.Volume, error) {
+	for pass := 0; ; pass++ {
 		order, err := m.c.GetReplicaOrder(ctx, plan.VolumeID)
 		if err != nil {
-			return v, "", fmt.Errorf("scale down volume %s: read the replica map order: %w", plan.VolumeID, err)
+			return v, fmt.Errorf("scale down volume %s: read the replica map order: %w", plan.VolumeID, err)
 		}
 		f, err := m.forecast(v, order, plan.SourceReplicas, plan.NewReplica.ID)
 		if err != nil {
-			var re *RefusalError
-			if errors.As(err, &re) {
-				re.Reason = ReasonRemovalNotSteerable
-				re.Detail += fmt.Sprintf(" (removal ranking now: %s)", describeRanking(v, order))
-			}
-			return v, "", err
+			return v, notSteerable(err, v, order)
 		}
 		plan.Forecast = f.String()
 		step := f.Steps[0]
-		if step.RepublishTo != "" && pass == 0 {
-			r, ok := v.State.ReplicaTopology[step.RepublishTo]
-			if !ok {
-				return v, "", fmt.Errorf("scale down volume %s: forecast republishes onto replica %s, which is not in the volume", plan.VolumeID, step.RepublishTo)
+		if step.RepublishTo != "" {
+			return v, refuse(plan.VolumeID, ReasonRemovalNotSteerable, "the forecast asks for a second republish in one round (%s)", f)
+		}
+		needPlaceholder := step.Placeholder || m.opts.CordonGate.fresh.protectedFromOthers(plan.MigrationID, order.Tail)
+		if needPlaceholder {
+			if pass >= 2 {
+				return v, refuse(plan.VolumeID, ReasonRemovalNotSteerable,
+					"a placeholder replica was created twice but the replica map's last entry is still %s (another actor keeps appending replicas); nothing was removed", order.Tail)
 			}
-			if v, err = m.republishTo(ctx, *plan, v, r.Node); err != nil {
-				return v, "", err
+			p, err := m.addPlaceholder(ctx, *plan, j)
+			*plan = p
+			if err != nil {
+				return v, err
 			}
-			res.Republished = true
-			res.RepublishedTo = r.Node
 			continue
 		}
 		predicted := PredictRemoval(v, order, n)
 		if predicted != step.Removes || !slices.ContainsFunc(plan.SourceReplicas, func(s ReplicaRef) bool { return s.ID == predicted }) {
-			return v, "", refuse(plan.VolumeID, ReasonRemovalNotSteerable,
+			return v, refuse(plan.VolumeID, ReasonRemovalNotSteerable,
 				"a decrease would remove replica %q, not source %s as forecast (removal ranking: %s); nothing was removed",
 				predicted, step.Removes, describeRanking(v, order))
 		}
-		return v, predicted, nil
+		// Every replica, the new one included, must be healthy now: then
+		// whichever one the decrease removes, n healthy replicas remain.
+		if reason, detail := healthProblem(v, n+1); reason != "" {
+			return v, refuse(plan.VolumeID, ReasonNotSynced, "before scale down: %s", detail)
+		}
+		plan.ExpectedRemoval = predicted
+		if err := record(ctx, j, *plan); err != nil {
+			return v, err
+		}
+		if _, err := m.c.SetReplicaCount(ctx, plan.VolumeID, n); err != nil {
+			return v, fmt.Errorf("scale down volume %s: %w", plan.VolumeID, err)
+		}
+		m.opts.CordonGate.fresh.protect(plan.MigrationID, "")
+		if v, err = m.c.GetVolume(ctx, plan.VolumeID); err != nil {
+			return v, fmt.Errorf("scale down volume %s: verify removal: %w", plan.VolumeID, err)
+		}
+		return v, nil
 	}
-	return v, "", refuse(plan.VolumeID, ReasonRemovalNotSteerable, "the forecast asked for a second republish in one round")
+}
+
+// notSteerable turns a forecast refusal met during a move into
+// ReasonRemovalNotSteerable with the live removal ranking.
+func notSteerable(err error, v *mayastor.Volume, order mayastor.ReplicaOrder) error {
+	var re *RefusalError
+	if errors.As(err, &re) {
+		re.Reason = ReasonRemovalNotSteerable
+		re.Detail += fmt.Sprintf(" (removal ranking now: %s)", describeRanking(v, order))
+	}
+	return err
 }
 
 func refIDs(rs []ReplicaRef) []string {

@@ -60,7 +60,7 @@ func (m *Mover) ScaleUp(ctx context.Context, plan Plan, j Journal) (Plan, error)
 		}
 		if plan.NewReplica != nil {
 			if _, ok := v.State.ReplicaTopology[plan.NewReplica.ID]; ok {
-				return plan, nil
+				return m.afterIncrease(ctx, plan, v, j)
 			}
 			return plan, refuse(plan.VolumeID, ReasonNewReplicaLost, "new replica %s is no longer part of the volume", plan.NewReplica.ID)
 		}
@@ -86,7 +86,10 @@ func (m *Mover) ScaleUp(ctx context.Context, plan Plan, j Journal) (Plan, error)
 			plan.Increases++
 			if m.onTarget(t, cl.pools[extra.Pool]) {
 				plan.NewReplica = &extra
-				return plan, record(ctx, j, plan)
+				if err := record(ctx, j, plan); err != nil {
+					return plan, err
+				}
+				return m.afterIncrease(ctx, plan, v, j)
 			}
 			plan.PlacementAttempts++ // a replica really landed off the target tier
 			if plan, err = m.takeBack(ctx, plan, v, extra, j); err != nil {
@@ -133,13 +136,13 @@ func (m *Mover) ScaleUp(ctx context.Context, plan Plan, j Journal) (Plan, error)
 		}
 		plan.NexusNode = nexusNode(v)
 		plan.BaseReplicaIDs = replicaIDs(v)
-		var apply []string
+		var apply, steer []string
 		if !m.opts.DisableCordon {
 			in, err := m.placementInput(ctx, v, cl)
 			if err != nil {
 				return plan, fmt.Errorf("scale up volume %s: %w", plan.VolumeID, err)
 			}
-			apply, _ = cordonPlan(in, targets, plan.PlacementAttempts)
+			apply, steer, _ = cordonPlan(in, targets, plan.PlacementAttempts)
 		}
 		// Cordons of earlier attempts that may still land stay recorded.
 		plan.Cordons = withCordons(plan.Cordons, apply, plan.CordonLabel)
@@ -148,9 +151,28 @@ func (m *Mover) ScaleUp(ctx context.Context, plan Plan, j Journal) (Plan, error)
 		if err := record(ctx, j, plan); err != nil {
 			return plan, err
 		}
+		// Placeholders that make a target pool beat a pool on its own node, created before
+		// the cordons (their node stays open) and deleted once the increase is over: the new
+		// replica, the map's last entry, then takes one's slot, still behind every source.
+		var steered []string
+		for _, poolID := range steer {
+			var id string
+			if plan, id, err = m.addPlaceholderOn(ctx, plan, j, cl.pools[poolID]); err != nil {
+				return plan, err
+			}
+			steered = append(steered, id)
+		}
 		plan, err = m.increaseCordoned(ctx, plan, apply, n, j)
 		if err != nil {
 			return plan, err
+		}
+		if len(steered) > 0 {
+			if plan, err = m.deletePlaceholdersOf(ctx, plan, steered); err != nil {
+				return plan, err
+			}
+			if err := record(ctx, j, plan); err != nil {
+				return plan, err
+			}
 		}
 		v, err = m.c.GetVolume(ctx, plan.VolumeID)
 		if err != nil {
@@ -163,7 +185,10 @@ func (m *Mover) ScaleUp(ctx context.Context, plan Plan, j Journal) (Plan, error)
 		plan.Increases++
 		if m.onTarget(t, cl.pools[extra.Pool]) {
 			plan.NewReplica = &extra
-			return plan, record(ctx, j, plan)
+			if err := record(ctx, j, plan); err != nil {
+				return plan, err
+			}
+			return m.afterIncrease(ctx, plan, v, j)
 		}
 		// Only a replica that really landed off the target tier counts as a
 		// placement attempt: not a transient error, not an increase that
@@ -174,6 +199,71 @@ func (m *Mover) ScaleUp(ctx context.Context, plan Plan, j Journal) (Plan, error)
 		}
 	}
 	return plan, fmt.Errorf("scale up volume %s: the control plane did not settle after %d passes", plan.VolumeID, 2*m.opts.MaxPlacementAttempts+4)
+}
+
+// afterIncrease runs once the round's new replica is on the target tier,
+// with the gate held: the replica is registered as fresh (no other move's
+// removal may pull it forward in the replica map), and a placeholder is
+// created right behind it when the map needs one there (tailPlaceholderNeeded).
+// A forecast that finds no way on is left to ScaleDown, which refuses before
+// any decrease.
+func (m *Mover) afterIncrease(ctx context.Context, plan Plan, v *mayastor.Volume, j Journal) (Plan, error) {
+	m.opts.CordonGate.fresh.protect(plan.MigrationID, plan.NewReplica.ID)
+	need, err := m.tailPlaceholderNeeded(ctx, &plan, v)
+	if err != nil || !need {
+		return plan, err
+	}
+	return m.addPlaceholder(ctx, plan, j)
+}
+
+// tailPlaceholderNeeded reads the replica map order and says whether a
+// placeholder must be created behind the round's new replica now: the
+// forecast's round needs one at its decrease, or the new replica is the
+// map's last entry and a removal elsewhere pulling it to the front would
+// break the rest of the move (ForecastInput.Guard).
+func (m *Mover) tailPlaceholderNeeded(ctx context.Context, plan *Plan, v *mayastor.Volume) (bool, error) {
+	order, err := m.c.GetReplicaOrder(ctx, plan.VolumeID)
+	if err != nil {
+		return false, fmt.Errorf("volume %s: read the replica map order: %w", plan.VolumeID, err)
+	}
+	in := forecastInputOf(v, order, plan.SourceReplicas, plan.NewReplica.ID, m.canRepublish())
+	f, ok := PlanMove(in)
+	if !ok {
+		return false, nil
+	}
+	plan.Forecast = f.String()
+	return f.Steps[0].Placeholder || order.Tail == plan.NewReplica.ID && GuardNeeded(in), nil
+}
+
+// KeepTail keeps a placeholder behind the round's new replica while it
+// rebuilds: a removal anywhere in the cluster (another volume deleted, hot
+// spare trimming, another move's decrease) moves the replica map's last
+// entry into the freed slot and so consumes it; KeepTail creates another
+// when the new replica is the last entry again and that matters
+// (tailPlaceholderNeeded). Call it at every poll of the rebuild; it changes
+// nothing in a quiet cluster.
+func (m *Mover) KeepTail(ctx context.Context, plan Plan, j Journal) (Plan, error) {
+	if plan.NewReplica == nil || len(plan.SourceReplicas) == 0 {
+		return plan, nil
+	}
+	plan = *plan.DeepCopy()
+	if err := m.opts.CordonGate.Lock(ctx); err != nil {
+		return plan, err
+	}
+	defer m.opts.CordonGate.Unlock()
+	m.opts.CordonGate.fresh.protect(plan.MigrationID, plan.NewReplica.ID)
+	v, err := m.c.GetVolume(ctx, plan.VolumeID)
+	if err != nil {
+		return plan, fmt.Errorf("keep a placeholder behind volume %s's new replica: %w", plan.VolumeID, err)
+	}
+	if _, ok := v.State.ReplicaTopology[plan.NewReplica.ID]; !ok {
+		return plan, nil // SyncRound reports it
+	}
+	need, err := m.tailPlaceholderNeeded(ctx, &plan, v)
+	if err != nil || !need {
+		return plan, err
+	}
+	return m.addPlaceholder(ctx, plan, j)
 }
 
 // extraReplica finds a replica not in the plan's base set.

@@ -15,7 +15,7 @@ func (m *Mover) canRepublish() bool { return m.opts.AllowRepublish && !m.opts.HA
 // replicas still to move; pending is the current round's new replica ("" at
 // the start of a round).
 func forecastInputOf(v *mayastor.Volume, o mayastor.ReplicaOrder, sources []ReplicaRef, pending string, republish bool) ForecastInput {
-	in := ForecastInput{MapLen: o.Len, Pending: pending, Republish: republish, FirstNewLocal: v.State.Target == nil}
+	in := ForecastInput{MapLen: o.Len, Pending: pending, Republish: republish, Placeholders: true, Guard: true, FirstNewLocal: v.State.Target == nil}
 	next := o.Len
 	for _, id := range replicaIDs(v) {
 		r := v.State.ReplicaTopology[id]
@@ -51,7 +51,7 @@ func (m *Mover) forecast(v *mayastor.Volume, o mayastor.ReplicaOrder, sources []
 			local = r.ID
 		}
 	}
-	why := fmt.Sprintf("the core agent removes the first remote replica in its replica map order, and each moved replica takes the map slot of the source it replaced; with %d replica(s) and %d source replica(s) still to move", len(in.Replicas), len(sources))
+	why := fmt.Sprintf("with %d replica(s) and %d source replica(s) still to move", len(in.Replicas), len(sources))
 	if pending != "" {
 		why = fmt.Sprintf("with the new replica %s added, %d replica(s) and %d source replica(s) still to move", pending, len(in.Replicas), len(sources))
 	}
@@ -62,17 +62,17 @@ func (m *Mover) forecast(v *mayastor.Volume, o mayastor.ReplicaOrder, sources []
 			case m.opts.HADisabled:
 				return Forecast{}, refuse(id, ReasonLayoutNotMovable,
 					"%s, the move needs the volume target republished (moved to another node), and the control plane refuses republishes while HA is disabled", why)
-			case local != "" && len(sources) == 1:
+			case local != "":
 				return Forecast{}, refuse(id, ReasonNexusLocalSource,
-					"source replica %s is local to the volume target on node %s, and a replica-count decrease never removes it; moving it needs a republish (brief I/O pause), which is not allowed (spec.allowRepublish)", local, nexusNode(v))
+					"source replica %s is local to the volume target on node %s, and a replica-count decrease never removes the replica local to the target; moving it needs a republish (brief I/O pause), which is not allowed (spec.allowRepublish)", local, nexusNode(v))
 			}
 			return Forecast{}, refuse(id, ReasonLayoutNotMovable,
-				"%s, a decrease would remove an already moved replica in a later round (a wasted rebuild every round) unless the volume target is republished onto a moved replica's node so that it is protected; republishing (brief I/O pause) is not allowed (spec.allowRepublish)%s",
+				"%s, a decrease would remove a replica already on the target tier unless the volume target is republished (brief I/O pause), which is not allowed (spec.allowRepublish)%s",
 				why, localNote(local, v))
 		}
 	}
 	return Forecast{}, refuse(id, ReasonLayoutNotMovable,
-		"%s, no order of rounds removes every source without removing a replica already moved: only the replica local to the volume target is protected, so at most one moved replica may sit ahead of a remaining source in the map. Upstream Mayastor cannot move this layout without first lowering the replica count (reducing redundancy), which CoucheStor never does by itself", why)
+		"%s, no order of rounds removes every source without removing a replica already moved, even with placeholder replicas steering the core agent's replica map: the replica map order was changed by another actor, or the layout has more replicas local to the target than one", why)
 }
 
 func localNote(local string, v *mayastor.Volume) string {

@@ -2,7 +2,7 @@ package sim
 
 import "github.com/billyronks/couchestor/internal/mayastor"
 
-// Affinity groups (review F13), only the replica-count rule.
+// Affinity groups, only the replica-count rule.
 //
 // Upstream (read at c02e0cb): a volume in an affinity group cannot have its
 // replica count lowered below 2: RestrictedReplicaCount

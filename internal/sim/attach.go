@@ -6,7 +6,7 @@ import (
 	"github.com/billyronks/couchestor/internal/mayastor"
 )
 
-// An attach that fails after the replica was created (review F8).
+// An attach that fails after the replica was created.
 //
 // Upstream (read at c02e0cb): an increase creates the replica, then attaches
 // it to the volume's nexus (core/volume/operations_helper.rs:175-204). The

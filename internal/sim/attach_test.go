@@ -18,7 +18,7 @@ pools:
 `
 
 // wantUnusedReplica checks the state an attach refused after the create
-// leaves (review F8): one more replica in the topology, not a nexus child,
+// leaves: one more replica in the topology, not a nexus child,
 // num_replicas and the children unchanged.
 func wantUnusedReplica(t *testing.T, before, after mayastor.Volume) {
 	t.Helper()

@@ -6,11 +6,11 @@ import (
 	"github.com/billyronks/couchestor/internal/mayastor"
 )
 
-// The registry cache (review F11).
+// The registry cache.
 //
 // Upstream the REST views are built from the core agent's registry, whose
 // node states are refreshed every cache_period, 30 s by default
-// (utils/utils-lib/src/constants.rs:45, per the review; the polling loop was
+// (utils/utils-lib/src/constants.rs:44-45, read upstream; the polling loop was
 // not read), and after the operations the core agent performs. With
 // WithRegistryCache the simulator serves GET views of volumes, pools and
 // nodes from a snapshot taken at every multiple of the period since start,

@@ -18,7 +18,7 @@ volumes:
   - {uuid: ` + vol1 + `, size: 1GiB, replicas: [p1, p2], published: true, nexus_node: n1}
 `
 
-// Review F11 (registry cache refreshed every 30 s, utils-lib constants.rs:45;
+// The registry cache (refreshed every 30 s, utils-lib constants.rs:45;
 // and after operations): a rebuild that completes at 10.24 s shows only at
 // the 30 s refresh; the increase itself shows at once (refresh after the
 // operation).

@@ -149,6 +149,44 @@ func TestContractResponsesMatchTheUpstreamSpec(t *testing.T) {
 	// and unshared replicas, a nexus per published volume).
 	call("GET", "/v0/specs", "", 200, true)
 
+	// Replicas created directly on a pool: unmanaged, no owners; their errors.
+	const (
+		placeholder = "0c4f3a52-7d1e-4b6a-9a0e-0000000000a1"
+		other       = "0c4f3a52-7d1e-4b6a-9a0e-0000000000a2"
+		onNode      = "0c4f3a52-7d1e-4b6a-9a0e-0000000000a3"
+		fresh       = "0c4f3a52-7d1e-4b6a-9a0e-0000000000a4"
+		small       = `{"size": 8388608, "thin": false}`
+	)
+	call("PUT", "/v0/pools/pool-nvme-1/replicas/"+placeholder,
+		`{"size": 8388608, "thin": false, "share": "nvmf", "allowed-hosts": ["nqn.2014-08.org.nvmexpress:uuid:1"]}`, 200, true)
+	call("PUT", "/v0/pools/pool-nvme-1/replicas/"+placeholder, small, 422, true)
+	call("PUT", "/v0/pools/nope/replicas/"+other, small, 404, true)
+	call("PUT", "/v0/pools/pool-nvme-1/replicas/"+other, `{"size": 8388608}`, 400, false)
+	call("PUT", "/v0/pools/pool-nvme-1/replicas/"+other, `{"size": 8388608, "thin": false, "share": "iscsi"}`, 400, false)
+	call("PUT", "/v0/pools/pool-nvme-1/replicas/not-a-uuid", small, 400, false)
+	call("PUT", "/v0/pools/pool-nvme-1/replicas/"+other, `{"size": 2199023255552, "thin": true}`, 400, true)
+	if err := s.FillPool("pool-nvme-3", 1023<<30); err != nil {
+		t.Fatal(err)
+	}
+	call("PUT", "/v0/pools/pool-nvme-3/replicas/"+other, `{"size": 2147483648, "thin": false}`, 507, true)
+	call("PUT", "/v0/pools/pool-nvme-2/replicas/"+other, small, 409, true) // its spec is Deleting
+	call("GET", "/v0/replicas/"+placeholder, "", 200, true)
+	call("GET", "/v0/replicas", "", 200, true)
+	call("GET", "/v0/specs", "", 200, true) // an unmanaged spec and a Deleting one
+	call("PUT", "/v0/nodes/io-engine-2/pools/pool-nvme-2/replicas/"+onNode, small, 200, true)
+	call("PUT", "/v0/nodes/io-engine-2/pools/pool-nvme-1/replicas/"+fresh, small, 404, true)
+	call("PUT", "/v0/nodes/io-engine-2/cordon/migration-2", "", 200, true)
+	call("PUT", "/v0/pools/pool-nvme-2/replicas/"+other, small, 412, true)
+	call("DELETE", "/v0/nodes/io-engine-2/cordon/migration-2", "", 200, true)
+	volReplica := replicaOnPool(getVolume(t, s, published), "pool-sata-1")
+	call("DELETE", "/v0/pools/pool-sata-1/replicas/"+volReplica, "", 409, true)
+	call("DELETE", "/v0/nodes/io-engine-1/pools/pool-nvme-2/replicas/"+onNode, "", 412, true)
+	call("DELETE", "/v0/nodes/io-engine-2/pools/pool-nvme-2/replicas/"+onNode, "", 204, true)
+	call("DELETE", "/v0/nodes/nope/pools/pool-nvme-2/replicas/"+onNode, "", 404, true)
+	call("DELETE", "/v0/pools/pool-nvme-1/replicas/"+placeholder, "", 204, true)
+	call("DELETE", "/v0/pools/pool-nvme-1/replicas/"+placeholder, "", 404, true)
+	call("DELETE", "/v0/pools/pool-nvme-1/replicas/not-a-uuid", "", 400, false)
+
 	// A node down: its pools lose their state, volumes targeted there are Unknown.
 	if err := s.SetNodeOnline("io-engine-1", false); err != nil {
 		t.Fatal(err)
@@ -169,7 +207,8 @@ func TestContractResponsesMatchTheUpstreamSpec(t *testing.T) {
 	for _, op := range []string{"get_volumes", "get_volume", "put_volume_replica_count", "put_volume_target",
 		"del_volume_target", "get_rebuild_history", "get_pools", "get_pool", "get_nodes", "get_node",
 		"get_node_pools", "put_node_cordon", "delete_node_cordon", "get_replicas", "get_replica",
-		"put_pool_label", "del_pool_label", "get_specs"} {
+		"put_pool_label", "del_pool_label", "get_specs", "put_pool_replica", "del_pool_replica",
+		"put_node_pool_replica", "del_node_pool_replica"} {
 		if !checked[op] {
 			t.Errorf("operation %s was not exercised", op)
 		}

@@ -2,7 +2,7 @@ package sim
 
 import "github.com/billyronks/couchestor/internal/mayastor"
 
-// A decrease whose replica is on an offline node (review F9).
+// A decrease whose replica is on an offline node.
 //
 // Upstream (read at c02e0cb): the decrease removes the chosen replica from
 // the nexus, then destroys it (core/volume/operations_helper.rs:208-246).

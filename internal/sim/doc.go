@@ -33,14 +33,18 @@
 //     GET /v0/nodes[/{id}] (?node_id), GET /v0/nodes/{id}/pools,
 //     PUT and DELETE /v0/nodes/{id}/cordon/{label}, PUT
 //     /v0/pools/{id}/label/{key}={value} (?overwrite) and DELETE
-//     /v0/pools/{id}/label/{key}, GET /v0/replicas[/{id}], GET /v0/specs
-//     (nexus, pool, replica and volume specs; replicas in the core agent's
-//     map order, each with its share).
+//     /v0/pools/{id}/label/{key}, GET /v0/replicas[/{id}], PUT and DELETE
+//     /v0/pools/{pool_id}/replicas/{replica_id} and
+//     /v0/nodes/{node_id}/pools/{pool_id}/replicas/{replica_id}, GET
+//     /v0/specs (nexus, pool, replica and volume specs; replicas in the core
+//     agent's map order, each with its share, managed flag, owners and status).
 //     Errors are RestJsonError {details, message, kind} with upstream's
 //     status for the kind: NotFound 404, FailedPrecondition / NotPublished /
-//     AlreadyPublished 412, ResourceExhausted 507, Unavailable 503 (NotReady:
-//     the target's node is down), Deserialize 400 (e.g. max_entries missing).
-//   - Replica placement (placement.md §1): ±1 only; an increase needs an
+//     AlreadyPublished 412, AlreadyExists 422, InUse / Deleting 409,
+//     ResourceExhausted 507, Unavailable 503 (NotReady: the target's node is
+//     down), Aborted 503, InvalidArgument and Deserialize 400 (e.g.
+//     max_entries missing).
+//   - Replica placement (core/controller/scheduling/volume_policy): ±1 only; an increase needs an
 //     Online volume whose target is up; node filters (not cordoned, online,
 //     not already holding a replica of the volume); pool filters (not
 //     Faulted/Unknown, capacity > size, inclusion labels; thick: free > size;
@@ -48,20 +52,26 @@
 //     size plus commitment under 250% of capacity); upstream's pairwise weighted sort (pool
 //     status, then replica count 40 / free space 60 for thick; 25/40 plus
 //     over-commitment 35 for thin). As upstream, a Degraded pool sorts before
-//     an Online one.
-//   - The core agent's global replica map (placement.md §7, review F1): one
-//     ordered list of every replica of every volume. Create appends; destroy
-//     is swap_remove (the last entry of the whole map moves into the freed
-//     slot); a core-agent restart (RestartCoreAgent, POST /admin/core/restart)
-//     refills it in store-key order, i.e. replica uuid order. Scenario
-//     loading creates replicas volume by volume in file order.
-//   - Replica removal (§2, core/controller/scheduling): unhealthy in the
-//     NexusInfo of the volume's last nexus (or without an entry in it) first;
-//     then a nexus child before a replica that is not one, children by state
+//     an Online one. The replica count of a pool counts every replica on it,
+//     a volume's or not.
+//   - The core agent's global replica map: one ordered list of every replica
+//     spec, of every volume and those created on a pool. Create appends;
+//     destroy is swap_remove (the last entry of the whole map moves into the
+//     freed slot); a core-agent restart (RestartCoreAgent, POST
+//     /admin/core/restart) refills it in store-key order, i.e. replica uuid
+//     order. Scenario loading creates replicas volume by volume in file
+//     order. ReplicaOrder reads it.
+//   - Replica removal (core/controller/scheduling): over the replicas the
+//     volume owns, unhealthy in the NexusInfo of the volume's last nexus
+//     (without an entry in it while one exists) first, all healthy while
+//     none exists; then a child of the nexus spec before a replica that is
+//     not one; among children one with a state in the nexus state before one
+//     without (its replica's node, or the nexus's, is offline), then by state
 //     Faulted < Unknown < Degraded < Online; then a shared replica before an
 //     unshared one ("local" is the replica spec not being shared, not the
-//     node); remaining ties keep the replica map order (a stable sort), and
-//     the first goes. A healthy replica goes only while more healthy online
+//     node, published or not); then, in an affinity group, the replica on the
+//     pool holding more of the group's replicas; remaining ties keep the
+//     replica map order (a stable sort), and the first goes. A healthy replica goes only while more healthy online
 //     replicas remain than the new count; otherwise the count changes and
 //     nothing is removed, as upstream. WithRandomRemovalTies or the scenario's
 //     random_removal_ties: true draws ties at random instead: kinder than
@@ -101,6 +111,21 @@
 //     removal ranking, then unused replicas in excess by the same ranking
 //     (children refused as in use). Unpublished volumes get their replica
 //     count fixed the same way.
+//   - Replicas created on a pool (PUT .../replicas/{replica_id}): unmanaged,
+//     without owners, appended to the replica map; refused on a cordoned
+//     node (412), if the spec exists (422, or 409 while Deleting), if larger
+//     than the pool (400); a thick one larger than the pool's free space
+//     (507) or a node that is down (412) leaves a Deleting spec in the map
+//     that the replica garbage collector removes (swap_remove) at its next
+//     poll, every 5th reconcile tick, once the node is up. They count on
+//     their pool and for placement, and nothing reclaims them: not the
+//     removal ranking, hot spare, the ENOSPC reconciler, orphan collection or
+//     a core-agent restart. DELETE removes them with a swap_remove; a
+//     volume's replica is refused InUse (409). The node endpoints pass the
+//     node on: a pool not on it is 404 (create) or 412 PoolNotLoaded
+//     (delete, spec left Deleting); a node and pool that do not hold the
+//     replica make the delete drop the spec and leave the replica on its
+//     pool without one; another pool of the right node is 503 Aborted.
 //   - Capacity: pool used = allocated bytes of its replicas + filler,
 //     committed = sum of replica sizes; thin replicas become fully allocated
 //     by a rebuild.
@@ -120,25 +145,25 @@
 //     the call took effect, latency); a replica fault, a fault of the next
 //     rebuild of a volume at a given percentage, pool status, pool fill, node
 //     drop and restore, a volume's workload, advancing a steppable clock.
-//   - Attach refused after the create (review F8): the scenario's
+//   - Attach refused after the create: the scenario's
 //     max_rebuilds (0 or absent: no limit) refuses an attach while that many
 //     rebuilds run cluster-wide, and FailNextAttach refuses the next one of a
 //     volume; the increase answers 507 ResourceExhausted (MaxRebuilds), the
 //     created replica stays owned by the volume without being a child, and
 //     num_replicas is unchanged. Self-heal attaches respect max_rebuilds too.
-//   - A decrease whose replica is on an offline node (F9) disowns it (gone
+//   - A decrease whose replica is on an offline node disowns it (gone
 //     from the topology), answers 412 NodeNotOnline with num_replicas
 //     unchanged; self-heal then adds a replacement. The disowned replica is
 //     destroyed, and its pool space freed, when its node returns.
-//   - Late operations (F10): fault mode "late" answers 504 (or drops the
+//   - Late operations: fault mode "late" answers 504 (or drops the
 //     connection) and lands the effect of a replica-count change, publish or
 //     republish, cordon or uncordon after a delay of simulation time or after
 //     the next N REST calls. Until then the volume's or node's operation
 //     guard answers 409 Conflict to other operations on it.
-//   - Registry cache (F11, off by default): WithRegistryCache(30*time.Second)
+//   - Registry cache (off by default): WithRegistryCache(30*time.Second)
 //     serves GET views of volumes, pools and nodes from a snapshot refreshed
 //     every period and after every operation (REST, late, self-heal).
-//   - HA (F12, F16): scenario ha_enabled (default true) and PUT /admin/ha;
+//   - HA: scenario ha_enabled (default true) and PUT /admin/ha;
 //     without HA a republish answers 412 SwitchoverNotAllowedWhenHAisDisabled
 //     and a target whose node is down stays there until the node returns.
 //     With HA, such a target moves to another online, uncordoned node after
@@ -148,10 +173,11 @@
 //     the old target is shut down, the spec still names it, the volume has
 //     no live target (Unknown, count changes 503) until the failover
 //     recreates it with every healthy child.
-//   - Affinity groups (F13): a scenario volume's affinity_group is on the
-//     wire (spec.affinity_group) and its count cannot go below 2 (412
-//     RestrictedReplicaCount).
-//   - Snapshots (F14): a scenario volume's num_snapshots is on the wire; an
+//   - Affinity groups: a scenario volume's affinity_group is on the wire
+//     (spec.affinity_group), its count cannot go below 2 (412
+//     RestrictedReplicaCount), and the removal ranking counts the group's
+//     replicas per pool (above).
+//   - Snapshots: a scenario volume's num_snapshots is on the wire; an
 //     increase answers 412 UpgradeRequiredToRebuild unless the scenario's
 //     rebuild_ancestry_fix says the nodes carry the fix.
 //   - ENOSPC (capacity reconciler): at the next reconcile tick after a pool
@@ -179,11 +205,11 @@
 // # What it does not model
 //
 //   - Volume and pool creation or deletion, snapshots, resize, volume
-//     properties, node labels, drain, app nodes, nexus and
-//     replica endpoints other than the listings, watches, authentication.
+//     properties, node labels, drain, app nodes, nexus endpoints, replica
+//     share and unshare endpoints, watches, authentication.
 //   - Node topology (allowed/preferred nodes, node labels), pool exclusion
-//     labels, affinity-group-aware placement and removal tie-breaks (the
-//     ranking's per-pool affinity-group count), an I/O log of written blocks
+//     labels, affinity-group-aware placement (the scheduler's per-pool
+//     affinity-group replica count), an I/O log of written blocks
 //     (partial rebuilds are sized by time away only), rebuilt replicas
 //     lacking replica snapshots, the loss of a nexus when its node restarts
 //     without HA (it resumes as it was).
@@ -192,6 +218,15 @@
 //     concurrent rebuilds (each runs at full speed); I/O affecting latency or
 //     rebuild speed; the io-engine resetting counters when a nexus is
 //     recreated (counters here continue, so rate() is unaffected either way).
+//   - For replicas created on a pool: a create on a pool io-engine reports
+//     Faulted, the node endpoint naming a pool the simulator does not know
+//     (404 before any spec is appended), re-creating the uuid of a replica
+//     left without a spec on another pool (422), NQN validation of
+//     allowed-hosts, size rounding to the cluster size, the reconcile loop's
+//     busy/idle periods and phase for the garbage collector.
+//   - The removal ranking of a volume with more than 20 replicas (upstream's
+//     comparator is not symmetric; the result is shown equal for insertion
+//     sort, which Rust uses up to 20 elements, not for its merge sort).
 //   - Replica share/unshare as separate steps or failing, replica and nexus
 //     operation records in specs, nexus owners of replica specs, the order of
 //     the volume, pool and nexus maps in GET /v0/specs (simulator listing

@@ -66,3 +66,8 @@ func errNotEnoughPools(have, need int) *APIError {
 	return svcError(http.StatusInsufficientStorage, mayastor.ErrorKindResourceExhausted, "NotEnoughResources",
 		"Not enough suitable pools available, %d/%d", have, need)
 }
+
+func errAlreadyExists(id string) *APIError {
+	return svcError(http.StatusUnprocessableEntity, mayastor.ErrorKindAlreadyExists, "AlreadyExists",
+		"Replica Resource id %s already exists", id)
+}

@@ -29,6 +29,10 @@ type extras struct {
 	// node was offline; destroyed when the node returns.
 	disowned []*simReplica
 
+	// replicaGCAt is when the replica garbage collector next runs, if queued
+	// (poolreplica.go).
+	replicaGCAt time.Time
+
 	late   []*lateOp
 	guards map[string]*lateOp // operation guard key → the pending late op holding it
 

@@ -141,11 +141,13 @@ func (s *Sim) FaultReplica(id string) error {
 	defer s.mu.Unlock()
 	s.sync()
 	r, ok := s.replicas[id]
-	if !ok {
+	if !ok || r.specOnly {
 		return errReplicaNotFound(id)
 	}
 	r.faulted = true
-	s.replicaLost(r)
+	if r.volume != nil {
+		s.replicaLost(r)
+	}
 	return nil
 }
 
@@ -257,6 +259,9 @@ func (s *Sim) SetNodeOnline(id string, online bool) error {
 		}
 		s.markAllDegraded()
 		s.destroyDisowned(n) // disown.go
+		if s.deletingOn(n) {
+			s.scheduleReplicaGC() // poolreplica.go
+		}
 	} else {
 		s.scheduleFailovers(n) // ha.go
 	}

@@ -7,7 +7,7 @@ import (
 )
 
 // HA: republish refused without HA, a republish failing half-way, and the
-// failover of a target whose node went down (review F12, F16).
+// failover of a target whose node went down.
 //
 // Upstream (read at c02e0cb):
 //   - republish is refused with SwitchoverNotAllowedWhenHAisDisabled when the

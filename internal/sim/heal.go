@@ -30,9 +30,9 @@ func (s *Sim) reconcile() bool {
 // reconcileVolume is one pass of the hot spare reconciler over v
 // (core/controller/reconciler/volume/hot_spare.rs:43-99, read upstream):
 //
-//   - only for self_heal volumes (hot_spare.rs:53-55; F6). The nexus
-//     reconciler skips volume-owned nexuses (nexus/mod.rs:78-84, per the
-//     review), so a volume without self_heal is never healed: faulted
+//   - only for self_heal volumes (hot_spare.rs:53-55). The nexus
+//     reconciler skips volume-owned nexuses (nexus/mod.rs:79-86, read
+//     upstream), so a volume without self_heal is never healed: faulted
 //     children stay, excess replicas stay, nothing is added;
 //   - an Online volume (or an unpublished one) only gets its replica count
 //     fixed (volume_replica_count_reconciler, 247-341): missing replicas
@@ -41,8 +41,8 @@ func (s *Sim) reconcile() bool {
 //     handled (handle_faulted_children, nexus/mod.rs:146-225), then the count
 //     fix, then the nexus child count fixed (nexus_replica_count_reconciler,
 //     149-231): replicas attached, or excess children removed BY THE RANKING
-//     (remove_excess_replicas_from_nexus, core/volume/operations_helper.rs:416-470;
-//     F5), the replica of a removed child going at a later pass as unused;
+//     (remove_excess_replicas_from_nexus, core/volume/operations_helper.rs:416-470),
+//     the replica of a removed child going at a later pass as unused;
 //   - a Faulted volume is left alone;
 //   - a volume whose operation guard another operation holds (a late
 //     operation, late.go) is skipped and looked at again at the next tick

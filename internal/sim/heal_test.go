@@ -8,8 +8,7 @@ import (
 	"github.com/billyronks/couchestor/internal/mayastor"
 )
 
-// Tests of the ranking inputs and the hot spare / faulted-child reconcilers
-// (review F2-F7, F18).
+// Tests of the ranking inputs and the hot spare / faulted-child reconcilers.
 
 // lowerSpecCount stands in for a decrease that found no candidate: upstream
 // then only commits the new count (core/volume/operations_helper.rs:223-226),
@@ -22,8 +21,8 @@ func lowerSpecCount(s *Sim, id string, n int) {
 	s.markDirty(s.volumes[id])
 }
 
-// "Local" is the replica spec not being shared (scheduling/mod.rs:166-167;
-// F2), not the replica's node. After an unpublish the specs keep their share
+// "Local" is the replica spec not being shared (scheduling/mod.rs:166-167),
+// not the replica's node. After an unpublish the specs keep their share
 // (the nexus-local replica unshared, the other shared over nvmf), so a
 // decrease of the unpublished volume protects the unshared replica although
 // no nexus exists and it comes first in the map. Ranking by node would see a
@@ -89,7 +88,7 @@ volumes:
 // NexusInfo is per nexus: the volume's health_info_id is its last nexus
 // (stor-port/src/types/v0/store/volume.rs:432-437), and a replica without an
 // entry is unhealthy once a NexusInfo exists
-// (core/controller/scheduling/volume.rs:424-431; F3). n3 is down while the
+// (core/controller/scheduling/volume.rs:422-437). n3 is down while the
 // volume is unpublished, so the new nexus leaves p3 out; back online, p3 is
 // the first to go, although the old nexus's info trusted it.
 func TestReplicaLeftOutOfANewNexusCountsAsUnhealthy(t *testing.T) {
@@ -120,7 +119,7 @@ volumes:
 }
 
 // A published volume is Degraded when its nexus's child count differs from
-// num_replicas in either direction (core/volume/registry.rs:115-122; F4).
+// num_replicas in either direction (core/volume/registry.rs:115-122).
 func TestExcessChildrenMakeThePublishedVolumeDegraded(t *testing.T) {
 	s, clk := newTestSim(t, threeNodes+`
 volumes:
@@ -138,7 +137,7 @@ volumes:
 // (hot_spare.rs:152-235 nexus_replica_count_reconciler →
 // remove_excess_replicas_from_nexus, core/volume/operations_helper.rs:416-470)
 // and then the replica left unused (volume_replica_count_reconciler,
-// hot_spare.rs:247-341; F5). The ranking keeps the unshared p1 and takes the
+// hot_spare.rs:247-341). The ranking keeps the unshared p1 and takes the
 // first shared replica in map order.
 func TestHotSpareRemovesTheExcessChildChosenByTheRanking(t *testing.T) {
 	for seed := uint64(1); seed <= 10; seed++ {
@@ -167,7 +166,7 @@ volumes:
 }
 
 // Hot spare and faulted-child handling run only for self_heal volumes
-// (hot_spare.rs:53-55; F6): without it the excess child and a faulted child
+// (hot_spare.rs:53-55): without it the excess child and a faulted child
 // stay, long past faulted_child_wait_period.
 func TestNoSelfHealWithoutTheSelfHealPolicy(t *testing.T) {
 	s, clk := newTestSim(t, threeNodes+`
@@ -198,7 +197,7 @@ pools:
 // A child that faults while in sync keeps an I/O log and stays in the nexus
 // as Faulted; if its replica comes back within faulted_child_wait_period
 // (600s, rebuild_policies.rs:20,46-59) it is onlined and PARTIALLY rebuilt
-// (core/controller/reconciler/nexus/mod.rs:166-224; F7). Our model: the
+// (core/controller/reconciler/nexus/mod.rs:166-224). Our model: the
 // partial rebuild copies size × away ÷ wait.
 func TestFaultedChildComingBackWithinTheWaitIsPartiallyRebuilt(t *testing.T) {
 	s, clk := newTestSim(t, fourNodesHeal+`
@@ -236,7 +235,7 @@ volumes:
 }
 
 // Past the wait, the faulted child and its replica are removed and self-heal
-// places a new replica with a full rebuild (nexus/mod.rs:214-222; F7). The
+// places a new replica with a full rebuild (nexus/mod.rs:214-222). The
 // wait is scenario-configurable.
 func TestFaultedChildPastTheWaitIsReplacedWithAFullRebuild(t *testing.T) {
 	s, clk := newTestSim(t, fourNodesHeal+`
@@ -264,7 +263,7 @@ volumes:
 }
 
 // An unpublished volume's status counts replica SPECS against num_replicas
-// (core/volume/registry.rs:129-137; F18): a replica on a down node still
+// (core/volume/registry.rs:129-137): a replica on a down node still
 // counts, so the volume is Online and an increase is allowed.
 func TestUnpublishedStatusCountsReplicaSpecs(t *testing.T) {
 	s, _ := newTestSim(t, fourNodesHeal+`

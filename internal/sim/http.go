@@ -91,6 +91,34 @@ func (s *Sim) Handler() http.Handler {
 	api("GET /v0/specs", "get_specs", func(r *http.Request) (any, error) { return s.Specs(), nil })
 	api("GET /v0/replicas", "get_replicas", func(r *http.Request) (any, error) { return s.Replicas(), nil })
 	api("GET /v0/replicas/{id}", "get_replica", func(r *http.Request) (any, error) { return s.Replica(r.PathValue("id")) })
+	api("PUT /v0/pools/{pool_id}/replicas/{replica_id}", "put_pool_replica", func(r *http.Request) (any, error) {
+		id, req, err := parseCreateReplica(r)
+		if err != nil {
+			return nil, err
+		}
+		return s.CreatePoolReplica(r.PathValue("pool_id"), id, req)
+	})
+	api("DELETE /v0/pools/{pool_id}/replicas/{replica_id}", "del_pool_replica", func(r *http.Request) (any, error) {
+		id, err := replicaID(r)
+		if err != nil {
+			return nil, err
+		}
+		return noContent{}, s.DeletePoolReplica(r.PathValue("pool_id"), id)
+	})
+	api("PUT /v0/nodes/{id}/pools/{pool_id}/replicas/{replica_id}", "put_node_pool_replica", func(r *http.Request) (any, error) {
+		id, req, err := parseCreateReplica(r)
+		if err != nil {
+			return nil, err
+		}
+		return s.CreateNodePoolReplica(r.PathValue("id"), r.PathValue("pool_id"), id, req)
+	})
+	api("DELETE /v0/nodes/{id}/pools/{pool_id}/replicas/{replica_id}", "del_node_pool_replica", func(r *http.Request) (any, error) {
+		id, err := replicaID(r)
+		if err != nil {
+			return nil, err
+		}
+		return noContent{}, s.DeleteNodePoolReplica(r.PathValue("id"), r.PathValue("pool_id"), id)
+	})
 
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
@@ -145,9 +173,16 @@ func (s *Sim) withFaults(op string, h func(*http.Request) (any, error)) http.Han
 			writeError(w, err)
 			return
 		}
+		if _, ok := body.(noContent); ok {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
 		writeJSON(w, http.StatusOK, body)
 	})
 }
+
+// noContent is the answer of a call that succeeds with 204 and no body.
+type noContent struct{}
 
 func kindForStatus(code int) mayastor.ErrorKind {
 	switch code {
@@ -208,6 +243,47 @@ func volumeID(r *http.Request) (string, error) {
 		return "", errDeserialize(fmt.Sprintf("can not parse %q to a Uuid", id))
 	}
 	return id, nil
+}
+
+func replicaID(r *http.Request) (string, error) {
+	id := r.PathValue("replica_id")
+	if !uuidPattern.MatchString(id) {
+		return "", errDeserialize(fmt.Sprintf("can not parse %q to a Uuid", id))
+	}
+	return id, nil
+}
+
+// parseCreateReplica reads the replica id and the CreateReplicaBody of PUT
+// .../replicas/{replica_id}: size and thin are required; allowed-hosts is a
+// list of NQNs (not validated); CreatePoolReplica checks the share.
+func parseCreateReplica(r *http.Request) (string, CreateReplicaRequest, error) {
+	id, err := replicaID(r)
+	if err != nil {
+		return "", CreateReplicaRequest{}, err
+	}
+	raw, err := io.ReadAll(r.Body)
+	if err != nil {
+		return "", CreateReplicaRequest{}, errDeserialize("Json deserialize error: " + err.Error())
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return "", CreateReplicaRequest{}, errDeserialize("Json deserialize error: " + err.Error())
+	}
+	for _, f := range []string{"size", "thin"} {
+		if _, ok := fields[f]; !ok {
+			return "", CreateReplicaRequest{}, errDeserialize(fmt.Sprintf("Json deserialize error: missing field `%s`", f))
+		}
+	}
+	var body struct {
+		Size         uint64            `json:"size"`
+		Thin         bool              `json:"thin"`
+		Share        mayastor.Protocol `json:"share"`
+		AllowedHosts []string          `json:"allowed-hosts"`
+	}
+	if err := json.Unmarshal(raw, &body); err != nil {
+		return "", CreateReplicaRequest{}, errDeserialize("Json deserialize error: " + err.Error())
+	}
+	return id, CreateReplicaRequest{Size: body.Size, Thin: body.Thin, Share: body.Share, AllowedHosts: body.AllowedHosts}, nil
 }
 
 func (s *Sim) httpListVolumes(r *http.Request) (any, error) {

@@ -8,7 +8,7 @@ import (
 	"github.com/billyronks/couchestor/internal/mayastor"
 )
 
-// Operations that take effect after the client gave up (review F10), and
+// Operations that take effect after the client gave up, and
 // the operation guard they hold meanwhile.
 //
 // Upstream (read at c02e0cb): the core agent runs each volume operation in a

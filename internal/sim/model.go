@@ -75,9 +75,22 @@ type simReplica struct {
 	// share/unshare in core/nexus/operations_helper.rs:131-171, read upstream).
 	share mayastor.Protocol
 	// slot is the replica's index in Sim.order, the core agent's global
-	// replica map (see Sim.order).
+	// replica map (see Sim.order); -1 once its spec is gone.
 	slot int
+	// The fields below serve replicas created directly on a pool
+	// (poolreplica.go), which have no volume: volume is nil.
+	//
+	// specOnly: the core agent holds a spec but io-engine has no replica (a
+	// create the node refused after the spec was appended).
+	specOnly bool
+	// deleting: the spec's status is Deleting; the replica garbage collector
+	// destroys it.
+	deleting     bool
+	allowedHosts []string
 }
+
+// hasSpec says whether the core agent's replica map holds r's spec.
+func (r *simReplica) hasSpec() bool { return r.slot >= 0 }
 
 func (r *simReplica) node() *simNode { return r.pool.node }
 
@@ -216,7 +229,7 @@ type simVolume struct {
 	// control-plane/stor-port/src/types/v0/store/volume.rs:432-437): replica
 	// uuid → healthy. Every new nexus (publish, republish, re-creation)
 	// starts its own, holding only the children it opened, so a replica left
-	// out has no entry and counts as unhealthy (F3). nil until the volume is
+	// out has no entry and counts as unhealthy. nil until the volume is
 	// first published: then every replica counts as healthy
 	// (core/controller/scheduling/volume.rs:425-431).
 	nexusInfo map[string]bool
@@ -270,7 +283,7 @@ func (v *simVolume) status() mayastor.VolumeStatus {
 		return nexusVolumeStatus(nx, v.numReplicas)
 	}
 	// Unpublished: upstream counts replica *specs*, not online replicas
-	// (core/volume/registry.rs:129-137; review F18).
+	// (core/volume/registry.rs:129-137).
 	switch {
 	case len(v.replicas) >= v.numReplicas:
 		return mayastor.VolumeStatusOnline
@@ -282,7 +295,7 @@ func (v *simVolume) status() mayastor.VolumeStatus {
 
 // nexusVolumeStatus is the status of a published volume: the nexus's, except
 // that an Online nexus whose child count differs from num_replicas, in either
-// direction, makes the volume Degraded (core/volume/registry.rs:115-122; F4).
+// direction, makes the volume Degraded (core/volume/registry.rs:115-122).
 func nexusVolumeStatus(nx *simNexus, want int) mayastor.VolumeStatus {
 	switch nexusState(nx) {
 	case mayastor.NexusStateFaulted:

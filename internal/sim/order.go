@@ -6,22 +6,26 @@ import (
 
 // The core agent's global replica map.
 //
-// Upstream keeps every replica spec of every volume in one IndexMap
+// Upstream keeps every replica spec (of every volume, and those created on a
+// pool) in one IndexMap
 // (core/controller/resources/resource_map.rs:12-16, read upstream). Its order
 // decides the ties of the removal ranking: the ranking is a stable sort
 // (scheduling/mod.rs:79-82) over specs().volume_replicas(id), which walks the
 // map in order (core/volume/specs.rs:565-574), and the first replica of the
 // sorted list is removed (core/controller/scheduling/volume.rs:392-439: the
 // list is reversed, then popped). GET /v0/specs lists the replicas in that
-// same order (registry/service.rs:52-61 → pool/specs.rs:266-271, per
-// placement.md §7; upstream code not read).
+// same order (core/registry/service.rs:52-61 → core/pool/specs.rs:266-271,
+// the IndexMap's values(); read upstream).
 //
-//   - A new spec is appended at the end (core/pool/specs.rs:323-333, per
-//     placement.md §7): createReplica → orderAppend.
-//   - A removed spec goes through IndexMap::remove (core/pool/specs.rs:397-400),
-//     which in indexmap 2.0.2 is swap_remove: the LAST entry of the whole map
-//     moves into the freed slot (per placement.md §7 and review F1; the
-//     indexmap source was not read here): destroyReplica → orderSwapRemove.
+//   - A new spec is appended at the end (get_or_create_replica,
+//     core/pool/specs.rs:323-333, read upstream): createReplica and
+//     createPoolReplica → orderAppend.
+//   - A removed spec goes through IndexMap::remove (core/pool/specs.rs:397-400,
+//     resource_map.rs:58-60), which in indexmap 2.0.2
+//     (control-plane/agents/Cargo.toml:51) is swap_remove: the LAST entry of
+//     the whole map moves into the freed slot (indexmap documents remove as
+//     equivalent to swap_remove; its source was not read here):
+//     destroyReplica and the pool replica deletes → orderSwapRemove.
 //   - A core-agent restart refills the map from the store
 //     (ResourceBaseMap::populate, resource_map.rs:62-70, called by
 //     populate_specs, core/controller/resources/operations_helper.rs:992-1055,

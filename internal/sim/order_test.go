@@ -10,7 +10,7 @@ import (
 	"github.com/billyronks/couchestor/internal/mayastor"
 )
 
-// Tests of the core agent's global replica map order (order.go; placement.md §7).
+// Tests of the core agent's global replica map order (order.go).
 
 // poolOfReplica is the pool holding replica id.
 func poolOfReplica(t testing.TB, s *Sim, id string) string {
@@ -87,7 +87,7 @@ volumes:
 	}
 }
 
-// The consequence placement.md §7 and review S1 describe: a 2-replica volume
+// A consequence of the map order: a 2-replica volume
 // with both replicas remote to the nexus. Round 1 appends N1 and removes S1;
 // swap_remove puts N1 into S1's slot, ahead of S2. Round 2 appends N2 and the
 // decrease removes N1, the replica moved the round before (core/pool/specs.rs:
@@ -167,8 +167,8 @@ volumes:
 	}
 }
 
-// GET /v0/specs lists the replicas in the map order (registry/service.rs:52-61
-// → pool/specs.rs:266-271, per placement.md §7), with each spec's share.
+// GET /v0/specs lists the replicas in the map order (core/registry/service.rs:52-61
+// → core/pool/specs.rs:266-271), with each spec's share.
 func TestSpecsListReplicasInMapOrder(t *testing.T) {
 	s, clk := newTestSim(t, threeNodes+`
 volumes:

@@ -10,7 +10,8 @@ import (
 	"github.com/billyronks/couchestor/internal/mayastor"
 )
 
-// One test per rule of placement.md §1 (where a new replica goes).
+// One test per rule of where a new replica goes
+// (core/controller/scheduling/volume_policy).
 
 func TestIncreaseNeverUsesANodeThatHoldsAReplica(t *testing.T) {
 	s, clk := newTestSim(t, `
@@ -295,7 +296,8 @@ volumes:
 }
 
 // Pool labels steer placement only through the volume's inclusion labels
-// (placement.md §5), and they affect every volume.
+// (core/controller/scheduling/volume_policy/pool.rs:17-109), and they affect
+// every volume.
 func TestPoolLabelsSteerPlacementThroughInclusion(t *testing.T) {
 	s, _ := newTestSim(t, `
 nodes: [{id: n1}, {id: n2}, {id: n3}]

@@ -113,7 +113,7 @@ volumes:
 		t.Fatalf("an hour later the new replica holds %d bytes, want still 0", a)
 	}
 	// Never published: at the first publish every replica counts as healthy,
-	// the empty one included (the hazard placement.md §4 describes).
+	// the empty one included, a hazard for anything that moves an unpublished volume.
 	v, err = s.Publish(vol1, PublishRequest{Protocol: "nvmf"})
 	if err != nil {
 		t.Fatal(err)

@@ -9,7 +9,8 @@ import (
 	"github.com/billyronks/couchestor/internal/mayastor"
 )
 
-// placement.md §2: which replica a decrease removes.
+// Which replica a decrease removes (core/controller/scheduling/volume.rs:384-439,
+// core/controller/scheduling/mod.rs:157-236).
 
 const threeNodes = `
 rebuild_bandwidth: 100MiB
@@ -233,7 +234,9 @@ volumes:
 }
 
 // Unhealthy first: a replica the persisted NexusInfo does not know (added
-// while the volume was unpublished) is removed before the trusted ones.
+// while the volume was unpublished) counts as unhealthy once a NexusInfo
+// exists (core/controller/scheduling/volume.rs:422-437) and is removed before
+// the trusted ones.
 func TestDecreaseRemovesTheReplicaNexusInfoDoesNotTrust(t *testing.T) {
 	for seed := uint64(1); seed <= 20; seed++ {
 		s, _ := newTestSim(t, threeNodes+`
@@ -248,5 +251,88 @@ volumes:
 		if got := poolsOf(v); !slices.Equal(got, []string{"p1", "p2"}) {
 			t.Fatalf("seed %d: replicas on %v, want [p1 p2]: the untrusted new replica goes first", seed, got)
 		}
+	}
+}
+
+// Affinity groups: among replicas tied on health, child and share, the one on
+// the pool holding more of the group's replicas goes first, before the
+// replica map order (core/controller/scheduling/mod.rs:168-173; the counts
+// from core/controller/scheduling/volume.rs:352-358 and affinity_group.rs:44-61).
+// vol1's replicas are all shared Online children of a remote nexus; vol2, in
+// the same group, has a replica on p3, so p3 holds two of the group's
+// replicas and vol1's replica there goes, although p1's is first in the map.
+func TestDecreaseRemovesFromThePoolWithMoreAffinityGroupReplicas(t *testing.T) {
+	scenario := func(group string) string {
+		return `
+nodes: [{id: n1}, {id: n2}, {id: n3}, {id: n4}]
+pools:
+  - {id: p1, node: n1, capacity: 100GiB}
+  - {id: p2, node: n2, capacity: 100GiB}
+  - {id: p3, node: n3, capacity: 100GiB}
+volumes:
+  - {uuid: ` + vol1 + `, size: 1GiB, replicas: [p1, p2, p3], published: true, nexus_node: n4` + group + `}
+  - {uuid: ` + vol2 + `, size: 1GiB, replicas: [p3]` + group + `}
+`
+	}
+	s, _ := newTestSim(t, scenario(", affinity_group: ag-1"))
+	v := mustSetCount(t, s, vol1, 2)
+	if got := poolsOf(v); !slices.Equal(got, []string{"p1", "p2"}) {
+		t.Fatalf("replicas on %v after the decrease, want [p1 p2]: p3 holds 2 of the group's replicas", got)
+	}
+	// Outside a group the same layout falls back to the map order: p1 goes.
+	s, _ = newTestSim(t, scenario(""))
+	v = mustSetCount(t, s, vol1, 2)
+	if got := poolsOf(v); !slices.Equal(got, []string{"p2", "p3"}) {
+		t.Fatalf("without a group, replicas on %v after the decrease, want [p2 p3] (map order)", got)
+	}
+}
+
+// Without any NexusInfo (never published) every replica counts as healthy
+// (core/controller/scheduling/volume.rs:422-437), so the decrease removes
+// nothing when that would leave fewer healthy online replicas than the new
+// count (volume.rs:394-410): here one of two replicas is on an offline node.
+func TestDecreaseOfNeverPublishedVolumeTreatsEveryReplicaAsHealthy(t *testing.T) {
+	s, _ := newTestSim(t, threeNodes+`
+volumes:
+  - {uuid: `+vol1+`, size: 1GiB, replicas: [p1, p2]}
+`)
+	if err := s.SetNodeOnline("n2", false); err != nil {
+		t.Fatal(err)
+	}
+	v := mustSetCount(t, s, vol1, 1)
+	if got := poolsOf(v); !slices.Equal(got, []string{"p1", "p2"}) {
+		t.Fatalf("replicas on %v, want both kept: all count healthy and only one is online", got)
+	}
+	if v.Spec.NumReplicas != 1 {
+		t.Fatalf("num_replicas %d, want 1", v.Spec.NumReplicas)
+	}
+}
+
+// Child membership comes from the nexus spec, the child's state from the
+// nexus state, found through the replica's state
+// (core/controller/scheduling/volume.rs:314-336). A child whose replica is on
+// an offline node has no state (the core agent clears the node's states), and
+// sort_by_child puts a child with a state before one without
+// (core/controller/scheduling/mod.rs:228-229): of two unhealthy children, the
+// Faulted one goes before the unreachable one, although the unreachable one
+// is first in the replica map.
+func TestDecreaseRemovesAFaultedChildBeforeAnUnreachableOne(t *testing.T) {
+	s, _ := newTestSim(t, threeNodes+`
+volumes:
+  - {uuid: `+vol1+`, size: 1GiB, replicas: [p1, p2, p3], published: true, nexus_node: n1}
+`)
+	v := getVolume(t, s, vol1)
+	if err := s.SetNodeOnline("n2", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FaultReplica(replicaOnPool(v, "p3")); err != nil {
+		t.Fatal(err)
+	}
+	v, err := s.SetReplicaCount(vol1, 2)
+	if err != nil {
+		t.Fatalf("decrease: %v (the unreachable replica was chosen)", err)
+	}
+	if got := poolsOf(v); !slices.Equal(got, []string{"p1", "p2"}) {
+		t.Fatalf("replicas on %v, want [p1 p2]: the Faulted child with a state goes first", got)
 	}
 }

@@ -7,8 +7,7 @@ import (
 )
 
 // Replica placement and removal, reproducing the core agent's scheduler
-// (see placement.md §1 and §2; upstream control-plane/agents/src/bin/core/
-// controller/scheduling). The weights and thresholds are upstream's defaults.
+// (upstream control-plane/agents/src/bin/core/controller/scheduling). The weights and thresholds are upstream's defaults.
 const (
 	thinFreeSpaceWatermark = 16 << 20 // bytes a pool must keep free to take a thin replica
 	poolCommitmentPercent  = 250      // thin: pool may be committed up to 250% of its capacity
@@ -189,8 +188,10 @@ func (c *removalCandidates) next() *simReplica {
 // upstream), keeping only those keep accepts when keep is not nil (the
 // nexus_child_remove_candidates filter, core/volume/scheduling.rs:46-62).
 //
-// The input is specs().volume_replicas(v): the core agent's global replica
-// map order (order.go). The sort is stable (Rust's sort_by,
+// The input is specs().volume_replicas(v): the replicas the volume owns, in
+// the core agent's global replica map order (order.go); replicas created
+// directly on a pool belong to no volume and are never candidates
+// (core/volume/specs.rs:565-574). The sort is stable (Rust's sort_by,
 // scheduling/mod.rs:79-82), so replicas the comparator cannot tell apart keep
 // that order, and the first of them is removed first. With
 // WithRandomRemovalTies the input is shuffled instead (kinder than upstream).
@@ -199,14 +200,16 @@ func (s *Sim) rankForRemoval(v *simVolume, keep func(*simReplica) bool) *removal
 	if s.randomTies {
 		s.rng.Shuffle(len(items), func(i, j int) { items[i], items[j] = items[j], items[i] })
 	}
-	sort.SliceStable(items, func(i, j int) bool { return compareRemoval(v, items[i], items[j]) < 0 })
+	ag := s.agReplicasOnPools(v)
+	sort.SliceStable(items, func(i, j int) bool { return compareRemoval(v, ag, items[i], items[j]) < 0 })
 	out := &removalCandidates{want: v.numReplicas}
 	for _, r := range items {
 		if keep != nil && !keep(r) {
 			continue
 		}
 		// Healthy when NexusInfo says so; a replica without an entry is
-		// unhealthy once a NexusInfo exists (volume.rs:424-431).
+		// unhealthy once a NexusInfo exists, healthy while none does
+		// (ReplicaRemovalCandidates::new, volume.rs:422-437).
 		if v.healthy(r) {
 			out.healthy = append(out.healthy, r)
 		} else {
@@ -216,8 +219,29 @@ func (s *Sim) rankForRemoval(v *simVolume, keep func(*simReplica) bool) *removal
 	return out
 }
 
-// childStateRank orders child states least preferred first:
-// Faulted < Unknown < Degraded < Online.
+// agReplicasOnPools is get_pool_ag_replica_count
+// (core/controller/scheduling/affinity_group.rs:44-61, read upstream), which
+// DecreaseVolumeReplica::builder computes when the volume is in an affinity
+// group (volume.rs:352-358): for every pool, how many replicas the group's
+// volumes (v included) own on it. nil when v is in no group.
+func (s *Sim) agReplicasOnPools(v *simVolume) map[*simPool]int {
+	if v.affinityGroup == "" {
+		return nil
+	}
+	out := map[*simPool]int{}
+	for _, id := range s.volOrder {
+		if w := s.volumes[id]; w.affinityGroup == v.affinityGroup {
+			for _, r := range w.replicas {
+				out[r.pool]++
+			}
+		}
+	}
+	return out
+}
+
+// childStateRank orders child states least preferred first, as ChildState's
+// PartialOrd does (control-plane/stor-port/src/types/v0/transport/child.rs:100-129,
+// read upstream): Faulted < Unknown < Degraded < Online.
 func childStateRank(st mayastor.ChildState) int {
 	switch st {
 	case mayastor.ChildStateFaulted:
@@ -231,8 +255,20 @@ func childStateRank(st mayastor.ChildState) int {
 }
 
 // healthRank is sort_by_health (scheduling/mod.rs:187-205): unhealthy before
-// healthy. (Upstream compares a replica without an entry as Equal to an
-// unhealthy one; both rank 0 here.)
+// healthy.
+//
+// Upstream's comparator is not symmetric: a replica without a NexusInfo entry
+// compares Less than a healthy one, but a healthy one compares Equal to a
+// replica without an entry, leaving it to the later keys. For the lists a
+// volume has (at most 20 replicas, where Rust 1.72's stable sort is an
+// insertion sort: nix/lib/rust.nix pins 1.72.1) that only changes where
+// healthy replicas land relative to unhealthy ones, never the order within
+// the healthy and within the unhealthy replicas, which is all that
+// ReplicaRemovalCandidates keeps (volume.rs:422-437): an unhealthy replica
+// moves left past every healthy one, and the later keys are a consistent
+// order. So this consistent rank gives upstream's removals. (Upstream
+// compares a replica without an entry as Equal to an unhealthy one; both
+// rank 0 here.)
 func healthRank(v *simVolume, r *simReplica) int {
 	if v.healthy(r) {
 		return 1
@@ -240,40 +276,72 @@ func healthRank(v *simVolume, r *simReplica) int {
 	return 0
 }
 
+// childOf is the replica's child in the volume's nexus SPEC (child_spec,
+// volume.rs:326-336, matched by replica uuid): the simulator's nexus children
+// are the spec's children.
+func childOf(v *simVolume, r *simReplica) *simChild {
+	if v.target == nil {
+		return nil
+	}
+	return v.target.child(r)
+}
+
+// childStateOf is the child's state in the nexus STATE (child_state,
+// volume.rs:314-325): found through the replica's state, so a replica whose
+// node is offline has none (the core agent clears an offline node's states,
+// core/node/wrapper.rs:459-471, read upstream), nor has any child while the
+// nexus's node is offline (no nexus state). ok is false then.
+func childStateOf(v *simVolume, c *simChild) (st mayastor.ChildState, ok bool) {
+	if c == nil || !v.target.node.online || v.target.shutdown || !c.replica.node().online {
+		return "", false
+	}
+	return childState(c), true
+}
+
 // compareRemoval is ChildSorters::sort (scheduling/mod.rs:157-185), negative
-// when a goes before b:
+// when a goes before b (is removed first):
 //  1. health: unhealthy first (sort_by_health);
-//  2. sort_by_child (206-236): a nexus child before a replica that is not
-//     one, children by child state Faulted < Unknown < Degraded < Online;
+//  2. sort_by_child (206-236): a child of the nexus spec before a replica
+//     that is not one; between children, one with a state in the nexus state
+//     before one without, then by child state Faulted < Unknown < Degraded <
+//     Online;
 //  3. a shared replica before an unshared one: "local" is the replica spec
-//     not being shared (166-167; F2), not the replica's node;
-//  4. (affinity-group replicas per pool: not modelled here)
+//     not being shared (166-167), not the replica's node, whether or not
+//     the volume is published;
+//  4. the replica on the pool holding more of the affinity group's replicas
+//     first (168-173; ag is nil, all counts 0, outside a group);
 //
 // anything else is a tie, left to the input order.
-func compareRemoval(v *simVolume, a, b *simReplica) int {
+func compareRemoval(v *simVolume, ag map[*simPool]int, a, b *simReplica) int {
 	if d := healthRank(v, a) - healthRank(v, b); d != 0 {
 		return d
 	}
-	var ca, cb *simChild
-	if v.target != nil {
-		ca, cb = v.target.child(a), v.target.child(b)
-	}
+	ca, cb := childOf(v, a), childOf(v, b)
 	switch {
 	case ca == nil && cb != nil:
 		return 1
 	case ca != nil && cb == nil:
 		return -1
 	case ca != nil && cb != nil:
-		if d := childStateRank(childState(ca)) - childStateRank(childState(cb)); d != 0 {
-			return d
+		sa, oka := childStateOf(v, ca)
+		sb, okb := childStateOf(v, cb)
+		switch {
+		case oka && !okb:
+			return -1
+		case !oka && okb:
+			return 1
+		case oka && okb:
+			if d := childStateRank(sa) - childStateRank(sb); d != 0 {
+				return d
+			}
 		}
 	}
 	la, lb := a.share == mayastor.ProtocolNone, b.share == mayastor.ProtocolNone
 	switch {
-	case la == lb:
-		return 0
-	case la:
+	case la && !lb:
 		return 1
+	case !la && lb:
+		return -1
 	}
-	return -1
+	return ag[b.pool] - ag[a.pool]
 }

@@ -8,7 +8,7 @@ import (
 	"github.com/billyronks/couchestor/internal/mayastor"
 )
 
-// The safe sequence of placement.md, run against the small scenario: it
+// The safe move sequence (increase, wait for the rebuild, decrease), run against the small scenario: it
 // proves the scenario gives a tiering operator reachable moves, and that the
 // steering tools (cordon, republish) behave as the migration design expects.
 func TestSafeSequenceMovesVolumesBetweenTiers(t *testing.T) {

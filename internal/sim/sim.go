@@ -73,7 +73,7 @@ func WithSeed(seed uint64) Option { return func(s *Sim) { s.rng = newRand(seed) 
 // WithRandomRemovalTies makes the remaining ties of the removal ranking a
 // seeded random draw on every decrease instead of the core agent's replica
 // map order. This is KINDER THAN UPSTREAM, where ties are deterministic and
-// history-dependent (placement.md §7, review F1): a caller that retries a
+// history-dependent (order.go): a caller that retries a
 // decrease gets a fresh chance here, never on a real cluster. Use it only to
 // compare against the upstream order; it is off by default.
 func WithRandomRemovalTies() Option { return func(s *Sim) { s.randomTies = true } }
@@ -180,7 +180,7 @@ func (s *Sim) destroyReplica(r *simReplica) {
 }
 
 // openNexus creates v's nexus on node with children (all in sync), with its
-// own NexusInfo (F3): the children it opened are healthy, every other replica
+// own NexusInfo: the children it opened are healthy, every other replica
 // has no entry. Each child's replica is shared or unshared for the node.
 func (s *Sim) openNexus(v *simVolume, node *simNode, children []*simReplica, ctx map[string]string) *simNexus {
 	if ctx == nil {

@@ -1,6 +1,6 @@
 package sim
 
-// Volumes with snapshots (review F14), only the increase precondition.
+// Volumes with snapshots , only the increase precondition.
 //
 // Upstream (read at c02e0cb): an increase of a volume that has snapshots
 // (VolumeSpec::has_snapshots, control-plane/stor-port/src/types/v0/store/volume.rs:258-281)

@@ -156,6 +156,7 @@ func (s *Sim) wireReplica(r *simReplica) mayastor.Replica {
 			ClusterSize: cluster, Clusters: uint64(r.size) / cluster, AllocatedClusters: uint64(r.allocated) / cluster,
 		},
 		State: r.state(), Thin: r.thin, URI: r.uri(target), UUID: r.uuid, Kind: mayastor.ReplicaKindRegular,
+		AllowedHosts: slices.Clone(r.allowedHosts),
 	}
 }
 
@@ -292,7 +293,9 @@ func (s *Sim) Replicas() []mayastor.Replica {
 	ids := slices.Sorted(maps.Keys(s.replicas))
 	out := make([]mayastor.Replica, 0, len(ids))
 	for _, id := range ids {
-		out = append(out, s.wireReplica(s.replicas[id]))
+		if r := s.replicas[id]; !r.specOnly {
+			out = append(out, s.wireReplica(r))
+		}
 	}
 	return out
 }
@@ -303,7 +306,7 @@ func (s *Sim) Replica(id string) (mayastor.Replica, error) {
 	defer s.mu.Unlock()
 	s.sync()
 	r, ok := s.replicas[id]
-	if !ok {
+	if !ok || r.specOnly {
 		return mayastor.Replica{}, errReplicaNotFound(id)
 	}
 	return s.wireReplica(r), nil
@@ -317,9 +320,9 @@ func (s *Sim) VolumeCount() int {
 }
 
 // Specs is GET /v0/specs: the core agent's specs. Replicas come in the order
-// of its global replica map (order.go; placement.md §7: registry/service.rs:52-61
-// → pool/specs.rs:266-271 walk the IndexMap's values, per placement.md, upstream
-// code not read); the order decides removal ties. Volumes and pools come in
+// of its global replica map (order.go; core/registry/service.rs:52-61 →
+// core/pool/specs.rs:266-271 walk the IndexMap's values, read upstream); the
+// order decides removal ties. Volumes and pools come in
 // the simulator's listing order, nexuses in their volume's order (those maps
 // are not modelled as IndexMaps). Replica owners name the volume only (nexus
 // owners are not modelled); no operation is ever in progress.
@@ -356,11 +359,17 @@ func (s *Sim) Specs() mayastor.Specs {
 		if share == "" {
 			share = mayastor.ProtocolNone
 		}
-		out.Replicas = append(out.Replicas, mayastor.ReplicaSpec{
-			Managed: true, Owners: mayastor.ReplicaSpecOwners{Volume: r.volume.uuid},
+		rs := mayastor.ReplicaSpec{
 			Pool: r.pool.id, PoolUUID: r.pool.uuid, Share: share, Size: uint64(r.size),
 			Status: mayastor.SpecStatusCreated, Thin: r.thin, UUID: r.uuid, Kind: mayastor.ReplicaKindRegular,
-		})
+		}
+		if r.volume != nil {
+			rs.Managed, rs.Owners.Volume = true, r.volume.uuid
+		} // else created on a pool: managed false, no owners (poolreplica.go)
+		if r.deleting {
+			rs.Status = mayastor.SpecStatusDeleting
+		}
+		out.Replicas = append(out.Replicas, rs)
 	}
 	return out
 }

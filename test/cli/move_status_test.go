@@ -93,7 +93,9 @@ func TestStatusShowsMigrationsInFlight(t *testing.T) {
 	now := time.Now().Truncate(time.Second)
 	inFlight := newMigration(t, "sata-status-in-flight", uuid, pv, storagev1.TierSATA)
 	inFlight.Status = storagev1.TierMigrationStatus{Phase: storagev1.PhaseWaitingSync, SourceTier: storagev1.TierNVMe, SyncProgress: 42,
-		StartTime: &metav1.Time{Time: now.Add(-2 * time.Minute)}, Deadline: &metav1.Time{Time: now.Add(10 * time.Minute)}}
+		StartTime: &metav1.Time{Time: now.Add(-2 * time.Minute)}, Deadline: &metav1.Time{Time: now.Add(10 * time.Minute)},
+		Checkpoint: &storagev1.MigrationCheckpoint{MigrationID: "m", VolumeID: "v", TargetSelector: "tier=hot", Replicas: 2,
+			Placeholders: []storagev1.ReplicaRef{{ID: "c0c4e570-1111-8222-8333-444455556666", Pool: "pool-sata-1"}}}}
 	setStatus(t, inFlight)
 	finished := newMigration(t, "nvme-status-finished", done, "", storagev1.TierNVMe)
 	finished.Status = storagev1.TierMigrationStatus{Phase: storagev1.PhaseCompleted, SyncProgress: 100}
@@ -130,7 +132,8 @@ func TestStatusShowsMigrationsInFlight(t *testing.T) {
 		}
 	}
 	if got == nil || got.PVC != "status/events" || got.Phase != "WaitingSync" || got.SyncProgress != 42 || got.TimeLeftSeconds == nil ||
-		*got.TimeLeftSeconds != -60 || got.From != "NVMe" || got.To != "SATA" {
+		*got.TimeLeftSeconds != -60 || got.From != "NVMe" || got.To != "SATA" ||
+		len(got.Placeholders) != 1 || got.Placeholders[0] != "pool-sata-1/c0c4e570-1111-8222-8333-444455556666" {
 		t.Errorf("status -o json, a minute past the deadline: %+v", got)
 	}
 	if r := kc(t, now.Add(11*time.Minute), "status"); !strings.Contains(r.out, "overdue 1m") {
