@@ -135,9 +135,6 @@ func (o *Observer) Start(ctx context.Context) error {
 	return nil
 }
 
-// Latest returns the latest snapshot, or nil before the first.
-func (o *Observer) Latest() *tiering.Snapshot { return o.latest.Load() }
-
 // CacheChanged records that a PV, PVC, TierMigration or StoragePolicy changed: the next
 // Snapshot call rebuilds the cache-derived parts before answering.
 func (o *Observer) CacheChanged() { o.cacheChanged.Store(true) }
