@@ -1,3 +1,7 @@
+// Package backtest replays a StoragePolicy's rules over the IOPS history Prometheus holds and
+// reports what they would have moved, when, and how often a volume would have flipped between
+// the tiers. The replay's rules are the planner's (tiering.PlanPolicy), held to it by a
+// differential test.
 package backtest
 
 import (

@@ -1,3 +1,6 @@
+// Package observer takes the one snapshot (tiering.Snapshot) every StoragePolicy decides from:
+// Mayastor's volumes and pools through the REST client, the IOPS of every volume through
+// promwatch, and the PVs, claims, TierMigrations and policies from the informer cache.
 package observer
 
 import (
