@@ -1,3 +1,7 @@
+// Package backtest replays a StoragePolicy's rules over the IOPS history Prometheus holds and
+// reports what they would have moved, when, and how often a volume would have flipped between
+// the tiers. The replay's rules are the planner's (tiering.PlanPolicy), held to it by a
+// differential test.
 package backtest
 
 import (
@@ -44,12 +48,12 @@ type Volume struct {
 	// SizeBytes and Replicas say what a move rebuilds: one replica of SizeBytes per replica.
 	SizeBytes uint64
 	Replicas  int
-	// LastMoved is when the volume's latest real migration ended, if any: its cooldown runs
-	// into the replay.
+	// LastMoved is when the volume's latest real migration ended, if any: its cooldown (from
+	// the later of LastMoved and Moves.At) runs into the replay.
 	LastMoved time.Time
 	// Moves is the volume's anti-flap record (the PV's moves annotation), if any: the
-	// anti-flap replay starts from its flips. Without one, a volume that has moved
-	// (LastMoved) is taken to have moved to the tier it is on, with no flip.
+	// anti-flap replay starts from its flips. Without one, the volume's next move is no flip,
+	// as for the planner, even if it has moved before (LastMoved).
 	Moves tiering.MoveRecord
 	// Pin is the tier a person pinned the volume to ("" when not pinned): it goes there
 	// whatever its IOPS, and stays. Excluded volumes never move.
@@ -119,10 +123,11 @@ type candidate struct {
 // high watermark, SATA below the low one, and otherwise stays; Unknown IOPS keep it where it
 // is. A volume pinned by annotation wants its pin; an excluded one stays. A volume that wants
 // the tier it is on stays; one moved less than Cooldown ago waits (CooldownBlocked). The others
-// are ranked as tiering.PlanPolicy ranks them (pinned first, the hottest promotions, then the
-// coldest demotions, then volume id) and the first Slots move at that instant; the rest wait
-// (SlotDeferred) and are decided again at the next instant. A move ends before the next
-// instant.
+// are ranked as tiering.PlanPolicy ranks them (promotions before demotions; within each, pinned
+// first, then the hottest promotion or the coldest demotion, then volume id) and the first Slots
+// move at that instant; the rest wait (SlotDeferred) and are decided again at the next instant.
+// A move ends before the next instant. TestReplayDecidesAsThePlanner holds these rules to the
+// planner's.
 //
 // Time on the right tier is judged at each instant for the tier the volume held during the
 // window just measured (before that instant's move): above high on NVMe, below low on SATA,
@@ -209,14 +214,15 @@ func replay(m *Matrix, p Params, volumes []Volume, detailed, antiFlap bool) (*Re
 			col = -1
 		}
 		s := volumeState{vol: v, col: col, tier: t, pin: tierCode(v.Pin), frozen: v.Excluded, cooldown: p.Cooldown.Nanoseconds()}
-		if !v.LastMoved.IsZero() {
-			s.lastMove, s.hasMoved = v.LastMoved.UnixNano(), true
+		// The cooldown runs from the later of the latest migration and the moves record, as
+		// the planner reads them (TierMigrations are cleaned up, the record stays).
+		if last := lastMoved(v.LastMoved, v.Moves); !last.IsZero() {
+			s.lastMove, s.hasMoved = last.UnixNano(), true
 		}
 		if antiFlap {
+			// Without a record the planner counts no flip, whatever LastMoved says: the
+			// reconciler folds a move into the PV's record only.
 			s.rec = v.Moves
-			if s.rec.IsZero() && s.hasMoved {
-				s.rec = tiering.MoveRecord{To: v.Tier, At: v.LastMoved}
-			}
 			s.cooldown = af.Cooldown(s.rec.Flips).Nanoseconds()
 		}
 		states = append(states, s)

@@ -11,6 +11,5 @@ package controller
 // +kubebuilder:rbac:groups=storage.billyronks.io,resources=storagepolicies/finalizers;tiermigrations/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=persistentvolumes;persistentvolumeclaims,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=persistentvolumes,verbs=patch
-// +kubebuilder:rbac:groups=openebs.io,resources=diskpools,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch

@@ -1,3 +1,6 @@
+// Package observer takes the one snapshot (tiering.Snapshot) every StoragePolicy decides from:
+// Mayastor's volumes and pools through the REST client, the IOPS of every volume through
+// promwatch, and the PVs, claims, TierMigrations and policies from the informer cache.
 package observer
 
 import (
@@ -134,9 +137,6 @@ func (o *Observer) Start(ctx context.Context) error {
 	}, o.Interval)
 	return nil
 }
-
-// Latest returns the latest snapshot, or nil before the first.
-func (o *Observer) Latest() *tiering.Snapshot { return o.latest.Load() }
 
 // CacheChanged records that a PV, PVC, TierMigration or StoragePolicy changed: the next
 // Snapshot call rebuilds the cache-derived parts before answering.

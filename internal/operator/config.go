@@ -54,7 +54,7 @@ type Config struct {
 	LogJSON                 bool
 
 	// FinishedMigrationTTL and FinishedMigrationsPerVolume: finished TierMigrations older than
-	// the TTL, beyond the newest PerVolume of their volume, are deleted (issue 8 item 4).
+	// the TTL, beyond the newest PerVolume of their volume, are deleted.
 	FinishedMigrationTTL        time.Duration
 	FinishedMigrationsPerVolume int
 

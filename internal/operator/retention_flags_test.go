@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// --finished-migration-ttl and --finished-migrations-per-volume (issue 8 item 4).
+// --finished-migration-ttl and --finished-migrations-per-volume.
 func TestFinishedMigrationRetentionFlags(t *testing.T) {
 	cfg, err := Parse("couchestor", nil)
 	if err != nil {

@@ -78,8 +78,8 @@ func (c Condition) As(conditionType string, generation int64) metav1.Condition {
 
 // PolicyPlan is what one policy does with one snapshot.
 type PolicyPlan struct {
-	// Moves are the migrations to start now, in order: pinned first, then the hottest
-	// promotions, then the coldest demotions.
+	// Moves are the migrations to start now, in order: promotions, then demotions; within
+	// each, pinned first, then the hottest promotion or the coldest demotion, then volume id.
 	Moves []Move
 	// Volumes holds every selected volume's decision, by volume id.
 	Volumes []VolumeDecision
@@ -112,9 +112,10 @@ type PolicyPlan struct {
 //   - Otherwise each volume goes through stayRules, in order; the first rule that holds keeps it
 //     where it is. A volume goes to NVMe above the high watermark, to SATA below the low one, or
 //     to the tier a person pinned it to; missing IOPS data is never read as zero.
-//   - The volumes that should move are ranked (pinned first, hottest promotions, coldest
-//     demotions, then volume id) and given slots — the policy's maxConcurrentMigrations and the
-//     operator's limit, less the migrations in flight — and room: each replica needs a distinct
+//   - The volumes that should move are ranked (promotions before demotions; within each,
+//     pinned first, then the hottest promotion or the coldest demotion, then volume id) and
+//     given slots — the policy's maxConcurrentMigrations and the operator's limit, less the
+//     migrations in flight — and room: each replica needs a distinct
 //     Online pool of the target tier with room for it and the headroom kept (mover.HasRoom,
 //     the Mover's rule), counting the room taken by the moves granted before it. The others
 //     wait.
