@@ -31,19 +31,9 @@ pools:
   - {id: p1, node: n1, capacity: 100GiB}
 `
 
-func tmIn(name string, uid string, phase storagev1.MigrationPhase) *storagev1.TierMigration {
-	return &storagev1.TierMigration{
-		ObjectMeta: metav1.ObjectMeta{Name: name, UID: types.UID(uid)},
-		Spec:       storagev1.TierMigrationSpec{VolumeID: "v", TargetTier: storagev1.TierNVMe},
-		Status:     storagev1.TierMigrationStatus{Phase: phase},
-	}
-}
-
-// The sweeper (review S3 fix direction: "a startup and periodic sweeper that
-// removes any couchestor-migration-* label whose migration is terminal or
-// missing") against the simulator's node cordons and a fake API server.
-func TestCordonSweeperRemovesCordonsOfFinishedAndGoneMigrations(t *testing.T) {
-	ctx := context.Background()
+// sweepSim starts the simulator with sweepScenario and a client for it.
+func sweepSim(t *testing.T) (*sim.Sim, *mayastor.Client) {
+	t.Helper()
 	sc, err := sim.ParseScenario("sweep.yaml", []byte(sweepScenario))
 	if err != nil {
 		t.Fatal(err)
@@ -58,6 +48,23 @@ func TestCordonSweeperRemovesCordonsOfFinishedAndGoneMigrations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s, ms
+}
+
+func tmIn(name string, uid string, phase storagev1.MigrationPhase) *storagev1.TierMigration {
+	return &storagev1.TierMigration{
+		ObjectMeta: metav1.ObjectMeta{Name: name, UID: types.UID(uid)},
+		Spec:       storagev1.TierMigrationSpec{VolumeID: "v", TargetTier: storagev1.TierNVMe},
+		Status:     storagev1.TierMigrationStatus{Phase: phase},
+	}
+}
+
+// The sweeper (review S3 fix direction: "a startup and periodic sweeper that
+// removes any couchestor-migration-* label whose migration is terminal or
+// missing") against the simulator's node cordons and a fake API server.
+func TestCordonSweeperRemovesCordonsOfFinishedAndGoneMigrations(t *testing.T) {
+	ctx := context.Background()
+	s, ms := sweepSim(t)
 
 	long := "a-migration-with-a-name-much-longer-than-forty-two-characters-x"
 	running := tmIn("tm-running", "uid-running", storagev1.PhaseScalingUp)
@@ -164,20 +171,7 @@ func metricValue(t *testing.T, c prometheus.Metric) float64 {
 // migration records; replicas that are not CoucheStor placeholders are never touched.
 func TestCordonSweeperDeletesStrayPlaceholders(t *testing.T) {
 	ctx := context.Background()
-	sc, err := sim.ParseScenario("sweep.yaml", []byte(sweepScenario))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := sim.New(sc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(s.Handler())
-	t.Cleanup(srv.Close)
-	ms, err := mayastor.New(mayastor.Config{BaseURL: srv.URL, MaxRetries: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, ms := sweepSim(t)
 	running := tmIn("tm-running", "uid-running", storagev1.PhaseWaitingSync)
 	done := tmIn("tm-done", "uid-done", storagev1.PhaseCompleted)
 	live := mover.PlaceholderID("uid-running", 0)
