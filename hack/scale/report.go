@@ -14,7 +14,7 @@ import (
 	"github.com/billyronks/couchestor/internal/mayastor"
 )
 
-// Goals (issue 8 item 5).
+// Goals the scale run is held to.
 const (
 	goalCycle     = 1.0      // seconds
 	goalRSS       = 64 << 20 // bytes

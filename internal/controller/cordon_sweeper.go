@@ -42,12 +42,13 @@ const ReasonStalePlaceholderRemoved = "StalePlaceholderRemoved"
 // CordonSweeper removes the cordon labels CoucheStor left behind: every
 // `couchestor-migration-*` label on a Mayastor node whose TierMigration is
 // finished, gone, or not started (only a migration in flight cordons). A
-// cordon call can take effect after the call failed (the control plane runs
-// it in a task that outlives the client's timeout: review F10, S3a;
-// placement.md §8), and an operator killed in its cordon window leaves what
-// it put; the Mover keeps such cordons recorded while the migration runs,
-// and the sweeper takes over once it ended. It runs at start-up and every
-// Interval, on the leader only.
+// cordon call may take effect after the call failed (upstream runs a
+// replica-count change in a task that outlives the client's timeout,
+// control-plane/agents/src/bin/core/volume/service.rs:152-163; that a cordon
+// can land late was not read upstream and is assumed), and an operator
+// killed in its cordon window leaves what it put; the Mover keeps such
+// cordons recorded while the migration runs, and the sweeper takes over once
+// it ended. It runs at start-up and every Interval, on the leader only.
 type CordonSweeper struct {
 	// Client lists TierMigrations; use a reader that goes to the API server
 	// (the manager's APIReader) so a migration just created is seen.

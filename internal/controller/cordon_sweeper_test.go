@@ -59,9 +59,9 @@ func tmIn(name string, uid string, phase storagev1.MigrationPhase) *storagev1.Ti
 	}
 }
 
-// The sweeper (review S3 fix direction: "a startup and periodic sweeper that
-// removes any couchestor-migration-* label whose migration is terminal or
-// missing") against the simulator's node cordons and a fake API server.
+// The sweeper (at start-up and periodically, it removes any
+// couchestor-migration-* label whose migration is terminal or missing)
+// against the simulator's node cordons and a fake API server.
 func TestCordonSweeperRemovesCordonsOfFinishedAndGoneMigrations(t *testing.T) {
 	ctx := context.Background()
 	s, ms := sweepSim(t)

@@ -53,7 +53,7 @@ var (
 	}, []string{"status"})
 )
 
-// Kept replicas (task MACHINE, issue 7 item 5).
+// Kept replicas: a migration that ends with the volume above its original replica count.
 var (
 	// KeptExtraReplicas counts the volumes CoucheStor left above their original replica count
 	// (status.keptReplicas of each volume's latest ended TierMigration), recounted from the
@@ -108,7 +108,7 @@ var (
 func init() { crmetrics.Registry.MustRegister(CordonedNodes, CordonSecondsTotal) }
 
 // ---------------------------------------------------------------------------------------------
-// Issue 9 item 3: build information, per-policy state, TierMigrations by phase, and the
+// Build information, per-policy state, TierMigrations by phase, and the
 // requests the operator makes to Mayastor and Prometheus. Every family is documented, with its
 // alerts, in docs/metrics-alerts.md.
 // ---------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import (
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 )
 
-// Finished-migration retention (issue 8 item 4): defaults of --finished-migration-ttl and
+// Finished-migration retention: defaults of --finished-migration-ttl and
 // --finished-migrations-per-volume, and how often the collector runs.
 const (
 	DefaultFinishedMigrationTTL        = 7 * 24 * time.Hour

@@ -15,9 +15,11 @@ import (
 )
 
 // GetSpecs against the simulator returns the replicas in the core agent's
-// replica map order (placement.md §7: GET /v0/specs walks the IndexMap;
-// append on create, core/pool/specs.rs:323-333; swap_remove on destroy,
-// core/pool/specs.rs:397-400), which is the order that breaks removal ties.
+// replica map order (GET /v0/specs walks the IndexMap,
+// control-plane/agents/src/bin/core/registry/service.rs:52-61 and
+// core/pool/specs.rs:265-271; append on create, core/pool/specs.rs:323-333;
+// swap_remove on destroy, core/pool/specs.rs:397-400), which is the order
+// that breaks removal ties.
 func TestGetSpecsReturnsTheReplicaMapOrder(t *testing.T) {
 	const vol = "0c4f3a52-7d1e-4b6a-9a0e-0000000000a1"
 	const other = "0c4f3a52-7d1e-4b6a-9a0e-0000000000a2"

@@ -1,5 +1,6 @@
 // Package mayastor is CoucheStor's hand-written client for the OpenEBS Mayastor
-// control-plane REST API v0, and the replica-move sequence built on it.
+// control-plane REST API v0 and its wire types. The replica-move sequence built
+// on it is in internal/mover.
 //
 // The types in this file mirror the JSON shapes of the upstream OpenAPI
 // document (openebs/mayastor-control-plane, control-plane/rest/openapi-specs/
@@ -662,7 +663,9 @@ func (b PublishVolumeBody) MarshalJSON() ([]byte, error) {
 // Specs is GET /v0/specs: the core agent's specs of every object. Its
 // replicas come in the order of the core agent's replica map, the order that
 // breaks ties when a replica-count decrease ranks the replicas to remove
-// (placement.md §7).
+// (control-plane/agents/src/bin/core/registry/service.rs:52-61 and
+// core/pool/specs.rs:265-271 list the map's values; the ranking is a stable
+// sort over that order, core/controller/scheduling/mod.rs:79-91).
 type Specs struct {
 	Nexuses  []NexusSpec   `json:"nexuses"`
 	Pools    []PoolSpec    `json:"pools"`

@@ -13,7 +13,8 @@ const DefaultSettleWindow = 10 * time.Minute
 // no start time to derive it from.
 const defaultTimeout = 30 * time.Minute
 
-// RoundDeadline is the deadline of a round that starts at start (review S5):
+// RoundDeadline is the deadline of a round that starts at start (per round, and long enough
+// for the rebuild the round needs, so a large volume is not rolled back at 99 %):
 //
 //	start + max(timeout, 2 × size ÷ rate)
 //

@@ -170,12 +170,14 @@ func (e *persistError) Unwrap() error { return e.err }
 
 // classify sorts a storage step's error. A Mover refusal is a refusal. So is a Mayastor answer
 // that retrying cannot change: a 4xx other than 408 (timeout), 409 (the volume's operation guard
-// is held: upstream core/controller/resources/operations_helper.rs:830-860, per the review) and
-// 429. That covers 412 FailedPrecondition with its kinds (RestrictedReplicaCount,
-// SwitchoverNotAllowedWhenHAisDisabled, ReplicaChangeCount...: upstream
-// control-plane/stor-port/src/types/mod.rs:53-125, per the review; code not read here), 400 and
+// is held after a few tries: upstream control-plane/agents/src/bin/core/controller/resources/
+// operations_helper.rs:826-870, control-plane/stor-port/src/types/mod.rs:85-88) and 429. That
+// covers 412 FailedPrecondition with its kinds (RestrictedReplicaCount,
+// SwitchoverNotAllowedWhenHAisDisabled, ReplicaChangeCount...: control-plane/agents/src/common/
+// errors.rs:982-987, 1072-1077; control-plane/stor-port/src/types/mod.rs:57-60, 117-120), 400 and
 // 404. It becomes a RefusalError with reason ReasonStorageRejected and the upstream answer as its
-// detail, so the step ends instead of retrying for ever (review S2a, S2b). 5xx (503 NotReady
+// detail, so the step ends instead of retrying for ever (an affinity-group volume below 2
+// replicas, or a republish with HA off, is refused the same way every time). 5xx (503 NotReady
 // while a target is being replaced, 507...), transport errors and anything else are transient.
 func classify(volumeID string, err error) (errorKind, *mover.RefusalError) {
 	if err == nil {

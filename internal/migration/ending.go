@@ -12,7 +12,8 @@ import (
 	"github.com/billyronks/couchestor/internal/mover"
 )
 
-// What a migration tells at its end is read, not assumed (review S5, S8a; issue 7): the rounds
+// What a migration tells at its end is read, not assumed (a roll-back in a later round must not
+// claim the sources are untouched, nor that the decrease removed the replica added): the rounds
 // come from the checkpoint (RemovedSourceReplicas, MovedReplicas), the replicas from the volume
 // as read at the end (Storage.Inspect).
 

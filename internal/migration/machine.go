@@ -342,7 +342,7 @@ func (m *Machine) waitSync(ctx context.Context, tm *storagev1.TierMigration, s S
 	switch {
 	case kind == errRefusal && refusal.Reason == mover.ReasonReplicaCountChanged:
 		// Someone else set the count: lowering it again could fight them, and waiting
-		// would bounce between phases for ever (review S2c). Stop, keep what is there.
+		// would bounce between phases for ever. Stop, keep what is there.
 		return m.stop(ctx, tm, s, string(refusal.Reason), refusal.Error())
 	case kind == errRefusal:
 		return m.rollBack(ctx, tm, string(refusal.Reason), refusal.Error())

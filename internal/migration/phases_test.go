@@ -14,15 +14,15 @@ import (
 	"github.com/billyronks/couchestor/internal/mover"
 )
 
-// Rules of task MACHINE (issue 7 items 3 and 5; review S2, S5, S6, S8a). These are CoucheStor's
-// own rules, not upstream's; where a test leans on an upstream answer it names it.
+// Rules of the migration phases. These are CoucheStor's own rules, not upstream's; where a test
+// leans on an upstream answer it names it.
 
 func lastMessage(tm *storagev1.TierMigration) string {
 	return tm.Status.Steps[len(tm.Status.Steps)-1].Message
 }
 
 // Round 1's deadline is the timeout; a later round's grows with the volume size over the
-// rebuild rate observed (review S5).
+// rebuild rate observed.
 func TestRoundDeadlineGrowsWithObservedRebuildRate(t *testing.T) {
 	start := t0
 	if got := RoundDeadline(start, 30*time.Minute, 100<<30, 0, 0); !got.Equal(start.Add(30 * time.Minute)) {
@@ -66,7 +66,7 @@ func TestNextRoundGetsItsOwnDeadline(t *testing.T) {
 	}
 }
 
-// ScalingDown is bounded (review S2): a decrease that keeps failing ends the migration once the
+// ScalingDown is bounded: a decrease that keeps failing ends the migration once the
 // settle window after the round deadline is over, the volume at n+1 healthy replicas, the new
 // replica recorded as kept. Before that, retries are capped so the deadline is met on time.
 func TestScalingDownEndsAtItsDeadline(t *testing.T) {
@@ -106,8 +106,8 @@ func TestScalingDownEndsAtItsDeadline(t *testing.T) {
 }
 
 // classify: 4xx answers retrying cannot change are refusals; 408, 409, 429, 5xx and transport
-// errors are transient. Status codes per upstream control-plane/stor-port/src/types/mod.rs:53-125
-// (per the review; upstream code not read here).
+// errors are transient. Status codes per upstream control-plane/stor-port/src/types/mod.rs:12-149
+// (openebs/mayastor-control-plane at c02e0cb).
 func TestClassifyPermanentAnswers(t *testing.T) {
 	for code, want := range map[int]errorKind{
 		400: errRefusal, 404: errRefusal, 412: errRefusal, 422: errRefusal,
@@ -128,8 +128,8 @@ func TestClassifyPermanentAnswers(t *testing.T) {
 }
 
 // A 412 RestrictedReplicaCount on the decrease (an affinity-group volume, upstream
-// core/volume/specs.rs:1081-1086 per placement.md §8) ends the migration with the upstream
-// message instead of retrying for ever (review S2a).
+// control-plane/agents/src/bin/core/volume/specs.rs:1080-1086) ends the migration with the
+// upstream message instead of retrying for ever.
 func TestPermanentAnswerInScaleDownEndsWithUpstreamMessage(t *testing.T) {
 	h := newHarness(t)
 	h.start(StartParams{})
@@ -153,7 +153,7 @@ func TestPermanentAnswerInScaleDownEndsWithUpstreamMessage(t *testing.T) {
 }
 
 // A roll-back that cannot lower the count yet (the target away: 503, then an Abort that cannot
-// tell the new replica from the sources) comes back to it when the fault clears (issue 7).
+// tell the new replica from the sources) comes back to it when the fault clears.
 func TestRollbackRetriesUntilTheFaultClears(t *testing.T) {
 	h := newHarness(t)
 	h.start(StartParams{})
@@ -217,7 +217,7 @@ func TestRollbackGivesUpAtItsDeadline(t *testing.T) {
 }
 
 // A count changed by someone else during WaitingSync ends the move with a message naming the
-// counts, without going to ScalingDown (no WaitingSync <-> ScalingDown bounce, review S2c).
+// counts, without going to ScalingDown (no WaitingSync <-> ScalingDown bounce).
 func TestOutsideCountChangeDuringSyncStops(t *testing.T) {
 	h := newHarness(t)
 	h.start(StartParams{})
@@ -240,9 +240,8 @@ func TestOutsideCountChangeDuringSyncStops(t *testing.T) {
 	}
 }
 
-// A roll-back in round 2 tells what round 1 did (review S5: it used to say the sources were
-// untouched), and an Abort whose decrease removed another replica than the one added says so
-// (review S8a).
+// A roll-back in round 2 tells what round 1 did (it used to say the sources were untouched),
+// and an Abort whose decrease removed another replica than the one added says so.
 func TestRollbackMessageTellsEarlierRoundsAndWhatWasRemoved(t *testing.T) {
 	h := newHarness(t)
 	h.start(StartParams{})

@@ -92,7 +92,8 @@ func (m *Machine) rollbackStopped(ctx context.Context, tm *storagev1.TierMigrati
 }
 
 // rolledBack ends a roll-back whose Abort succeeded, saying which replica the decrease removed
-// (review S8a: not necessarily the one added) and what the volume holds.
+// (not necessarily the one added: an unhealthy replica ranks first for removal) and what the
+// volume holds.
 func (m *Machine) rolledBack(ctx context.Context, tm *storagev1.TierMigration, s Storage, before, after mover.Plan, cause string) (Result, error) {
 	var this string
 	switch {

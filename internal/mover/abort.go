@@ -111,7 +111,7 @@ func (m *Mover) Abort(ctx context.Context, plan Plan, j Journal) (Plan, error) {
 			}
 			// The replica to remove was on an offline node: the control plane disowned it
 			// (it is gone from the volume) and kept the count
-			// (controller/resources/operations_helper.rs:318-363, per the review). Lower the
+			// (core/controller/resources/operations_helper.rs:318-363). Lower the
 			// count again: with the disowned replica gone, it removes nothing healthy.
 			if v, err = m.c.GetVolume(ctx, plan.VolumeID); err != nil {
 				return plan, fmt.Errorf("abort move of volume %s: %w", plan.VolumeID, err)

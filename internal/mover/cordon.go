@@ -16,8 +16,9 @@ import (
 
 // CordonGate serialises the cordon windows of every Mover that shares it: a
 // cordon put for one move steers every other move's increase too (a node
-// cordoned is excluded from all placements, placement.md §5), so two windows
-// that overlap can defeat each other (review S4). ScaleUp holds the gate
+// cordoned is excluded from all placements, core/controller/scheduling/
+// volume_policy/node.rs:33-41), so two windows that overlap can defeat each
+// other. ScaleUp holds the gate
 // from before it reads the cluster for its cordon plan until the release of
 // its cordons has been observed. One gate per process: share it through
 // MoverOptions.CordonGate, or leave that nil to use the process-wide
@@ -86,8 +87,9 @@ func placementPlaceholders(in PlacementInput, want func(*mayastor.Pool) bool, li
 
 // cordonPlan chooses the fewest nodes to cordon so that the core agent's
 // scheduler, as modelled in placement.go, is predicted to create the new
-// replica on one of targets (placement.md §1, §5: a cordoned node takes no
-// new replica; review S3 "cordon the fewest nodes possible"). It returns nil
+// replica on one of targets (a cordoned node takes no new replica,
+// volume_policy/node.rs:33-41; a cordon blocks every volume's placement on
+// that node, so the fewer the better). It returns nil
 // when a target pool already wins. predicted is false when no set of
 // cordons makes a target the sure pick (a target pool shares its node with a
 // pool the scheduler prefers): then every node with a candidate pool except
@@ -293,8 +295,10 @@ func (m *Mover) ReleaseCordon(ctx context.Context, node, label string) error {
 //
 // A cordon leaves the plan only when a GET of its node shows the label absent
 // and the call that put it is known to be over: it answered, or its label was
-// seen on the node. The control plane runs a cordon in a task that outlives
-// the client's timeout (review F10, S3a; placement.md §8), so a cordon whose
+// seen on the node. The control plane runs a replica-count change in a
+// spawned task that outlives the client's timeout (core/volume/service.rs:152-163);
+// whether a cordon (core/node/service.rs:375-382, not spawned) can land after
+// the client gave up was not read upstream, and is assumed, so a cordon whose
 // call timed out, failed with a 5xx or was cut by a restart "may land late":
 // it stays recorded, without an error, and every later call re-checks it.
 // ReleaseCordonsAtEnd is the last check, when the migration ends.
@@ -395,7 +399,8 @@ func (m *Mover) settleCordon(ctx context.Context, c Cordon, end bool) (keep bool
 // callAnswered reports whether a call that returned err is over for good: it
 // succeeded or the control plane answered it with a 4xx. A 5xx (a gateway
 // timeout above all), a timeout or a cut connection leaves the operation
-// possibly running in the control plane (placement.md §8).
+// possibly running in the control plane (core/volume/service.rs:152-163 for
+// replica-count changes; for the other calls, not read upstream).
 func callAnswered(err error) bool {
 	if err == nil {
 		return true

@@ -143,9 +143,10 @@ func nodesWith(h *simHarness, label string) []string {
 	return out
 }
 
-// Review appendix E2, F10/S3a (upstream runs a cordon in a spawned task that
-// outlives the client's timeout, core/volume/service.rs:152-163 per the
-// review; placement.md §8): the first cordon PUT answers 504 and takes effect
+// A cordon that lands after its call gave up (upstream runs a replica-count
+// change in a spawned task that outlives the client's timeout,
+// core/volume/service.rs:152-163; that a cordon can do the same was not read
+// upstream and is assumed): the first cordon PUT answers 504 and takes effect
 // only after the next GET of that node has been answered. The cordon stays
 // recorded ("may land late"), the next step finds it on the node, lifts it,
 // and only then drops it; the move itself completes.
@@ -258,9 +259,9 @@ func TestMoverSimUnansweredCordonStaysRecordedUntilTheEnd(t *testing.T) {
 	h.assertNoCordons()
 }
 
-// Fewest nodes (review S3 fix direction): only sata-b's pool beats the NVMe
-// pools in the scheduler's score (placement.md §1, thick.rs:86-111 per the
-// review); sata-c's small pool loses to them, so it is not cordoned.
+// Fewest nodes: only sata-b's pool beats the NVMe pools in the scheduler's
+// score (core/controller/scheduling/volume_policy/thick.rs:12-13, 86-111);
+// sata-c's small pool loses to them, so it is not cordoned.
 func TestMoverSimCordonsOnlyTheNodesThatWouldWin(t *testing.T) {
 	ctx := context.Background()
 	h := newSimHarness(t, steerTiers, mover.MoverOptions{})
@@ -307,7 +308,7 @@ func TestMoverSimNoCordonWhenTheTargetAlreadyWins(t *testing.T) {
 	}
 }
 
-// Review S4: a transient error on the increase is not a misplaced replica;
+// A transient error on the increase is not a misplaced replica;
 // PlacementAttempts counts only replicas that landed off the target tier.
 func TestMoverSimTransientIncreaseErrorIsNotAPlacementAttempt(t *testing.T) {
 	ctx := context.Background()
@@ -337,7 +338,7 @@ func TestMoverSimTransientIncreaseErrorIsNotAPlacementAttempt(t *testing.T) {
 	h.assertNoCordons()
 }
 
-// Review S4: two moves whose increases run at once never hold cordons at the
+// Two moves whose increases run at once never hold cordons at the
 // same time: the shared CordonGate serialises their windows. A recording
 // proxy checks, after every request, that the simulator's nodes carry the
 // cordon labels of at most one migration; cordon calls are slowed down so

@@ -17,8 +17,8 @@ import (
 // replica map order (ranking.go), and that order is not random. A new
 // replica is appended at the end of the map; a removed one is swap_removed,
 // so the map's last entry — in a quiet cluster, the replica just added —
-// takes the freed slot (placement.md §7: core/pool/specs.rs:323-333 and
-// 397-400, indexmap 2.0.2 swap_remove). After the first source goes, the
+// takes the freed slot (core/pool/specs.rs:323-333 and 397-400; IndexMap::remove
+// is swap_remove in indexmap 2, control-plane/agents/Cargo.toml:51). After the first source goes, the
 // moved replica sits where that source was, ahead of every remaining source,
 // and a plain decrease would remove it again in every later round. Only the
 // replica local to the nexus is protected, and a republish

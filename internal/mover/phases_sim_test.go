@@ -10,15 +10,15 @@ import (
 	"github.com/billyronks/couchestor/internal/mover"
 )
 
-// Rules of task MACHINE (issue 7 items 3 and 4) checked against the simulator.
+// Rules of the migration phases checked against the simulator.
 
-// An outside actor changes the replica count during WaitingSync (review S2c, reproduction E3:
-// there the count was set on the simulator directly; the same here). SyncRound must not say
+// An outside actor changes the replica count during WaitingSync (the count is set on the
+// simulator directly). SyncRound must not say
 // Done (it used to, and ScaleDown then refused NotSynced on every poll, for ever): it refuses
 // with ReplicaCountChangedOutside naming the count seen and the one expected, and so does
 // ScaleDown. The count rule is CoucheStor's own (no upstream rule); the 412 ReplicaChangeCount
-// that makes "set it back" impossible in one call is upstream core/volume/specs.rs:970-985,
-// 1060-1094 (per the review; upstream code not read here).
+// that makes "set it back" impossible in one call is upstream core/volume/specs.rs:1071-1072
+// (control-plane/agents/src/bin/core/, at c02e0cb).
 func TestPhasesSimOutsideCountChangeEndsTheMove(t *testing.T) {
 	ctx := context.Background()
 	h := newSimHarness(t, pureTiers, mover.MoverOptions{AllowRepublish: true})
@@ -55,8 +55,8 @@ func TestPhasesSimOutsideCountChangeEndsTheMove(t *testing.T) {
 	}
 }
 
-// The nexus node goes down during WaitingSync (issue 7, first bug; review F16). The simulator,
-// like upstream per the review, keeps spec.target while no nexus serves (state.target absent).
+// The nexus node goes down during WaitingSync. The simulator keeps spec.target while no nexus
+// serves (state.target absent); that upstream does the same was not read upstream.
 // SyncRound must report a wait ("target unavailable"), not "volume is unpublished", and the
 // rebuild completes once the node is back.
 func TestPhasesSimNexusNodeDownIsAnOutageToWaitOut(t *testing.T) {
@@ -103,7 +103,8 @@ func TestPhasesSimNexusNodeDownIsAnOutageToWaitOut(t *testing.T) {
 }
 
 // A volume really unpublished (no spec.target) during the move still fails the round: nothing
-// would rebuild the new replica (placement.md §4).
+// would rebuild the new replica (rebuilds run through the volume's nexus, and a nexus created
+// with no NexusInfo deems every replica healthy: core/controller/scheduling/mod.rs:241-246).
 func TestPhasesSimUnpublishedDuringSyncFails(t *testing.T) {
 	ctx := context.Background()
 	h := newSimHarness(t, pureTiers, mover.MoverOptions{AllowRepublish: true})
@@ -124,8 +125,8 @@ func TestPhasesSimUnpublishedDuringSyncFails(t *testing.T) {
 }
 
 // With HA on, the nexus node going down during WaitingSync is followed by a failover
-// (review F16: the target moves to another node and the re-created nexus opens one healthy
-// child, the others rebuild). The round must wait it out, never fail for it, and finish.
+// (the target moves to another node and, after an unclean shutdown, the re-created nexus
+// opens one healthy child and the others rebuild: core/volume/scheduling.rs:65-79). The round must wait it out, never fail for it, and finish.
 func TestPhasesSimHAFailoverDuringSyncIsWaitedOut(t *testing.T) {
 	ctx := context.Background()
 	h := newSimHarness(t, pureTiers, mover.MoverOptions{AllowRepublish: true})

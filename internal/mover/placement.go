@@ -12,15 +12,17 @@ import (
 // PUT /v0/volumes/{id}/replica_count/{n+1} creates the new replica on, so
 // that ScaleUp cordons only the nodes it must.
 //
-// The rules and weights below follow placement.md §1 and the review's Part 1
-// "Placement" paragraph (upstream openebs/mayastor-control-plane c02e0cb,
-// paths under control-plane/agents/src/bin/core/); the upstream Rust code was
-// not read for this file. internal/sim/scheduler.go implements the same rules
+// The rules and weights below are those of upstream
+// openebs/mayastor-control-plane at c02e0cb; core/ stands for
+// control-plane/agents/src/bin/core/ and the scheduler's files are under
+// core/controller/scheduling/. internal/sim/scheduler.go implements the same rules
 // for the simulator; this file does not import it (the Mover never depends on
 // the simulator) and works on what the REST API returns.
 
-// Upstream defaults of the thin-provisioning checks (review Part 1,
-// scheduling/volume_policy/simple.rs:163-198; upstream code not read).
+// Upstream defaults of the thin-provisioning checks: the 16 MiB watermark
+// (volume_policy/pool.rs:12-15, 44-49), --pool-commitment 250 % and
+// --volume-commitment 40 % (core/main.rs:141-164), applied in
+// volume_policy/simple.rs:163-198, 220-222.
 const (
 	modelThinFreeWatermark   = 16 << 20 // a thin replica needs more than 16 MiB free on the pool
 	modelPoolCommitPercent   = 250      // a pool may be committed below 250 % of its capacity
@@ -43,10 +45,12 @@ type PlacementInput struct {
 
 // PlacementCandidates returns the pools the core agent may create the new
 // replica on, in the order it tries them (the first one that creates wins,
-// core/volume/operations_helper.rs:477-498 per the review).
+// core/volume/operations_helper.rs:477-498).
 //
-// Exact score ties are resolved upstream by a HashMap's iteration order
-// (review F19), which no client can know; here they keep the order of
+// Exact score ties keep upstream's input order (a stable sort_by,
+// scheduling/mod.rs:84-91), which is the iteration order of the registry's
+// node HashMap (resources/mod.rs:62-71, core/node/registry.rs:10-13,
+// core/controller/registry.rs:57), which no client can know; here they keep the order of
 // in.Pools. Use PlacementSettled to know whether the prediction is safe.
 func PlacementCandidates(in PlacementInput) []*mayastor.Pool {
 	out := placementEligible(in)
@@ -70,8 +74,7 @@ func placementEligible(in PlacementInput) []*mayastor.Pool {
 		p := &in.Pools[i]
 		node := poolNode(p)
 		n := nodes[node]
-		// Node filters (placement.md §1; scheduling/volume_policy/node.rs:13-41,
-		// 74-112): online, not cordoned, not already holding a replica of the
+		// Node filters (volume_policy/node.rs:13-41, 74-112): online, not cordoned, not already holding a replica of the
 		// volume, allowed by the volume's node topology.
 		if n == nil || !nodeUsable(n) || in.Cordoned[node] || held[node] || !nodeAllowed(v, n) {
 			continue
@@ -80,7 +83,7 @@ func placementEligible(in PlacementInput) []*mayastor.Pool {
 			continue
 		}
 		// Pool inclusion labels are matched against the pool *spec* labels
-		// (review Part 1, volume_policy/pool.rs:17-109).
+		// (volume_policy/pool.rs:78-109).
 		var specLabels labels.Set
 		if p.Spec != nil {
 			specLabels = p.Spec.Labels
@@ -93,9 +96,8 @@ func placementEligible(in PlacementInput) []*mayastor.Pool {
 	return out
 }
 
-// poolFitsVolume applies the pool filters on status and space (placement.md
-// §1; review Part 1: volume_policy/pool.rs:17-109, thick.rs:22-29,
-// simple.rs:163-198; upstream code not read).
+// poolFitsVolume applies the pool filters on status and space
+// (volume_policy/pool.rs:16-76, thick.rs:22-29, simple.rs:39-48, 163-222).
 func poolFitsVolume(p *mayastor.Pool, v *mayastor.Volume, allocated uint64, allocatedKnown bool) bool {
 	s := p.State
 	// Not Faulted or Unknown: only Online and Degraded pools take replicas.
@@ -114,7 +116,7 @@ func poolFitsVolume(p *mayastor.Pool, v *mayastor.Volume, allocated uint64, allo
 		return false
 	}
 	// Free space above min(allocated + 40 % of the size, size); with the
-	// allocation unknown, the whole size (review F20).
+	// allocation unknown, the whole size (simple.rs:33, 173-177).
 	need := size
 	if allocatedKnown {
 		need = min(allocated+modelVolumeCommitPercent*size/100, size)
@@ -168,7 +170,7 @@ func poolOverCommitment(p *mayastor.Pool) uint64 {
 }
 
 // poolStatusOrder sorts as upstream's PoolStatus ordering: Degraded before
-// Online (review Part 1, stor-port/src/types/v0/transport/pool.rs:122-151).
+// Online (control-plane/stor-port/src/types/v0/transport/pool.rs:121-151).
 func poolStatusOrder(st mayastor.PoolStatus) int {
 	switch st {
 	case mayastor.PoolStatusDegraded:
@@ -180,11 +182,12 @@ func poolStatusOrder(st mayastor.PoolStatus) int {
 }
 
 // comparePoolsForPlacement is the scheduler's sort: pool status first, then a
-// pairwise weighted score (thick.rs:86-111, simple.rs:133-159 per the review):
+// pairwise weighted score (thick.rs:12-13, 86-111, simple.rs:81-83, 133-159):
 // for thick volumes fewer replicas weigh 40 and more free space 60; for thin
 // ones 25, 40 and less over-commitment 35. Each term splits its weight between
 // the two pools in proportion to their values (an even split when both are
-// zero), in whole percent. Negative means a is tried first.
+// zero), in whole percent (utils/weighted-scoring/src/value.rs:26-39).
+// Negative means a is tried first.
 func comparePoolsForPlacement(thin bool, a, b *mayastor.Pool, replicas map[string]int) int {
 	if d := poolStatusOrder(a.State.Status) - poolStatusOrder(b.State.Status); d != 0 {
 		return d
@@ -227,7 +230,7 @@ func comparePoolsForPlacement(thin bool, a, b *mayastor.Pool, replicas map[strin
 // candidates in: at least one wanted pool is a candidate and every wanted
 // candidate is strictly preferred to every other candidate. The pairwise
 // score is not transitive and exact ties follow a HashMap's order upstream
-// (review F19), so "first after a sort" alone is not a safe prediction.
+// (core/controller/registry.rs:57), so "first after a sort" alone is not a safe prediction.
 func PlacementSettled(in PlacementInput, want func(*mayastor.Pool) bool) bool {
 	cands := placementEligible(in)
 	var wanted, others []*mayastor.Pool

@@ -8,9 +8,9 @@ import (
 
 // Unit tests of the placement model (placement.go). Each row reproduces one
 // of internal/sim/placement_test.go's scheduler tests, which in turn follow
-// placement.md §1 (upstream core/controller/scheduling/volume_policy/
-// node.rs:13-41,74-112, pool.rs:17-109, thick.rs:22-29,86-111,
-// simple.rs:133-198 at c02e0cb, as summarised in the review's Part 1).
+// upstream (control-plane/agents/src/bin/core/controller/scheduling/volume_policy/
+// node.rs:13-41,74-112, pool.rs:12-109, thick.rs:12-29,86-111,
+// simple.rs:39-48,81-83,133-222 at c02e0cb).
 
 const gib = uint64(1) << 30
 
@@ -190,9 +190,9 @@ func TestPlacementModelFilters(t *testing.T) {
 	}
 }
 
-// simple.rs:163-198 (review Part 1): thin replicas need more than 16 MiB free,
+// pool.rs:12-15,44-49 and simple.rs:163-222: thin replicas need more than 16 MiB free,
 // free space above min(allocated + 40 % of the size, size), and the pool's
-// commitment after the replica below 250 % of its capacity
+// commitment after the replica below 250 % of its capacity (defaults: core/main.rs:141-164)
 // (sim TestThinReplicaCommitmentAndFreeSpaceChecks, same numbers).
 func TestPlacementModelThinChecks(t *testing.T) {
 	u := func(n uint64) *uint64 { return &n }
@@ -228,7 +228,7 @@ func TestPlacementModelThinChecks(t *testing.T) {
 	}
 }
 
-// thick.rs:86-111 (review Part 1): fewer replicas weigh 40, more free space
+// thick.rs:12-13,86-111: fewer replicas weigh 40, more free space
 // 60 (sim TestIncreaseSortsByReplicaCountAndFreeSpace, same pools).
 func TestPlacementModelScore(t *testing.T) {
 	cases := []struct {
@@ -262,7 +262,7 @@ func TestPlacementModelScore(t *testing.T) {
 	}
 }
 
-// thin score (simple.rs:133-159 per the review): replicas 25, free space 40,
+// thin score (simple.rs:81-83,133-159): replicas 25, free space 40,
 // over-commitment 35. Two pools equal in replicas and free space: the one
 // less over-committed wins; with the thick weights the two would tie.
 func TestPlacementModelThinScoreWeighsOverCommitment(t *testing.T) {
@@ -280,8 +280,8 @@ func TestPlacementModelThinScoreWeighsOverCommitment(t *testing.T) {
 	}
 }
 
-// The fewest-nodes rule for cordons (review S3 fix direction; placement.md
-// §5): a node is cordoned only if the scheduler would otherwise prefer one of
+// The fewest-nodes rule for cordons (a cordon blocks placement on its node for
+// every volume): a node is cordoned only if the scheduler would otherwise prefer one of
 // its pools to every target pool.
 func TestCordonPlanFewestNodes(t *testing.T) {
 	hot := map[string]string{"tier": "hot"}

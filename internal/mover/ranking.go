@@ -7,7 +7,7 @@ import (
 )
 
 // This file models, without I/O, which replica the core agent removes when a
-// volume's replica count is lowered (placement.md §2 and §7). Upstream ranks
+// volume's replica count is lowered. Upstream ranks
 // the volume's replicas (control-plane/agents/src/bin/core/
 // controller/scheduling/volume.rs:392-439 and scheduling/mod.rs:157-236) and
 // removes the first of the sorted list:

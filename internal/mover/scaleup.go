@@ -32,7 +32,8 @@ func (m *Mover) ScaleUp(ctx context.Context, plan Plan, j Journal) (Plan, error)
 	if plan.Replicas <= 0 || len(plan.BaseReplicaIDs) == 0 {
 		return plan, refuse(plan.VolumeID, ReasonPlanInvalid, "plan has no replica count or base replicas; run Analyze first")
 	}
-	// One cordon window at a time in the process (review S4): the gate is
+	// One cordon window at a time in the process (a cordon steers every
+	// move's increase, see CordonGate): the gate is
 	// held from before the cluster is read for a cordon plan until the
 	// release of the cordons is observed, so no other move's cordons skew
 	// this one's placement or prediction, nor this one's theirs.
@@ -66,7 +67,8 @@ func (m *Mover) ScaleUp(ctx context.Context, plan Plan, j Journal) (Plan, error)
 		}
 		if extra, ok := m.extraReplica(v, plan); ok && int(v.Spec.NumReplicas) <= n && len(v.State.ReplicaTopology) > int(v.Spec.NumReplicas) {
 			// More replicas than the count: an increase created this one and could not attach
-			// it (max_rebuilds, an add-child error; review F8). It is not a self-heal
+			// it (max_rebuilds, core/nexus/operations_helper.rs:26-46 and
+			// core/controller/registry.rs:478-496, or an add-child error). It is not a self-heal
 			// replacement, and not ours to adopt as a base replica.
 			return plan, refuse(plan.VolumeID, ReasonUnusedReplica,
 				"replica %s on pool %s exists beyond num_replicas %d (%d replicas): an increase created it but could not attach it (e.g. max_rebuilds reached); the control plane removes such a replica only for self_heal volumes",
@@ -192,7 +194,7 @@ func (m *Mover) ScaleUp(ctx context.Context, plan Plan, j Journal) (Plan, error)
 		}
 		// Only a replica that really landed off the target tier counts as a
 		// placement attempt: not a transient error, not an increase that
-		// created nothing (review S4).
+		// created nothing: those say nothing about where the scheduler places.
 		plan.PlacementAttempts++
 		if plan, err = m.takeBack(ctx, plan, v, extra, j); err != nil {
 			return plan, err

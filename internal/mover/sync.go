@@ -20,7 +20,7 @@ import (
 // actor's change, answered with a *RefusalError ReasonReplicaCountChanged
 // naming the count seen and the one expected; the move must stop, not wait
 // (ScaleDown would refuse the same volume as not in sync, and the two phases
-// would bounce for ever: review S2c).
+// would bounce for ever).
 func (m *Mover) SyncRound(ctx context.Context, plan Plan) (SyncState, error) {
 	if plan.NewReplica == nil {
 		return SyncState{}, refuse(plan.VolumeID, ReasonPlanInvalid, "no new replica to wait for; run ScaleUp first")
@@ -105,8 +105,8 @@ func syncAgainst(v *mayastor.Volume, id string, want int) SyncState {
 		// A volume whose spec still names a target is published: its nexus is not
 		// reachable right now (its node is down, or an HA switchover is recreating it
 		// elsewhere). That is an outage to wait out within the deadline, not an
-		// unpublished volume (issue 7; review F16: upstream keeps spec.target while
-		// the nexus is being replaced, per the review, upstream code not read here).
+		// unpublished volume (that upstream keeps spec.target while the nexus is
+		// being replaced was not read upstream).
 		if tg := v.Spec.Target; tg != nil {
 			p := 0
 			if r.RebuildProgress != nil {

@@ -48,7 +48,7 @@ func TestLateCordonLandsAfterItsDelay(t *testing.T) {
 	ts.must("PUT", "/v0/nodes/n3/cordon/mig", "", http.StatusOK)
 }
 
-// The E2 reproduction of the review: a cordon that lands after the next
+// A cordon that lands after the next
 // call, here after the GET that checks for it (the Go API's InjectFault, a
 // dropped connection instead of a 504).
 func TestLateCordonLandsAfterTheNextCall(t *testing.T) {

@@ -211,7 +211,7 @@ func TestTroubleshootingNamesOnlyRealReasons(t *testing.T) {
 	}
 }
 
-// pendingTargets are files other parts of issue 9 add; a link to them is allowed before they
+// pendingTargets are files a change still to come adds; a link to them is allowed before they
 // exist. Once one exists it is checked like any other (and should leave this list).
 var pendingTargets = []string{"docs/metrics-alerts.md"}
 

@@ -15,7 +15,7 @@ import (
 	"github.com/billyronks/couchestor/internal/sim"
 )
 
-// Adversarial scenarios (issue 7 item 6): the real API server, the simulator with upstream's tie
+// Adversarial scenarios: the real API server, the simulator with upstream's tie
 // order and faults, and the migration controller in an in-process manager (migrationWorld), each
 // watched by the sampler (sampler_test.go). Each asserts what the user sees (phase, reason,
 // message, volume layout) on top of the sampler's invariants.
@@ -163,8 +163,10 @@ func (w *migrationWorld) assertNoCordonsAfterEnd() {
 	}
 }
 
-// a. Upstream tie order (placement.md §7; upstream core/controller/scheduling/mod.rs:79-82,
-// core/pool/specs.rs:323-333 and 397-400, per placement.md; the simulator's default): a
+// a. Upstream tie order (a stable sort over the replica map's order, append on create and
+// swap_remove on destroy: upstream control-plane/agents/src/bin/core/controller/scheduling/
+// mod.rs:79-82, core/volume/specs.rs:565-574, core/pool/specs.rs:323-333 and 397-400; the
+// simulator's default): a
 // 2-replica volume whose target is on an application node moves in 2 rounds with zero wasted
 // rebuilds (2 increases, 2 decreases, no unpredicted removal); a 3-replica volume moves too,
 // before the first write.
@@ -209,8 +211,9 @@ func TestAdversarialUpstreamTieOrder(t *testing.T) {
 	finish(w, s)
 }
 
-// b. A cordon applied late (review F10 / E2; upstream core/volume/service.rs:152-163 runs the
-// operation in a spawned task, per internal/sim/late.go): the first cordon call answers 504 and
+// b. A cordon applied late (upstream core/volume/service.rs:152-163 runs a replica-count change
+// in a spawned task; that a cordon can land late was not read upstream and is assumed, see
+// internal/sim/late.go): the first cordon call answers 504 and
 // lands 90 s later. The move still ends, and no cordon is left 60 s after it ended, including
 // the one that landed late; a second move is not blocked by it.
 func TestAdversarialLateCordon(t *testing.T) {
@@ -251,7 +254,7 @@ func TestAdversarialLateCordon(t *testing.T) {
 }
 
 // c. The operator dies inside the cordon window and stays down for minutes of simulated time
-// (review S3b; issue 7 "the operator killed while its cordon call is still in flight"). The
+// (killed while its cordon call is still in flight). The
 // restarted operator completes the move, and no cordon is left 60 s after the end: neither the
 // one that landed before the crash nor one whose call was still in flight (landing 3 min later,
 // after the restart).
@@ -306,7 +309,7 @@ func TestAdversarialCrashInCordonWindow(t *testing.T) {
 	}
 }
 
-// d. Another actor raises the replica count during WaitingSync (review S2c / E3). The move is
+// d. Another actor raises the replica count during WaitingSync. The move is
 // ended with a message naming the change (no WaitingSync ↔ ScalingDown bounce), and never below
 // the volume's healthy replicas.
 func TestAdversarialOutsideCountChange(t *testing.T) {
@@ -315,8 +318,8 @@ func TestAdversarialOutsideCountChange(t *testing.T) {
 	w.startOperator()
 	w.create("adv-outside", promote(advTwo))
 	awaitPhase(t, "adv-outside", 60*time.Second, storagev1.PhaseWaitingSync)
-	// Upstream raises a count only on an Online volume (core/volume/specs.rs:970-985, per
-	// placement.md §1): the other actor's increase comes once the rebuild is done, while the
+	// Upstream raises a count only on an Online volume (control-plane/agents/src/bin/core/
+	// volume/specs.rs:1073-1080): the other actor's increase comes once the rebuild is done, while the
 	// migration is still in WaitingSync (the operator is between two polls: stopped here).
 	w.stopOperator()
 	for deadline := time.Now().Add(30 * time.Second); w.volume(advTwo).State.Status != mayastor.VolumeStatusOnline; {
@@ -350,8 +353,8 @@ func TestAdversarialOutsideCountChange(t *testing.T) {
 	finish(w, s)
 }
 
-// e. HA disabled (upstream core/volume/operations.rs:453-456, per placement.md §8: republish is
-// refused with 412): configured (--mayastor-ha-enabled=false), a 1-replica volume whose move needs a
+// e. HA disabled (upstream control-plane/agents/src/bin/core/volume/operations.rs:453-456:
+// republish is refused with 412): configured (--mayastor-ha-enabled=false), a 1-replica volume whose move needs a
 // republish is refused at Analyze with no write; not configured, the 412 ends the move cleanly:
 // the round is rolled back, the source replica is the volume's only replica again.
 func TestAdversarialHADisabled(t *testing.T) {
@@ -386,7 +389,7 @@ func TestAdversarialHADisabled(t *testing.T) {
 		t.Logf("ended %s %s: %s%s", tm.Status.Phase, reason, msg, stepsOf(tm))
 		w.awaitSim(30 * time.Second)
 		// Either the round is rolled back (the source alone again) or the extra replica is kept
-		// and recorded (status.keptReplicas, issue 7 item 5; review S6's two fix directions).
+		// and recorded (status.keptReplicas).
 		v := w.volume(advOne)
 		if !slices.Equal(replicaIDsOf(v), source) {
 			for _, id := range replicaIDsOf(v) {
@@ -403,8 +406,8 @@ func TestAdversarialHADisabled(t *testing.T) {
 	})
 }
 
-// f. Affinity groups (upstream core/volume/specs.rs:1081-1086, per placement.md §8: never below
-// 2 replicas, 412 RestrictedReplicaCount): a 2-replica affinity-group volume moves like any
+// f. Affinity groups (upstream control-plane/agents/src/bin/core/volume/specs.rs:1080-1086:
+// never below 2 replicas, 412 RestrictedReplicaCount): a 2-replica affinity-group volume moves like any
 // 2-replica volume (its count goes 2 → 3 → 2); a 1-replica one is refused before any write.
 func TestAdversarialAffinityGroup(t *testing.T) {
 	w, s := advWorld(t, advScenario, []string{advAGTwo, advAGOne})
@@ -431,12 +434,12 @@ func TestAdversarialAffinityGroup(t *testing.T) {
 	finish(w, s)
 }
 
-// g. An attach that fails after the replica was created (review F8; max_rebuilds,
-// core/nexus/operations_helper.rs:26-46 per the review): the increase answers 507 and leaves an
+// g. An attach that fails after the replica was created (max_rebuilds, upstream
+// control-plane/agents/src/bin/core/nexus/operations_helper.rs:26-46): the increase answers 507 and leaves an
 // unused replica owned by the volume. With self_heal the hot spare removes it: the move
 // completes, or fails leaving the sources as they were; without, nothing upstream removes it:
 // the migration must still end, and every replica the volume keeps beyond its original count is
-// recorded in status.keptReplicas (issue 7 item 5).
+// recorded in status.keptReplicas.
 func TestAdversarialAttachFailsAfterCreate(t *testing.T) {
 	for _, tc := range []struct {
 		name, volume string
@@ -505,7 +508,7 @@ func TestAdversarialAttachFailsAfterCreate(t *testing.T) {
 
 // h. The new replica's node is lost mid-rebuild (the rebuilding child faults and is removed,
 // internal/sim doc "a child that faults while rebuilding is removed at once"; upstream
-// core/controller/reconciler/nexus/mod.rs:149-242 per placement.md §8). The migration ends
+// control-plane/agents/src/bin/core/controller/reconciler/nexus/mod.rs:149-242). The migration ends
 // (rolled back, or moved with a replacement) with the sources safe, and says what happened.
 func TestAdversarialNewReplicaNodeLost(t *testing.T) {
 	w, s := advWorld(t, advScenario, []string{advTwo})
@@ -553,7 +556,7 @@ func TestAdversarialNewReplicaNodeLost(t *testing.T) {
 
 // i. A source node blips during WaitingSync: its child is Faulted and kept up to
 // faulted_child_wait_period (600 s), then partially rebuilt when the node returns (upstream
-// core/controller/policies/rebuild_policies.rs:20,46-59, per placement.md §8). The move waits
+// control-plane/agents/src/bin/core/controller/policies/rebuild_policies.rs:19-21,46-59). The move waits
 // for every replica to be healthy, then completes without a wasted rebuild.
 func TestAdversarialSourceNodeBlip(t *testing.T) {
 	w, s := advWorld(t, advScenario, []string{advTwo})
@@ -606,7 +609,7 @@ func TestAdversarialSourceNodeBlip(t *testing.T) {
 }
 
 // j. Two concurrent migrations on nodes holding both tiers (small.yaml), with 2 s latency on
-// every Mayastor call (review S4). Both end; their cordon windows never overlap; each moved
+// every Mayastor call. Both end; their cordon windows never overlap; each moved
 // volume is on its target tier.
 func TestAdversarialConcurrentWithLatency(t *testing.T) {
 	const latency = 2 * time.Second

@@ -26,7 +26,7 @@ import (
 	"github.com/billyronks/couchestor/internal/migration"
 )
 
-// Issue 7 item 6, "SIGKILL inside the cordon window with the operator down for minutes", with
+// SIGKILL inside the cordon window with the operator down for minutes, with
 // nothing in-process: the real cmd/couchestor binary against the envtest API server and
 // cmd/mayastor-sim as a separate process, driven and observed over HTTP only (the sim's /v0 and
 // /admin endpoints). TestAdversarialCrashInCordonWindow plays the same kill in-process with a fake

@@ -146,7 +146,7 @@ func TestInvalidPoliciesAreRefusedNamingTheField(t *testing.T) {
 		{"missing nvme selector", func(s map[string]any) { delete(s, "nvmePoolSelector") }, "spec.nvmePoolSelector", "Required value"},
 		{"watermark of wrong type", func(s map[string]any) { s["highWatermarkIOPS"] = "lots" }, "spec.highWatermarkIOPS", "must be of type integer"},
 
-		// Migration windows and approvals (issue 10): day names, times, durations and zones.
+		// Migration windows and approvals: day names, times, durations and zones.
 		{"window day spelled out", setWindow(map[string]any{"days": []any{"Mon", "Tuesday"}}), "spec.migrationWindows[0].days[1]", "Unsupported value"},
 		{"window without days", setWindow(map[string]any{"days": []any{}}), "spec.migrationWindows[0].days", "should have at least 1 items"},
 		{"window day twice", setWindow(map[string]any{"days": []any{"Mon", "Mon"}}), "spec.migrationWindows[0].days[1]", "Duplicate value"},
@@ -162,7 +162,7 @@ func TestInvalidPoliciesAreRefusedNamingTheField(t *testing.T) {
 		{"approval mode unknown", func(s map[string]any) { s["approval"] = "Sometimes" }, "spec.approval", "Unsupported value"},
 		{"approval timeout zero", func(s map[string]any) { s["approvalTimeout"] = "0s" }, "spec.approvalTimeout", "must be a positive duration"},
 
-		// Label selectors (issue 8 item 3): what metav1.LabelSelectorAsSelector would refuse later.
+		// Label selectors: what metav1.LabelSelectorAsSelector would refuse later.
 		{"unknown selector operator", setExprs("nvmePoolSelector", expr("tier", "Near", "hot")), "spec.nvmePoolSelector.matchExpressions", "operator must be In, NotIn, Exists or DoesNotExist"},
 		{"lowercase selector operator", setExprs("volumeSelector", expr("app", "in", "db")), "spec.volumeSelector.matchExpressions", "operator must be In, NotIn, Exists or DoesNotExist"},
 		{"In without values", setExprs("sataPoolSelector", expr("tier", "In")), "spec.sataPoolSelector.matchExpressions", "values must not be empty when the operator is In or NotIn"},

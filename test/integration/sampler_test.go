@@ -22,7 +22,7 @@ import (
 	"github.com/billyronks/couchestor/internal/mover"
 )
 
-// The sampler (issue 7 item 6) watches a migrationWorld while its scenario runs and fails the
+// The sampler watches a migrationWorld while its scenario runs and fails the
 // test on any of four violations:
 //
 //  1. redundancy: a watched volume with fewer healthy replicas than before its move (less any

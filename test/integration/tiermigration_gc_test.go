@@ -16,7 +16,7 @@ import (
 	"github.com/billyronks/couchestor/internal/controller"
 )
 
-// The collector of finished TierMigrations against the real API server (issue 8 item 4): with a
+// The collector of finished TierMigrations against the real API server: with a
 // TTL of 7 days, no per-volume count and a policy whose cooldown is 30 days, it deletes what
 // has expired and keeps what is unfinished, held by a finalizer, young, a cooldown source or in
 // the policy's history; it runs at start-up; a second pass deletes nothing more.
