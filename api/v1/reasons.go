@@ -19,6 +19,10 @@ const (
 const (
 	// ReasonExcluded: the tiering annotation says "disabled" on the PV or its PVC.
 	ReasonExcluded = "Excluded"
+	// ReasonInvalidPin: the tier annotation on the PV or its PVC names no tier (NVMe or SATA,
+	// in any case); the volume stays where it is until the annotation is fixed or removed. Also
+	// the reason of the Warning Event on the PVC.
+	ReasonInvalidPin = "InvalidPin"
 	// ReasonOverlappingPolicies: another enabled policy selects the volume too; no policy moves
 	// it until only one selects it.
 	ReasonOverlappingPolicies = "OverlappingPolicies"

@@ -57,11 +57,8 @@ The PVC can be given as pvc/NAMESPACE/NAME, or pvc/NAME with --namespace.`,
 
 // ParseTier reads --to: nvme or sata, in any case.
 func ParseTier(s string) (storagev1.Tier, error) {
-	switch strings.ToLower(s) {
-	case "nvme":
-		return storagev1.TierNVMe, nil
-	case "sata":
-		return storagev1.TierSATA, nil
+	if t, ok := storagev1.ParseTier(s); ok {
+		return t, nil
 	}
 	return "", usageErrorf("--to: %q is not a tier: use nvme or sata", s)
 }

@@ -169,6 +169,9 @@ func TestPlanPolicyRules(t *testing.T) {
 		{"pinned without data still moves", all(onNVMe, pv(func(p *PVObservation) { p.Pin = sata }),
 			func(s *Snapshot, _ *storagev1.StoragePolicy, _ *Flags) { delete(s.IOPS[hourKey].Volumes, "v") }), move, sata, storagev1.ReasonPinned, ""},
 		{"pinned where it is stays", all(onNVMe, iops(1), pv(func(p *PVObservation) { p.Pin = nvme })), stay, "", storagev1.ReasonAlreadyOnTarget, ""},
+		{"a pin naming no tier stays, though hot", pv(func(p *PVObservation) { p.BadPin = "fast" }), stay, "", storagev1.ReasonInvalidPin, ""},
+		{"a pin naming no tier stays, though cold", all(onNVMe, iops(1), pv(func(p *PVObservation) { p.BadPin = "ssd" })), stay, "", storagev1.ReasonInvalidPin, ""},
+		{"excluded wins over a pin naming no tier", pv(func(p *PVObservation) { p.BadPin, p.Excluded = "fast", true }), stay, "", storagev1.ReasonExcluded, ""},
 		{"pin respects cooldown", all(iops(1), pv(func(p *PVObservation) { p.Pin = nvme }), migration(MigrationObservation{LastAny: now.Add(-time.Minute), LastReal: now.Add(-time.Minute)})),
 			stay, "", storagev1.ReasonCoolingDown, ""},
 		// Overlapping policies: only enabled, valid policies of the same StorageClass count.

@@ -16,6 +16,7 @@ type stayRule func(v *volumeCase, pc *planContext) (stay bool, reason, message s
 // A volume no rule keeps moves, if a slot and room are free.
 var stayRules = []stayRule{
 	excludedByAnnotation,
+	invalidPin,
 	selectedByAnotherPolicy,
 	unknownToMayastor,
 	awaitingApproval,
@@ -45,6 +46,16 @@ func firstStayRule(v *volumeCase, pc *planContext) (reason, message string, stay
 
 func excludedByAnnotation(v *volumeCase, _ *planContext) (bool, string, string) {
 	return v.pv.Excluded, storagev1.ReasonExcluded, "excluded from tiering by the " + storagev1.AnnotationTiering + " annotation"
+}
+
+// invalidPin keeps a volume whose tier annotation names no tier where it is: the person meant
+// to pin it somewhere, and its IOPS may send it the other way.
+func invalidPin(v *volumeCase, _ *planContext) (bool, string, string) {
+	if v.pv.BadPin == "" {
+		return false, "", ""
+	}
+	return true, storagev1.ReasonInvalidPin, fmt.Sprintf("the %s annotation %q names no tier: use NVMe or SATA (any case), or remove it; the volume stays where it is until then",
+		storagev1.AnnotationTier, v.pv.BadPin)
 }
 
 func selectedByAnotherPolicy(v *volumeCase, _ *planContext) (bool, string, string) {
