@@ -65,8 +65,8 @@ From outside the cluster, reach Mayastor and Prometheus through the API server's
 func (po *planOptions) registerObservationFlags(cmd *cobra.Command) {
 	fs := cmd.Flags()
 	outputFlag(fs, cmd, &po.output)
-	fs.StringVar(&po.mayastorURL, "mayastor-url", operator.DefaultMayastorURL, "Mayastor control-plane REST API (v0) URL")
-	fs.StringVar(&po.mayastorService, "mayastor-service", "", "reach Mayastor's REST API through the API server's service proxy: NAMESPACE/SERVICE:PORT, e.g. mayastor/mayastor-api-rest:8081 (instead of --mayastor-url)")
+	fs.StringVar(&po.mayastorURL, "mayastor-url", operator.DefaultMayastorURL, "Mayastor control-plane REST API (v0) URL; the default is the standalone Mayastor chart's Service, OpenEBS 4.x's is http://openebs-api-rest.openebs.svc.cluster.local:8081")
+	fs.StringVar(&po.mayastorService, "mayastor-service", "", "reach Mayastor's REST API through the API server's service proxy: NAMESPACE/SERVICE:PORT, e.g. mayastor/mayastor-api-rest:8081, or openebs/openebs-api-rest:8081 with OpenEBS 4.x (instead of --mayastor-url)")
 	fs.StringVar(&po.promService, "prometheus-service", "", "reach Prometheus through the API server's service proxy: NAMESPACE/SERVICE:PORT, e.g. monitoring/prometheus:9090 (instead of --prometheus-url)")
 	goFlags := flag.NewFlagSet("plan", flag.ContinueOnError)
 	po.prometheus.RegisterFlags(goFlags) // --prometheus-url and the others, as the operator has them

@@ -136,6 +136,7 @@ func NewCommand(opts *Options) *cobra.Command {
   status   the TierMigrations in flight: phase, sync progress, time left to their deadline
   move     start a migration of one PVC to NVMe or SATA`,
 		Example: `  kubectl couchestor plan --mayastor-service mayastor/mayastor-api-rest:8081 --prometheus-service monitoring/prometheus:9090
+  kubectl couchestor plan --mayastor-service openebs/openebs-api-rest:8081 --prometheus-service monitoring/prometheus:9090   # OpenEBS 4.x
   kubectl couchestor plan --policy databases -o json
   kubectl couchestor status
   kubectl couchestor move pvc/shop/postgres-data --to nvme`,
