@@ -104,6 +104,13 @@ const (
 	ReasonPoolsFound = "PoolsFound"
 	// ReasonQuerySucceeded (MetricsAvailable True): Prometheus answered the IOPS query.
 	ReasonQuerySucceeded = "QuerySucceeded"
+	// ReasonNoVolumesSelected (Ready False): the policy selects no volume: no PersistentVolume of
+	// the Mayastor CSI driver has its storageClassName (and matches its volumeSelector).
+	ReasonNoVolumesSelected = "NoVolumesSelected"
+	// ReasonAllVolumesUnknown (Ready False): none of the volumes the policy selects has IOPS data
+	// covering its sampling window (Mayastor older than 2.6, the exporter not scraped, volumes
+	// unpublished, or history shorter than the window): no volume moves on IOPS.
+	ReasonAllVolumesUnknown = "AllVolumesUnknown"
 	// ReasonInvalidSpec: something the schema cannot check is wrong (a selector, a duration).
 	ReasonInvalidSpec = "InvalidSpec"
 	// ReasonDisabled: spec.enabled is false.

@@ -231,6 +231,10 @@ func PlanPolicy(s *Snapshot, p *storagev1.StoragePolicy, f Flags, now time.Time)
 	if plan.Counts.WaitingApproval > 0 || plan.Manual {
 		approvalNote = fmt.Sprintf("; %d waiting for approval", plan.Counts.WaitingApproval)
 	}
+	if idle, ok := idleCondition(spec, cases); ok {
+		plan.Ready = idle
+		return plan
+	}
 	plan.Ready = Condition{metav1.ConditionTrue, storagev1.ReasonEvaluated,
 		fmt.Sprintf("%d volumes watched: %d on NVMe, %d on SATA, %d without IOPS data; %d migrations to start, %d waiting%s%s%s",
 			plan.Counts.Watched, plan.Counts.NVMe, plan.Counts.SATA, plan.Counts.Unknown, len(plan.Moves), plan.Counts.Planned,

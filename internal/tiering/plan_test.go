@@ -158,16 +158,17 @@ func TestPlanPolicyRules(t *testing.T) {
 		{"hot on NVMe stays", onNVMe, stay, "", storagev1.ReasonAlreadyOnTarget, ""},
 		{"cold on SATA stays", iops(1), stay, "", storagev1.ReasonAlreadyOnTarget, ""},
 		// Unknown IOPS is never zero.
+		// A policy none of whose volumes has IOPS data is not Ready; one with some is.
 		{"IOPS unknown stays", func(s *Snapshot, _ *storagev1.StoragePolicy, _ *Flags) {
 			s.IOPS[hourKey].Volumes["v"] = VolumeIOPS{Reason: "PartialHistory"}
-		}, stay, "", storagev1.ReasonUnknownIOPS, ""},
+		}, stay, "", storagev1.ReasonUnknownIOPS, storagev1.ReasonAllVolumesUnknown},
 		{"no series at all stays", func(s *Snapshot, _ *storagev1.StoragePolicy, _ *Flags) { delete(s.IOPS[hourKey].Volumes, "v") },
-			stay, "", storagev1.ReasonUnknownIOPS, ""},
+			stay, "", storagev1.ReasonUnknownIOPS, storagev1.ReasonAllVolumesUnknown},
 		// Annotations (already resolved PVC over PV in the snapshot).
 		{"excluded", pv(func(p *PVObservation) { p.Excluded = true }), stay, "", storagev1.ReasonExcluded, ""},
 		{"pinned to NVMe though cold", all(iops(1), pv(func(p *PVObservation) { p.Pin = nvme })), move, nvme, storagev1.ReasonPinned, ""},
 		{"pinned without data still moves", all(onNVMe, pv(func(p *PVObservation) { p.Pin = sata }),
-			func(s *Snapshot, _ *storagev1.StoragePolicy, _ *Flags) { delete(s.IOPS[hourKey].Volumes, "v") }), move, sata, storagev1.ReasonPinned, ""},
+			func(s *Snapshot, _ *storagev1.StoragePolicy, _ *Flags) { delete(s.IOPS[hourKey].Volumes, "v") }), move, sata, storagev1.ReasonPinned, storagev1.ReasonAllVolumesUnknown},
 		{"pinned where it is stays", all(onNVMe, iops(1), pv(func(p *PVObservation) { p.Pin = nvme })), stay, "", storagev1.ReasonAlreadyOnTarget, ""},
 		{"a pin naming no tier stays, though hot", pv(func(p *PVObservation) { p.BadPin = "fast" }), stay, "", storagev1.ReasonInvalidPin, ""},
 		{"a pin naming no tier stays, though cold", all(onNVMe, iops(1), pv(func(p *PVObservation) { p.BadPin = "ssd" })), stay, "", storagev1.ReasonInvalidPin, ""},
@@ -274,10 +275,11 @@ func TestPlanPolicyRules(t *testing.T) {
 		{"bad approval timeout", spec(func(s *storagev1.StoragePolicySpec) { s.Approval, s.ApprovalTimeout = storagev1.ApprovalManual, "soon" }),
 			"", "", "", storagev1.ReasonInvalidSpec},
 		// Selection.
-		{"another StorageClass", pv(func(p *PVObservation) { p.StorageClass = "other" }), "", "", "", ""},
+		// A policy selecting no volume is not Ready.
+		{"another StorageClass", pv(func(p *PVObservation) { p.StorageClass = "other" }), "", "", "", storagev1.ReasonNoVolumesSelected},
 		{"volumeSelector does not match", spec(func(s *storagev1.StoragePolicySpec) {
 			s.VolumeSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}
-		}), "", "", "", ""},
+		}), "", "", "", storagev1.ReasonNoVolumesSelected},
 		{"volumeSelector matches", spec(func(s *storagev1.StoragePolicySpec) {
 			s.VolumeSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "app", Operator: metav1.LabelSelectorOpIn, Values: []string{"db", "cache"}}}}
 		}), move, nvme, storagev1.ReasonAboveHighWatermark, ""},
@@ -704,5 +706,37 @@ func TestPlanPolicyConcurrently(t *testing.T) {
 		if plan := <-done; len(plan.Moves) != 0 || len(plan.Overlaps) == 0 {
 			t.Errorf("every volume overlaps with \"all\": %d moves, %d overlaps", len(plan.Moves), len(plan.Overlaps))
 		}
+	}
+}
+
+// A policy is Ready when it selects a volume and some volume it selects has IOPS data; otherwise
+// the reason says which, and the message says why the volumes are Unknown.
+func TestPolicyReadyNeedsAVolumeWithIOPS(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		iops    map[string]VolumeIOPS // by volume; absent: no series
+		ready   metav1.ConditionStatus
+		reason  string
+		message string
+	}{
+		{"both known", map[string]VolumeIOPS{"a": {Known: true, IOPS: 2000}, "b": {Known: true, IOPS: 3000}}, metav1.ConditionTrue, storagev1.ReasonEvaluated, "2 volumes watched"},
+		{"one known, one without series", map[string]VolumeIOPS{"a": {Known: true, IOPS: 2000}}, metav1.ConditionTrue, storagev1.ReasonEvaluated, "1 without IOPS data"},
+		{"none known", map[string]VolumeIOPS{"a": {Reason: "PartialHistory"}}, metav1.ConditionFalse, storagev1.ReasonAllVolumesUnknown,
+			"none of its 2 volumes has IOPS data covering the sampling window 1h (NoSeries 1, PartialHistory 1)"},
+		{"no series at all: Mayastor's version is named", nil, metav1.ConditionFalse, storagev1.ReasonAllVolumesUnknown, "older than 2.6"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := testSnapshot(testVolume{"a", []string{"s1"}, 0}, testVolume{"b", []string{"s2"}, 0})
+			s.IOPS[hourKey].Volumes = tc.iops
+			plan := PlanPolicy(s, testPolicy("p"), testFlags, now)
+			if plan.Ready.Status != tc.ready || plan.Ready.Reason != tc.reason || !strings.Contains(plan.Ready.Message, tc.message) {
+				t.Errorf("Ready %s %s (%s), want %s %s containing %q", plan.Ready.Status, plan.Ready.Reason, plan.Ready.Message, tc.ready, tc.reason, tc.message)
+			}
+		})
+	}
+	s := testSnapshot()
+	plan := PlanPolicy(s, testPolicy("p"), testFlags, now)
+	if plan.Ready.Status != metav1.ConditionFalse || plan.Ready.Reason != storagev1.ReasonNoVolumesSelected || !strings.Contains(plan.Ready.Message, `StorageClass "mayastor"`) {
+		t.Errorf("no volume: Ready %+v", plan.Ready)
 	}
 }
