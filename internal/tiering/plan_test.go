@@ -740,3 +740,42 @@ func TestPolicyReadyNeedsAVolumeWithIOPS(t *testing.T) {
 		t.Errorf("no volume: Ready %+v", plan.Ready)
 	}
 }
+
+// VolumeCooldown is the cooldown the planner judges by: from the latest real move (any move for
+// a dry run) or the moves record, lengthened by flips.
+func TestVolumeCooldown(t *testing.T) {
+	af := AntiFlap{WindowCooldowns: 3, Base: 24 * time.Hour, Max: 7 * 24 * time.Hour}
+	ago := func(d time.Duration) time.Time { return now.Add(-d) }
+	for _, tc := range []struct {
+		name   string
+		m      MigrationObservation
+		rec    MoveRecord
+		dryRun bool
+		length time.Duration
+		left   time.Duration
+	}{
+		{"never moved", MigrationObservation{}, MoveRecord{}, false, 24 * time.Hour, 0},
+		{"moved an hour ago", MigrationObservation{LastAny: ago(time.Hour), LastReal: ago(time.Hour)}, MoveRecord{}, false, 24 * time.Hour, 23 * time.Hour},
+		{"a dry run starts no cooldown for real moves", MigrationObservation{LastAny: ago(time.Hour)}, MoveRecord{}, false, 24 * time.Hour, 0},
+		{"a dry run's cooldown counts from any move", MigrationObservation{LastAny: ago(time.Hour)}, MoveRecord{}, true, 24 * time.Hour, 23 * time.Hour},
+		{"the moves record outlives the TierMigrations", MigrationObservation{}, MoveRecord{At: ago(2 * time.Hour), To: storagev1.TierNVMe}, false, 24 * time.Hour, 22 * time.Hour},
+		{"one flip doubles it", MigrationObservation{}, MoveRecord{At: ago(2 * time.Hour), Flips: 1}, false, 48 * time.Hour, 46 * time.Hour},
+		{"over", MigrationObservation{LastAny: ago(25 * time.Hour), LastReal: ago(25 * time.Hour)}, MoveRecord{}, false, 24 * time.Hour, 0},
+	} {
+		c := VolumeCooldown(tc.m, tc.rec, af, tc.dryRun, now)
+		if c.Length != tc.length || c.Left != tc.left {
+			t.Errorf("%s: length %s left %s, want %s and %s", tc.name, c.Length, c.Left, tc.length, tc.left)
+		}
+	}
+}
+
+// The plan says which slots its moves were given from.
+func TestPlanSlots(t *testing.T) {
+	s := testSnapshot(testVolume{"v", []string{"s1"}, 7000})
+	s.InFlight = InFlight{Global: 3, ByPolicy: map[string]int{"p": 1}}
+	plan := PlanPolicy(s, testPolicy("p"), Flags{MaxConcurrentMigrations: 10}, now)
+	want := Slots{PolicyMax: 2, PolicyInFlight: 1, OperatorMax: 10, OperatorInFlight: 3, Free: 1}
+	if plan.Slots != want || len(plan.Moves) != 1 {
+		t.Errorf("slots %+v (%d moves), want %+v and one move", plan.Slots, len(plan.Moves), want)
+	}
+}
