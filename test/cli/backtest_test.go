@@ -1,17 +1,23 @@
 package clitest
 
 import (
+	"context"
 	"encoding/json"
 	"net"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	"github.com/billyronks/couchestor/internal/backtest"
+	"github.com/billyronks/couchestor/internal/mayastor"
+	"github.com/billyronks/couchestor/internal/sim"
 )
 
 // closedURL is an http URL on a loopback port nothing listens on.
@@ -59,8 +65,7 @@ func TestBacktestMayastorUnreachableWithAnEnabledPolicy(t *testing.T) {
 }
 
 // With enabled policies in the cluster, backtest replays a policy from the cluster and one from
-// a file over the simulator's history; a policy selecting no volume, and Prometheus out of
-// reach, are each one line and exit 1.
+// a file over the simulator's history.
 func TestBacktestWithEnabledPoliciesInTheCluster(t *testing.T) {
 	const sc = "cli-backtest"
 	st := startWorld(t, sc)
@@ -84,15 +89,57 @@ func TestBacktestWithEnabledPoliciesInTheCluster(t *testing.T) {
 				report.Totals.Volumes, report.Evaluations, len(st.PersistentVolumes))
 		}
 	}
+}
 
+// With Mayastor answering (the simulator alone) and an enabled policy in the cluster: a policy
+// selecting no volume, and Prometheus out of reach, are each one line and exit 1.
+func TestBacktestPrometheusUnreachableOrNoVolume(t *testing.T) {
+	requireAPIServer(t)
+	const sc = "cli-bt-noprom"
+	sc0, err := sim.LoadScenario("small")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := sim.New(sc0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	ms, err := mayastor.New(mayastor.Config{BaseURL: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vols, err := ms.ListAllVolumes(ctx(t))
+	if err != nil || len(vols) == 0 {
+		t.Fatalf("simulated volumes: %d, %v", len(vols), err)
+	}
+	pv := mayastorPV(t, vols[0].Spec.UUID, sc)
+	t.Cleanup(func() { deletePV(t, pv) })
+	createPolicy(t, policyFor("cli-bt-noprom", sc, false, "15s"))
+
+	promURL := closedURL(t)
+	common := []string{"--mayastor-url", srv.URL, "--prometheus-url", promURL, "--from", "-1h", "--step", "15s", "--request-timeout", "30s"}
 	none := writePolicyFile(t, "cli-bt-no-volume", "no-such-class")
 	oneErrorLine(t, kc(t, time.Time{}, append([]string{"backtest", "--policy-file", none}, common...)...), 1,
 		`StoragePolicy "cli-bt-no-volume" selects no Mayastor volume`)
 
-	st.StopPrometheus()
-	r := kc(t, time.Time{}, append([]string{"backtest", "--policy", "cli-bt"}, common...)...)
-	oneErrorLine(t, r, 1, "Prometheus at "+st.PrometheusURL)
-	if !strings.Contains(r.errOut, "--prometheus-service") {
-		t.Errorf("the error does not say how to reach Prometheus from outside: %q", r.errOut)
+	r := kc(t, time.Time{}, append([]string{"backtest", "--policy", "cli-bt-noprom"}, common...)...)
+	oneErrorLine(t, r, 1, "Prometheus at "+promURL)
+	if !strings.Contains(r.errOut, "PrometheusUnreachable") && !strings.Contains(r.errOut, "unreachable") || !strings.Contains(r.errOut, "--prometheus-service") {
+		t.Errorf("the error does not say Prometheus is out of reach and how to reach it from outside: %q", r.errOut)
 	}
+}
+
+// deletePV deletes a PersistentVolume made by a test, lifting the pv-protection finalizer no
+// controller-manager lifts here.
+func deletePV(t *testing.T, name string) {
+	c := context.Background()
+	var pv corev1.PersistentVolume
+	if err := k8sClient.Get(c, client.ObjectKey{Name: name}, &pv); err != nil {
+		return
+	}
+	pv.Finalizers = nil
+	_ = k8sClient.Update(c, &pv)
+	_ = k8sClient.Delete(c, &pv)
 }
