@@ -19,6 +19,10 @@ const (
 const (
 	// ReasonExcluded: the tiering annotation says "disabled" on the PV or its PVC.
 	ReasonExcluded = "Excluded"
+	// ReasonInvalidPin: the tier annotation on the PV or its PVC names no tier (NVMe or SATA,
+	// in any case); the volume stays where it is until the annotation is fixed or removed. Also
+	// the reason of the Warning Event on the PVC.
+	ReasonInvalidPin = "InvalidPin"
 	// ReasonOverlappingPolicies: another enabled policy selects the volume too; no policy moves
 	// it until only one selects it.
 	ReasonOverlappingPolicies = "OverlappingPolicies"
@@ -100,6 +104,13 @@ const (
 	ReasonPoolsFound = "PoolsFound"
 	// ReasonQuerySucceeded (MetricsAvailable True): Prometheus answered the IOPS query.
 	ReasonQuerySucceeded = "QuerySucceeded"
+	// ReasonNoVolumesSelected (Ready False): the policy selects no volume: no PersistentVolume of
+	// the Mayastor CSI driver has its storageClassName (and matches its volumeSelector).
+	ReasonNoVolumesSelected = "NoVolumesSelected"
+	// ReasonAllVolumesUnknown (Ready False): none of the volumes the policy selects has IOPS data
+	// covering its sampling window (Mayastor older than 2.6, the exporter not scraped, volumes
+	// unpublished, or history shorter than the window): no volume moves on IOPS.
+	ReasonAllVolumesUnknown = "AllVolumesUnknown"
 	// ReasonInvalidSpec: something the schema cannot check is wrong (a selector, a duration).
 	ReasonInvalidSpec = "InvalidSpec"
 	// ReasonDisabled: spec.enabled is false.

@@ -1,6 +1,8 @@
 package v1
 
 import (
+	"strings"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -14,6 +16,18 @@ const (
 	// TierSATA is the cheap tier: pools matched by a policy's sataPoolSelector.
 	TierSATA Tier = "SATA"
 )
+
+// ParseTier reads a tier name in any case ("nvme", "NVMe", "SATA", "sata"), around spaces;
+// false when it names no tier.
+func ParseTier(s string) (Tier, bool) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "nvme":
+		return TierNVMe, true
+	case "sata":
+		return TierSATA, true
+	}
+	return "", false
+}
 
 // StoragePolicySpec says which volumes are tiered, on which pools each tier lives, and the IOPS
 // thresholds that move a volume from one tier to the other. The fields and their meanings are the

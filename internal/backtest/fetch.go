@@ -382,7 +382,7 @@ func VolumesFromSnapshot(s *tiering.Snapshot, p *storagev1.StoragePolicy) ([]Vol
 		out = append(out, Volume{
 			ID: pv.VolumeID, Tier: storagev1.Tier(classes.Tiers.Placement(vol.ReplicaPools)),
 			SizeBytes: vol.SizeBytes, Replicas: len(vol.ReplicaPools),
-			LastMoved: lastMoved(s.Migrations[pv.VolumeID].LastReal, pv.Moves), Moves: pv.Moves, Pin: pv.Pin, Excluded: pv.Excluded,
+			LastMoved: lastMoved(s.Migrations[pv.VolumeID].LastReal, pv.Moves), Moves: pv.Moves, Pin: pv.Pin, Excluded: pv.Excluded || pv.BadPin != "",
 		})
 	}
 	slices.SortFunc(out, func(a, b Volume) int { return cmp.Compare(a.ID, b.ID) })

@@ -238,6 +238,7 @@ func TestVolumesFromSnapshot(t *testing.T) {
 			"v2": {ID: "v2", SizeBytes: 2 * gib, ReplicaPools: []string{"s1"}},
 			"v3": {ID: "v3", SizeBytes: 3 * gib, ReplicaPools: []string{"n1", "s1"}},
 			"v4": {ID: "v4", SizeBytes: 4 * gib, ReplicaPools: []string{"s1"}},
+			"v6": {ID: "v6", SizeBytes: 6 * gib, ReplicaPools: []string{"s1"}},
 		},
 		PVs: map[string]*tiering.PVObservation{
 			"pvc-v1": {Name: "pvc-v1", VolumeID: "v1", StorageClass: "mayastor", Pin: storagev1.TierSATA},
@@ -245,6 +246,8 @@ func TestVolumesFromSnapshot(t *testing.T) {
 			"pvc-v3": {Name: "pvc-v3", VolumeID: "v3", StorageClass: "mayastor"},
 			"pvc-v4": {Name: "pvc-v4", VolumeID: "v4", StorageClass: "other"},
 			"pvc-v5": {Name: "pvc-v5", VolumeID: "v5", StorageClass: "mayastor"},
+			// A tier annotation naming no tier keeps the volume where it is, as the planner does.
+			"pvc-v6": {Name: "pvc-v6", VolumeID: "v6", StorageClass: "mayastor", BadPin: "fast"},
 		},
 		Migrations: map[string]tiering.MigrationObservation{"v2": {LastReal: moved, LastAny: moved}},
 	}
@@ -256,6 +259,7 @@ func TestVolumesFromSnapshot(t *testing.T) {
 		{ID: "v1", Tier: nvme, SizeBytes: gib, Replicas: 2, Pin: sata},
 		{ID: "v2", Tier: sata, SizeBytes: 2 * gib, Replicas: 1, LastMoved: moved, Excluded: true},
 		{ID: "v3", Tier: "Mixed", SizeBytes: 3 * gib, Replicas: 2},
+		{ID: "v6", Tier: sata, SizeBytes: 6 * gib, Replicas: 1, Excluded: true},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %+v\nwant %+v", got, want)

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -87,13 +88,18 @@ func (bo *backtestOptions) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ms, _, err := po.mayastorClient(rc)
+	ms, msWhere, err := po.mayastorClient(rc)
+	if err != nil {
+		return err
+	}
+	watcher, promWhere, err := po.iopsEvaluator(rc)
 	if err != nil {
 		return err
 	}
 	// The volumes and their current tiers come from one observation, as plan's; IOPS history
-	// comes from Prometheus range queries below, not from the observation.
-	obs, err := observer.New(c, ms, nil)
+	// comes from Prometheus range queries below, so the observation evaluates no IOPS (it
+	// would for every enabled policy in the cluster, whichever is replayed).
+	obs, err := observer.New(c, ms, historyOnly{})
 	if err != nil {
 		return fmt.Errorf("observe the cluster: %w", err)
 	}
@@ -102,9 +108,20 @@ func (bo *backtestOptions) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("observe the cluster: %w", err)
 	}
+	if snap.MayastorProblem != nil {
+		return fmt.Errorf("Mayastor at %s could not be read (%s): backtest starts from the volumes' current tiers; from outside the cluster try --mayastor-service NAMESPACE/SERVICE:PORT",
+			msWhere, oneLine(snap.MayastorProblem.Message))
+	}
 	vols, err := backtest.VolumesFromSnapshot(snap, policy)
 	if err != nil {
 		return err
+	}
+	if len(vols) == 0 {
+		return fmt.Errorf("StoragePolicy %q selects no Mayastor volume: no PersistentVolume of StorageClass %q matching its volumeSelector has a volume in Mayastor at %s",
+			policy.Name, policy.Spec.StorageClassName, msWhere)
+	}
+	if err := probePrometheus(ctx, watcher); err != nil {
+		return fmt.Errorf("Prometheus at %s: %s; from outside the cluster try --prometheus-service NAMESPACE/SERVICE:PORT", promWhere, oneLine(err.Error()))
 	}
 	promURL, rt, _, err := po.prometheusEndpoint(rc)
 	if err != nil {
@@ -135,6 +152,27 @@ func (bo *backtestOptions) run(ctx context.Context) error {
 		return err
 	}
 	return report.WriteTable(po.Out)
+}
+
+// historyOnly is the observation's IOPS source in backtest: none is evaluated, the replay reads
+// the history with range queries of its own.
+type historyOnly struct{}
+
+var errHistoryOnly = errors.New("not evaluated: backtest reads IOPS history with range queries")
+
+func (historyOnly) Evaluate(context.Context, promwatch.Request) (*promwatch.Result, error) {
+	return nil, errHistoryOnly
+}
+
+// probePrometheus asks Prometheus one instant query so that an unreachable, slow or refusing
+// Prometheus is one line before the range queries start; any other answer, good or bad, is left
+// to the range queries to report.
+func probePrometheus(ctx context.Context, w *promwatch.Watcher) error {
+	_, err := w.Evaluate(ctx, promwatch.Request{Window: time.Minute})
+	if errors.Is(err, promwatch.ErrUnreachable) || errors.Is(err, promwatch.ErrTimeout) || errors.Is(err, promwatch.ErrUnauthorized) {
+		return err
+	}
+	return nil
 }
 
 // loadPolicy reads the policy to replay from the cluster (--policy) or a file (--policy-file).

@@ -56,11 +56,8 @@ The PVC can be given as pvc/NAMESPACE/NAME, or pvc/NAME with --namespace.`,
 
 // ParseTier reads --to: nvme or sata, in any case.
 func ParseTier(s string) (storagev1.Tier, error) {
-	switch strings.ToLower(s) {
-	case "nvme":
-		return storagev1.TierNVMe, nil
-	case "sata":
-		return storagev1.TierSATA, nil
+	if t, ok := storagev1.ParseTier(s); ok {
+		return t, nil
 	}
 	return "", usageErrorf("--to: %q is not a tier: use nvme or sata", s)
 }
@@ -104,26 +101,13 @@ func (mo *moveOptions) run(ctx context.Context, ref string) error {
 	if err != nil {
 		return err
 	}
-	var pvc corev1.PersistentVolumeClaim
-	if err := c.Get(ctx, clientKey(ns, name), &pvc); err != nil {
-		return notFoundOr(err, "PersistentVolumeClaim %s/%s not found", ns, name)
-	}
-	if pvc.Spec.VolumeName == "" {
-		return fmt.Errorf("PersistentVolumeClaim %s/%s is not bound to a PersistentVolume yet", ns, name)
-	}
-	var pv corev1.PersistentVolume
-	if err := c.Get(ctx, clientKey("", pvc.Spec.VolumeName), &pv); err != nil {
-		return notFoundOr(err, "PersistentVolume %s of PersistentVolumeClaim %s/%s not found", pvc.Spec.VolumeName, ns, name)
-	}
-	if pv.Spec.CSI == nil || pv.Spec.CSI.Driver != storagev1.MayastorCSIDriver {
-		return fmt.Errorf("PersistentVolumeClaim %s/%s is bound to %s, which is not a Mayastor volume (CSI driver %s)", ns, name, pv.Name, storagev1.MayastorCSIDriver)
-	}
-	if ref := pv.Spec.ClaimRef; ref != nil && (ref.Namespace != ns || ref.Name != name) {
-		return fmt.Errorf("PersistentVolume %s is bound to %s/%s, not to %s/%s", pv.Name, ref.Namespace, ref.Name, ns, name)
+	pv, err := claimedMayastorVolume(ctx, c, ns, name)
+	if err != nil {
+		return err
 	}
 	volumeID := pv.Spec.CSI.VolumeHandle
 
-	policy, err := mo.policyFor(ctx, c, &pv)
+	policy, err := mo.policyFor(ctx, c, pv)
 	if err != nil {
 		return err
 	}
@@ -141,7 +125,7 @@ func (mo *moveOptions) run(ctx context.Context, ref string) error {
 		}
 	}
 
-	tm := NewTierMigration(policy, ns+"/"+name, &pv, to, mo.allowRepublish, mo.dryRun, mo.now().Unix())
+	tm := NewTierMigration(policy, ns+"/"+name, pv, to, mo.allowRepublish, mo.dryRun, mo.now().Unix())
 	if err := c.Create(ctx, tm); err != nil {
 		if apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("TierMigration %s already exists: a move of this volume to %s was asked for this minute", tm.Name, to)

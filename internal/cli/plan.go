@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 	"github.com/billyronks/couchestor/internal/mayastor"
@@ -38,7 +39,7 @@ type planOptions struct {
 func newPlanCommand(o *Options) *cobra.Command {
 	po := &planOptions{Options: o, prometheus: promwatch.DefaultConfig()}
 	cmd := &cobra.Command{
-		Use:   "plan",
+		Use:   "plan [pvc/NAMESPACE/NAME]",
 		Short: "For each policy and each volume it selects, the decision right now and why",
 		Long: `plan observes the cluster once, as the operator does every --observe-interval (StoragePolicies,
 PersistentVolumes and their claims, TierMigrations from the API server; volumes and pools from
@@ -51,9 +52,21 @@ with the reason (the same reasons as the policy's status and Events) and a sente
 
 From outside the cluster, reach Mayastor and Prometheus through the API server's service proxy
 (--mayastor-service, --prometheus-service), or through a port-forward and --mayastor-url,
---prometheus-url.`,
-		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return po.run(cmd.Context()) },
+--prometheus-url.
+
+With pvc/NAMESPACE/NAME (or pvc/NAME in --namespace) it answers "why (not) this volume?": the
+policies that select the PVC's volume, each one's decision and reason, the volume's IOPS against
+the watermarks, the cooldown (and anti-flap) time left, the migration window and the slots.`,
+		Example: `  kubectl couchestor plan
+  kubectl couchestor plan pvc/shop/postgres-data
+  kubectl couchestor plan pvc/postgres-data -n shop -o json`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return usageErrorf("unexpected argument %q: plan takes at most one pvc/NAMESPACE/NAME", args[1])
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error { return po.run(cmd.Context(), args) },
 	}
 	cmd.Flags().StringVar(&po.policy, "policy", "", "only this StoragePolicy (default: every one)")
 	po.registerObservationFlags(cmd)
@@ -65,8 +78,8 @@ From outside the cluster, reach Mayastor and Prometheus through the API server's
 func (po *planOptions) registerObservationFlags(cmd *cobra.Command) {
 	fs := cmd.Flags()
 	outputFlag(fs, cmd, &po.output)
-	fs.StringVar(&po.mayastorURL, "mayastor-url", operator.DefaultMayastorURL, "Mayastor control-plane REST API (v0) URL")
-	fs.StringVar(&po.mayastorService, "mayastor-service", "", "reach Mayastor's REST API through the API server's service proxy: NAMESPACE/SERVICE:PORT, e.g. mayastor/mayastor-api-rest:8081 (instead of --mayastor-url)")
+	fs.StringVar(&po.mayastorURL, "mayastor-url", operator.DefaultMayastorURL, "Mayastor control-plane REST API (v0) URL; the default is the standalone Mayastor chart's Service, OpenEBS 4.x's is http://openebs-api-rest.openebs.svc.cluster.local:8081")
+	fs.StringVar(&po.mayastorService, "mayastor-service", "", "reach Mayastor's REST API through the API server's service proxy: NAMESPACE/SERVICE:PORT, e.g. mayastor/mayastor-api-rest:8081, or openebs/openebs-api-rest:8081 with OpenEBS 4.x (instead of --mayastor-url)")
 	fs.StringVar(&po.promService, "prometheus-service", "", "reach Prometheus through the API server's service proxy: NAMESPACE/SERVICE:PORT, e.g. monitoring/prometheus:9090 (instead of --prometheus-url)")
 	goFlags := flag.NewFlagSet("plan", flag.ContinueOnError)
 	po.prometheus.RegisterFlags(goFlags) // --prometheus-url and the others, as the operator has them
@@ -143,12 +156,22 @@ type VolumeReport struct {
 
 func (v VolumeReport) name() string { return cmp.Or(v.PVC, v.PersistentVolume) }
 
-func (po *planOptions) run(ctx context.Context) error {
+func (po *planOptions) run(ctx context.Context, args []string) error {
 	if err := checkOutput(po.output); err != nil {
 		return err
 	}
 	if po.maxConcurrent <= 0 {
 		return usageErrorf("--max-concurrent-migrations: must be a positive number, got %d", po.maxConcurrent)
+	}
+	var ns, name string
+	if len(args) == 1 {
+		var err error
+		if ns, name, err = parsePVCRef(args[0], ""); err != nil {
+			return err
+		}
+		if ns == "" {
+			ns = po.namespace()
+		}
 	}
 	ctx, cancel := po.context(ctx)
 	defer cancel()
@@ -156,40 +179,12 @@ func (po *planOptions) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ms, msWhere, err := po.mayastorClient(rc)
+	if len(args) == 1 {
+		return po.runClaim(ctx, c, rc, ns, name)
+	}
+	snap, err := po.observe(ctx, c, rc)
 	if err != nil {
 		return err
-	}
-	iops, promWhere, err := po.iopsEvaluator(rc)
-	if err != nil {
-		return err
-	}
-	if po.policy != "" {
-		var p storagev1.StoragePolicy
-		if err := c.Get(ctx, clientKey("", po.policy), &p); err != nil {
-			return notFoundOr(err, "StoragePolicy %q not found", po.policy)
-		}
-	}
-	obs, err := observer.New(c, ms, iops)
-	if err != nil {
-		return err
-	}
-	obs.Clock = clockFunc(po.now)
-	snap, err := obs.Observe(ctx)
-	if err != nil {
-		return fmt.Errorf("observe the cluster: %w", err)
-	}
-	if snap.MayastorProblem != nil {
-		fmt.Fprintf(po.ErrOut, "warning: Mayastor at %s could not be read (%s): no policy can decide; from outside the cluster try --mayastor-service NAMESPACE/SERVICE:PORT\n",
-			msWhere, oneLine(snap.MayastorProblem.Message))
-	}
-	warnedProm := false
-	for _, o := range snap.IOPS {
-		if o.Problem != nil && !warnedProm {
-			warnedProm = true
-			fmt.Fprintf(po.ErrOut, "warning: Prometheus at %s: %s (%s): no policy using it can decide; from outside the cluster try --prometheus-service NAMESPACE/SERVICE:PORT\n",
-				promWhere, o.Problem.Reason, oneLine(o.Problem.Message))
-		}
 	}
 
 	report := PlanReport{Taken: snap.Taken.UTC().Format("2006-01-02T15:04:05Z"), Policies: []PolicyReport{}}
@@ -208,6 +203,47 @@ func (po *planOptions) run(ctx context.Context) error {
 		return printStructured(po.Out, po.output, report)
 	}
 	return printPlanTable(po, report)
+}
+
+// observe takes one observation of the cluster as the operator does, and warns on ErrOut when
+// Mayastor or Prometheus could not be read.
+func (po *planOptions) observe(ctx context.Context, c client.Client, rc *rest.Config) (*tiering.Snapshot, error) {
+	ms, msWhere, err := po.mayastorClient(rc)
+	if err != nil {
+		return nil, err
+	}
+	iops, promWhere, err := po.iopsEvaluator(rc)
+	if err != nil {
+		return nil, err
+	}
+	if po.policy != "" {
+		var p storagev1.StoragePolicy
+		if err := c.Get(ctx, clientKey("", po.policy), &p); err != nil {
+			return nil, notFoundOr(err, "StoragePolicy %q not found", po.policy)
+		}
+	}
+	obs, err := observer.New(c, ms, iops)
+	if err != nil {
+		return nil, err
+	}
+	obs.Clock = clockFunc(po.now)
+	snap, err := obs.Observe(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("observe the cluster: %w", err)
+	}
+	if snap.MayastorProblem != nil {
+		fmt.Fprintf(po.ErrOut, "warning: Mayastor at %s could not be read (%s): no policy can decide; from outside the cluster try --mayastor-service NAMESPACE/SERVICE:PORT\n",
+			msWhere, oneLine(snap.MayastorProblem.Message))
+	}
+	warnedProm := false
+	for _, o := range snap.IOPS {
+		if o.Problem != nil && !warnedProm {
+			warnedProm = true
+			fmt.Fprintf(po.ErrOut, "warning: Prometheus at %s: %s (%s): no policy using it can decide; from outside the cluster try --prometheus-service NAMESPACE/SERVICE:PORT\n",
+				promWhere, o.Problem.Reason, oneLine(o.Problem.Message))
+		}
+	}
+	return snap, nil
 }
 
 func policyReport(s *tiering.Snapshot, p *storagev1.StoragePolicy, plan *tiering.PolicyPlan) PolicyReport {

@@ -132,10 +132,12 @@ func NewCommand(opts *Options) *cobra.Command {
 		Long: `kubectl couchestor talks to the API server with your kubeconfig.
 
   plan     for each StoragePolicy and each volume it selects, the decision right now and why
-           (the operator's own planner, read-only; the operator need not be running)
+           (the operator's own planner, read-only; the operator need not be running);
+           plan pvc/NAMESPACE/NAME: the same for one PVC, with cooldown, window and slots
   status   the TierMigrations in flight: phase, sync progress, time left to their deadline
   move     start a migration of one PVC to NVMe or SATA`,
 		Example: `  kubectl couchestor plan --mayastor-service mayastor/mayastor-api-rest:8081 --prometheus-service monitoring/prometheus:9090
+  kubectl couchestor plan --mayastor-service openebs/openebs-api-rest:8081 --prometheus-service monitoring/prometheus:9090   # OpenEBS 4.x
   kubectl couchestor plan --policy databases -o json
   kubectl couchestor status
   kubectl couchestor move pvc/shop/postgres-data --to nvme`,

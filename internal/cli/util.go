@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -8,8 +9,10 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
@@ -93,4 +96,27 @@ func humanDuration(d time.Duration) string {
 		return fmt.Sprintf("%dd", days)
 	}
 	return fmt.Sprintf("%dd%dh", days, h)
+}
+
+// claimedMayastorVolume is the Mayastor PersistentVolume PVC namespace/name is bound to, or a
+// one-line error saying why there is none.
+func claimedMayastorVolume(ctx context.Context, c client.Reader, ns, name string) (*corev1.PersistentVolume, error) {
+	var pvc corev1.PersistentVolumeClaim
+	if err := c.Get(ctx, clientKey(ns, name), &pvc); err != nil {
+		return nil, notFoundOr(err, "PersistentVolumeClaim %s/%s not found", ns, name)
+	}
+	if pvc.Spec.VolumeName == "" {
+		return nil, fmt.Errorf("PersistentVolumeClaim %s/%s is not bound to a PersistentVolume yet", ns, name)
+	}
+	var pv corev1.PersistentVolume
+	if err := c.Get(ctx, clientKey("", pvc.Spec.VolumeName), &pv); err != nil {
+		return nil, notFoundOr(err, "PersistentVolume %s of PersistentVolumeClaim %s/%s not found", pvc.Spec.VolumeName, ns, name)
+	}
+	if pv.Spec.CSI == nil || pv.Spec.CSI.Driver != storagev1.MayastorCSIDriver {
+		return nil, fmt.Errorf("PersistentVolumeClaim %s/%s is bound to %s, which is not a Mayastor volume (CSI driver %s)", ns, name, pv.Name, storagev1.MayastorCSIDriver)
+	}
+	if ref := pv.Spec.ClaimRef; ref != nil && (ref.Namespace != ns || ref.Name != name) {
+		return nil, fmt.Errorf("PersistentVolume %s is bound to %s/%s, not to %s/%s", pv.Name, ref.Namespace, ref.Name, ns, name)
+	}
+	return &pv, nil
 }

@@ -1,12 +1,14 @@
 package controller
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -72,6 +74,12 @@ type StoragePolicyReconciler struct {
 	// Observed, when set, delivers an event after each periodic observation: every policy is
 	// then re-decided (the Observer's Notify feeds it).
 	Observed <-chan event.GenericEvent
+
+	// badPins holds, per PVC (or unbound PV), the InvalidPin message last said in an Event, so
+	// it is said once per value, not at every reconcile. In memory only: after a restart it is
+	// said once more.
+	badPinsMu sync.Mutex
+	badPins   map[string]string
 }
 
 // SetupWithManager watches StoragePolicies, the PVs and PVCs they may select, the ends of
@@ -199,6 +207,7 @@ func (r *StoragePolicyReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	plan := tiering.PlanPolicy(snap, &policy, tiering.Flags{DryRun: r.Options.DryRun, PreservationMode: r.Options.PreservationMode,
 		MaxConcurrentMigrations: r.Options.MaxConcurrentMigrations}, start)
 
+	r.warnBadPins(ctx, plan.Volumes)
 	started := 0
 	for _, m := range plan.Moves {
 		created, err := r.startMigration(ctx, &policy, plan, m)
@@ -261,6 +270,45 @@ func (r *StoragePolicyReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	}
 	RecordPolicy(&policy)
 	return ctrl.Result{}, nil
+}
+
+// warnBadPins emits a Warning Event on the PVC (or the PV, when unbound) of each volume kept
+// where it is by a tier annotation that names no tier, once per value.
+func (r *StoragePolicyReconciler) warnBadPins(ctx context.Context, decisions []tiering.VolumeDecision) {
+	r.badPinsMu.Lock()
+	defer r.badPinsMu.Unlock()
+	for i := range decisions {
+		d := &decisions[i]
+		key := cmp.Or(d.Claim, d.PVName)
+		if d.Reason != storagev1.ReasonInvalidPin {
+			// Fixed, or excluded: a bad value set later is said again. A policy that is not
+			// active read no annotation, and another may have.
+			if len(r.badPins) > 0 && d.Reason != storagev1.ReasonPolicyNotActive {
+				delete(r.badPins, key)
+			}
+			continue
+		}
+		if r.badPins[key] == d.Message {
+			continue
+		}
+		var regarding client.Object
+		if ns, name, ok := strings.Cut(d.Claim, "/"); ok {
+			regarding = &corev1.PersistentVolumeClaim{}
+			if err := r.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, regarding); err != nil {
+				continue // said at a later reconcile, once the cache has it
+			}
+		} else {
+			regarding = &corev1.PersistentVolume{}
+			if err := r.Client.Get(ctx, types.NamespacedName{Name: d.PVName}, regarding); err != nil {
+				continue
+			}
+		}
+		r.Recorder.Eventf(regarding, nil, corev1.EventTypeWarning, storagev1.ReasonInvalidPin, "Evaluate", "%s", d.Message)
+		if r.badPins == nil {
+			r.badPins = map[string]string{}
+		}
+		r.badPins[key] = d.Message
+	}
 }
 
 // applyPlan writes a plan into a policy's status. history holds the records of the policy's

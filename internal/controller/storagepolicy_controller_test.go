@@ -225,3 +225,43 @@ func TestOverlappingPoliciesMoveNothing(t *testing.T) {
 		t.Errorf("two policies, one observation: %d pages, %d pool lists, %d evaluations", pages, pools, iops.evaluations())
 	}
 }
+
+// A tier annotation naming no tier keeps the volume where it is and is said in a Warning Event
+// on its PVC, once per value; a lowercase pin is a pin.
+func TestInvalidPinWarnsOnThePVCOnce(t *testing.T) {
+	claim := func(i int, tier string) *corev1.PersistentVolumeClaim {
+		return &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: fmt.Sprint("data-", i),
+			Annotations: map[string]string{storagev1.AnnotationTier: tier}}}
+	}
+	bad, lower := claim(0, "fast"), claim(1, "nvme")
+	policy := enabledPolicy("gold", "10m")
+	o, _, iops, kube, _ := world(t, 2, policy, bad, lower)
+	iops.iops = 1000 // between the watermarks: only a pin moves a volume
+	if _, err := o.Observe(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r, ev, cr := reconcilerFor(t, o, kube)
+	reconcileOnce(t, r, "gold")
+	reconcileOnce(t, r, "gold")
+	e := ev.on("PersistentVolumeClaim", storagev1.ReasonInvalidPin)
+	if len(e) != 1 || e[0].name != "data-0" || !strings.Contains(e[0].note, `"fast"`) {
+		t.Fatalf("InvalidPin Events on PVCs after two reconciles: %+v, want one on data-0 naming the value", e)
+	}
+	if len(cr.created) != 1 || cr.created[0].Spec.VolumeID != volumeID(1) || cr.created[0].Spec.TargetTier != storagev1.TierNVMe {
+		t.Fatalf("want one migration, of the volume pinned to nvme: %+v", cr.created)
+	}
+
+	// Another bad value is said again.
+	if err := kube.Get(context.Background(), client.ObjectKeyFromObject(bad), bad); err != nil {
+		t.Fatal(err)
+	}
+	bad.Annotations[storagev1.AnnotationTier] = "slow"
+	if err := kube.Update(context.Background(), bad); err != nil {
+		t.Fatal(err)
+	}
+	o.CacheChanged()
+	reconcileOnce(t, r, "gold")
+	if e := ev.on("PersistentVolumeClaim", storagev1.ReasonInvalidPin); len(e) != 2 || !strings.Contains(e[1].note, `"slow"`) {
+		t.Fatalf("after the value changed: %+v", e)
+	}
+}

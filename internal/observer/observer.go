@@ -411,9 +411,7 @@ func pvObservation(pv *corev1.PersistentVolume, claimAnnotations map[string]map[
 		}
 	}
 	obs.Excluded = strings.EqualFold(tieringMode, "disabled")
-	if t := storagev1.Tier(tier); t == storagev1.TierNVMe || t == storagev1.TierSATA {
-		obs.Pin = t
-	}
+	obs.Pin, obs.BadPin = tiering.ParsePin(tier)
 	if v, ok := pv.Annotations[storagev1.AnnotationMoves]; ok {
 		// An unreadable record is no record: the volume is judged by its TierMigrations, and
 		// the next move writes a good one.

@@ -454,3 +454,27 @@ func TestNewRequiresItsInputs(t *testing.T) {
 		t.Fatalf("New with every input: %+v, %v", o, err)
 	}
 }
+
+// The pin annotation is read in any case, the spelling `move --to nvme` teaches included; a
+// value naming no tier is kept as bad, never dropped.
+func TestPVObservationPinInAnyCase(t *testing.T) {
+	var objs []client.Object
+	for i, v := range []string{"nvme", "Sata", "fast"} {
+		objs = append(objs, &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: fmt.Sprint("data-", i),
+			Annotations: map[string]string{storagev1.AnnotationTier: v}}})
+	}
+	o, _, _, _, _ := world(t, 3, objs...)
+	s, err := o.Observe(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []struct {
+		pin storagev1.Tier
+		bad string
+	}{{storagev1.TierNVMe, ""}, {storagev1.TierSATA, ""}, {"", "fast"}} {
+		got := s.PVs[promwatch.PVName(volumeID(i))]
+		if got == nil || got.Pin != want.pin || got.BadPin != want.bad {
+			t.Errorf("volume %d: %+v, want pin %q, bad %q", i, got, want.pin, want.bad)
+		}
+	}
+}

@@ -99,7 +99,7 @@ func NewFlagSet(name string, cfg *Config) *pflag.FlagSet {
 	goFlags := flag.NewFlagSet(name, flag.ContinueOnError)
 	cfg.Prometheus.RegisterFlags(goFlags)
 	fs.AddGoFlagSet(goFlags)
-	fs.StringVar(&cfg.MayastorURL, "mayastor-url", DefaultMayastorURL, "Mayastor control-plane REST API (v0) URL")
+	fs.StringVar(&cfg.MayastorURL, "mayastor-url", DefaultMayastorURL, "Mayastor control-plane REST API (v0) URL; the default is the standalone Mayastor chart's Service, OpenEBS 4.x's is http://openebs-api-rest.openebs.svc.cluster.local:8081")
 	fs.IntVar(&cfg.MaxConcurrentMigrations, "max-concurrent-migrations", DefaultMaxConcurrentMigrations, "maximum parallel migrations, all policies together")
 	fs.IntVar(&cfg.MigrationTimeoutMinutes, "migration-timeout-minutes", DefaultMigrationTimeoutMinutes, "migration timeout in minutes, for policies that do not set migrationTimeout")
 	fs.IntVar(&cfg.SyncPollIntervalSeconds, "sync-poll-interval-seconds", DefaultSyncPollIntervalSeconds, "replica sync check interval in seconds")

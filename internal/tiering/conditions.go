@@ -3,6 +3,9 @@ package tiering
 import (
 	"cmp"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -58,4 +61,40 @@ func stayAll(cases []volumeCase, message string) []VolumeDecision {
 			Action: ActionStay, Reason: storagev1.ReasonPolicyNotActive, Message: message}
 	}
 	return out
+}
+
+// idleCondition is the Ready condition of a policy that could decide but tiers nothing: it
+// selects no volume, or none of the volumes it selects has IOPS data covering the window. Such a
+// policy is not Ready, whatever it decided (a pinned volume still moves); false otherwise.
+func idleCondition(spec *storagev1.StoragePolicySpec, cases []volumeCase) (Condition, bool) {
+	if len(cases) == 0 {
+		msg := fmt.Sprintf("selects no volume: no PersistentVolume of the Mayastor CSI driver has StorageClass %q", spec.StorageClassName)
+		if spec.VolumeSelector != nil {
+			msg = fmt.Sprintf("selects no volume: no PersistentVolume of the Mayastor CSI driver has StorageClass %q and matches its volumeSelector", spec.StorageClassName)
+		}
+		return Condition{metav1.ConditionFalse, storagev1.ReasonNoVolumesSelected,
+			msg + "; check storageClassName against the StorageClasses of provisioner io.openebs.csi-mayastor"}, true
+	}
+	why := map[string]int{}
+	for i := range cases {
+		if cases[i].iops.Known {
+			return Condition{}, false
+		}
+		why[cmp.Or(cases[i].iops.Reason, "NoSeries")]++
+	}
+	reasons := slices.Sorted(maps.Keys(why))
+	slices.SortStableFunc(reasons, func(a, b string) int { return cmp.Compare(why[b], why[a]) })
+	parts := make([]string, len(reasons))
+	for i, r := range reasons {
+		parts[i] = fmt.Sprintf("%s %d", r, why[r])
+	}
+	msg := fmt.Sprintf("none of its %d volumes has IOPS data covering the sampling window %s (%s): no volume moves on IOPS",
+		len(cases), spec.SamplingWindow, strings.Join(parts, ", "))
+	if why["NoSeries"] > 0 {
+		msg += "; NoSeries: Prometheus has no volume_num_read_ops series for them (Mayastor older than 2.6 exports none; or the io-engine exporter is not scraped, or the volumes are unpublished)"
+	}
+	if why["PartialHistory"] > 0 {
+		msg += "; PartialHistory: the data covers less of the window than required yet (wait one samplingWindow)"
+	}
+	return Condition{metav1.ConditionFalse, storagev1.ReasonAllVolumesUnknown, msg}, true
 }

@@ -28,6 +28,8 @@ func (plan *PolicyPlan) grant(s *Snapshot, pc *planContext, f Flags, policy stri
 	policyFree := int(pc.spec.MaxConcurrentMigrations) - s.InFlight.ByPolicy[policy]
 	globalFree := f.MaxConcurrentMigrations - s.InFlight.Global
 	slots := max(0, min(policyFree, globalFree))
+	plan.Slots = Slots{PolicyMax: int(pc.spec.MaxConcurrentMigrations), PolicyInFlight: s.InFlight.ByPolicy[policy],
+		OperatorMax: f.MaxConcurrentMigrations, OperatorInFlight: s.InFlight.Global, Free: slots}
 	room := newTierRoom(s.Pools, classes, int(pc.spec.CapacityHeadroomPercent))
 	for _, i := range slices.Concat(promote, demote) {
 		v, d := &cases[i], &plan.Volumes[i]

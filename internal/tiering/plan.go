@@ -100,6 +100,18 @@ type PolicyPlan struct {
 	ApprovalTimeout time.Duration
 	// AntiFlap is the policy's anti-flap rule: the reconciler records each real move with it.
 	AntiFlap AntiFlap
+	// Slots are the migration slots the moves were given from (zero when the policy is not
+	// active).
+	Slots Slots
+}
+
+// Slots are the migration slots of one decision: the policy's maxConcurrentMigrations and the
+// operator's --max-concurrent-migrations, each less its migrations in flight.
+type Slots struct {
+	PolicyMax, PolicyInFlight     int
+	OperatorMax, OperatorInFlight int
+	// Free is how many migrations could start before this decision's moves took any.
+	Free int
 }
 
 // PlanPolicy decides, for every volume a policy selects, whether it moves now, waits or stays,
@@ -231,6 +243,10 @@ func PlanPolicy(s *Snapshot, p *storagev1.StoragePolicy, f Flags, now time.Time)
 	approvalNote := ""
 	if plan.Counts.WaitingApproval > 0 || plan.Manual {
 		approvalNote = fmt.Sprintf("; %d waiting for approval", plan.Counts.WaitingApproval)
+	}
+	if idle, ok := idleCondition(spec, cases); ok {
+		plan.Ready = idle
+		return plan
 	}
 	plan.Ready = Condition{metav1.ConditionTrue, storagev1.ReasonEvaluated,
 		fmt.Sprintf("%d volumes watched: %d on NVMe, %d on SATA, %d without IOPS data; %d migrations to start, %d waiting%s%s%s",

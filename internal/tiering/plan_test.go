@@ -159,17 +159,21 @@ func TestPlanPolicyRules(t *testing.T) {
 		{"hot on NVMe stays", onNVMe, stay, "", storagev1.ReasonAlreadyOnTarget, ""},
 		{"cold on SATA stays", iops(1), stay, "", storagev1.ReasonAlreadyOnTarget, ""},
 		// Unknown IOPS is never zero.
+		// A policy none of whose volumes has IOPS data is not Ready; one with some is.
 		{"IOPS unknown stays", func(s *Snapshot, _ *storagev1.StoragePolicy, _ *Flags) {
 			s.IOPS[hourKey].Volumes["v"] = VolumeIOPS{Reason: "PartialHistory"}
-		}, stay, "", storagev1.ReasonUnknownIOPS, ""},
+		}, stay, "", storagev1.ReasonUnknownIOPS, storagev1.ReasonAllVolumesUnknown},
 		{"no series at all stays", func(s *Snapshot, _ *storagev1.StoragePolicy, _ *Flags) { delete(s.IOPS[hourKey].Volumes, "v") },
-			stay, "", storagev1.ReasonUnknownIOPS, ""},
+			stay, "", storagev1.ReasonUnknownIOPS, storagev1.ReasonAllVolumesUnknown},
 		// Annotations (already resolved PVC over PV in the snapshot).
 		{"excluded", pv(func(p *PVObservation) { p.Excluded = true }), stay, "", storagev1.ReasonExcluded, ""},
 		{"pinned to NVMe though cold", all(iops(1), pv(func(p *PVObservation) { p.Pin = nvme })), move, nvme, storagev1.ReasonPinned, ""},
 		{"pinned without data still moves", all(onNVMe, pv(func(p *PVObservation) { p.Pin = sata }),
-			func(s *Snapshot, _ *storagev1.StoragePolicy, _ *Flags) { delete(s.IOPS[hourKey].Volumes, "v") }), move, sata, storagev1.ReasonPinned, ""},
+			func(s *Snapshot, _ *storagev1.StoragePolicy, _ *Flags) { delete(s.IOPS[hourKey].Volumes, "v") }), move, sata, storagev1.ReasonPinned, storagev1.ReasonAllVolumesUnknown},
 		{"pinned where it is stays", all(onNVMe, iops(1), pv(func(p *PVObservation) { p.Pin = nvme })), stay, "", storagev1.ReasonAlreadyOnTarget, ""},
+		{"a pin naming no tier stays, though hot", pv(func(p *PVObservation) { p.BadPin = "fast" }), stay, "", storagev1.ReasonInvalidPin, ""},
+		{"a pin naming no tier stays, though cold", all(onNVMe, iops(1), pv(func(p *PVObservation) { p.BadPin = "ssd" })), stay, "", storagev1.ReasonInvalidPin, ""},
+		{"excluded wins over a pin naming no tier", pv(func(p *PVObservation) { p.BadPin, p.Excluded = "fast", true }), stay, "", storagev1.ReasonExcluded, ""},
 		{"pin respects cooldown", all(iops(1), pv(func(p *PVObservation) { p.Pin = nvme }), migration(MigrationObservation{LastAny: now.Add(-time.Minute), LastReal: now.Add(-time.Minute)})),
 			stay, "", storagev1.ReasonCoolingDown, ""},
 		// Overlapping policies: only enabled, valid policies of the same StorageClass count.
@@ -272,10 +276,11 @@ func TestPlanPolicyRules(t *testing.T) {
 		{"bad approval timeout", spec(func(s *storagev1.StoragePolicySpec) { s.Approval, s.ApprovalTimeout = storagev1.ApprovalManual, "soon" }),
 			"", "", "", storagev1.ReasonInvalidSpec},
 		// Selection.
-		{"another StorageClass", pv(func(p *PVObservation) { p.StorageClass = "other" }), "", "", "", ""},
+		// A policy selecting no volume is not Ready.
+		{"another StorageClass", pv(func(p *PVObservation) { p.StorageClass = "other" }), "", "", "", storagev1.ReasonNoVolumesSelected},
 		{"volumeSelector does not match", spec(func(s *storagev1.StoragePolicySpec) {
 			s.VolumeSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}
-		}), "", "", "", ""},
+		}), "", "", "", storagev1.ReasonNoVolumesSelected},
 		{"volumeSelector matches", spec(func(s *storagev1.StoragePolicySpec) {
 			s.VolumeSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "app", Operator: metav1.LabelSelectorOpIn, Values: []string{"db", "cache"}}}}
 		}), move, nvme, storagev1.ReasonAboveHighWatermark, ""},
@@ -702,5 +707,76 @@ func TestPlanPolicyConcurrently(t *testing.T) {
 		if plan := <-done; len(plan.Moves) != 0 || len(plan.Overlaps) == 0 {
 			t.Errorf("every volume overlaps with \"all\": %d moves, %d overlaps", len(plan.Moves), len(plan.Overlaps))
 		}
+	}
+}
+
+// A policy is Ready when it selects a volume and some volume it selects has IOPS data; otherwise
+// the reason says which, and the message says why the volumes are Unknown.
+func TestPolicyReadyNeedsAVolumeWithIOPS(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		iops    map[string]VolumeIOPS // by volume; absent: no series
+		ready   metav1.ConditionStatus
+		reason  string
+		message string
+	}{
+		{"both known", map[string]VolumeIOPS{"a": {Known: true, IOPS: 2000}, "b": {Known: true, IOPS: 3000}}, metav1.ConditionTrue, storagev1.ReasonEvaluated, "2 volumes watched"},
+		{"one known, one without series", map[string]VolumeIOPS{"a": {Known: true, IOPS: 2000}}, metav1.ConditionTrue, storagev1.ReasonEvaluated, "1 without IOPS data"},
+		{"none known", map[string]VolumeIOPS{"a": {Reason: "PartialHistory"}}, metav1.ConditionFalse, storagev1.ReasonAllVolumesUnknown,
+			"none of its 2 volumes has IOPS data covering the sampling window 1h (NoSeries 1, PartialHistory 1)"},
+		{"no series at all: Mayastor's version is named", nil, metav1.ConditionFalse, storagev1.ReasonAllVolumesUnknown, "older than 2.6"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := testSnapshot(testVolume{"a", []string{"s1"}, 0}, testVolume{"b", []string{"s2"}, 0})
+			s.IOPS[hourKey].Volumes = tc.iops
+			plan := PlanPolicy(s, testPolicy("p"), testFlags, now)
+			if plan.Ready.Status != tc.ready || plan.Ready.Reason != tc.reason || !strings.Contains(plan.Ready.Message, tc.message) {
+				t.Errorf("Ready %s %s (%s), want %s %s containing %q", plan.Ready.Status, plan.Ready.Reason, plan.Ready.Message, tc.ready, tc.reason, tc.message)
+			}
+		})
+	}
+	s := testSnapshot()
+	plan := PlanPolicy(s, testPolicy("p"), testFlags, now)
+	if plan.Ready.Status != metav1.ConditionFalse || plan.Ready.Reason != storagev1.ReasonNoVolumesSelected || !strings.Contains(plan.Ready.Message, `StorageClass "mayastor"`) {
+		t.Errorf("no volume: Ready %+v", plan.Ready)
+	}
+}
+
+// VolumeCooldown is the cooldown the planner judges by: from the latest real move (any move for
+// a dry run) or the moves record, lengthened by flips.
+func TestVolumeCooldown(t *testing.T) {
+	af := AntiFlap{WindowCooldowns: 3, Base: 24 * time.Hour, Max: 7 * 24 * time.Hour}
+	ago := func(d time.Duration) time.Time { return now.Add(-d) }
+	for _, tc := range []struct {
+		name   string
+		m      MigrationObservation
+		rec    MoveRecord
+		dryRun bool
+		length time.Duration
+		left   time.Duration
+	}{
+		{"never moved", MigrationObservation{}, MoveRecord{}, false, 24 * time.Hour, 0},
+		{"moved an hour ago", MigrationObservation{LastAny: ago(time.Hour), LastReal: ago(time.Hour)}, MoveRecord{}, false, 24 * time.Hour, 23 * time.Hour},
+		{"a dry run starts no cooldown for real moves", MigrationObservation{LastAny: ago(time.Hour)}, MoveRecord{}, false, 24 * time.Hour, 0},
+		{"a dry run's cooldown counts from any move", MigrationObservation{LastAny: ago(time.Hour)}, MoveRecord{}, true, 24 * time.Hour, 23 * time.Hour},
+		{"the moves record outlives the TierMigrations", MigrationObservation{}, MoveRecord{At: ago(2 * time.Hour), To: storagev1.TierNVMe}, false, 24 * time.Hour, 22 * time.Hour},
+		{"one flip doubles it", MigrationObservation{}, MoveRecord{At: ago(2 * time.Hour), Flips: 1}, false, 48 * time.Hour, 46 * time.Hour},
+		{"over", MigrationObservation{LastAny: ago(25 * time.Hour), LastReal: ago(25 * time.Hour)}, MoveRecord{}, false, 24 * time.Hour, 0},
+	} {
+		c := VolumeCooldown(tc.m, tc.rec, af, tc.dryRun, now)
+		if c.Length != tc.length || c.Left != tc.left {
+			t.Errorf("%s: length %s left %s, want %s and %s", tc.name, c.Length, c.Left, tc.length, tc.left)
+		}
+	}
+}
+
+// The plan says which slots its moves were given from.
+func TestPlanSlots(t *testing.T) {
+	s := testSnapshot(testVolume{"v", []string{"s1"}, 7000})
+	s.InFlight = InFlight{Global: 3, ByPolicy: map[string]int{"p": 1}}
+	plan := PlanPolicy(s, testPolicy("p"), Flags{MaxConcurrentMigrations: 10}, now)
+	want := Slots{PolicyMax: 2, PolicyInFlight: 1, OperatorMax: 10, OperatorInFlight: 3, Free: 1}
+	if plan.Slots != want || len(plan.Moves) != 1 {
+		t.Errorf("slots %+v (%d moves), want %+v and one move", plan.Slots, len(plan.Moves), want)
 	}
 }

@@ -1,6 +1,7 @@
 package tiering
 
 import (
+	"strings"
 	"time"
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
@@ -77,7 +78,9 @@ type PVObservation struct {
 	// Claim is the bound PVC ("namespace/name"), empty when unbound.
 	Claim string
 	// Pin and Excluded come from the storage.billyronks.io annotations, the PVC's over the PV's.
+	// BadPin is the tier annotation's value when it names no tier (Pin is then empty).
 	Pin      storagev1.Tier
+	BadPin   string
 	Excluded bool
 	// Moves is the volume's anti-flap record, from the PV's storage.billyronks.io/moves
 	// annotation (zero when absent or unreadable).
@@ -137,4 +140,16 @@ type Flags struct {
 	DryRun                  bool
 	PreservationMode        bool
 	MaxConcurrentMigrations int
+}
+
+// ParsePin reads the tier annotation's value: the tier it pins to, in any case; or, when it
+// names no tier, the value as bad. An empty value pins nothing.
+func ParsePin(value string) (pin storagev1.Tier, bad string) {
+	if strings.TrimSpace(value) == "" {
+		return "", ""
+	}
+	if t, ok := storagev1.ParseTier(value); ok {
+		return t, ""
+	}
+	return "", value
 }

@@ -16,6 +16,7 @@ type stayRule func(v *volumeCase, pc *planContext) (stay bool, reason, message s
 // A volume no rule keeps moves, if a slot and room are free.
 var stayRules = []stayRule{
 	excludedByAnnotation,
+	invalidPin,
 	selectedByAnotherPolicy,
 	unknownToMayastor,
 	awaitingApproval,
@@ -45,6 +46,16 @@ func firstStayRule(v *volumeCase, pc *planContext) (reason, message string, stay
 
 func excludedByAnnotation(v *volumeCase, _ *planContext) (bool, string, string) {
 	return v.pv.Excluded, storagev1.ReasonExcluded, "excluded from tiering by the " + storagev1.AnnotationTiering + " annotation"
+}
+
+// invalidPin keeps a volume whose tier annotation names no tier where it is: the person meant
+// to pin it somewhere, and its IOPS may send it the other way.
+func invalidPin(v *volumeCase, _ *planContext) (bool, string, string) {
+	if v.pv.BadPin == "" {
+		return false, "", ""
+	}
+	return true, storagev1.ReasonInvalidPin, fmt.Sprintf("the %s annotation %q names no tier: use NVMe or SATA (any case), or remove it; the volume stays where it is until then",
+		storagev1.AnnotationTier, v.pv.BadPin)
 }
 
 func selectedByAnotherPolicy(v *volumeCase, _ *planContext) (bool, string, string) {
@@ -136,24 +147,44 @@ func oneReplicaInAffinityGroup(v *volumeCase, _ *planContext) (bool, string, str
 // TierMigrations. A volume that flipped cools down longer: cooldownPeriod × 2^flips, at most
 // antiFlap.maxCooldown (AntiFlapCooldown).
 func coolingDown(v *volumeCase, pc *planContext) (bool, string, string) {
-	last := v.migration.LastReal
-	if pc.dryRun {
-		last = v.migration.LastAny
+	c := VolumeCooldown(v.migration, v.pv.Moves, pc.antiFlap, pc.dryRun, pc.now)
+	if c.Left <= 0 {
+		return false, "", ""
 	}
-	rec := v.pv.Moves
+	ago := pc.now.Sub(c.Last)
+	if c.Length > pc.cooldown {
+		return true, storagev1.ReasonAntiFlapCooldown,
+			fmt.Sprintf("moved %s ago; flip %d: cooldown extended to %s (cooldownPeriod %s × 2^%d, at most %s); ends in %s",
+				ago.Round(time.Second), c.Flips, c.Length, pc.cooldown, c.Flips, pc.antiFlap.Max, c.Left.Round(time.Second))
+	}
+	return true, storagev1.ReasonCoolingDown,
+		fmt.Sprintf("moved %s ago; cooldown ends in %s", ago.Round(time.Second), c.Left.Round(time.Second))
+}
+
+// CooldownState is where a volume stands in its cooldown.
+type CooldownState struct {
+	// Last is the move the cooldown counts from; zero when the volume never moved.
+	Last time.Time
+	// Length is the volume's cooldown: cooldownPeriod, lengthened for Flips flips (anti-flap).
+	Length time.Duration
+	Flips  int
+	// Left is what remains of it; 0 when it is over.
+	Left time.Duration
+}
+
+// VolumeCooldown is a volume's cooldown at now, as coolingDown judges it: from its latest real
+// move (any move, for a dry run) or its PV's moves record, whichever is later.
+func VolumeCooldown(m MigrationObservation, rec MoveRecord, af AntiFlap, dryRun bool, now time.Time) CooldownState {
+	last := m.LastReal
+	if dryRun {
+		last = m.LastAny
+	}
 	if rec.At.After(last) {
 		last = rec.At
 	}
-	cooldown := pc.antiFlap.Cooldown(rec.Flips)
-	if last.IsZero() || pc.now.Sub(last) >= cooldown {
-		return false, "", ""
+	c := CooldownState{Last: last, Length: af.Cooldown(rec.Flips), Flips: rec.Flips}
+	if !last.IsZero() && now.Sub(last) < c.Length {
+		c.Left = c.Length - now.Sub(last)
 	}
-	ago := pc.now.Sub(last)
-	if cooldown > pc.cooldown {
-		return true, storagev1.ReasonAntiFlapCooldown,
-			fmt.Sprintf("moved %s ago; flip %d: cooldown extended to %s (cooldownPeriod %s × 2^%d, at most %s); ends in %s",
-				ago.Round(time.Second), rec.Flips, cooldown, pc.cooldown, rec.Flips, pc.antiFlap.Max, (cooldown - ago).Round(time.Second))
-	}
-	return true, storagev1.ReasonCoolingDown,
-		fmt.Sprintf("moved %s ago; cooldown ends in %s", ago.Round(time.Second), (cooldown - ago).Round(time.Second))
+	return c
 }

@@ -67,3 +67,33 @@ func TestVolumePlacement(t *testing.T) {
 		}
 	}
 }
+
+// The tier annotation is read in any case; a value naming no tier is bad, an empty one pins
+// nothing.
+func TestParsePin(t *testing.T) {
+	for _, tc := range []struct {
+		value string
+		pin   storagev1.Tier
+		bad   string
+	}{
+		{"NVMe", storagev1.TierNVMe, ""},
+		{"nvme", storagev1.TierNVMe, ""},
+		{"NVME", storagev1.TierNVMe, ""},
+		{"Nvme", storagev1.TierNVMe, ""},
+		{" nvme ", storagev1.TierNVMe, ""},
+		{"SATA", storagev1.TierSATA, ""},
+		{"sata", storagev1.TierSATA, ""},
+		{"Sata", storagev1.TierSATA, ""},
+		{"", "", ""},
+		{"  ", "", ""},
+		{"fast", "", "fast"},
+		{"ssd", "", "ssd"},
+		{"nvme1", "", "nvme1"},
+		{"NVMe,SATA", "", "NVMe,SATA"},
+	} {
+		pin, bad := ParsePin(tc.value)
+		if pin != tc.pin || bad != tc.bad {
+			t.Errorf("ParsePin(%q) = %q, %q; want %q, %q", tc.value, pin, bad, tc.pin, tc.bad)
+		}
+	}
+}

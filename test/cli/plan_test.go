@@ -163,6 +163,23 @@ func TestPlanNamesThePVCAndTheReason(t *testing.T) {
 		t.Errorf("plan of every policy: exit %d\n%s%s", r.code, r.out, r.errOut)
 	}
 
+	// One PVC: the policies that select its volume, the decision and what it was made from.
+	for _, claim := range [][]string{{"pvc/shop/orders-db"}, {"pvc/orders-db", "-n", "shop"}} {
+		r = kc(t, time.Time{}, append(append([]string{"plan"}, claim...), "--mayastor-url", st.SimURL, "--prometheus-url", st.PrometheusURL, "--max-concurrent-migrations=50")...)
+		for _, want := range []string{"PersistentVolumeClaim shop/orders-db: PersistentVolume pvc-" + vol("01"), "StoragePolicy cli-plan: Ready=True (Evaluated)",
+			"decision:  Move to NVMe, on SATA", "reason:    AboveHighWatermark", "high watermark 5000", "cooldown:  never moved", "window:    none configured", "slots:"} {
+			if r.code != 0 || !strings.Contains(r.out, want) {
+				t.Errorf("plan %v: exit %d, output lacks %q:\n%s%s", claim, r.code, want, r.out, r.errOut)
+			}
+		}
+	}
+	r = kc(t, time.Time{}, "plan", "pvc/shop/orders-db", "-o", "json", "--mayastor-url", st.SimURL, "--prometheus-url", st.PrometheusURL, "--max-concurrent-migrations=50")
+	var claim cli.ClaimPlanReport
+	if err := json.Unmarshal([]byte(r.out), &claim); err != nil || len(claim.Policies) != 1 || claim.Policies[0].Policy != "cli-plan" ||
+		claim.Policies[0].Volume.Reason != storagev1.ReasonAboveHighWatermark || claim.Policies[0].Slots == nil {
+		t.Errorf("plan pvc/shop/orders-db -o json: %v\n%s", err, r.out)
+	}
+
 	// Read-only: no TierMigration was created.
 	var tms storagev1.TierMigrationList
 	if err := k8sClient.List(ctx(t), &tms); err != nil {
@@ -190,5 +207,7 @@ func TestPlanBadInput(t *testing.T) {
 	oneErrorLine(t, kc(t, time.Time{}, "plan", "-o", "xml"), 2, `--output: "xml"`)
 	oneErrorLine(t, kc(t, time.Time{}, "plan", "--mayastor-service", "mayastor"), 2, "--mayastor-service")
 	oneErrorLine(t, kc(t, time.Time{}, "plan", "--prometheus-url", "prometheus:9090"), 2, "--prometheus-url")
-	oneErrorLine(t, kc(t, time.Time{}, "plan", "extra"), 2, `unexpected argument "extra"`)
+	oneErrorLine(t, kc(t, time.Time{}, "plan", "extra"), 2, `"extra": want pvc/NAMESPACE/NAME`)
+	oneErrorLine(t, kc(t, time.Time{}, "plan", "pvc/a/b", "pvc/c/d"), 2, `unexpected argument "pvc/c/d"`)
+	oneErrorLine(t, kc(t, time.Time{}, "plan", "pvc/default/no-such-claim"), 1, "PersistentVolumeClaim default/no-such-claim not found")
 }
