@@ -25,10 +25,10 @@ import (
 	"github.com/billyronks/couchestor/internal/tiering"
 )
 
-// MayastorReader is what the observer reads of Mayastor: the volumes, a page at a time, and the
-// pools. *mayastor.Client satisfies it.
+// MayastorReader is what the observer reads of Mayastor: the volumes, a page at a time, each
+// decoded only as far as a decision reads, and the pools. *mayastor.Client satisfies it.
 type MayastorReader interface {
-	WalkVolumes(ctx context.Context, fn func(page []mayastor.Volume) error) error
+	WalkVolumeBriefs(ctx context.Context, fn func(page []mayastor.VolumeBrief) error) error
 	ListPools(ctx context.Context) ([]mayastor.Pool, error)
 }
 
@@ -246,9 +246,9 @@ func (o *Observer) observeMayastor(ctx context.Context, s *tiering.Snapshot) {
 		s.Pools = append(s.Pools, p)
 	}
 	s.Volumes = map[string]*tiering.VolumeObservation{}
-	err = o.Mayastor.WalkVolumes(ctx, func(page []mayastor.Volume) error {
+	err = o.Mayastor.WalkVolumeBriefs(ctx, func(page []mayastor.VolumeBrief) error {
 		for i := range page {
-			v := tiering.ObserveVolume(&page[i])
+			v := tiering.ObserveBrief(page[i])
 			for k, pool := range v.ReplicaPools {
 				if id, ok := poolIDs[pool]; ok {
 					v.ReplicaPools[k] = id // one copy of each pool id, not one per replica

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -23,6 +24,8 @@ const (
 	DefaultRetryBaseDelay = 200 * time.Millisecond
 	DefaultRetryMaxDelay  = 5 * time.Second
 	DefaultPageSize       = 500
+	// DefaultPageConcurrency is how many pages WalkVolumeBriefs fetches at once.
+	DefaultPageConcurrency = 4
 )
 
 // maxErrorBody bounds how much of a non-JSON error answer is kept.
@@ -49,6 +52,9 @@ type Config struct {
 	RetryMaxDelay  time.Duration
 	// PageSize is max_entries for ListAllVolumes (DefaultPageSize when 0).
 	PageSize int
+	// PageConcurrency bounds how many pages WalkVolumeBriefs has in flight at once
+	// (DefaultPageConcurrency when 0; one at a time when negative).
+	PageConcurrency int
 	// UserAgent is sent with every request when set.
 	UserAgent string
 	// Observer, when set, is told about every request (metrics: operation, duration, error).
@@ -65,8 +71,12 @@ type Client struct {
 	baseDelay  time.Duration
 	maxDelay   time.Duration
 	pageSize   int
-	userAgent  string
-	observer   RequestObserver
+	pageConc   int
+	// lastPageOffset is the starting_token of the last page of the latest concurrent walk, -1
+	// before the first.
+	lastPageOffset atomic.Int64
+	userAgent      string
+	observer       RequestObserver
 	// sleep waits between retries; replaced in tests.
 	sleep func(ctx context.Context, d time.Duration) error
 }
@@ -95,10 +105,12 @@ func New(cfg Config) (*Client, error) {
 		baseDelay:  cfg.RetryBaseDelay,
 		maxDelay:   cfg.RetryMaxDelay,
 		pageSize:   cfg.PageSize,
+		pageConc:   cfg.PageConcurrency,
 		userAgent:  cfg.UserAgent,
 		observer:   cfg.Observer,
 		sleep:      sleepCtx,
 	}
+	c.lastPageOffset.Store(-1)
 	if c.http == nil {
 		c.http = http.DefaultClient
 	}
@@ -118,6 +130,11 @@ func New(cfg Config) (*Client, error) {
 	}
 	if c.pageSize <= 0 {
 		c.pageSize = DefaultPageSize
+	}
+	if c.pageConc == 0 {
+		c.pageConc = DefaultPageConcurrency
+	} else if c.pageConc < 0 {
+		c.pageConc = 1
 	}
 	return c, nil
 }
@@ -141,6 +158,9 @@ type call struct {
 	query  url.Values
 	body   any // JSON-encoded when non-nil
 	out    any // JSON-decoded from a 2xx answer when non-nil
+	// decode, when set instead of out, reads a 2xx answer's body as it arrives. It is called
+	// afresh on each attempt, so it must forget what an earlier attempt decoded.
+	decode func(r io.Reader) error
 }
 
 // do runs c with the per-call deadline, retrying idempotent reads.
@@ -239,6 +259,17 @@ func (c *Client) once(ctx context.Context, cl call, payload []byte) error {
 	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return newAPIError(cl, resp)
+	}
+	if cl.decode != nil {
+		if err := cl.decode(resp.Body); err != nil {
+			var se *json.SyntaxError
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &se) || errors.As(err, &te) || errors.Is(err, errDecode) {
+				return &TransportError{Op: cl.op, Method: cl.method, Path: cl.path, Err: fmt.Errorf("%w: %w", errDecode, err)}
+			}
+			return &TransportError{Op: cl.op, Method: cl.method, Path: cl.path, Err: err}
+		}
+		return nil
 	}
 	if cl.out == nil {
 		_, _ = io.Copy(io.Discard, resp.Body)
@@ -343,6 +374,242 @@ func (c *Client) WalkVolumes(ctx context.Context, fn func(page []Volume) error) 
 		}
 		token = *page.NextToken
 	}
+}
+
+// WalkVolumeBriefs calls fn with each page of GET /v0/volumes (Config.PageSize entries per
+// page), in order, each volume decoded straight into a VolumeBrief as the answer arrives. Up to
+// Config.PageConcurrency pages are fetched at once: starting_token is an offset into the volume
+// specs and next_token is starting_token + max_entries
+// (control-plane/agents/src/bin/core/volume/specs.rs:400-414, volume/service.rs:309-315), so
+// the starting token of every page is known in advance. The first page is fetched alone; if its
+// next_token is not max_entries (a server that does not paginate by offset), the walk follows
+// next_token one page at a time. fn is never called concurrently, and an error from it stops
+// the walk and is returned as is.
+func (c *Client) WalkVolumeBriefs(ctx context.Context, fn func(page []VolumeBrief) error) error {
+	first, err := c.listBriefs(ctx, 0)
+	if err != nil {
+		return err
+	}
+	if err := fn(first.entries); err != nil {
+		return err
+	}
+	if first.next == nil {
+		return nil
+	}
+	if c.pageConc <= 1 || *first.next != uint64(c.pageSize) {
+		return c.walkBriefsFrom(ctx, 0, *first.next, fn)
+	}
+	return c.walkBriefsConcurrently(ctx, uint64(c.pageSize), fn)
+}
+
+// walkBriefsFrom follows next_token one page at a time from token (prev is the token of the
+// page that gave it).
+func (c *Client) walkBriefsFrom(ctx context.Context, prev, token uint64, fn func(page []VolumeBrief) error) error {
+	for {
+		if token <= prev {
+			return fmt.Errorf("mayastor: list volumes: next_token %d does not advance past %d", token, prev)
+		}
+		page, err := c.listBriefs(ctx, token)
+		if err != nil {
+			return err
+		}
+		if err := fn(page.entries); err != nil {
+			return err
+		}
+		if page.next == nil {
+			return nil
+		}
+		prev, token = token, *page.next
+	}
+}
+
+// walkBriefsConcurrently fetches the pages at start, start+PageSize, … with up to PageConcurrency
+// in flight, and hands them to fn in order until the last page (no next_token). Pages are asked
+// for ahead only up to the last page of the previous walk (the page after the one just handed
+// over is always asked for), so a walk of an unchanged cluster sends no request past the end;
+// the first walk may send up to PageConcurrency-1. A page whose next_token is not its offset +
+// PageSize ends the concurrent walk: the pages fetched ahead are dropped and the walk follows
+// next_token from there.
+func (c *Client) walkBriefsConcurrently(parent context.Context, start uint64, fn func(page []VolumeBrief) error) error {
+	ctx, cancel := context.WithCancel(parent)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	type result struct {
+		page briefPage
+		err  error
+	}
+	step := uint64(c.pageSize)
+	lastSeen := c.lastPageOffset.Load() // -1: no walk yet
+	var inFlight []chan result
+	next := start // the offset of the next page to ask for
+	fill := func(after uint64) {
+		for len(inFlight) < c.pageConc && (next <= after+step || lastSeen < 0 || next <= uint64(lastSeen)) {
+			ch := make(chan result, 1)
+			inFlight = append(inFlight, ch)
+			wg.Add(1)
+			go func(token uint64) {
+				defer wg.Done()
+				p, err := c.listBriefs(ctx, token)
+				ch <- result{p, err}
+			}(next)
+			next += step
+		}
+	}
+	fill(start - step)
+	for token := start; ; token += step {
+		r := <-inFlight[0]
+		inFlight = inFlight[1:]
+		if r.err != nil {
+			return r.err
+		}
+		if err := fn(r.page.entries); err != nil {
+			return err
+		}
+		switch {
+		case r.page.next == nil:
+			c.lastPageOffset.Store(int64(token))
+			return nil
+		case *r.page.next != token+step:
+			cancel()
+			wg.Wait()
+			return c.walkBriefsFrom(parent, token, *r.page.next, fn)
+		}
+		fill(token)
+	}
+}
+
+// briefPage is one page of GET /v0/volumes decoded into briefs.
+type briefPage struct {
+	entries []VolumeBrief
+	next    *uint64
+}
+
+func (c *Client) listBriefs(ctx context.Context, token uint64) (briefPage, error) {
+	q := url.Values{"max_entries": {strconv.Itoa(c.pageSize)}}
+	if token > 0 {
+		q.Set("starting_token", strconv.FormatUint(token, 10))
+	}
+	var page briefPage
+	op := fmt.Sprintf("list volumes (max_entries %d, starting_token %d)", c.pageSize, token)
+	err := c.do(ctx, call{op: op, method: http.MethodGet, path: "/volumes", query: q, decode: func(r io.Reader) error {
+		page = briefPage{entries: make([]VolumeBrief, 0, c.pageSize)}
+		return decodeBriefPage(r, &page)
+	}})
+	return page, err
+}
+
+// wireBrief is the part of a Volume a VolumeBrief is made of; the rest of the answer is skipped
+// by the decoder, never allocated.
+type wireBrief struct {
+	Spec struct {
+		UUID          string `json:"uuid"`
+		Size          uint64 `json:"size"`
+		NumReplicas   uint8  `json:"num_replicas"`
+		NumSnapshots  uint32 `json:"num_snapshots"`
+		AffinityGroup *struct {
+			ID string `json:"id"`
+		} `json:"affinity_group"`
+	} `json:"spec"`
+	State struct {
+		Status onlineStatus `json:"status"`
+		// Target's content is skipped: only its presence is read.
+		Target          *struct{}                `json:"target"`
+		ReplicaTopology map[string]replicaPoolOf `json:"replica_topology"`
+	} `json:"state"`
+}
+
+type replicaPoolOf struct {
+	Pool string `json:"pool"`
+}
+
+// onlineStatus decodes state.status to whether it is Online, without keeping the string.
+type onlineStatus bool
+
+func (o *onlineStatus) UnmarshalJSON(b []byte) error {
+	*o = onlineStatus(string(b) == `"`+string(VolumeStatusOnline)+`"`)
+	return nil
+}
+
+// decodeBriefPage reads a Volumes answer, one entry at a time, appending a brief per volume to
+// page.entries.
+func decodeBriefPage(r io.Reader, page *briefPage) error {
+	dec := json.NewDecoder(r)
+	if err := expectDelim(dec, '{'); err != nil {
+		return err
+	}
+	var w wireBrief
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		switch key {
+		case "entries":
+			tok, err := dec.Token()
+			if err != nil {
+				return err
+			}
+			if tok == nil {
+				continue // null: no entries
+			}
+			if tok != json.Delim('[') {
+				return fmt.Errorf("%w: entries is %v, want an array", errDecode, tok)
+			}
+			for dec.More() {
+				topo := w.State.ReplicaTopology
+				clear(topo)
+				w = wireBrief{}
+				w.State.ReplicaTopology = topo
+				if err := dec.Decode(&w); err != nil {
+					return err
+				}
+				page.entries = append(page.entries, w.brief())
+			}
+			if _, err := dec.Token(); err != nil { // ]
+				return err
+			}
+		case "next_token":
+			if err := dec.Decode(&page.next); err != nil {
+				return err
+			}
+		default:
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return err
+			}
+		}
+	}
+	_, err := dec.Token() // }
+	return err
+}
+
+func (w *wireBrief) brief() VolumeBrief {
+	b := VolumeBrief{
+		UUID: w.Spec.UUID, Size: w.Spec.Size, NumReplicas: int(w.Spec.NumReplicas), NumSnapshots: int(w.Spec.NumSnapshots),
+		Online: bool(w.State.Status), Published: w.State.Target != nil,
+	}
+	if w.Spec.AffinityGroup != nil {
+		b.AffinityGroup = w.Spec.AffinityGroup.ID
+	}
+	if n := len(w.State.ReplicaTopology); n > 0 {
+		b.ReplicaPools = make([]string, 0, n)
+		for _, r := range w.State.ReplicaTopology {
+			b.ReplicaPools = append(b.ReplicaPools, r.Pool)
+		}
+	}
+	return b
+}
+
+func expectDelim(dec *json.Decoder, want json.Delim) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if tok != want {
+		return fmt.Errorf("%w: got %v, want %v", errDecode, tok, want)
+	}
+	return nil
 }
 
 // GetVolume returns one volume.
