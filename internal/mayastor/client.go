@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -158,7 +159,7 @@ type call struct {
 	query  url.Values
 	body   any // JSON-encoded when non-nil
 	out    any // JSON-decoded from a 2xx answer when non-nil
-	// decode, when set instead of out, reads a 2xx answer's body as it arrives. It is called
+	// decode, when set instead of out, decodes a 2xx answer's body itself. It is called
 	// afresh on each attempt, so it must forget what an earlier attempt decoded.
 	decode func(r io.Reader) error
 }
@@ -261,12 +262,8 @@ func (c *Client) once(ctx context.Context, cl call, payload []byte) error {
 		return newAPIError(cl, resp)
 	}
 	if cl.decode != nil {
+		// An answer that does not decode wraps errDecode (not retried); a read error does not.
 		if err := cl.decode(resp.Body); err != nil {
-			var se *json.SyntaxError
-			var te *json.UnmarshalTypeError
-			if errors.As(err, &se) || errors.As(err, &te) || errors.Is(err, errDecode) {
-				return &TransportError{Op: cl.op, Method: cl.method, Path: cl.path, Err: fmt.Errorf("%w: %w", errDecode, err)}
-			}
 			return &TransportError{Op: cl.op, Method: cl.method, Path: cl.path, Err: err}
 		}
 		return nil
@@ -499,117 +496,322 @@ func (c *Client) listBriefs(ctx context.Context, token uint64) (briefPage, error
 	return page, err
 }
 
-// wireBrief is the part of a Volume a VolumeBrief is made of; the rest of the answer is skipped
-// by the decoder, never allocated.
-type wireBrief struct {
-	Spec struct {
-		UUID          string `json:"uuid"`
-		Size          uint64 `json:"size"`
-		NumReplicas   uint8  `json:"num_replicas"`
-		NumSnapshots  uint32 `json:"num_snapshots"`
-		AffinityGroup *struct {
-			ID string `json:"id"`
-		} `json:"affinity_group"`
-	} `json:"spec"`
-	State struct {
-		Status onlineStatus `json:"status"`
-		// Target's content is skipped: only its presence is read.
-		Target          *struct{}                `json:"target"`
-		ReplicaTopology map[string]replicaPoolOf `json:"replica_topology"`
-	} `json:"state"`
-}
-
-type replicaPoolOf struct {
-	Pool string `json:"pool"`
-}
-
-// onlineStatus decodes state.status to whether it is Online, without keeping the string.
-type onlineStatus bool
-
-func (o *onlineStatus) UnmarshalJSON(b []byte) error {
-	*o = onlineStatus(string(b) == `"`+string(VolumeStatusOnline)+`"`)
+// decodeBriefPage reads a Volumes answer, appending a brief per volume to page.entries. It
+// scans the answer once and decodes only the fields of a VolumeBrief: everything else is stepped
+// over, never allocated. An answer that is not well-formed JSON of the Volumes shape is an error.
+func decodeBriefPage(r io.Reader, page *briefPage) error {
+	buf := bodyBuffers.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= maxPooledBuffer {
+			buf.Reset()
+			bodyBuffers.Put(buf)
+		}
+	}()
+	if _, err := buf.ReadFrom(r); err != nil {
+		return err
+	}
+	sc := &briefScanner{b: buf.Bytes()}
+	err := sc.object(func(key []byte) error {
+		switch string(key) {
+		case "entries":
+			if sc.null() {
+				return nil
+			}
+			return sc.array(func() error {
+				var b VolumeBrief
+				if err := sc.volume(&b); err != nil {
+					return err
+				}
+				page.entries = append(page.entries, b)
+				return nil
+			})
+		case "next_token":
+			if sc.null() {
+				page.next = nil
+				return nil
+			}
+			n, err := sc.uint()
+			page.next = &n
+			return err
+		}
+		return sc.skip()
+	})
+	if err == nil {
+		if sc.ws(); sc.i != len(sc.b) {
+			err = sc.fail("data after the answer")
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %w", errDecode, err)
+	}
 	return nil
 }
 
-// decodeBriefPage reads a Volumes answer, one entry at a time, appending a brief per volume to
-// page.entries.
-func decodeBriefPage(r io.Reader, page *briefPage) error {
-	dec := json.NewDecoder(r)
-	if err := expectDelim(dec, '{'); err != nil {
-		return err
+// briefScanner steps through a JSON answer held in memory.
+type briefScanner struct {
+	b []byte
+	i int
+}
+
+func (s *briefScanner) fail(what string) error {
+	return fmt.Errorf("%s at offset %d", what, s.i)
+}
+
+func (s *briefScanner) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
 	}
-	var w wireBrief
-	for dec.More() {
-		key, err := dec.Token()
+}
+
+// peek skips white space and returns the next byte, 0 at the end.
+func (s *briefScanner) peek() byte {
+	s.ws()
+	if s.i < len(s.b) {
+		return s.b[s.i]
+	}
+	return 0
+}
+
+func (s *briefScanner) null() bool {
+	if s.peek() == 'n' && bytes.HasPrefix(s.b[s.i:], []byte("null")) {
+		s.i += 4
+		return true
+	}
+	return false
+}
+
+// object calls fn with each key of an object; fn consumes the value.
+func (s *briefScanner) object(fn func(key []byte) error) error {
+	if s.peek() != '{' {
+		return s.fail("want an object")
+	}
+	s.i++
+	if s.peek() == '}' {
+		s.i++
+		return nil
+	}
+	for {
+		key, escaped, err := s.rawString()
 		if err != nil {
 			return err
 		}
-		switch key {
-		case "entries":
-			tok, err := dec.Token()
-			if err != nil {
-				return err
-			}
-			if tok == nil {
-				continue // null: no entries
-			}
-			if tok != json.Delim('[') {
-				return fmt.Errorf("%w: entries is %v, want an array", errDecode, tok)
-			}
-			for dec.More() {
-				topo := w.State.ReplicaTopology
-				clear(topo)
-				w = wireBrief{}
-				w.State.ReplicaTopology = topo
-				if err := dec.Decode(&w); err != nil {
-					return err
-				}
-				page.entries = append(page.entries, w.brief())
-			}
-			if _, err := dec.Token(); err != nil { // ]
-				return err
-			}
-		case "next_token":
-			if err := dec.Decode(&page.next); err != nil {
-				return err
-			}
+		if escaped {
+			key = nil // no key this decoder reads has an escape: the value is skipped
+		}
+		if s.peek() != ':' {
+			return s.fail("want ':'")
+		}
+		s.i++
+		if err := fn(key); err != nil {
+			return err
+		}
+		switch s.peek() {
+		case ',':
+			s.i++
+		case '}':
+			s.i++
+			return nil
 		default:
-			var skip json.RawMessage
-			if err := dec.Decode(&skip); err != nil {
-				return err
+			return s.fail("want ',' or '}'")
+		}
+	}
+}
+
+// array calls fn for each element of an array; fn consumes the element.
+func (s *briefScanner) array(fn func() error) error {
+	if s.peek() != '[' {
+		return s.fail("want an array")
+	}
+	s.i++
+	if s.peek() == ']' {
+		s.i++
+		return nil
+	}
+	for {
+		if err := fn(); err != nil {
+			return err
+		}
+		switch s.peek() {
+		case ',':
+			s.i++
+		case ']':
+			s.i++
+			return nil
+		default:
+			return s.fail("want ',' or ']'")
+		}
+	}
+}
+
+// rawString returns the bytes between the quotes of a string and whether they hold an escape.
+func (s *briefScanner) rawString() ([]byte, bool, error) {
+	if s.peek() != '"' {
+		return nil, false, s.fail("want a string")
+	}
+	s.i++
+	start, escaped := s.i, false
+	for s.i < len(s.b) {
+		switch c := s.b[s.i]; {
+		case c == '"':
+			s.i++
+			return s.b[start : s.i-1], escaped, nil
+		case c == '\\':
+			escaped = true
+			s.i += 2
+		case c < 0x20:
+			return nil, false, s.fail("control character in a string")
+		default:
+			s.i++
+		}
+	}
+	return nil, false, s.fail("unterminated string")
+}
+
+// str decodes a string (null is "").
+func (s *briefScanner) str() (string, error) {
+	if s.null() {
+		return "", nil
+	}
+	start := s.i
+	raw, escaped, err := s.rawString()
+	if err != nil || !escaped {
+		return string(raw), err
+	}
+	var v string
+	if err := json.Unmarshal(s.b[start:s.i], &v); err != nil {
+		return "", err
+	}
+	return v, nil
+}
+
+// uint decodes a non-negative integer.
+func (s *briefScanner) uint() (uint64, error) {
+	s.ws()
+	start := s.i
+	var n uint64
+	for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
+		d := uint64(s.b[s.i] - '0')
+		if n > (math.MaxUint64-d)/10 {
+			return 0, s.fail("integer overflows 64 bits")
+		}
+		n = n*10 + d
+		s.i++
+	}
+	if s.i == start || s.i < len(s.b) && (s.b[s.i] == '.' || s.b[s.i] == 'e' || s.b[s.i] == 'E') {
+		return 0, s.fail("want a non-negative integer")
+	}
+	return n, nil
+}
+
+// skip steps over one value of any kind.
+func (s *briefScanner) skip() error {
+	switch c := s.peek(); {
+	case c == '{':
+		return s.object(func([]byte) error { return s.skip() })
+	case c == '[':
+		return s.array(s.skip)
+	case c == '"':
+		_, _, err := s.rawString()
+		return err
+	case c == '-' || c >= '0' && c <= '9':
+		start := s.i
+		for s.i < len(s.b) && strings.IndexByte("+-.eE0123456789", s.b[s.i]) >= 0 {
+			s.i++
+		}
+		if !json.Valid(s.b[start:s.i]) {
+			return s.fail("malformed number")
+		}
+		return nil
+	default:
+		for _, lit := range []string{"true", "false", "null"} {
+			if bytes.HasPrefix(s.b[s.i:], []byte(lit)) {
+				s.i += len(lit)
+				return nil
 			}
 		}
+		return s.fail("want a value")
 	}
-	_, err := dec.Token() // }
-	return err
 }
 
-func (w *wireBrief) brief() VolumeBrief {
-	b := VolumeBrief{
-		UUID: w.Spec.UUID, Size: w.Spec.Size, NumReplicas: int(w.Spec.NumReplicas), NumSnapshots: int(w.Spec.NumSnapshots),
-		Online: bool(w.State.Status), Published: w.State.Target != nil,
-	}
-	if w.Spec.AffinityGroup != nil {
-		b.AffinityGroup = w.Spec.AffinityGroup.ID
-	}
-	if n := len(w.State.ReplicaTopology); n > 0 {
-		b.ReplicaPools = make([]string, 0, n)
-		for _, r := range w.State.ReplicaTopology {
-			b.ReplicaPools = append(b.ReplicaPools, r.Pool)
+// volume decodes one Volume into b.
+func (s *briefScanner) volume(b *VolumeBrief) error {
+	return s.object(func(key []byte) error {
+		switch string(key) {
+		case "spec":
+			return s.object(func(key []byte) error {
+				var err error
+				var n uint64
+				switch string(key) {
+				case "uuid":
+					b.UUID, err = s.str()
+				case "size":
+					b.Size, err = s.uint()
+				case "num_replicas":
+					n, err = s.uint()
+					b.NumReplicas = int(min(n, math.MaxUint8))
+				case "num_snapshots":
+					n, err = s.uint()
+					b.NumSnapshots = int(min(n, math.MaxUint32))
+				case "affinity_group":
+					if s.null() {
+						return nil
+					}
+					return s.object(func(key []byte) error {
+						if string(key) == "id" {
+							b.AffinityGroup, err = s.str()
+							return err
+						}
+						return s.skip()
+					})
+				default:
+					err = s.skip()
+				}
+				return err
+			})
+		case "state":
+			return s.object(func(key []byte) error {
+				switch string(key) {
+				case "status":
+					if s.null() {
+						return nil
+					}
+					raw, _, err := s.rawString()
+					b.Online = string(raw) == string(VolumeStatusOnline)
+					return err
+				case "target":
+					if s.null() {
+						return nil
+					}
+					b.Published = true
+					return s.skip()
+				case "replica_topology":
+					if s.null() {
+						return nil
+					}
+					return s.object(func([]byte) error {
+						var pool string
+						err := s.object(func(key []byte) error {
+							if string(key) == "pool" {
+								var err error
+								pool, err = s.str()
+								return err
+							}
+							return s.skip()
+						})
+						b.ReplicaPools = append(b.ReplicaPools, pool)
+						return err
+					})
+				}
+				return s.skip()
+			})
 		}
-	}
-	return b
-}
-
-func expectDelim(dec *json.Decoder, want json.Delim) error {
-	tok, err := dec.Token()
-	if err != nil {
-		return err
-	}
-	if tok != want {
-		return fmt.Errorf("%w: got %v, want %v", errDecode, tok, want)
-	}
-	return nil
+		return s.skip()
+	})
 }
 
 // GetVolume returns one volume.

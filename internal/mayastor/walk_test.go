@@ -1,9 +1,12 @@
 package mayastor_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -356,3 +359,70 @@ func TestWalkVolumeBriefsDecodesEdgeCases(t *testing.T) {
 		t.Fatalf("briefs:\n got %+v\nwant %+v", got, want)
 	}
 }
+
+// Whatever answer the full decode reads, the brief decoder reads the same, volume for volume:
+// the fixture page and thousands of corruptions of it (bytes changed, dropped, inserted, the
+// answer cut short). Where the full decode refuses an answer the brief decoder may accept it
+// only when the fields it reads are sound.
+func TestDecodeBriefPageAgreesWithFullDecode(t *testing.T) {
+	page := mayastor.Volumes{NextToken: ptrTo(uint64(3))}
+	for i := range 3 {
+		v := benchVolume(i)
+		if i == 1 {
+			v.State.Target = nil
+			v.Spec.AffinityGroup = &mayastor.AffinityGroup{ID: "ag-\u00e9\"x"}
+			v.Spec.NumSnapshots = 4
+			v.State.Status = mayastor.VolumeStatusDegraded
+		}
+		page.Entries = append(page.Entries, v)
+	}
+	body, err := json.Marshal(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	alphabet := []byte(`{}[]":,\ 0123456789-.eEnulltrfas`)
+	agreed, refusedBoth := 0, 0
+	for n := range 5000 {
+		b := append([]byte(nil), body...)
+		if n > 0 {
+			for range 1 + rng.IntN(2) {
+				at := rng.IntN(len(b))
+				switch rng.IntN(4) {
+				case 0:
+					b[at] = alphabet[rng.IntN(len(alphabet))]
+				case 1:
+					b = append(b[:at], b[at+1:]...)
+				case 2:
+					b = append(b[:at], append([]byte{alphabet[rng.IntN(len(alphabet))]}, b[at:]...)...)
+				case 3:
+					b = b[:at]
+				}
+			}
+		}
+		var full mayastor.Volumes
+		fullErr := json.Unmarshal(b, &full)
+		briefs, next, briefErr := mayastor.DecodeBriefPage(bytes.NewReader(b))
+		switch {
+		case fullErr == nil && briefErr != nil:
+			t.Fatalf("brief decode refuses what the full decode reads: %v\n%s", briefErr, b)
+		case fullErr == nil:
+			if len(briefs) != len(full.Entries) || (next == nil) != (full.NextToken == nil) || next != nil && *next != *full.NextToken {
+				t.Fatalf("%d briefs, next %v; full: %d volumes, next %v\n%s", len(briefs), next, len(full.Entries), full.NextToken, b)
+			}
+			for i := range briefs {
+				if got, want := sortedBrief(briefs[i]), sortedBrief(mayastor.BriefOf(&full.Entries[i])); !reflect.DeepEqual(got, want) {
+					t.Fatalf("volume %d:\n got %+v\nwant %+v\n%s", i, got, want, b)
+				}
+			}
+			agreed++
+		case briefErr != nil:
+			refusedBoth++
+		}
+	}
+	if agreed < 50 || refusedBoth < 1000 {
+		t.Fatalf("too few cases: %d read alike, %d refused by both", agreed, refusedBoth)
+	}
+}
+
+func ptrTo[T any](v T) *T { return &v }
