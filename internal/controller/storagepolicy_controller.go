@@ -50,6 +50,9 @@ type SnapshotSource interface {
 	Snapshot(ctx context.Context, p *storagev1.StoragePolicy) (*tiering.Snapshot, error)
 	// CacheChanged says a PV, PVC, TierMigration or StoragePolicy changed.
 	CacheChanged()
+	// Created says this process created a TierMigration, which snapshots count before the
+	// informer cache shows it.
+	Created(tm *storagev1.TierMigration)
 }
 
 // MigrationCreator creates a TierMigration unless its volume already has an unfinished one.
@@ -219,7 +222,7 @@ func (r *StoragePolicyReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		}
 	}
 	if started > 0 {
-		r.Snapshots.CacheChanged() // the next policy counts these slots, even before the cache shows them
+		r.Snapshots.CacheChanged() // the next policy counts these slots (Created), even before the cache shows them
 	}
 	if len(plan.Overlaps) > 0 {
 		// Reported, never fought over: such volumes stay where they are until one policy selects them.
@@ -418,6 +421,7 @@ func (r *StoragePolicyReconciler) startMigration(ctx context.Context, policy *st
 	if err != nil || !created {
 		return false, err
 	}
+	r.Snapshots.Created(tm)
 	var pvc *corev1.PersistentVolumeClaim
 	if ns, name, ok := strings.Cut(m.Claim, "/"); ok {
 		pvc = &corev1.PersistentVolumeClaim{}

@@ -211,6 +211,43 @@ type Volume struct {
 	State VolumeState `json:"state"`
 }
 
+// VolumeBrief is what a tiering decision reads of one volume of GET /v0/volumes, decoded
+// straight from the answer by WalkVolumeBriefs (no Volume is built).
+type VolumeBrief struct {
+	// UUID, Size, NumReplicas, NumSnapshots and AffinityGroup are spec.uuid, spec.size,
+	// spec.num_replicas, spec.num_snapshots and spec.affinity_group.id.
+	UUID          string
+	Size          uint64
+	NumReplicas   int
+	NumSnapshots  int
+	AffinityGroup string
+	// Online: state.status is Online.
+	Online bool
+	// Published: state.target is present (the volume has a nexus).
+	Published bool
+	// ReplicaPools is the pool of each replica of state.replica_topology, in no set order
+	// (the topology is a map).
+	ReplicaPools []string
+}
+
+// BriefOf reduces a decoded volume to its VolumeBrief.
+func BriefOf(v *Volume) VolumeBrief {
+	b := VolumeBrief{
+		UUID: v.Spec.UUID, Size: v.Spec.Size, NumReplicas: int(v.Spec.NumReplicas), NumSnapshots: int(v.Spec.NumSnapshots),
+		Online: v.State.Status == VolumeStatusOnline, Published: v.State.Target != nil,
+	}
+	if v.Spec.AffinityGroup != nil {
+		b.AffinityGroup = v.Spec.AffinityGroup.ID
+	}
+	if n := len(v.State.ReplicaTopology); n > 0 {
+		b.ReplicaPools = make([]string, 0, n)
+		for _, r := range v.State.ReplicaTopology {
+			b.ReplicaPools = append(b.ReplicaPools, r.Pool)
+		}
+	}
+	return b
+}
+
 // Volumes is one page of GET /v0/volumes.
 type Volumes struct {
 	Entries []Volume `json:"entries"`

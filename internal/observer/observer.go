@@ -29,10 +29,10 @@ import (
 	"github.com/billyronks/couchestor/internal/tiering"
 )
 
-// MayastorReader is what the observer reads of Mayastor: the volumes, a page at a time, and the
-// pools. *mayastor.Client satisfies it.
+// MayastorReader is what the observer reads of Mayastor: the volumes, a page at a time, each
+// decoded only as far as a decision reads, and the pools. *mayastor.Client satisfies it.
 type MayastorReader interface {
-	WalkVolumes(ctx context.Context, fn func(page []mayastor.Volume) error) error
+	WalkVolumeBriefs(ctx context.Context, fn func(page []mayastor.VolumeBrief) error) error
 	ListPools(ctx context.Context) ([]mayastor.Pool, error)
 }
 
@@ -81,6 +81,50 @@ type Observer struct {
 	// turn serialises observations and refreshes (a one-slot semaphore a context can give up on).
 	turn     chan struct{}
 	initOnce sync.Once
+
+	// created holds the TierMigrations this process created that the cache did not show yet,
+	// by name (see Created).
+	createdMu sync.Mutex
+	created   map[string]createdMigration
+}
+
+type createdMigration struct {
+	tm *storagev1.TierMigration
+	at time.Time
+}
+
+// Created records a TierMigration this process has just created. Until the informer cache
+// shows it (or FreshFor has passed), every snapshot counts it as if the cache did: its slot
+// and its volume in flight. So the next policy decided in the same cycle does not take the
+// slot it took; call CacheChanged too.
+func (o *Observer) Created(tm *storagev1.TierMigration) {
+	o.init()
+	o.createdMu.Lock()
+	defer o.createdMu.Unlock()
+	if o.created == nil {
+		o.created = map[string]createdMigration{}
+	}
+	o.created[tm.Name] = createdMigration{tm: tm.DeepCopy(), at: o.Clock.Now()}
+}
+
+// addCreated folds in the TierMigrations Created recorded that the cache does not show yet,
+// and forgets those it shows and those older than FreshFor.
+func (o *Observer) addCreated(c *cacheParts, listed []storagev1.TierMigration) {
+	o.createdMu.Lock()
+	defer o.createdMu.Unlock()
+	if len(o.created) == 0 {
+		return
+	}
+	for i := range listed {
+		delete(o.created, listed[i].Name)
+	}
+	for name, m := range o.created {
+		if o.Clock.Since(m.at) > o.FreshFor() {
+			delete(o.created, name)
+			continue
+		}
+		addMigration(c, m.tm)
+	}
 }
 
 // New returns an Observer reading the informer cache, Mayastor and the IOPS source; each is
@@ -270,9 +314,9 @@ func (o *Observer) observeMayastor(ctx context.Context, s *tiering.Snapshot) {
 		s.Pools = append(s.Pools, p)
 	}
 	s.Volumes = map[string]*tiering.VolumeObservation{}
-	err = o.Mayastor.WalkVolumes(ctx, func(page []mayastor.Volume) error {
+	err = o.Mayastor.WalkVolumeBriefs(ctx, func(page []mayastor.VolumeBrief) error {
 		for i := range page {
-			v := tiering.ObserveVolume(&page[i])
+			v := tiering.ObserveBrief(page[i])
 			for k, pool := range v.ReplicaPools {
 				if id, ok := poolIDs[pool]; ok {
 					v.ReplicaPools[k] = id // one copy of each pool id, not one per replica
@@ -381,6 +425,7 @@ func (o *Observer) observeCache(ctx context.Context) (*cacheParts, error) {
 	for i := range tms.Items {
 		addMigration(c, &tms.Items[i])
 	}
+	o.addCreated(c, tms.Items)
 	return c, nil
 }
 

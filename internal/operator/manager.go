@@ -15,7 +15,6 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -78,8 +77,9 @@ func Run(ctx context.Context, cfg *Config, restCfg *rest.Config) error {
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
 		Scheme:  NewScheme(),
 		Metrics: metricsOptions(cfg),
-		// managedFields are never read here; at 10,000 PVs they are megabytes of cache.
-		Cache:                   cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+		// managedFields and most of a PV or PVC are never read here; at 10,000 PVs they are
+		// megabytes of cache.
+		Cache:                   controller.CacheOptions(),
 		HealthProbeBindAddress:  "0", // served by healthServer below, which adds /livez
 		PprofBindAddress:        cfg.PprofBindAddress,
 		LeaderElection:          cfg.LeaderElect,

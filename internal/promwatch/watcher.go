@@ -1,13 +1,17 @@
 package promwatch
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"net"
+	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,7 +22,7 @@ import (
 
 // Watcher evaluates IOPS queries against one Prometheus server. It is safe for concurrent use.
 type Watcher struct {
-	api           v1.API
+	client        api.Client
 	cfg           Config
 	iopsQuerySrc  string
 	redactedURL   string
@@ -58,7 +62,7 @@ func New(cfg Config) (*Watcher, error) {
 		src = "default"
 	}
 	u, _ := url.Parse(cfg.URL)
-	return &Watcher{api: v1.NewAPI(client), cfg: cfg, iopsQuerySrc: src, redactedURL: u.Redacted(), presenceQuery: cfg.PresenceQuery}, nil
+	return &Watcher{client: client, cfg: cfg, iopsQuerySrc: src, redactedURL: u.Redacted(), presenceQuery: cfg.PresenceQuery}, nil
 }
 
 // Request is one policy's question: the mean IOPS of every volume over Window, ending at At.
@@ -235,35 +239,168 @@ func markPolicy(err error, fromPolicy bool) {
 // per non-empty pv_name, and no more than MaxSeries samples.
 func (w *Watcher) query(ctx context.Context, name, q string, at time.Time) (map[string]float64, []string, error) {
 	start := time.Now()
-	val, warnings, _, err := w.api.Query(ctx, q, at, v1.WithTimeout(w.cfg.Timeout), v1.WithLimit(uint64(w.cfg.MaxSeries)+1))
+	ans, body, err := w.instantQuery(ctx, q, at)
 	w.observe(name, time.Since(start), err)
 	if err != nil {
 		return nil, nil, w.classify(ctx, name, err)
 	}
-	vec, ok := val.(model.Vector)
-	if !ok {
-		t := "nothing"
-		if val != nil {
-			t = val.Type().String()
+	if ans.Data.ResultType != "vector" {
+		t := ans.Data.ResultType
+		if t == "" {
+			t = "nothing"
 		}
 		return nil, nil, newError(ErrInvalidResult, name, "it returned a %s, want an instant vector", t)
 	}
+	vec := ans.Data.Result
 	if len(vec) > w.cfg.MaxSeries {
 		return nil, nil, newError(ErrResponseTooLarge, name, "more than %d series (MaxSeries)", w.cfg.MaxSeries)
 	}
 	values := make(map[string]float64, len(vec))
 	for i, s := range vec {
-		pv, ok := s.Metric["pv_name"]
-		if !ok || pv == "" {
-			return nil, nil, newError(ErrInvalidResult, name, "sample %s has no pv_name label; aggregate with sum by (pv_name)", s.Metric)
+		if s.Metric.PVName == "" {
+			return nil, nil, newError(ErrInvalidResult, name, "sample %s has no pv_name label; aggregate with sum by (pv_name)", sampleLabels(body, i))
 		}
-		if _, dup := values[string(pv)]; dup {
-			first := vec[slices.IndexFunc(vec, func(o *model.Sample) bool { return o.Metric["pv_name"] == pv })].Metric
-			return nil, nil, newError(ErrInvalidResult, name, "two samples for pv_name %q (%s and %s); aggregate with sum by (pv_name)", pv, first, vec[i].Metric)
+		if _, dup := values[s.Metric.PVName]; dup {
+			first := slices.IndexFunc(vec, func(o vectorSample) bool { return o.Metric.PVName == s.Metric.PVName })
+			return nil, nil, newError(ErrInvalidResult, name, "two samples for pv_name %q (%s and %s); aggregate with sum by (pv_name)",
+				s.Metric.PVName, sampleLabels(body, first), sampleLabels(body, i))
 		}
-		values[string(pv)] = float64(s.Value)
+		values[s.Metric.PVName] = float64(s.Value)
 	}
-	return values, []string(warnings), nil
+	return values, ans.Warnings, nil
+}
+
+// queryAnswer is an /api/v1/query answer as far as it is read: the envelope and, of an instant
+// vector, each sample's pv_name and value. The other labels are skipped by the decoder, never
+// allocated.
+type queryAnswer struct {
+	Status    string       `json:"status"`
+	ErrorType v1.ErrorType `json:"errorType"`
+	Error     string       `json:"error"`
+	Warnings  []string     `json:"warnings"`
+	Data      struct {
+		ResultType string         `json:"resultType"`
+		Result     []vectorSample `json:"result"`
+	} `json:"data"`
+}
+
+type vectorSample struct {
+	Metric struct {
+		PVName string `json:"pv_name"`
+	} `json:"metric"`
+	Value sampleValue `json:"value"`
+}
+
+// sampleValue decodes an instant vector sample's [<unix time>, "<value>"] to its value.
+type sampleValue float64
+
+func (v *sampleValue) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) < 2 || b[0] != '[' || b[len(b)-1] != ']' {
+		return fmt.Errorf("sample value %.40s is not [time, \"value\"]", b)
+	}
+	_, val, ok := bytes.Cut(b[1:len(b)-1], []byte{','})
+	val = bytes.TrimSpace(val)
+	if !ok || len(val) < 2 || val[0] != '"' || val[len(val)-1] != '"' {
+		return fmt.Errorf("sample value %.40s is not [time, \"value\"]", b)
+	}
+	f, err := strconv.ParseFloat(string(val[1:len(val)-1]), 64)
+	if err != nil {
+		return fmt.Errorf("sample value %.40s: %w", b, err)
+	}
+	*v = sampleValue(f)
+	return nil
+}
+
+// sampleLabels formats the labels of the i-th sample of an answer, for an error message: the
+// answer is decoded again with every label, which only a wrong query needs.
+func sampleLabels(body []byte, i int) string {
+	var full struct {
+		Data struct {
+			Result []struct {
+				Metric model.Metric `json:"metric"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(body, &full); err != nil || i >= len(full.Data.Result) {
+		return "#" + strconv.Itoa(i+1)
+	}
+	return full.Data.Result[i].Metric.String()
+}
+
+// instantQuery sends an instant query as the Prometheus client library does (POST, then GET if
+// the server refuses POST with 403, 405 or 501) and decodes the answer. Its errors are those of
+// the library (a *v1.Error for an answer that is an error, or not the API), so classify reads
+// both alike.
+func (w *Watcher) instantQuery(ctx context.Context, q string, at time.Time) (*queryAnswer, []byte, error) {
+	u := w.client.URL("/api/v1/query", nil)
+	args := u.Query()
+	args.Set("timeout", w.cfg.Timeout.String())
+	args.Set("limit", strconv.FormatUint(uint64(w.cfg.MaxSeries)+1, 10))
+	args.Set("query", q)
+	args.Set("time", strconv.FormatFloat(float64(at.Unix())+float64(at.Nanosecond())/1e9, 'f', -1, 64))
+	encoded := args.Encode()
+	req, err := http.NewRequest(http.MethodPost, u.String(), strings.NewReader(encoded))
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header["Idempotency-Key"] = nil // retried by the transport like a GET
+	ans, body, resp, err := w.do(ctx, req)
+	if resp != nil && (resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusMethodNotAllowed || resp.StatusCode == http.StatusNotImplemented) {
+		u.RawQuery = encoded
+		if req, err = http.NewRequest(http.MethodGet, u.String(), nil); err != nil {
+			return nil, nil, err
+		}
+		ans, body, _, err = w.do(ctx, req)
+	}
+	return ans, body, err
+}
+
+// do sends one request and decodes its answer into a queryAnswer, with the error semantics of
+// the Prometheus client library's API client.
+func (w *Watcher) do(ctx context.Context, req *http.Request) (*queryAnswer, []byte, *http.Response, error) {
+	resp, body, err := w.client.Do(ctx, req)
+	if err != nil {
+		return nil, nil, resp, err
+	}
+	code := resp.StatusCode
+	var ans queryAnswer
+	if code/100 != 2 {
+		errType, msg := v1.ErrBadResponse, fmt.Sprintf("bad response code %d", code)
+		switch code / 100 {
+		case 4:
+			errType, msg = v1.ErrClient, fmt.Sprintf("client error: %d", code)
+		case 5:
+			errType, msg = v1.ErrServer, fmt.Sprintf("server error: %d", code)
+		}
+		// Prometheus answers a bad query with 400 or 422 and an error body.
+		if code != http.StatusBadRequest && code != http.StatusUnprocessableEntity || json.Unmarshal(body, &ans) != nil {
+			return nil, nil, resp, &v1.Error{Type: errType, Msg: msg, Detail: string(body)}
+		}
+		if ans.Status == "success" {
+			return nil, nil, resp, &v1.Error{Type: v1.ErrBadResponse, Msg: "inconsistent body for response code"}
+		}
+		if ans.ErrorType == "" {
+			ans.ErrorType = v1.ErrClient
+		}
+		if ans.Error == "" {
+			ans.Error = fmt.Sprintf("client error: %d", code)
+		}
+		return nil, nil, resp, &v1.Error{Type: ans.ErrorType, Msg: ans.Error}
+	}
+	if err := json.Unmarshal(body, &ans); err != nil {
+		var te *json.UnmarshalTypeError
+		// A result that is not a vector does not decode into samples: its resultType says what
+		// it is, and query reports that.
+		if !errors.As(err, &te) || ans.Data.ResultType == "vector" || ans.Data.ResultType == "" {
+			return nil, nil, resp, &v1.Error{Type: v1.ErrBadResponse, Msg: err.Error()}
+		}
+	}
+	if ans.Status == "error" {
+		return nil, nil, resp, &v1.Error{Type: ans.ErrorType, Msg: ans.Error}
+	}
+	return &ans, body, resp, nil
 }
 
 func (w *Watcher) classify(ctx context.Context, name string, err error) error {

@@ -9,21 +9,17 @@ import (
 // ObserveVolume reduces a Mayastor volume to what a decision reads, so a walk keeps no wire
 // struct. Replica pools are sorted (the topology is a map).
 func ObserveVolume(v *mayastor.Volume) VolumeObservation {
+	return ObserveBrief(mayastor.BriefOf(v))
+}
+
+// ObserveBrief is ObserveVolume from a volume decoded as a brief; it takes b's ReplicaPools and
+// sorts them.
+func ObserveBrief(b mayastor.VolumeBrief) VolumeObservation {
 	o := VolumeObservation{
-		ID: v.Spec.UUID, SizeBytes: v.Spec.Size, NumReplicas: int(v.Spec.NumReplicas),
-		Published: v.State.Target != nil, Healthy: v.State.Status == mayastor.VolumeStatusOnline,
-		Snapshots: int(v.Spec.NumSnapshots),
+		ID: b.UUID, SizeBytes: b.Size, NumReplicas: b.NumReplicas, Published: b.Published, Healthy: b.Online,
+		Snapshots: b.NumSnapshots, AffinityGroup: b.AffinityGroup, ReplicaPools: b.ReplicaPools,
 	}
-	if v.Spec.AffinityGroup != nil {
-		o.AffinityGroup = v.Spec.AffinityGroup.ID
-	}
-	if n := len(v.State.ReplicaTopology); n > 0 {
-		o.ReplicaPools = make([]string, 0, n)
-		for _, r := range v.State.ReplicaTopology {
-			o.ReplicaPools = append(o.ReplicaPools, r.Pool)
-		}
-		slices.Sort(o.ReplicaPools)
-	}
+	slices.Sort(o.ReplicaPools)
 	return o
 }
 

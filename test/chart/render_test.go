@@ -353,3 +353,39 @@ func show(v any) string {
 	}
 	return strings.ReplaceAll(strings.TrimSpace(string(b)), "\n", "\n           ")
 }
+
+// GOMEMLIMIT follows the container's memory limit: 90 % of it when written in whole Mi or Gi, the
+// whole limit through the downward API otherwise, none without a limit; goMemLimit wins.
+func TestGoMemLimitFollowsTheMemoryLimit(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		set  []string
+		want string // a value, "fieldRef", or "" for none
+	}{
+		{"default 256Mi", nil, "230MiB"},
+		{"1Gi", []string{"--set", "resources.limits.memory=1Gi"}, "921MiB"},
+		{"100Mi", []string{"--set", "resources.limits.memory=100Mi"}, "90MiB"},
+		{"in bytes", []string{"--set-string", "resources.limits.memory=268435456"}, "fieldRef"},
+		{"decimal", []string{"--set", "resources.limits.memory=512M"}, "fieldRef"},
+		{"no limit", []string{"--set", "resources.limits=null"}, ""},
+		{"explicit", []string{"--set", "goMemLimit=100MiB"}, "100MiB"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dep := convert[appsv1.Deployment](t, firstOfKind(render(t, tc.set...), "Deployment"))
+			var got string
+			for _, e := range dep.Spec.Template.Spec.Containers[0].Env {
+				if e.Name != "GOMEMLIMIT" {
+					continue
+				}
+				got = e.Value
+				if f := e.ValueFrom; f != nil && f.ResourceFieldRef != nil && f.ResourceFieldRef.Resource == "limits.memory" &&
+					f.ResourceFieldRef.Divisor.String() == "1" {
+					got = "fieldRef"
+				}
+			}
+			if got != tc.want {
+				t.Errorf("GOMEMLIMIT %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

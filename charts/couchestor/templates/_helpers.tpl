@@ -86,3 +86,18 @@ empty strings left out; then extraArgs.
 - {{ . | toJson }}
 {{- end }}
 {{- end -}}
+
+{{/*
+GOMEMLIMIT from resources.limits.memory when goMemLimit is empty: 90 % of a limit written in
+whole Mi or Gi (the collector works harder as the Go heap nears it, leaving room for what the Go
+runtime does not count); empty for a limit written otherwise, which the Deployment then passes
+whole through the downward API.
+*/}}
+{{- define "couchestor.goMemLimit" -}}
+{{- $limit := toString (dig "limits" "memory" "" (.Values.resources | default dict)) -}}
+{{- if regexMatch "^[0-9]+Mi$" $limit -}}
+{{- printf "%dMiB" (div (mul (atoi (trimSuffix "Mi" $limit)) 9) 10) -}}
+{{- else if regexMatch "^[0-9]+Gi$" $limit -}}
+{{- printf "%dMiB" (div (mul (atoi (trimSuffix "Gi" $limit)) 9216) 10) -}}
+{{- end -}}
+{{- end -}}

@@ -1,0 +1,166 @@
+package mayastor_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"testing"
+	"time"
+
+	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/billyronks/couchestor/internal/mayastor"
+	"github.com/billyronks/couchestor/internal/sim"
+	"github.com/billyronks/couchestor/internal/tiering"
+)
+
+// scalePages encodes the simulator's 10,000-volume scenario as the 20 pages of 500 volumes
+// GET /v0/volumes answers, keyed by starting_token.
+func scalePages(b *testing.B) (map[int][]byte, int) {
+	b.Helper()
+	sc, err := sim.LoadScenario("scale-10k")
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := sim.New(sc, sim.WithClock(clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))))
+	if err != nil {
+		b.Fatal(err)
+	}
+	pages := map[int][]byte{}
+	size := 0
+	for start := 0; ; start += 500 {
+		page := s.ListVolumes(500, start)
+		body, err := json.Marshal(page)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pages[start] = body
+		size += len(body)
+		if page.NextToken == nil {
+			return pages, size
+		}
+	}
+}
+
+// BenchmarkDecodeVolumePages10k decodes the 20 pages of 10,000 volumes into what a decision
+// reads (tiering.VolumeObservation), without HTTP: "full" decodes each page into mayastor.Volumes
+// (the wire structs) and reduces each volume; "brief" decodes each entry straight into a
+// mayastor.VolumeBrief as WalkVolumeBriefs does.
+func BenchmarkDecodeVolumePages10k(b *testing.B) {
+	pages, size := scalePages(b)
+	b.Run("full", func(b *testing.B) {
+		b.SetBytes(int64(size))
+		b.ReportAllocs()
+		for b.Loop() {
+			n := 0
+			for _, body := range pages {
+				var page mayastor.Volumes
+				if err := json.Unmarshal(body, &page); err != nil {
+					b.Fatal(err)
+				}
+				for i := range page.Entries {
+					o := tiering.ObserveVolume(&page.Entries[i])
+					n += len(o.ReplicaPools)
+				}
+			}
+			if n == 0 {
+				b.Fatal("no replicas")
+			}
+		}
+	})
+	b.Run("brief", func(b *testing.B) {
+		b.SetBytes(int64(size))
+		b.ReportAllocs()
+		for b.Loop() {
+			n := 0
+			for _, body := range pages {
+				briefs, _, err := mayastor.DecodeBriefPage(bytes.NewReader(body))
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, v := range briefs {
+					o := tiering.ObserveBrief(v)
+					n += len(o.ReplicaPools)
+				}
+			}
+			if n == 0 {
+				b.Fatal("no replicas")
+			}
+		}
+	})
+}
+
+// BenchmarkWalkVolumes10k walks 10,000 volumes through the client over loopback HTTP, from a
+// server answering the pre-encoded pages of the simulator's scale-10k scenario after a fixed
+// delay per page (the time a control plane takes to build a page): "full" is WalkVolumes
+// (wire structs, one page at a time) reduced with tiering.ObserveVolume, "brief-1" and
+// "brief-4" WalkVolumeBriefs one page at a time and four at a time.
+func BenchmarkWalkVolumes10k(b *testing.B) {
+	pages, _ := scalePages(b)
+	const serverDelay = 5 * time.Millisecond
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start, _ := strconv.Atoi(r.URL.Query().Get("starting_token"))
+		time.Sleep(serverDelay)
+		w.Header().Set("Content-Type", "application/json")
+		body, ok := pages[start]
+		if !ok {
+			body = []byte(`{"entries":[]}`)
+		}
+		_, _ = w.Write(body)
+	}))
+	defer srv.Close()
+	client := func(b *testing.B, conc int) *mayastor.Client {
+		c, err := mayastor.New(mayastor.Config{BaseURL: srv.URL, PageSize: 500, PageConcurrency: conc})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return c
+	}
+	ctx := context.Background()
+	check := func(b *testing.B, n int) {
+		if n != 10000 {
+			b.Fatalf("walked %d volumes, want 10000", n)
+		}
+	}
+	b.Run("full", func(b *testing.B) {
+		c := client(b, -1)
+		b.ReportAllocs()
+		for b.Loop() {
+			obs := map[string]*tiering.VolumeObservation{}
+			err := c.WalkVolumes(ctx, func(page []mayastor.Volume) error {
+				for i := range page {
+					o := tiering.ObserveVolume(&page[i])
+					obs[o.ID] = &o
+				}
+				return nil
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			check(b, len(obs))
+		}
+	})
+	for _, conc := range []int{1, 4} {
+		b.Run("brief-"+strconv.Itoa(conc), func(b *testing.B) {
+			c := client(b, conc)
+			b.ReportAllocs()
+			for b.Loop() {
+				obs := map[string]*tiering.VolumeObservation{}
+				err := c.WalkVolumeBriefs(ctx, func(page []mayastor.VolumeBrief) error {
+					for _, v := range page {
+						o := tiering.ObserveBrief(v)
+						obs[o.ID] = &o
+					}
+					return nil
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				check(b, len(obs))
+			}
+		})
+	}
+}
