@@ -250,7 +250,9 @@ func compareWithPlanner(c diffCase, antiFlap bool) (string, error) {
 			}
 		}
 		plan := tiering.PlanPolicy(s, policy, flags, at)
-		if plan.Ready.Status != metav1.ConditionTrue {
+		// Not Ready because every volume is Unknown (or none is selected) still decides: each
+		// volume stays, which the replay must match too.
+		if plan.Ready.Status != metav1.ConditionTrue && plan.Ready.Reason != storagev1.ReasonAllVolumesUnknown && plan.Ready.Reason != storagev1.ReasonNoVolumesSelected {
 			return "", fmt.Errorf("the planner is not ready at %s: %s", at, plan.Ready.Message)
 		}
 		var planned []plannedMove

@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
+	"github.com/billyronks/couchestor/internal/observer"
 )
 
 func fullPV() *corev1.PersistentVolume {
@@ -24,7 +25,7 @@ func fullPV() *corev1.PersistentVolume {
 			Capacity:    corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("10Gi")},
 			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
 			PersistentVolumeSource: corev1.PersistentVolumeSource{CSI: &corev1.CSIPersistentVolumeSource{
-				Driver: MayastorCSIDriver, VolumeHandle: "1", FSType: "ext4",
+				Driver: storagev1.MayastorCSIDriver, VolumeHandle: "1", FSType: "ext4",
 				VolumeAttributes: map[string]string{"protocol": "nvmf", "repl": "3", "storage.kubernetes.io/csiProvisionerIdentity": "1-2-3"}}},
 			ClaimRef:         &corev1.ObjectReference{Kind: "PersistentVolumeClaim", Namespace: "ns", Name: "data", UID: "c1", ResourceVersion: "5", APIVersion: "v1"},
 			StorageClassName: "mayastor",
@@ -41,13 +42,13 @@ func fullPV() *corev1.PersistentVolume {
 func TestTrimPersistentVolumeKeepsWhatIsRead(t *testing.T) {
 	claims := map[string]map[string]string{"ns/data": {storagev1.AnnotationTiering: "disabled"}}
 	full := fullPV()
-	want := pvObservation(full, claims)
+	want := observer.PVObservation(full, claims)
 	out, err := TrimPersistentVolume(fullPV())
 	if err != nil {
 		t.Fatal(err)
 	}
 	pv := out.(*corev1.PersistentVolume)
-	if got := pvObservation(pv, claims); !reflect.DeepEqual(got, want) {
+	if got := observer.PVObservation(pv, claims); !reflect.DeepEqual(got, want) {
 		t.Fatalf("observation of the trimmed PV:\n got %+v\nwant %+v", got, want)
 	}
 	// Both sides of a watch event come from the cache, trimmed alike.
@@ -59,7 +60,7 @@ func TestTrimPersistentVolumeKeepsWhatIsRead(t *testing.T) {
 		t.Errorf("the PV watch does not see a change of labels, or sees one where there is none")
 	}
 	wantSpec := corev1.PersistentVolumeSpec{
-		PersistentVolumeSource: corev1.PersistentVolumeSource{CSI: &corev1.CSIPersistentVolumeSource{Driver: MayastorCSIDriver, VolumeHandle: "1"}},
+		PersistentVolumeSource: corev1.PersistentVolumeSource{CSI: &corev1.CSIPersistentVolumeSource{Driver: storagev1.MayastorCSIDriver, VolumeHandle: "1"}},
 		ClaimRef:               &corev1.ObjectReference{Kind: "PersistentVolumeClaim", APIVersion: "v1", Namespace: "ns", Name: "data", UID: "c1"},
 		StorageClassName:       "mayastor",
 	}
@@ -105,7 +106,7 @@ func TestTrimPersistentVolumeClaimKeepsWhatIsRead(t *testing.T) {
 	if !reflect.DeepEqual(got.Spec, want) || !reflect.DeepEqual(got.Status, corev1.PersistentVolumeClaimStatus{}) || got.ManagedFields != nil {
 		t.Errorf("trimmed PVC %+v", got)
 	}
-	if !reflect.DeepEqual(got.Annotations, map[string]string{storagev1.AnnotationTier: "sata"}) || !tieringAnnotated(got.Annotations) {
+	if !reflect.DeepEqual(got.Annotations, map[string]string{storagev1.AnnotationTier: "sata"}) || !observer.TieringAnnotated(got.Annotations) {
 		t.Errorf("annotations %v", got.Annotations)
 	}
 }

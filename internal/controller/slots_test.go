@@ -72,10 +72,10 @@ func TestLastFreeSlotIsTakenOnce(t *testing.T) {
 		t.Fatalf("in flight with a record the cache does not show: %+v, %v", s.InFlight, err)
 	}
 	clk.Step(o.FreshFor() + time.Second)
-	if _, err := o.Observe(context.Background()); err != nil {
+	if s, err = o.Observe(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if s = o.Latest(); s.InFlight.Global != 1 {
+	if s.InFlight.Global != 1 {
 		t.Errorf("in flight after FreshFor: %+v", s.InFlight)
 	}
 }

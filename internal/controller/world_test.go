@@ -35,7 +35,7 @@ type fakeMayastor struct {
 	pages, listed int
 }
 
-func (f *fakeMayastor) WalkVolumes(ctx context.Context, fn func([]mayastor.Volume) error) error {
+func (f *fakeMayastor) WalkVolumeBriefs(ctx context.Context, fn func([]mayastor.VolumeBrief) error) error {
 	for i := 0; ; i += f.pageSize {
 		f.mu.Lock()
 		f.pages++
@@ -45,8 +45,11 @@ func (f *fakeMayastor) WalkVolumes(ctx context.Context, fn func([]mayastor.Volum
 			return err
 		}
 		end := min(i+f.pageSize, len(f.volumes))
-		// A fresh copy per page, as a decoder would make: the observer must keep none of it.
-		page := append([]mayastor.Volume(nil), f.volumes[i:end]...)
+		// A fresh page, as a decoder would make: the observer must keep none of it.
+		page := make([]mayastor.VolumeBrief, 0, end-i)
+		for k := i; k < end; k++ {
+			page = append(page, mayastor.BriefOf(&f.volumes[k]))
+		}
 		if err := fn(page); err != nil {
 			return err
 		}

@@ -413,7 +413,7 @@ func (o *Observer) observeCache(ctx context.Context) (*cacheParts, error) {
 	}
 	c.pvs = make(map[string]*tiering.PVObservation, len(pvs.Items))
 	for i := range pvs.Items {
-		if obs := pvObservation(&pvs.Items[i], claimAnnotations); obs != nil {
+		if obs := PVObservation(&pvs.Items[i], claimAnnotations); obs != nil {
 			c.pvs[obs.Name] = obs
 		}
 	}
@@ -436,9 +436,9 @@ func TieringAnnotated(a map[string]string) bool {
 	return tier || tiering
 }
 
-// pvObservation reduces a Mayastor PV; nil for any other PV. The claim's annotations win over
-// the PV's.
-func pvObservation(pv *corev1.PersistentVolume, claimAnnotations map[string]map[string]string) *tiering.PVObservation {
+// PVObservation reduces a Mayastor PV to what a decision reads; nil for any other PV. The
+// claim's annotations win over the PV's.
+func PVObservation(pv *corev1.PersistentVolume, claimAnnotations map[string]map[string]string) *tiering.PVObservation {
 	if pv.Spec.CSI == nil || pv.Spec.CSI.Driver != storagev1.MayastorCSIDriver {
 		return nil
 	}
