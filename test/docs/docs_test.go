@@ -211,7 +211,6 @@ func TestTroubleshootingNamesOnlyRealReasons(t *testing.T) {
 	}
 }
 
-
 var linkRE = regexp.MustCompile(`\]\(([^)\s]+)\)`)
 
 // TestGuideLinksResolve: every relative link of the guide, the API reference and the README
