@@ -17,6 +17,7 @@ import (
 // unpublished.
 func (m *Mover) Preserve(ctx context.Context, plan Plan, j Journal) (Plan, error) {
 	plan = *plan.DeepCopy()
+	m.opts.CordonGate.fresh.release(plan.MigrationID) // the move ends: its replicas need their places no more
 	if plan.NewReplica == nil {
 		return m.unpublishIfOurs(ctx, plan, j)
 	}
@@ -57,6 +58,7 @@ func (m *Mover) Preserve(ctx context.Context, plan Plan, j Journal) (Plan, error
 // volume published for the move is unpublished.
 func (m *Mover) Abort(ctx context.Context, plan Plan, j Journal) (Plan, error) {
 	plan = *plan.DeepCopy()
+	m.opts.CordonGate.fresh.release(plan.MigrationID) // the move ends: its replicas need their places no more
 	plan, err := m.releaseRecorded(ctx, plan, j)
 	if err != nil {
 		return plan, err

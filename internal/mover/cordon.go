@@ -317,6 +317,7 @@ func (m *Mover) ReleaseCordons(ctx context.Context, plan Plan) (Plan, error) {
 // entry, like a decrease. A placeholder whose delete fails stays recorded.
 func (m *Mover) ReleaseCordonsAtEnd(ctx context.Context, plan Plan) (Plan, error) {
 	plan, err := m.settleCordons(ctx, plan, true)
+	m.opts.CordonGate.fresh.release(plan.MigrationID)
 	if len(plan.Placeholders) == 0 {
 		return plan, err
 	}
@@ -325,7 +326,6 @@ func (m *Mover) ReleaseCordonsAtEnd(ctx context.Context, plan Plan) (Plan, error
 		return plan, errors.Join(err, lerr)
 	}
 	defer m.opts.CordonGate.Unlock()
-	m.opts.CordonGate.fresh.protect(plan.MigrationID, "")
 	plan, perr := m.deletePlaceholders(ctx, plan)
 	return plan, errors.Join(err, perr)
 }

@@ -53,29 +53,37 @@ func IsPlaceholderID(id string) bool {
 }
 
 // freshReplicas is the process-wide registry of replicas that moves in
-// flight need to keep where they are in the replica map: a round's new
-// replica from its increase to its decrease. Before any removal a Mover
-// makes (a decrease, a placeholder delete), the map's last entry must not be
-// another move's fresh replica, or the swap_remove would pull it ahead of
-// that move's remaining sources.
+// flight need to keep where they are in the replica map: every replica a
+// move added, from its increase until the move removed its last source. A
+// round's decrease moves the placeholder behind its new replica into the
+// source's slot, so the moved replica stays the map's last entry until the
+// next round appends behind it. Before any removal a Mover makes (a
+// decrease, a placeholder delete), the map's last entry must not be another
+// move's fresh replica, or the swap_remove would pull it ahead of that
+// move's remaining sources.
 type freshReplicas struct {
 	mu    sync.Mutex
 	owner map[string]string // replica uuid -> migration id
 }
 
+// protect adds replicaID to the replicas migrationID keeps in place.
 func (f *freshReplicas) protect(migrationID, replicaID string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.owner == nil {
 		f.owner = map[string]string{}
 	}
+	f.owner[replicaID] = migrationID
+}
+
+// release forgets the replicas migrationID keeps in place.
+func (f *freshReplicas) release(migrationID string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	for id, m := range f.owner {
 		if m == migrationID {
 			delete(f.owner, id)
 		}
-	}
-	if replicaID != "" {
-		f.owner[replicaID] = migrationID
 	}
 }
 

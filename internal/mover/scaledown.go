@@ -214,7 +214,10 @@ func (m *Mover) decreaseSteered(ctx context.Context, plan *Plan, v *mayastor.Vol
 		if _, err := m.c.SetReplicaCount(ctx, plan.VolumeID, n); err != nil {
 			return v, fmt.Errorf("scale down volume %s: %w", plan.VolumeID, err)
 		}
-		m.opts.CordonGate.fresh.protect(plan.MigrationID, "")
+		if len(plan.SourceReplicas) == 1 {
+			// The move's last source goes: its replicas need their places no more.
+			m.opts.CordonGate.fresh.release(plan.MigrationID)
+		}
 		if v, err = m.c.GetVolume(ctx, plan.VolumeID); err != nil {
 			return v, fmt.Errorf("scale down volume %s: verify removal: %w", plan.VolumeID, err)
 		}
