@@ -1,4 +1,4 @@
-package controller
+package migration
 
 import (
 	"testing"
@@ -7,7 +7,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
-	"github.com/billyronks/couchestor/internal/migration"
 )
 
 func testPolicy() *storagev1.StoragePolicy {
@@ -34,15 +33,16 @@ func TestPoolsResolution(t *testing.T) {
 		{"policy selectors, to SATA", storagev1.TierMigrationSpec{TargetTier: storagev1.TierSATA, PolicyName: "gold"}, testPolicy(), "tier=cold", "tier=hot", ""},
 		{"spec selector wins", storagev1.TierMigrationSpec{TargetTier: storagev1.TierNVMe, PolicyName: "gold", TargetPoolSelector: own}, testPolicy(), "media=nvme", "tier=cold", ""},
 		{"spec selector without policy: any other pool is a source", storagev1.TierMigrationSpec{TargetTier: storagev1.TierNVMe, TargetPoolSelector: own}, nil, "media=nvme", "", ""},
-		{"missing policy", storagev1.TierMigrationSpec{TargetTier: storagev1.TierNVMe, PolicyName: "gone"}, nil, "", "", migration.ReasonPolicyNotFound},
-		{"empty target selector", storagev1.TierMigrationSpec{TargetTier: storagev1.TierNVMe, TargetPoolSelector: &metav1.LabelSelector{}}, nil, "", "", migration.ReasonInvalidSpec},
+		{"missing policy", storagev1.TierMigrationSpec{TargetTier: storagev1.TierNVMe, PolicyName: "gone"}, nil, "", "", ReasonPolicyNotFound},
+		{"empty target selector", storagev1.TierMigrationSpec{TargetTier: storagev1.TierNVMe, TargetPoolSelector: &metav1.LabelSelector{}}, nil, "", "", ReasonInvalidSpec},
 		{"bad selector", storagev1.TierMigrationSpec{TargetTier: storagev1.TierNVMe, TargetPoolSelector: &metav1.LabelSelector{
-			MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "tier", Operator: "Near"}}}}, nil, "", "", migration.ReasonInvalidSpec},
+			MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "tier", Operator: "Near"}}}}, nil, "", "", ReasonInvalidSpec},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			tm := &storagev1.TierMigration{Spec: tc.spec}
-			target, source, reason, msg := pools(tm, tc.policy)
+			p := ResolvePools(tm, tc.policy)
+			target, source, reason, msg := p.Target, p.Source, p.Reason, p.Message
 			if reason != tc.reason {
 				t.Fatalf("reason %q (%s), want %q", reason, msg, tc.reason)
 			}
@@ -67,7 +67,6 @@ func TestPoolsResolution(t *testing.T) {
 }
 
 func TestTimeoutResolution(t *testing.T) {
-	r := &TierMigrationReconciler{Options: Options{MigrationTimeout: 20 * time.Minute}}
 	cases := []struct {
 		name    string
 		spec    string
@@ -84,8 +83,7 @@ func TestTimeoutResolution(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			r.Options.MigrationTimeout = tc.flag
-			got, err := r.timeoutOf(&storagev1.TierMigration{Spec: storagev1.TierMigrationSpec{Timeout: tc.spec}}, tc.policy)
+			got, err := ResolveTimeout(&storagev1.TierMigration{Spec: storagev1.TierMigrationSpec{Timeout: tc.spec}}, tc.policy, tc.flag)
 			if (err != nil) != tc.wantErr || got != tc.want {
 				t.Fatalf("got %v, %v; want %v (error %v)", got, err, tc.want, tc.wantErr)
 			}
