@@ -67,6 +67,8 @@ func (r *TierMigrationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.backoff == nil {
 		r.backoff = workqueue.NewTypedItemExponentialFailureRateLimiter[types.UID](time.Second, 2*time.Minute)
 	}
+	// The TierMigration gauges are counted from this manager's cache at every scrape.
+	MigrationMetrics.Use(mgr.GetCache(), r.Clock)
 	return ctrl.NewControllerManagedBy(mgr).
 		// Status writes are the controller's own: only spec, metadata (the approval
 		// annotations among it) and deletion wake it.
