@@ -13,6 +13,7 @@ import (
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 	"github.com/billyronks/couchestor/internal/mayastor"
+	"github.com/billyronks/couchestor/internal/migration"
 	"github.com/billyronks/couchestor/internal/promwatch"
 	"github.com/billyronks/couchestor/internal/version"
 )
@@ -73,6 +74,15 @@ func init() {
 	}
 	for _, kind := range []string{"StoragePolicy", "TierMigration"} {
 		ReconcileDuration.WithLabelValues(kind)
+	}
+}
+
+// recordEnding counts a migration that ended, by outcome, with its duration. One rejected or
+// expired while waiting for approval moved nothing and is not counted.
+func recordEnding(e *migration.Ending) {
+	if e.Outcome != migration.OutcomeNotStarted {
+		MigrationsTotal.WithLabelValues(e.Outcome).Inc()
+		MigrationDuration.WithLabelValues(e.Outcome).Observe(e.Duration.Seconds())
 	}
 }
 

@@ -80,6 +80,9 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	}).SetupWithManager(mgr)
 }
 
+// defaultHeadroomPercent is a migration's capacity headroom without a StoragePolicy.
+const defaultHeadroomPercent = 10
+
 // MigrationStorageOptions are the per-migration options of the storage port.
 type MigrationStorageOptions struct {
 	// AllowRepublish: spec.allowRepublish.

@@ -10,8 +10,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/client-go/util/workqueue"
@@ -21,26 +21,19 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 	"github.com/billyronks/couchestor/internal/migration"
 	"github.com/billyronks/couchestor/internal/tiering"
 )
 
-// Defaults of the TierMigration reconciler.
-const (
-	defaultSyncPollInterval = 10 * time.Second
-	defaultHeadroomPercent  = 10
-)
+// defaultSyncPollInterval is the sync poll interval when Options.SyncPollInterval is not set.
+const defaultSyncPollInterval = 10 * time.Second
 
-// TierMigrationReconciler carries out TierMigrations: it loads one, resolves its pools, limits
-// and modes, and lets the migration state machine run its phases; the state lives in the
-// object's status, so a restarted operator resumes where the last one stopped.
+// TierMigrationReconciler carries out TierMigrations through the migration state machine. The
+// state lives in the object's status, so a restarted operator resumes where the last one stopped.
 type TierMigrationReconciler struct {
 	Client client.Client
 	// APIReader reads around the cache: a migration acts only on the latest status.
@@ -64,14 +57,15 @@ func (r *TierMigrationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.APIReader == nil {
 		r.APIReader = mgr.GetAPIReader()
 	}
+	if r.Options.SyncPollInterval <= 0 {
+		r.Options.SyncPollInterval = defaultSyncPollInterval
+	}
 	if r.backoff == nil {
 		r.backoff = workqueue.NewTypedItemExponentialFailureRateLimiter[types.UID](time.Second, 2*time.Minute)
 	}
 	// The TierMigration gauges are counted from this manager's cache at every scrape.
 	MigrationMetrics.Use(mgr.GetCache(), r.Clock)
 	return ctrl.NewControllerManagedBy(mgr).
-		// Status writes are the controller's own: only spec, metadata (the approval
-		// annotations among it) and deletion wake it.
 		For(&storagev1.TierMigration{}, builder.WithPredicates(metadataChanged)).
 		// A migration that ends frees a slot: wake the Pending ones.
 		Watches(&storagev1.TierMigration{}, handler.EnqueueRequestsFromMapFunc(r.pending),
@@ -79,49 +73,6 @@ func (r *TierMigrationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Named("tiermigration").
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, r.Options.MaxConcurrentMigrations) + 1}).
 		Complete(r)
-}
-
-var metadataChanged = predicate.Funcs{
-	UpdateFunc: func(e event.UpdateEvent) bool {
-		o, n := e.ObjectOld, e.ObjectNew
-		return o.GetGeneration() != n.GetGeneration() ||
-			!o.GetDeletionTimestamp().Equal(n.GetDeletionTimestamp()) ||
-			!equality.Semantic.DeepEqual(o.GetLabels(), n.GetLabels()) ||
-			approvalAnnotations(o) != approvalAnnotations(n) ||
-			!equality.Semantic.DeepEqual(o.GetFinalizers(), n.GetFinalizers())
-	},
-	DeleteFunc: func(event.DeleteEvent) bool { return false },
-}
-
-// approvalAnnotations sums up the annotations that approve or reject a migration.
-func approvalAnnotations(o client.Object) string {
-	a := o.GetAnnotations()
-	return a[storagev1.AnnotationApproved] + "/" + a[storagev1.AnnotationRejected]
-}
-
-var slotFreed = predicate.Funcs{
-	CreateFunc:  func(event.CreateEvent) bool { return false },
-	GenericFunc: func(event.GenericEvent) bool { return false },
-	UpdateFunc: func(e event.UpdateEvent) bool {
-		o, ok1 := e.ObjectOld.(*storagev1.TierMigration)
-		n, ok2 := e.ObjectNew.(*storagev1.TierMigration)
-		return ok1 && ok2 && o.Status.Phase.IsInFlight() && !n.Status.Phase.IsInFlight()
-	},
-	DeleteFunc: func(event.DeleteEvent) bool { return true },
-}
-
-func (r *TierMigrationReconciler) pending(ctx context.Context, _ client.Object) []reconcile.Request {
-	var list storagev1.TierMigrationList
-	if err := r.Client.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
-		return nil
-	}
-	var out []reconcile.Request
-	for i := range list.Items {
-		if list.Items[i].Status.Phase == storagev1.PhasePending {
-			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: list.Items[i].Name}})
-		}
-	}
-	return out
 }
 
 // Reconcile gathers what a TierMigration needs, lets the migration package run its phases until
@@ -147,7 +98,7 @@ func (r *TierMigrationReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	m := &migration.Machine{Clock: r.Clock, Persist: r.persister(tm), PollInterval: r.pollInterval()}
+	m := &migration.Machine{Clock: r.Clock, Persist: r.persister(tm), PollInterval: r.Options.SyncPollInterval}
 	pvc := r.claimOf(ctx, tm)
 	switch {
 	case !tm.DeletionTimestamp.IsZero():
@@ -172,10 +123,7 @@ func (r *TierMigrationReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	case err != nil:
 		return ctrl.Result{}, err
 	case res.Ended != nil:
-		if e := res.Ended; e.Outcome != migration.OutcomeNotStarted { // rejected or expired unapproved: nothing moved
-			MigrationsTotal.WithLabelValues(e.Outcome).Inc()
-			MigrationDuration.WithLabelValues(e.Outcome).Observe(e.Duration.Seconds())
-		}
+		recordEnding(res.Ended)
 		logger.Info("migration ended", "volume", tm.Spec.VolumeID, "phase", tm.Status.Phase, "outcome", res.Ended.Outcome, "took", res.Ended.Duration)
 		r.backoff.Forget(tm.UID)
 		return r.settle(ctx, tm, m, in.Storage)
@@ -198,9 +146,15 @@ func (r *TierMigrationReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 // gather reads what a run of tm needs: its StoragePolicy (from the cache) resolved into pools,
 // effective modes, timeout, limits and window, and the storage port with the policy's headroom.
 func (r *TierMigrationReconciler) gather(ctx context.Context, tm *storagev1.TierMigration) (migration.Input, *storagev1.StoragePolicy, error) {
-	policy, err := r.policyOf(ctx, tm)
-	if err != nil {
-		return migration.Input{}, nil, err
+	var policy *storagev1.StoragePolicy // nil when the migration names none or it does not exist
+	if name := tm.Spec.PolicyName; name != "" {
+		p := &storagev1.StoragePolicy{}
+		switch err := r.Client.Get(ctx, types.NamespacedName{Name: name}, p); {
+		case err == nil:
+			policy = p
+		case !apierrors.IsNotFound(err):
+			return migration.Input{}, nil, fmt.Errorf("get StoragePolicy %s: %w", name, err)
+		}
 	}
 	spec := &storagev1.StoragePolicySpec{}
 	opts := MigrationStorageOptions{AllowRepublish: tm.Spec.AllowRepublish, HeadroomPercent: defaultHeadroomPercent}
@@ -219,13 +173,6 @@ func (r *TierMigrationReconciler) gather(ctx context.Context, tm *storagev1.Tier
 		in.WindowClosed, in.NextOpens = !w.Open, w.NextOpens
 	}
 	return in, policy, nil
-}
-
-func (r *TierMigrationReconciler) pollInterval() time.Duration {
-	if r.Options.SyncPollInterval > 0 {
-		return r.Options.SyncPollInterval
-	}
-	return defaultSyncPollInterval
 }
 
 // persister writes the status with optimistic concurrency. A conflict caused by a metadata
@@ -260,20 +207,12 @@ func (r *TierMigrationReconciler) persister(loaded *storagev1.TierMigration) mig
 	}
 }
 
-// ensureMetadata puts the policy and volume labels and the cleanup finalizer on tm.
+// ensureMetadata puts the migration's labels and the cleanup finalizer on tm.
 func (r *TierMigrationReconciler) ensureMetadata(ctx context.Context, tm *storagev1.TierMigration) error {
 	changed := controllerutil.AddFinalizer(tm, storagev1.FinalizerMigrationCleanup)
-	want := map[string]string{storagev1.LabelVolume: tm.Spec.VolumeID}
-	// A policy name longer than a label value allows (63) goes without the label.
-	if tm.Spec.PolicyName != "" && len(validation.IsValidLabelValue(tm.Spec.PolicyName)) == 0 {
-		want[storagev1.LabelPolicy] = tm.Spec.PolicyName
-	}
-	for k, v := range want {
+	for k, v := range migration.Labels(tm) {
 		if tm.Labels[k] != v {
-			if tm.Labels == nil {
-				tm.Labels = map[string]string{}
-			}
-			tm.Labels[k] = v
+			metav1.SetMetaDataLabel(&tm.ObjectMeta, k, v)
 			changed = true
 		}
 	}
@@ -329,56 +268,9 @@ func (r *TierMigrationReconciler) finalize(ctx context.Context, tm *storagev1.Ti
 func (r *TierMigrationReconciler) settle(ctx context.Context, tm *storagev1.TierMigration, m *migration.Machine, s migration.Storage) (ctrl.Result, error) {
 	if done, err := m.SettleCordons(ctx, tm, s); !done {
 		log.FromContext(ctx).Info("cordons of an ended migration not released yet", "volume", tm.Spec.VolumeID, "error", err)
-		return ctrl.Result{RequeueAfter: r.pollInterval()}, nil
+		return ctrl.Result{RequeueAfter: r.Options.SyncPollInterval}, nil
 	}
 	return ctrl.Result{}, r.dropFinalizer(ctx, tm)
-}
-
-// recordApprovedMove writes an approved real move into the PV's anti-flap record (a migration
-// created waiting for approval is recorded when approved, not when asked for: a rejected or
-// expired one moved nothing), with the policy's anti-flap rule, and says so on the PVC when it
-// is a flip. A failure is logged: the migration goes on.
-func (r *TierMigrationReconciler) recordApprovedMove(ctx context.Context, tm *storagev1.TierMigration, policy *storagev1.StoragePolicy, pvc *corev1.ObjectReference) {
-	logger := log.FromContext(ctx)
-	if tm.Spec.DryRun || tm.Spec.PersistentVolumeName == "" {
-		return
-	}
-	if policy == nil {
-		logger.Info("anti-flap record not written: no StoragePolicy", "volume", tm.Spec.VolumeID)
-		return
-	}
-	c, err := tiering.CompilePolicy(&policy.Spec)
-	if err != nil {
-		logger.Info("anti-flap record not written: invalid StoragePolicy", "volume", tm.Spec.VolumeID, "error", err)
-		return
-	}
-	next, flip, err := recordMoveOnPV(ctx, r.APIReader, r.Client, c.AntiFlap, tm.Spec.PersistentVolumeName, tm.Spec.TargetTier, r.Clock.Now())
-	if err != nil {
-		logger.Error(err, "anti-flap record not written", "volume", tm.Spec.VolumeID)
-		return
-	}
-	if flip {
-		note := flipNote(c.AntiFlap, next, tm.Spec.VolumeID)
-		r.Recorder.Eventf(tm, nil, corev1.EventTypeWarning, storagev1.ReasonAntiFlapCooldown, "Approve", "%s", note)
-		if pvc != nil {
-			r.Recorder.Eventf(pvc, tm, corev1.EventTypeWarning, storagev1.ReasonAntiFlapCooldown, "Approve", "%s", note)
-		}
-	}
-}
-
-// policyOf returns the migration's StoragePolicy, nil when it names none or it does not exist.
-func (r *TierMigrationReconciler) policyOf(ctx context.Context, tm *storagev1.TierMigration) (*storagev1.StoragePolicy, error) {
-	if tm.Spec.PolicyName == "" {
-		return nil, nil
-	}
-	p := &storagev1.StoragePolicy{}
-	if err := r.Client.Get(ctx, types.NamespacedName{Name: tm.Spec.PolicyName}, p); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("get StoragePolicy %s: %w", tm.Spec.PolicyName, err)
-	}
-	return p, nil
 }
 
 // claimOf is the PVC of the migration's volume, for Events: the claimRef of the PV named by
@@ -399,16 +291,9 @@ func (r *TierMigrationReconciler) claimOf(ctx context.Context, tm *storagev1.Tie
 func (r *TierMigrationReconciler) emit(tm *storagev1.TierMigration, pvc *corev1.ObjectReference, evs []migration.Event) {
 	for _, e := range evs {
 		// An Event's note holds at most 1 kB.
-		r.Recorder.Eventf(tm, nil, e.Type, e.Reason, e.Action, "%s", clip(e.Message, 1000))
+		r.Recorder.Eventf(tm, nil, e.Type, e.Reason, e.Action, "%s", migration.Truncate(e.Message, 1000))
 		if pvc != nil {
-			r.Recorder.Eventf(pvc, tm, e.Type, e.Reason, e.Action, "%s", clip("TierMigration "+tm.Name+": "+e.Message, 1000))
+			r.Recorder.Eventf(pvc, tm, e.Type, e.Reason, e.Action, "%s", migration.Truncate("TierMigration "+tm.Name+": "+e.Message, 1000))
 		}
 	}
-}
-
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n-3] + "..."
 }

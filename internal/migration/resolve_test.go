@@ -1,6 +1,7 @@
 package migration
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -88,5 +89,22 @@ func TestTimeoutResolution(t *testing.T) {
 				t.Fatalf("got %v, %v; want %v (error %v)", got, err, tc.want, tc.wantErr)
 			}
 		})
+	}
+}
+
+// A TierMigration is labelled with its volume and policy; a policy name too long for a label
+// value goes without the label rather than fail the update.
+func TestLabels(t *testing.T) {
+	tm := &storagev1.TierMigration{Spec: storagev1.TierMigrationSpec{VolumeID: "v1", PolicyName: "gold"}}
+	if got := Labels(tm); len(got) != 2 || got[storagev1.LabelVolume] != "v1" || got[storagev1.LabelPolicy] != "gold" {
+		t.Fatalf("labels %v", got)
+	}
+	tm.Spec.PolicyName = strings.Repeat("p", 64)
+	if got := Labels(tm); len(got) != 1 || got[storagev1.LabelVolume] != "v1" {
+		t.Fatalf("labels with a 64-character policy name: %v", got)
+	}
+	tm.Spec.PolicyName = ""
+	if _, ok := Labels(tm)[storagev1.LabelPolicy]; ok {
+		t.Fatal("a migration without a policy got a policy label")
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/go-logr/logr"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 )
@@ -108,6 +109,16 @@ func ResolveTimeout(tm *storagev1.TierMigration, policy *storagev1.StoragePolicy
 		return fallback, nil
 	}
 	return DefaultTimeout, nil
+}
+
+// Labels are the labels a TierMigration carries: its volume, and its policy unless the name is
+// longer than a label value allows (63).
+func Labels(tm *storagev1.TierMigration) map[string]string {
+	l := map[string]string{storagev1.LabelVolume: tm.Spec.VolumeID}
+	if tm.Spec.PolicyName != "" && len(validation.IsValidLabelValue(tm.Spec.PolicyName)) == 0 {
+		l[storagev1.LabelPolicy] = tm.Spec.PolicyName
+	}
+	return l
 }
 
 // Hooks are what a run asks of its caller between steps.
