@@ -144,7 +144,7 @@ func TestAntiFlapRecordsApprovedMoves(t *testing.T) {
 	tmr := &TierMigrationReconciler{Client: kube, APIReader: kube, Recorder: ev, Clock: clk}
 	pvc := &corev1.ObjectReference{Kind: "PersistentVolumeClaim", Namespace: "default", Name: "data-0"}
 	tm := cr.created[0]
-	tmr.recordApprovedMove(ctx, tm, pvc)
+	tmr.recordApprovedMove(ctx, tm, policy, pvc)
 	if got, want := movesAnnotation(t, kube), (tiering.MoveRecord{To: storagev1.TierNVMe, At: clk.Now()}).String(); got != want {
 		t.Fatalf("after approval: %q, want %q", got, want)
 	}
@@ -152,7 +152,7 @@ func TestAntiFlapRecordsApprovedMoves(t *testing.T) {
 	clk.Step(90 * time.Minute)
 	back := tm.DeepCopy()
 	back.Spec.TargetTier = storagev1.TierSATA
-	tmr.recordApprovedMove(ctx, back, pvc)
+	tmr.recordApprovedMove(ctx, back, policy, pvc)
 	if got, want := movesAnnotation(t, kube), (tiering.MoveRecord{Flips: 1, To: storagev1.TierSATA, At: clk.Now()}).String(); got != want {
 		t.Fatalf("after the approved move back: %q, want %q", got, want)
 	}
@@ -164,7 +164,7 @@ func TestAntiFlapRecordsApprovedMoves(t *testing.T) {
 	clk.Step(time.Minute)
 	dry := tm.DeepCopy()
 	dry.Spec.DryRun = true
-	tmr.recordApprovedMove(ctx, dry, pvc)
+	tmr.recordApprovedMove(ctx, dry, policy, pvc)
 	if got := movesAnnotation(t, kube); !strings.HasPrefix(got, "1;SATA;") {
 		t.Fatalf("a dry run changed the record: %q", got)
 	}

@@ -3,7 +3,6 @@ package controller
 import (
 	"runtime"
 	"runtime/debug"
-	"strings"
 	"sync"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 	"github.com/billyronks/couchestor/internal/mayastor"
+	"github.com/billyronks/couchestor/internal/migration"
 	"github.com/billyronks/couchestor/internal/promwatch"
 	"github.com/billyronks/couchestor/internal/version"
 )
@@ -37,10 +37,6 @@ var (
 		Name: "storage_operator_migrations_total",
 		Help: "Migrations that ended, by status (succeeded, failed, rolled_back, dry_run).",
 	}, []string{"status"})
-	ActiveMigrations = prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "storage_operator_active_migrations",
-		Help: "Migrations in progress.",
-	})
 	ReconcileDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "storage_operator_reconcile_duration_seconds",
 		Help:    "Time one reconcile took, by kind.",
@@ -53,15 +49,8 @@ var (
 	}, []string{"status"})
 )
 
-// Kept replicas: a migration that ends with the volume above its original replica count.
+// Placeholder replicas.
 var (
-	// KeptExtraReplicas counts the volumes CoucheStor left above their original replica count
-	// (status.keptReplicas of each volume's latest ended TierMigration), recounted from the
-	// API server's objects, so it survives restarts.
-	KeptExtraReplicas = prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "storage_operator_kept_extra_replicas",
-		Help: "Volumes left with more replicas than before their migration (preservation mode, an unsafe or incomplete roll-back, a refusal after the rebuild), by their latest ended TierMigration.",
-	})
 	// Placeholders counts CoucheStor's placeholder replicas in the cluster (set by every
 	// sweep): small thin replicas that belong to no volume and steer the core agent's replica
 	// map during a move; each is deleted when its migration ends.
@@ -72,12 +61,11 @@ var (
 )
 
 func init() {
-	crmetrics.Registry.MustRegister(KeptExtraReplicas)
 	crmetrics.Registry.MustRegister(Placeholders)
 }
 
 func init() {
-	crmetrics.Registry.MustRegister(ReconcileTotal, MigrationsTotal, ActiveMigrations, ReconcileDuration, MigrationDuration)
+	crmetrics.Registry.MustRegister(ReconcileTotal, MigrationsTotal, ReconcileDuration, MigrationDuration)
 	// Every status is exported from start-up, at zero, so dashboards and alerts see the series
 	// before the first migration ends.
 	for _, s := range []string{MigrationStatusSucceeded, MigrationStatusFailed, MigrationStatusRolledBack, MigrationStatusDryRun} {
@@ -86,6 +74,15 @@ func init() {
 	}
 	for _, kind := range []string{"StoragePolicy", "TierMigration"} {
 		ReconcileDuration.WithLabelValues(kind)
+	}
+}
+
+// recordEnding counts a migration that ended, by outcome, with its duration. One rejected or
+// expired while waiting for approval moved nothing and is not counted.
+func recordEnding(e *migration.Ending) {
+	if e.Outcome != migration.OutcomeNotStarted {
+		MigrationsTotal.WithLabelValues(e.Outcome).Inc()
+		MigrationDuration.WithLabelValues(e.Outcome).Observe(e.Duration.Seconds())
 	}
 }
 
@@ -108,9 +105,9 @@ var (
 func init() { crmetrics.Registry.MustRegister(CordonedNodes, CordonSecondsTotal) }
 
 // ---------------------------------------------------------------------------------------------
-// Build information, per-policy state, TierMigrations by phase, and the
-// requests the operator makes to Mayastor and Prometheus. Every family is documented, with its
-// alerts, in docs/metrics-alerts.md.
+// Build information, per-policy state, and the requests the operator makes to Mayastor and
+// Prometheus (the TierMigration gauges are in migration_metrics.go). Every family is
+// documented, with its alerts, in docs/metrics-alerts.md.
 // ---------------------------------------------------------------------------------------------
 
 // The RBAC the secure metrics endpoint needs (--metrics-secure, the default): the metrics
@@ -267,73 +264,6 @@ func ForgetPolicy(name string) {
 	policyConditionMu.Lock()
 	PolicyCondition.DeletePartialMatch(l)
 	policyConditionMu.Unlock()
-}
-
-// TierMigrations by phase, and the migrations a dashboard and the alerts follow one by one.
-var (
-	TierMigrationsByPhase = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "storage_operator_tiermigrations",
-		Help: "TierMigration objects by phase (WaitingApproval, Pending, Analyzing, ScalingUp, WaitingSync, ScalingDown, RollingBack, Completed, Failed).",
-	}, []string{"phase"})
-	TierMigrationInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "storage_operator_tiermigration_info",
-		Help: "Always 1, one series per TierMigration that has not ended or ended less than an hour ago: its policy, volume (pv_name, as Mayastor's exporter labels it), target tier and phase.",
-	}, []string{"tiermigration", "policy", "pv_name", "target_tier", "phase"})
-	TierMigrationDeadline = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "storage_operator_tiermigration_deadline_timestamp_seconds",
-		Help: "Deadline (status.deadline, Unix seconds) of each TierMigration that has not ended; compare with time().",
-	}, []string{"tiermigration", "policy", "pv_name", "phase"})
-)
-
-// RecentlyEndedWindow is how long an ended TierMigration stays in storage_operator_tiermigration_info.
-const RecentlyEndedWindow = time.Hour
-
-var allPhases = []storagev1.MigrationPhase{
-	storagev1.PhaseWaitingApproval, storagev1.PhasePending, storagev1.PhaseAnalyzing, storagev1.PhaseScalingUp, storagev1.PhaseWaitingSync,
-	storagev1.PhaseScalingDown, storagev1.PhaseRollingBack, storagev1.PhaseCompleted, storagev1.PhaseFailed,
-}
-
-func init() {
-	crmetrics.Registry.MustRegister(TierMigrationsByPhase, TierMigrationInfo, TierMigrationDeadline)
-	for _, p := range allPhases {
-		TierMigrationsByPhase.WithLabelValues(string(p))
-	}
-}
-
-var recordMigrationsMu sync.Mutex
-
-// RecordMigrations replaces the TierMigration gauges with what items (every TierMigration the
-// API server holds) say, at now. The TierMigration reconciler calls it where it recounts
-// storage_operator_active_migrations (updateActive).
-func RecordMigrations(items []storagev1.TierMigration, now time.Time) {
-	counts := make(map[storagev1.MigrationPhase]int, len(allPhases))
-	recordMigrationsMu.Lock()
-	defer recordMigrationsMu.Unlock()
-	TierMigrationInfo.Reset()
-	TierMigrationDeadline.Reset()
-	for i := range items {
-		tm := &items[i]
-		phase := tm.Status.Phase
-		if phase == "" {
-			phase = storagev1.PhasePending
-		}
-		counts[phase]++
-		pv := tm.Spec.PersistentVolumeName
-		if pv == "" {
-			pv = "pvc-" + tm.Spec.VolumeID
-		}
-		ended := phase.IsTerminal()
-		if ended && (tm.Status.CompletionTime == nil || now.Sub(tm.Status.CompletionTime.Time) > RecentlyEndedWindow) {
-			continue
-		}
-		TierMigrationInfo.WithLabelValues(tm.Name, tm.Spec.PolicyName, pv, strings.ToLower(string(tm.Spec.TargetTier)), string(phase)).Set(1)
-		if !ended && tm.Status.Deadline != nil {
-			TierMigrationDeadline.WithLabelValues(tm.Name, tm.Spec.PolicyName, pv, string(phase)).Set(float64(tm.Status.Deadline.Unix()))
-		}
-	}
-	for _, p := range allPhases {
-		TierMigrationsByPhase.WithLabelValues(string(p)).Set(float64(counts[p]))
-	}
 }
 
 // Requests to Mayastor's REST API and to Prometheus' HTTP API, by operation.

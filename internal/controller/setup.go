@@ -10,6 +10,7 @@ import (
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 
 	"github.com/billyronks/couchestor/internal/mayastor"
+	"github.com/billyronks/couchestor/internal/migration"
 	"github.com/billyronks/couchestor/internal/mover"
 	"github.com/billyronks/couchestor/internal/observer"
 	"github.com/billyronks/couchestor/internal/promwatch"
@@ -77,4 +78,30 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		Options:    opts,
 		Observed:   observed,
 	}).SetupWithManager(mgr)
+}
+
+// defaultHeadroomPercent is a migration's capacity headroom without a StoragePolicy.
+const defaultHeadroomPercent = 10
+
+// MigrationStorageOptions are the per-migration options of the storage port.
+type MigrationStorageOptions struct {
+	// AllowRepublish: spec.allowRepublish.
+	AllowRepublish bool
+	// HeadroomPercent: the policy's capacityHeadroomPercent (10 without a policy).
+	HeadroomPercent int
+}
+
+// MoverStorage builds the storage port of a migration: a Mayastor Mover with its options.
+func MoverStorage(c *mayastor.Client) func(MigrationStorageOptions) migration.Storage {
+	return MoverStorageWith(c, mover.MoverOptions{})
+}
+
+// MoverStorageWith is MoverStorage with operator-wide Mover options (e.g. HADisabled from
+// --mayastor-ha-enabled=false); the migration's own options are set on top.
+func MoverStorageWith(c *mayastor.Client, base mover.MoverOptions) func(MigrationStorageOptions) migration.Storage {
+	return func(o MigrationStorageOptions) migration.Storage {
+		opts := base
+		opts.AllowRepublish, opts.HeadroomPercent = o.AllowRepublish, o.HeadroomPercent
+		return mover.NewMover(c, opts)
+	}
 }

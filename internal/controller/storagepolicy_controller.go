@@ -473,36 +473,6 @@ func (r *StoragePolicyReconciler) recordMove(ctx context.Context, policy *storag
 	return nil
 }
 
-// recordMoveOnPV folds a real move to tier to, at at, into the moves annotation of PV pvName
-// and says whether it is a flip. The PV is read with reader (past the cache, when it can) and
-// patched under its resourceVersion, so two writers never lose a flip.
-func recordMoveOnPV(ctx context.Context, reader client.Reader, writer client.Client, af tiering.AntiFlap, pvName string, to storagev1.Tier, at time.Time) (next tiering.MoveRecord, flip bool, err error) {
-	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		var pv corev1.PersistentVolume
-		if err := reader.Get(ctx, types.NamespacedName{Name: pvName}, &pv); err != nil {
-			return err
-		}
-		prev, _ := tiering.ParseMoveRecord(pv.Annotations[storagev1.AnnotationMoves]) // unreadable: no record
-		next, _, flip = af.Record(prev, to, at, false)
-		patch := client.MergeFromWithOptions(pv.DeepCopy(), client.MergeFromWithOptimisticLock{})
-		if pv.Annotations == nil {
-			pv.Annotations = map[string]string{}
-		}
-		pv.Annotations[storagev1.AnnotationMoves] = next.String()
-		return writer.Patch(ctx, &pv, patch)
-	})
-	if err != nil {
-		return next, false, fmt.Errorf("record the move to %s on PersistentVolume %s: %w", to, pvName, err)
-	}
-	return next, flip, nil
-}
-
-// flipNote is the Event's note when a flip is recorded.
-func flipNote(af tiering.AntiFlap, rec tiering.MoveRecord, volume string) string {
-	return fmt.Sprintf("flip %d: cooldown extended to %s (volume %s moved back to %s within %d cooldowns of its previous move; cooldownPeriod %s, at most %s)",
-		rec.Flips, af.Cooldown(rec.Flips), volume, rec.To, af.WindowCooldowns, af.Base, af.Max)
-}
-
 // newTierMigration is the TierMigration that carries one move.
 func newTierMigration(policy *storagev1.StoragePolicy, plan tiering.PolicyPlan, m tiering.Move, now time.Time) *storagev1.TierMigration {
 	spec := &policy.Spec

@@ -138,8 +138,14 @@ func testPV(i int, storageClass string) *corev1.PersistentVolume {
 }
 
 func enabledPolicy(name, window string) *storagev1.StoragePolicy {
-	p := testPolicy()
-	p.Name = name
+	p := &storagev1.StoragePolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: storagev1.StoragePolicySpec{
+			NVMePoolSelector: metav1.LabelSelector{MatchLabels: map[string]string{"tier": "hot"}},
+			SATAPoolSelector: metav1.LabelSelector{MatchLabels: map[string]string{"tier": "cold"}},
+			MigrationTimeout: "45m",
+		},
+	}
 	p.Spec.Enabled = ptr.To(true)
 	p.Spec.SamplingWindow, p.Spec.CooldownPeriod = window, "1h"
 	p.Spec.StorageClassName = "mayastor"

@@ -16,7 +16,7 @@ import (
 // rollBack starts undoing the migration: it moves to RollingBack with the reason recorded.
 func (m *Machine) rollBack(ctx context.Context, tm *storagev1.TierMigration, reason, detail string) (Result, error) {
 	prev := tm.Status.DeepCopy()
-	tm.Status.Error = truncate(reason+": "+detail, 2048)
+	tm.Status.Error = Truncate(reason+": "+detail, 2048)
 	enterPhase(&tm.Status, storagev1.PhaseRollingBack, "rolling back after "+reason+": "+detail, m.Clock.Now())
 	setCondition(tm, storagev1.MigrationConditionSucceeded, metav1.ConditionFalse, reason, detail)
 	progressing(tm, string(storagev1.PhaseRollingBack), "removing the replica this migration added; the source replicas are untouched")

@@ -15,7 +15,8 @@ const maxSteps = 32
 // maxMessage is the API's bound on a step message (status.error allows more).
 const maxMessage = 1024
 
-func truncate(s string, n int) string {
+// Truncate cuts s to at most n bytes, ending in "..." when it was longer.
+func Truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
@@ -26,7 +27,7 @@ func truncate(s string, n int) string {
 func enterPhase(st *storagev1.TierMigrationStatus, phase storagev1.MigrationPhase, msg string, now time.Time) {
 	closeStep(st, now)
 	st.Phase = phase
-	st.Steps = append(st.Steps, storagev1.MigrationStep{Phase: phase, StartTime: metav1.NewTime(now), Message: truncate(msg, maxMessage)})
+	st.Steps = append(st.Steps, storagev1.MigrationStep{Phase: phase, StartTime: metav1.NewTime(now), Message: Truncate(msg, maxMessage)})
 	if n := len(st.Steps); n > maxSteps {
 		st.Steps = append(st.Steps[:0:0], st.Steps[n-maxSteps:]...)
 	}
@@ -41,7 +42,7 @@ func closeStep(st *storagev1.TierMigrationStatus, now time.Time) {
 // setStepMessage updates the running step's message; it reports whether anything changed.
 func setStepMessage(st *storagev1.TierMigrationStatus, msg string) bool {
 	n := len(st.Steps)
-	msg = truncate(msg, maxMessage)
+	msg = Truncate(msg, maxMessage)
 	if n == 0 || st.Steps[n-1].Message == msg {
 		return false
 	}
@@ -51,7 +52,7 @@ func setStepMessage(st *storagev1.TierMigrationStatus, msg string) bool {
 
 func setCondition(tm *storagev1.TierMigration, typ string, status metav1.ConditionStatus, reason, msg string) {
 	meta.SetStatusCondition(&tm.Status.Conditions, metav1.Condition{
-		Type: typ, Status: status, Reason: reason, Message: truncate(msg, 32768), ObservedGeneration: tm.Generation,
+		Type: typ, Status: status, Reason: reason, Message: Truncate(msg, 32768), ObservedGeneration: tm.Generation,
 	})
 }
 
@@ -79,7 +80,7 @@ func finish(tm *storagev1.TierMigration, phase storagev1.MigrationPhase, reason,
 		return
 	}
 	if st.Error == "" {
-		st.Error = truncate(msg, 2048)
+		st.Error = Truncate(msg, 2048)
 	}
 	// A roll-back keeps the reason it was started for; its outcome is in the message.
 	if c := meta.FindStatusCondition(st.Conditions, storagev1.MigrationConditionSucceeded); c != nil &&

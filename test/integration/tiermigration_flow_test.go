@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 	"github.com/billyronks/couchestor/internal/controller"
@@ -50,6 +51,22 @@ func metricValue(m prometheus.Metric) float64 {
 		return d.Counter.GetValue()
 	}
 	return d.Gauge.GetValue()
+}
+
+// scrapedGauge scrapes the operator's registry and returns the value of an unlabelled gauge, -1
+// when it is not exported.
+func scrapedGauge(t *testing.T, name string) float64 {
+	t.Helper()
+	fams, err := crmetrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() == name && len(f.GetMetric()) == 1 {
+			return f.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	return -1
 }
 
 func succeededReason(tm *storagev1.TierMigration) (metav1.ConditionStatus, string, string) {
@@ -406,7 +423,7 @@ func TestTierMigrationConcurrencyLimitAndBusyVolume(t *testing.T) {
 	if second.Status.Phase != storagev1.PhasePending || c == nil || c.Reason != "WaitingForSlot" {
 		t.Fatalf("second: phase %s, condition %+v; want Pending, WaitingForSlot", second.Status.Phase, c)
 	}
-	if got := metricValue(controller.ActiveMigrations); got != 1 {
+	if got := scrapedGauge(t, "storage_operator_active_migrations"); got != 1 {
 		t.Fatalf("active migrations gauge %v, want 1", got)
 	}
 	w.runClock(time.Second, 5*time.Millisecond)
@@ -416,9 +433,9 @@ func TestTierMigrationConcurrencyLimitAndBusyVolume(t *testing.T) {
 	w.assertSettled(smallVolNVMe1, 1, "pool-sata-")
 	w.checkInvariant()
 	deadline := time.Now().Add(5 * time.Second)
-	for metricValue(controller.ActiveMigrations) != 0 {
+	for scrapedGauge(t, "storage_operator_active_migrations") != 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("active migrations gauge stuck at %v", metricValue(controller.ActiveMigrations))
+			t.Fatalf("active migrations gauge stuck at %v", scrapedGauge(t, "storage_operator_active_migrations"))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

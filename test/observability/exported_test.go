@@ -9,7 +9,9 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
@@ -30,12 +32,16 @@ func operatorMetrics(t *testing.T) map[string]bool {
 			Conditions: []metav1.Condition{{Type: storagev1.ConditionReady, Status: metav1.ConditionTrue, Reason: storagev1.ReasonEvaluated}}},
 	})
 	t.Cleanup(func() { controller.ForgetPolicy("observability-test") })
-	controller.RecordMigrations([]storagev1.TierMigration{{
+	scheme := runtime.NewScheme()
+	if err := storagev1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	controller.MigrationMetrics.Use(fake.NewClientBuilder().WithScheme(scheme).WithObjects(&storagev1.TierMigration{
 		ObjectMeta: metav1.ObjectMeta{Name: "tm-observability"},
 		Spec:       storagev1.TierMigrationSpec{VolumeID: "v1", PolicyName: "observability-test", TargetTier: storagev1.TierNVMe},
 		Status:     storagev1.TierMigrationStatus{Phase: storagev1.PhaseWaitingSync, Deadline: &metav1.Time{Time: now.Add(time.Hour)}},
-	}}, now)
-	t.Cleanup(func() { controller.RecordMigrations(nil, now) })
+	}).Build(), nil)
+	t.Cleanup(func() { controller.MigrationMetrics.Use(nil, nil) })
 
 	fams, err := crmetrics.Registry.Gather()
 	if err != nil {

@@ -1,13 +1,13 @@
-package controller
+package migration
 
 import (
+	"strings"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
-	"github.com/billyronks/couchestor/internal/migration"
 )
 
 func testPolicy() *storagev1.StoragePolicy {
@@ -34,15 +34,16 @@ func TestPoolsResolution(t *testing.T) {
 		{"policy selectors, to SATA", storagev1.TierMigrationSpec{TargetTier: storagev1.TierSATA, PolicyName: "gold"}, testPolicy(), "tier=cold", "tier=hot", ""},
 		{"spec selector wins", storagev1.TierMigrationSpec{TargetTier: storagev1.TierNVMe, PolicyName: "gold", TargetPoolSelector: own}, testPolicy(), "media=nvme", "tier=cold", ""},
 		{"spec selector without policy: any other pool is a source", storagev1.TierMigrationSpec{TargetTier: storagev1.TierNVMe, TargetPoolSelector: own}, nil, "media=nvme", "", ""},
-		{"missing policy", storagev1.TierMigrationSpec{TargetTier: storagev1.TierNVMe, PolicyName: "gone"}, nil, "", "", migration.ReasonPolicyNotFound},
-		{"empty target selector", storagev1.TierMigrationSpec{TargetTier: storagev1.TierNVMe, TargetPoolSelector: &metav1.LabelSelector{}}, nil, "", "", migration.ReasonInvalidSpec},
+		{"missing policy", storagev1.TierMigrationSpec{TargetTier: storagev1.TierNVMe, PolicyName: "gone"}, nil, "", "", ReasonPolicyNotFound},
+		{"empty target selector", storagev1.TierMigrationSpec{TargetTier: storagev1.TierNVMe, TargetPoolSelector: &metav1.LabelSelector{}}, nil, "", "", ReasonInvalidSpec},
 		{"bad selector", storagev1.TierMigrationSpec{TargetTier: storagev1.TierNVMe, TargetPoolSelector: &metav1.LabelSelector{
-			MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "tier", Operator: "Near"}}}}, nil, "", "", migration.ReasonInvalidSpec},
+			MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "tier", Operator: "Near"}}}}, nil, "", "", ReasonInvalidSpec},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			tm := &storagev1.TierMigration{Spec: tc.spec}
-			target, source, reason, msg := pools(tm, tc.policy)
+			p := ResolvePools(tm, tc.policy)
+			target, source, reason, msg := p.Target, p.Source, p.Reason, p.Message
 			if reason != tc.reason {
 				t.Fatalf("reason %q (%s), want %q", reason, msg, tc.reason)
 			}
@@ -67,7 +68,6 @@ func TestPoolsResolution(t *testing.T) {
 }
 
 func TestTimeoutResolution(t *testing.T) {
-	r := &TierMigrationReconciler{Options: Options{MigrationTimeout: 20 * time.Minute}}
 	cases := []struct {
 		name    string
 		spec    string
@@ -84,11 +84,27 @@ func TestTimeoutResolution(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			r.Options.MigrationTimeout = tc.flag
-			got, err := r.timeoutOf(&storagev1.TierMigration{Spec: storagev1.TierMigrationSpec{Timeout: tc.spec}}, tc.policy)
+			got, err := ResolveTimeout(&storagev1.TierMigration{Spec: storagev1.TierMigrationSpec{Timeout: tc.spec}}, tc.policy, tc.flag)
 			if (err != nil) != tc.wantErr || got != tc.want {
 				t.Fatalf("got %v, %v; want %v (error %v)", got, err, tc.want, tc.wantErr)
 			}
 		})
+	}
+}
+
+// A TierMigration is labelled with its volume and policy; a policy name too long for a label
+// value goes without the label rather than fail the update.
+func TestLabels(t *testing.T) {
+	tm := &storagev1.TierMigration{Spec: storagev1.TierMigrationSpec{VolumeID: "v1", PolicyName: "gold"}}
+	if got := Labels(tm); len(got) != 2 || got[storagev1.LabelVolume] != "v1" || got[storagev1.LabelPolicy] != "gold" {
+		t.Fatalf("labels %v", got)
+	}
+	tm.Spec.PolicyName = strings.Repeat("p", 64)
+	if got := Labels(tm); len(got) != 1 || got[storagev1.LabelVolume] != "v1" {
+		t.Fatalf("labels with a 64-character policy name: %v", got)
+	}
+	tm.Spec.PolicyName = ""
+	if _, ok := Labels(tm)[storagev1.LabelPolicy]; ok {
+		t.Fatal("a migration without a policy got a policy label")
 	}
 }
