@@ -15,6 +15,9 @@ type ReplicaOrder struct {
 	Tail string
 	// TailVolume is the volume owning Tail ("" when it belongs to none).
 	TailVolume string
+	// BeforeTail is the uuid of the entry just ahead of Tail: the map's last
+	// entry once Tail is moved away by a removal.
+	BeforeTail string
 	// Unowned are the replicas that belong to no volume (created on a pool
 	// through PUT /v0/pools/{pool}/replicas/{id}), by uuid, with their position.
 	Unowned map[string]int
@@ -25,6 +28,9 @@ func OrderOf(specs *Specs, volumeID string) ReplicaOrder {
 	o := ReplicaOrder{Index: map[string]int{}, Shared: map[string]bool{}, Len: len(specs.Replicas), Unowned: map[string]int{}}
 	if n := len(specs.Replicas); n > 0 {
 		o.Tail, o.TailVolume = specs.Replicas[n-1].UUID, specs.Replicas[n-1].Owners.Volume
+		if n > 1 {
+			o.BeforeTail = specs.Replicas[n-2].UUID
+		}
 	}
 	for i, r := range specs.Replicas {
 		if r.Owners.Volume != volumeID {

@@ -67,7 +67,9 @@ type ForecastInput struct {
 	// removal elsewhere in the cluster during its rebuild, would make the
 	// rest of the move impossible or cost another republish gets a
 	// placeholder right behind it (the swap_remove of that removal then
-	// moves the placeholder instead). Needs Placeholders.
+	// moves the placeholder instead), and so does a moved replica left the
+	// map's last entry by its round's decrease (ForecastStep.GuardAfter).
+	// Needs Placeholders.
 	Guard bool
 }
 
@@ -83,6 +85,11 @@ type ForecastStep struct {
 	Placeholder bool
 	// Removes is the source replica the decrease removes.
 	Removes string
+	// GuardAfter: after a decrease that leaves sources to move, the round's
+	// new replica is the map's last entry and a removal elsewhere pulling it
+	// to the front would break the rest of the move (Guard), so a placeholder
+	// is created behind it right after the decrease.
+	GuardAfter bool
 }
 
 // Forecast is a plan that removes every source replica with no wasted
@@ -107,6 +114,9 @@ func (f Forecast) String() string {
 		p := fmt.Sprintf("round %d removes %s", i+1, s.Removes)
 		if len(pre) > 0 {
 			p = fmt.Sprintf("round %d %s, then removes %s", i+1, strings.Join(pre, " and "), s.Removes)
+		}
+		if s.GuardAfter {
+			p += ", then adds a placeholder behind the moved replica"
 		}
 		parts[i] = p
 	}
@@ -149,7 +159,9 @@ func PlanMove(in ForecastInput) (Forecast, bool) {
 		maxRepublish = maxForecastRounds
 	}
 	if in.Placeholders {
-		maxPlaceholders = maxForecastRounds
+		// Up to two a round: one before the decrease, one behind the moved
+		// replica after it (or behind the new replica while it rebuilds).
+		maxPlaceholders = 2 * maxForecastRounds
 	}
 	for r := 0; r <= maxRepublish; r++ {
 		for p := 0; p <= maxPlaceholders; p++ {
@@ -160,6 +172,9 @@ func PlanMove(in ForecastInput) (Forecast, bool) {
 						f.Republishes++
 					}
 					if s.Placeholder {
+						f.Placeholders++
+					}
+					if s.GuardAfter {
 						f.Placeholders++
 					}
 				}
@@ -194,7 +209,7 @@ func solveForecast(st forecastState, in ForecastInput, depth, republish, placeho
 		}
 		st.mapLen++
 		st.pending = id
-		if in.Guard && in.Placeholders && guardNeeded(st, in) {
+		if in.Guard && in.Placeholders && guardNeeded(st, in, st.pending) {
 			if placeholders == 0 {
 				return nil, false // over budget: a larger budget finds it
 			}
@@ -240,6 +255,14 @@ func solveForecast(st forecastState, in ForecastInput, depth, republish, placeho
 			if ph {
 				p--
 			}
+			if in.Guard && in.Placeholders && s.sources() > 0 && forecastTail(s) == st.pending && guardNeeded(s, in, st.pending) {
+				if p == 0 {
+					continue // over budget: a larger budget finds it
+				}
+				step.GuardAfter = true
+				p--
+				s.mapLen++ // appended behind the moved replica
+			}
 			if rest, ok := solveForecast(s, in, depth+1, r, p); ok {
 				return append([]ForecastStep{step}, rest...), true
 			}
@@ -248,10 +271,10 @@ func solveForecast(st forecastState, in ForecastInput, depth, republish, placeho
 	return nil, false
 }
 
-// guardNeeded: st's pending replica, moved to the front of the replica map
-// by a removal elsewhere, would make the rest of the move impossible or need
-// more republishes than where it is.
-func guardNeeded(st forecastState, in ForecastInput) bool {
+// guardNeeded: replica id (st's pending replica, or a moved one), moved to
+// the front of the replica map by a removal elsewhere, would make the rest of
+// the move impossible or need more republishes than where it is.
+func guardNeeded(st forecastState, in ForecastInput, id string) bool {
 	plain := ForecastInput{Replicas: st.reps, Pending: st.pending, MapLen: st.mapLen, Republish: in.Republish, Placeholders: true}
 	here, ok := PlanMove(plain)
 	if !ok {
@@ -260,7 +283,7 @@ func guardNeeded(st forecastState, in ForecastInput) bool {
 	front := plain
 	front.Replicas = slices.Clone(st.reps)
 	for i := range front.Replicas {
-		if front.Replicas[i].ID == st.pending {
+		if front.Replicas[i].ID == id {
 			front.Replicas[i].Index = -1
 		}
 	}
@@ -278,7 +301,29 @@ func GuardNeeded(in ForecastInput) bool {
 	for _, r := range st.reps {
 		st.mapLen = max(st.mapLen, r.Index+1)
 	}
-	return guardNeeded(st, in)
+	return guardNeeded(st, in, in.Pending)
+}
+
+// GuardNeededFor reports whether replica id, the map's last entry between
+// two rounds (in has no Pending), needs a placeholder behind it until the
+// next round's increase (see ForecastStep.GuardAfter).
+func GuardNeededFor(in ForecastInput, id string) bool {
+	st := forecastState{reps: in.Replicas, mapLen: in.MapLen, pending: in.Pending}
+	for _, r := range st.reps {
+		st.mapLen = max(st.mapLen, r.Index+1)
+	}
+	return forecastTail(st) == id && guardNeeded(st, in, id)
+}
+
+// forecastTail is the id of the volume's replica that is the map's last
+// entry, "" when the last entry is not one of them.
+func forecastTail(s forecastState) string {
+	for _, r := range s.reps {
+		if r.Index == s.mapLen-1 {
+			return r.ID
+		}
+	}
+	return ""
 }
 
 // forecastVictim is the replica a decrease removes when every replica is a

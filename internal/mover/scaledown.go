@@ -183,7 +183,8 @@ func (m *Mover) decreaseSteered(ctx context.Context, plan *Plan, v *mayastor.Vol
 		if step.RepublishTo != "" {
 			return v, refuse(plan.VolumeID, ReasonRemovalNotSteerable, "the forecast asks for a second republish in one round (%s)", f)
 		}
-		needPlaceholder := step.Placeholder || m.opts.CordonGate.fresh.protectedFromOthers(plan.MigrationID, order.Tail)
+		needPlaceholder := step.Placeholder || m.opts.CordonGate.fresh.protectedFromOthers(plan.MigrationID, order.Tail) ||
+			m.guardsOthers(*plan, order)
 		if needPlaceholder {
 			if pass >= 2 {
 				return v, refuse(plan.VolumeID, ReasonRemovalNotSteerable,
@@ -221,8 +222,46 @@ func (m *Mover) decreaseSteered(ctx context.Context, plan *Plan, v *mayastor.Vol
 		if v, err = m.c.GetVolume(ctx, plan.VolumeID); err != nil {
 			return v, fmt.Errorf("scale down volume %s: verify removal: %w", plan.VolumeID, err)
 		}
+		*plan = m.guardMoved(ctx, *plan, v, predicted, j)
 		return v, nil
 	}
+}
+
+// guardMoved runs right after a decrease that removed source removed and left
+// sources to move, with the gate held: when the round's new replica is now the
+// map's last entry and a removal elsewhere pulling it to the front would break
+// the rest of the move (GuardNeededFor), it creates a placeholder behind it
+// (recorded first), which stays until the migration ends. Best effort: the
+// decrease is done, and a broken order is refused before the next decrease.
+func (m *Mover) guardMoved(ctx context.Context, plan Plan, v *mayastor.Volume, removed string, j Journal) Plan {
+	if _, ok := v.State.ReplicaTopology[removed]; ok {
+		return plan
+	}
+	if _, ok := v.State.ReplicaTopology[plan.NewReplica.ID]; !ok {
+		return plan
+	}
+	order, err := m.c.GetReplicaOrder(ctx, plan.VolumeID)
+	if err != nil || order.Tail != plan.NewReplica.ID {
+		return plan
+	}
+	sources := slices.DeleteFunc(slices.Clone(plan.SourceReplicas), func(r ReplicaRef) bool { return r.ID == removed })
+	if len(sources) == 0 || !GuardNeededFor(forecastInputOf(v, order, sources, "", m.canRepublish()), plan.NewReplica.ID) {
+		return plan
+	}
+	plan, _ = m.addPlaceholder(ctx, plan, j)
+	return plan
+}
+
+// guardsOthers: the replica map's last entry is a placeholder right behind
+// another move's fresh replica (that move's guard, KeepTail). A removal now
+// would move the placeholder into the freed slot and leave the fresh replica
+// the map's last entry, unguarded until that move's next poll; the caller
+// appends its own placeholder first, which the removal moves instead.
+func (m *Mover) guardsOthers(plan Plan, order mayastor.ReplicaOrder) bool {
+	if _, ok := order.Unowned[order.Tail]; !ok || slices.ContainsFunc(plan.Placeholders, func(r ReplicaRef) bool { return r.ID == order.Tail }) {
+		return false
+	}
+	return m.opts.CordonGate.fresh.protectedFromOthers(plan.MigrationID, order.BeforeTail)
 }
 
 // notSteerable turns a forecast refusal met during a move into
