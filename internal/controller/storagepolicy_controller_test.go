@@ -221,8 +221,8 @@ func TestOverlappingPoliciesMoveNothing(t *testing.T) {
 	if e := ev.on("StoragePolicy", "OverlappingPolicies"); len(e) != 2 || !strings.Contains(e[0].note, "3 volumes") {
 		t.Errorf("overlap Events: %+v", e)
 	}
-	if pages, pools := ms.requests(); pages != 1 || pools != 1 || iops.evaluations() != 1 {
-		t.Errorf("two policies, one observation: %d pages, %d pool lists, %d evaluations", pages, pools, iops.evaluations())
+	if pages, pools := ms.Requests(); pages != 1 || pools != 1 || iops.Evaluations() != 1 {
+		t.Errorf("two policies, one observation: %d pages, %d pool lists, %d evaluations", pages, pools, iops.Evaluations())
 	}
 }
 
@@ -236,7 +236,7 @@ func TestInvalidPinWarnsOnThePVCOnce(t *testing.T) {
 	bad, lower := claim(0, "fast"), claim(1, "nvme")
 	policy := enabledPolicy("gold", "10m")
 	o, _, iops, kube, _ := world(t, 2, policy, bad, lower)
-	iops.iops = 1000 // between the watermarks: only a pin moves a volume
+	iops.Value = 1000 // between the watermarks: only a pin moves a volume
 	if _, err := o.Observe(context.Background()); err != nil {
 		t.Fatal(err)
 	}

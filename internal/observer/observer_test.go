@@ -5,14 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -20,168 +18,34 @@ import (
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 	"github.com/billyronks/couchestor/internal/mayastor"
+	"github.com/billyronks/couchestor/internal/observer/observertest"
 	"github.com/billyronks/couchestor/internal/promwatch"
 	"github.com/billyronks/couchestor/internal/tiering"
 )
 
-// fakeMayastor serves volumes in pages and counts the requests a real server would see.
-type fakeMayastor struct {
-	mu            sync.Mutex
-	pools         []mayastor.Pool
-	volumes       []mayastor.Volume
-	pageSize      int
-	err           error
-	pages, listed int
-}
+type (
+	fakeMayastor = observertest.Mayastor
+	fakeIOPS     = observertest.IOPS
+)
 
-func (f *fakeMayastor) WalkVolumeBriefs(ctx context.Context, fn func([]mayastor.VolumeBrief) error) error {
-	for i := 0; ; i += f.pageSize {
-		f.mu.Lock()
-		f.pages++
-		err := f.err
-		f.mu.Unlock()
-		if err != nil {
-			return err
-		}
-		end := min(i+f.pageSize, len(f.volumes))
-		// A fresh page, as a decoder would make.
-		page := make([]mayastor.VolumeBrief, 0, end-i)
-		for k := i; k < end; k++ {
-			page = append(page, mayastor.BriefOf(&f.volumes[k]))
-		}
-		if err := fn(page); err != nil {
-			return err
-		}
-		if end == len(f.volumes) {
-			return nil
-		}
-	}
-}
+func testScheme(t *testing.T) *runtime.Scheme { return observertest.Scheme(t) }
 
-func (f *fakeMayastor) ListPools(context.Context) ([]mayastor.Pool, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.listed++
-	if f.err != nil {
-		return nil, f.err
-	}
-	return f.pools, nil
-}
-
-func (f *fakeMayastor) requests() (pages, pools int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.pages, f.listed
-}
-
-// fakeIOPS answers every volume with the same IOPS and counts evaluations per window.
-type fakeIOPS struct {
-	mu      sync.Mutex
-	iops    float64
-	err     error
-	asked   map[time.Duration]int
-	volumes []string
-}
-
-func (f *fakeIOPS) Evaluate(_ context.Context, req promwatch.Request) (*promwatch.Result, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.asked == nil {
-		f.asked = map[time.Duration]int{}
-	}
-	f.asked[req.Window]++
-	if f.err != nil {
-		return nil, f.err
-	}
-	res := &promwatch.Result{Window: req.Window, Volumes: map[string]promwatch.VolumeIOPS{}}
-	for _, id := range f.volumes {
-		res.Volumes[promwatch.PVName(id)] = promwatch.VolumeIOPS{Known: true, IOPS: f.iops}
-	}
-	return res, nil
-}
-
-func (f *fakeIOPS) evaluations() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	n := 0
-	for _, c := range f.asked {
-		n += c
-	}
-	return n
-}
-
-func testScheme(t *testing.T) *runtime.Scheme {
-	t.Helper()
-	s := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(s); err != nil {
-		t.Fatal(err)
-	}
-	if err := storagev1.AddToScheme(s); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-func volumeID(i int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", i) }
+func volumeID(i int) string { return observertest.VolumeID(i) }
 
 func testPV(i int, storageClass string) *corev1.PersistentVolume {
-	return &corev1.PersistentVolume{
-		ObjectMeta: metav1.ObjectMeta{Name: promwatch.PVName(volumeID(i)), Labels: map[string]string{"app": fmt.Sprint("app", i%2)}},
-		Spec: corev1.PersistentVolumeSpec{
-			StorageClassName: storageClass,
-			ClaimRef:         &corev1.ObjectReference{Namespace: "default", Name: fmt.Sprint("data-", i)},
-			PersistentVolumeSource: corev1.PersistentVolumeSource{CSI: &corev1.CSIPersistentVolumeSource{
-				Driver: storagev1.MayastorCSIDriver, VolumeHandle: volumeID(i)}},
-		},
-	}
+	return observertest.PV(i, storageClass)
 }
 
-// testPolicy is a policy with its tiers' pool selectors (as the controller's tests have it).
-func testPolicy() *storagev1.StoragePolicy {
-	return &storagev1.StoragePolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: "gold"},
-		Spec: storagev1.StoragePolicySpec{
-			NVMePoolSelector: metav1.LabelSelector{MatchLabels: map[string]string{"tier": "hot"}},
-			SATAPoolSelector: metav1.LabelSelector{MatchLabels: map[string]string{"tier": "cold"}},
-			MigrationTimeout: "45m",
-		},
-	}
-}
+func testPolicy() *storagev1.StoragePolicy { return observertest.Policy() }
 
 func enabledPolicy(name, window string) *storagev1.StoragePolicy {
-	p := testPolicy()
-	p.Name = name
-	p.Spec.Enabled = ptr.To(true)
-	p.Spec.SamplingWindow, p.Spec.CooldownPeriod = window, "1h"
-	p.Spec.StorageClassName = "mayastor"
-	p.Spec.HighWatermarkIOPS, p.Spec.LowWatermarkIOPS = 5000, 500
-	p.Spec.MaxConcurrentMigrations = 10
-	return p
+	return observertest.EnabledPolicy(name, window)
 }
 
-// world is a small cluster: n volumes on the SATA pool, one PV each, and the given objects.
+// world is observertest.Cluster with an observer over it.
 func world(t *testing.T, n int, objs ...client.Object) (*Observer, *fakeMayastor, *fakeIOPS, client.Client, *clocktesting.FakeClock) {
 	t.Helper()
-	ms := &fakeMayastor{pageSize: 4, pools: []mayastor.Pool{
-		{ID: "hot-1", Spec: &mayastor.PoolSpec{Node: "n1", Labels: map[string]string{"tier": "hot"}},
-			State: &mayastor.PoolState{Node: "n1", Status: mayastor.PoolStatusOnline, Capacity: 1 << 40}},
-		{ID: "cold-1", Spec: &mayastor.PoolSpec{Node: "n2", Labels: map[string]string{"tier": "cold"}},
-			State: &mayastor.PoolState{Node: "n2", Status: mayastor.PoolStatusOnline, Capacity: 1 << 40}},
-	}}
-	iops := &fakeIOPS{iops: 9000}
-	for i := range n {
-		id := volumeID(i)
-		ms.volumes = append(ms.volumes, mayastor.Volume{
-			Spec: mayastor.VolumeSpec{UUID: id, NumReplicas: 1, Size: 1 << 30},
-			State: mayastor.VolumeState{Status: mayastor.VolumeStatusOnline, Target: &mayastor.Nexus{},
-				ReplicaTopology: map[string]mayastor.ReplicaTopology{"r" + id: {Pool: "cold-1"}}},
-		})
-		iops.volumes = append(iops.volumes, id)
-		objs = append(objs, testPV(i, "mayastor"))
-	}
-	kube := fake.NewClientBuilder().WithScheme(testScheme(t)).WithObjects(objs...).
-		WithStatusSubresource(&storagev1.StoragePolicy{}, &storagev1.TierMigration{}).Build()
-	clk := clocktesting.NewFakeClock(time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC))
+	ms, iops, kube, clk := observertest.Cluster(t, n, objs...)
 	o := &Observer{Cache: kube, Mayastor: ms, IOPS: iops, Clock: clk, Interval: 30 * time.Second}
 	return o, ms, iops, kube, clk
 }
@@ -207,7 +71,7 @@ func TestOneObservationPerCycleWhateverThePolicies(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			pages, pools := ms.requests()
+			pages, pools := ms.Requests()
 			if pages != 3 || pools != 1 { // 10 volumes in pages of 4
 				t.Fatalf("Mayastor requests: %d pages and %d pool lists, want 3 and 1", pages, pools)
 			}
@@ -215,8 +79,8 @@ func TestOneObservationPerCycleWhateverThePolicies(t *testing.T) {
 			if policies >= 3 {
 				wantKeys = 2
 			}
-			if iops.evaluations() != wantKeys || len(s.IOPS) != wantKeys {
-				t.Fatalf("IOPS evaluations %d (snapshot holds %d), want %d: one per distinct window, none for a disabled policy", iops.evaluations(), len(s.IOPS), wantKeys)
+			if iops.Evaluations() != wantKeys || len(s.IOPS) != wantKeys {
+				t.Fatalf("IOPS evaluations %d (snapshot holds %d), want %d: one per distinct window, none for a disabled policy", iops.Evaluations(), len(s.IOPS), wantKeys)
 			}
 			if len(s.Volumes) != 10 || len(s.Pools) != 2 || len(s.PVs) != 10 || len(s.Policies) != policies+1 {
 				t.Fatalf("snapshot: %d volumes, %d pools, %d PVs, %d policies", len(s.Volumes), len(s.Pools), len(s.PVs), len(s.Policies))
@@ -229,8 +93,8 @@ func TestOneObservationPerCycleWhateverThePolicies(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if pages2, pools2 := ms.requests(); pages2 != pages || pools2 != pools || iops.evaluations() != wantKeys {
-				t.Fatalf("deciding every policy from a fresh snapshot asked again: %d pages, %d pool lists, %d evaluations", pages2, pools2, iops.evaluations())
+			if pages2, pools2 := ms.Requests(); pages2 != pages || pools2 != pools || iops.Evaluations() != wantKeys {
+				t.Fatalf("deciding every policy from a fresh snapshot asked again: %d pages, %d pool lists, %d evaluations", pages2, pools2, iops.Evaluations())
 			}
 		})
 	}
@@ -238,11 +102,11 @@ func TestOneObservationPerCycleWhateverThePolicies(t *testing.T) {
 
 func TestVolumeObservationKeepsWhatDecisionsRead(t *testing.T) {
 	o, ms, _, _, _ := world(t, 2)
-	ms.volumes[0].Spec.NumSnapshots = 2
-	ms.volumes[0].Spec.AffinityGroup = &mayastor.AffinityGroup{ID: "ag"}
-	ms.volumes[0].State.ReplicaTopology["r2"] = mayastor.ReplicaTopology{Pool: "hot-1"}
-	ms.volumes[1].State.Target = nil
-	ms.volumes[1].State.Status = mayastor.VolumeStatusDegraded
+	ms.Volumes[0].Spec.NumSnapshots = 2
+	ms.Volumes[0].Spec.AffinityGroup = &mayastor.AffinityGroup{ID: "ag"}
+	ms.Volumes[0].State.ReplicaTopology["r2"] = mayastor.ReplicaTopology{Pool: "hot-1"}
+	ms.Volumes[1].State.Target = nil
+	ms.Volumes[1].State.Status = mayastor.VolumeStatusDegraded
 	s, err := o.Observe(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -283,7 +147,7 @@ func TestSnapshotFreshness(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if pages, _ := ms.requests(); pages != 1 {
+	if pages, _ := ms.Requests(); pages != 1 {
 		t.Fatalf("a cache change walked Mayastor again (%d pages)", pages)
 	}
 	if len(s.PVs) != 4 || s.Taken != first.Taken || len(s.Volumes) != 3 {
@@ -299,7 +163,7 @@ func TestSnapshotFreshness(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if pages, _ := ms.requests(); pages != 2 || !s.Taken.Equal(clk.Now()) {
+	if pages, _ := ms.Requests(); pages != 2 || !s.Taken.Equal(clk.Now()) {
 		t.Fatalf("a stale snapshot was used: %d walks, taken %v", pages, s.Taken)
 	}
 
@@ -319,8 +183,8 @@ func TestSnapshotFreshness(t *testing.T) {
 
 func TestObservationProblems(t *testing.T) {
 	o, ms, iops, _, _ := world(t, 2, enabledPolicy("gold", "10m"))
-	ms.err = errors.New("connection refused")
-	iops.err = &promwatch.Error{Kind: promwatch.ErrUnreachable, Query: "IOPS query", Detail: "connection refused"}
+	ms.Err = errors.New("connection refused")
+	iops.Err = &promwatch.Error{Kind: promwatch.ErrUnreachable, Query: "IOPS query", Detail: "connection refused"}
 	s, err := o.Observe(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -432,7 +296,7 @@ func TestMigrationObservationOfApprovals(t *testing.T) {
 // nil dereference in the middle of an observation.
 func TestNewRequiresItsInputs(t *testing.T) {
 	kube := fake.NewClientBuilder().WithScheme(testScheme(t)).Build()
-	ms, iops := &fakeMayastor{pageSize: 4}, &fakeIOPS{}
+	ms, iops := &fakeMayastor{PageSize: 4}, &fakeIOPS{}
 	var nilIOPS *fakeIOPS
 	cases := []struct {
 		name  string

@@ -56,7 +56,7 @@ func forbidden(a arrow) string {
 	if under(to, from) { // a package and its subpackages (internal/mayastor/mayastorspec)
 		return ""
 	}
-	testOnly := underAny(to, "internal/sim", "internal/testenv", "internal/testprom", "internal/sandbox")
+	testOnly := underAny(to, "internal/sim", "internal/testenv", "internal/testprom", "internal/sandbox", "internal/observer/observertest")
 	if a.Test && testOnly {
 		return ""
 	}
@@ -75,7 +75,7 @@ func forbidden(a arrow) string {
 		return "internal/promwatch imports only api/v1: it reads Prometheus and nothing of the operator"
 	case under(to, "internal/sim") && !underAny(from, "cmd/mayastor-sim", "hack/sandbox", "internal/sandbox"):
 		return "only cmd/mayastor-sim, the sandbox (internal/sandbox, hack/sandbox) and tests import internal/sim"
-	case underAny(to, "internal/testenv", "internal/testprom"):
+	case underAny(to, "internal/testenv", "internal/testprom", "internal/observer/observertest"):
 		return to + " is a test harness: only _test.go files import it"
 	case under(to, "internal/sandbox") && !underAny(from, "hack"):
 		return "internal/sandbox is imported by hack/sandbox, hack/scale and tests only"
