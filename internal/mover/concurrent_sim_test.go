@@ -253,26 +253,8 @@ func (h *concHarness) watch(id string) {
 	h.watches[id] = w
 }
 
-// count is simHarness.healthyReplicas for one watched volume.
-func (w *volWatch) count(v mayastor.Volume) int {
-	n := 0
-	published := v.State.Target != nil
-	for id, r := range v.State.ReplicaTopology {
-		ok := r.State == mayastor.ReplicaStateOnline
-		if published {
-			ok = ok && r.ChildStatus == mayastor.ChildStateOnline && r.RebuildProgress == nil
-			if ok {
-				w.healthy[id] = true
-			}
-		} else {
-			ok = ok && w.healthy[id]
-		}
-		if ok {
-			n++
-		}
-	}
-	return n
-}
+// count is countHealthy for one watched volume.
+func (w *volWatch) count(v mayastor.Volume) int { return countHealthy(v, w.healthy) }
 
 func (h *concHarness) observe(what string) {
 	h.mu.Lock()

@@ -44,26 +44,8 @@ const (
 // rebuild). Both moves must complete with every decrease removing a source.
 func TestMoverSimDecreaseKeepsAnotherMovesMovedReplicaBehindItsSources(t *testing.T) {
 	ctx := context.Background()
-	h := newSimHarness(t, twoMovesTiers, mover.MoverOptions{})
-	h.checkJournalOrder = false // two moves journal into one harness
-	gate := mover.NewCordonGate()
-	mx := mover.NewMover(h.c, mover.MoverOptions{CordonGate: gate})
-	my := mover.NewMover(h.c, mover.MoverOptions{CordonGate: gate})
-	x, err := mx.Analyze(ctx, "tm-x", volMoveX, hot, cold)
-	if err != nil {
-		t.Fatal(err)
-	}
-	y, err := my.Analyze(ctx, "tm-y", volMoveY, hot, cold)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.watchVolume(volMoveX)
-	if y, err = my.ScaleUp(ctx, y, h.record); err != nil {
-		t.Fatal(err)
-	}
-	if x, err = mx.ScaleUp(ctx, x, h.record); err != nil {
-		t.Fatal(err)
-	}
+	h, mx, my, x, y := twoMovesScaledUp(t, twoMovesTiers)
+	var err error
 	h.waitSync(ctx, x)
 	h.waitSync(ctx, y)
 	var res mover.ScaleDownResult
@@ -196,4 +178,31 @@ func TestMoverSimMovedReplicasHeldUntilTheMoveEnds(t *testing.T) {
 			t.Errorf("replica %s is still held in place after the move released what it held", id)
 		}
 	})
+}
+
+// twoMovesScaledUp starts moves X (volMoveX, watched) and Y (volMoveY) on scenario, two Movers
+// sharing one gate, and scales up Y then X: X's new replica is appended after Y's.
+func twoMovesScaledUp(t *testing.T, scenario string) (h *simHarness, mx, my *mover.Mover, x, y mover.Plan) {
+	t.Helper()
+	ctx := context.Background()
+	h = newSimHarness(t, scenario, mover.MoverOptions{})
+	h.checkJournalOrder = false // two moves journal into one harness
+	gate := mover.NewCordonGate()
+	mx = mover.NewMover(h.c, mover.MoverOptions{CordonGate: gate})
+	my = mover.NewMover(h.c, mover.MoverOptions{CordonGate: gate})
+	var err error
+	if x, err = mx.Analyze(ctx, "tm-x", volMoveX, hot, cold); err != nil {
+		t.Fatal(err)
+	}
+	if y, err = my.Analyze(ctx, "tm-y", volMoveY, hot, cold); err != nil {
+		t.Fatal(err)
+	}
+	h.watchVolume(volMoveX)
+	if y, err = my.ScaleUp(ctx, y, h.record); err != nil {
+		t.Fatal(err)
+	}
+	if x, err = mx.ScaleUp(ctx, x, h.record); err != nil {
+		t.Fatal(err)
+	}
+	return h, mx, my, x, y
 }

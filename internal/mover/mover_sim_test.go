@@ -229,11 +229,15 @@ func (h *simHarness) checkViolations() {
 	}
 }
 
-// healthyReplicas counts the volume's replicas that hold a full copy: a
-// child Online with no rebuild running (when published), or, while
-// unpublished, a replica last seen healthy through a target (or present from
-// the start).
-func (h *simHarness) healthyReplicas(v mayastor.Volume) int {
+// healthyReplicas counts the volume's replicas that hold a full copy
+// (countHealthy), remembering those seen healthy.
+func (h *simHarness) healthyReplicas(v mayastor.Volume) int { return countHealthy(v, h.healthy) }
+
+// countHealthy counts v's replicas that hold a full copy: a child Online with
+// no rebuild running (when published), or, while unpublished, a replica last
+// seen healthy through a target (or present from the start). Replicas seen
+// healthy are added to seen.
+func countHealthy(v mayastor.Volume, seen map[string]bool) int {
 	n := 0
 	published := v.State.Target != nil
 	for id, r := range v.State.ReplicaTopology {
@@ -241,10 +245,10 @@ func (h *simHarness) healthyReplicas(v mayastor.Volume) int {
 		if published {
 			ok = ok && r.ChildStatus == mayastor.ChildStateOnline && r.RebuildProgress == nil
 			if ok {
-				h.healthy[id] = true
+				seen[id] = true
 			}
 		} else {
-			ok = ok && h.healthy[id]
+			ok = ok && seen[id]
 		}
 		if ok {
 			n++

@@ -108,26 +108,8 @@ func ahead(order []string, a, b string) bool {
 // the front. The other move appends its own placeholder first.
 func TestMoverSimOutsideRemovalAfterAnotherMoveTookTheGuard(t *testing.T) {
 	ctx := context.Background()
-	h := newSimHarness(t, bystanderFirst, mover.MoverOptions{})
-	h.checkJournalOrder = false // two moves journal into one harness
-	gate := mover.NewCordonGate()
-	mx := mover.NewMover(h.c, mover.MoverOptions{CordonGate: gate})
-	my := mover.NewMover(h.c, mover.MoverOptions{CordonGate: gate})
-	x, err := mx.Analyze(ctx, "tm-x", volMoveX, hot, cold)
-	if err != nil {
-		t.Fatal(err)
-	}
-	y, err := my.Analyze(ctx, "tm-y", volMoveY, hot, cold)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.watchVolume(volMoveX)
-	if y, err = my.ScaleUp(ctx, y, h.record); err != nil {
-		t.Fatal(err)
-	}
-	if x, err = mx.ScaleUp(ctx, x, h.record); err != nil {
-		t.Fatal(err)
-	}
+	h, mx, my, x, y := twoMovesScaledUp(t, bystanderFirst)
+	var err error
 	order := h.sim.ReplicaOrder()
 	if len(x.Placeholders) != 1 || order[len(order)-1] != x.Placeholders[0].ID || order[len(order)-2] != x.NewReplica.ID {
 		t.Fatalf("setup: X's new replica %s is not guarded by a placeholder at the map's end: %v", x.NewReplica.ID, order)
