@@ -228,13 +228,18 @@ func (m *Mover) tailPlaceholderNeeded(ctx context.Context, plan *Plan, v *mayast
 	if err != nil {
 		return false, fmt.Errorf("volume %s: read the replica map order: %w", plan.VolumeID, err)
 	}
+	return m.tailPlaceholderNeededIn(plan, v, order), nil
+}
+
+// tailPlaceholderNeededIn is tailPlaceholderNeeded on a replica map order already read.
+func (m *Mover) tailPlaceholderNeededIn(plan *Plan, v *mayastor.Volume, order mayastor.ReplicaOrder) bool {
 	in := forecastInputOf(v, order, plan.SourceReplicas, plan.NewReplica.ID, m.canRepublish())
 	f, ok := PlanMove(in)
 	if !ok {
-		return false, nil
+		return false
 	}
 	plan.Forecast = f.String()
-	return f.Steps[0].Placeholder || order.Tail == plan.NewReplica.ID && GuardNeeded(in), nil
+	return f.Steps[0].Placeholder || order.Tail == plan.NewReplica.ID && GuardNeeded(in)
 }
 
 // KeepTail keeps a placeholder behind the round's new replica while it
@@ -254,6 +259,16 @@ func (m *Mover) KeepTail(ctx context.Context, plan Plan, j Journal) (Plan, error
 	}
 	defer m.opts.CordonGate.Unlock()
 	m.opts.CordonGate.fresh.protect(plan.MigrationID, plan.NewReplica.ID)
+	// The usual poll ends here, on one read of the replica specs: something (our guard) is
+	// still behind the new replica. The volume is read only when the replica is the map's last
+	// entry again.
+	order, err := m.c.GetReplicaOrder(ctx, plan.VolumeID)
+	if err != nil {
+		return plan, fmt.Errorf("keep a placeholder behind volume %s's new replica: read the replica map order: %w", plan.VolumeID, err)
+	}
+	if order.Tail != plan.NewReplica.ID {
+		return plan, nil
+	}
 	v, err := m.c.GetVolume(ctx, plan.VolumeID)
 	if err != nil {
 		return plan, fmt.Errorf("keep a placeholder behind volume %s's new replica: %w", plan.VolumeID, err)
@@ -261,9 +276,8 @@ func (m *Mover) KeepTail(ctx context.Context, plan Plan, j Journal) (Plan, error
 	if _, ok := v.State.ReplicaTopology[plan.NewReplica.ID]; !ok {
 		return plan, nil // SyncRound reports it
 	}
-	need, err := m.tailPlaceholderNeeded(ctx, &plan, v)
-	if err != nil || !need {
-		return plan, err
+	if !m.tailPlaceholderNeededIn(&plan, v, order) {
+		return plan, nil
 	}
 	return m.addPlaceholder(ctx, plan, j)
 }
