@@ -266,7 +266,7 @@ func (r *TierMigrationReconciler) finalize(ctx context.Context, tm *storagev1.Ti
 // settle releases what an ended migration still holds (cordons, placeholder replicas), then
 // drops its finalizer; until none is left it looks again every poll interval.
 func (r *TierMigrationReconciler) settle(ctx context.Context, tm *storagev1.TierMigration, m *migration.Machine, s migration.Storage) (ctrl.Result, error) {
-	if done, err := m.SettleCordons(ctx, tm, s); !done {
+	if done, err := m.SettleEnd(ctx, tm, s); !done {
 		log.FromContext(ctx).Info("cordons of an ended migration not released yet", "volume", tm.Spec.VolumeID, "error", err)
 		return ctrl.Result{RequeueAfter: r.Options.SyncPollInterval}, nil
 	}

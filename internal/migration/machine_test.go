@@ -99,7 +99,7 @@ func (f *fakeStorage) Analyze(_ context.Context, id, vol string, target, source 
 	return p, nil
 }
 
-func (f *fakeStorage) ReleaseCordonsAtEnd(ctx context.Context, p mover.Plan) (mover.Plan, error) {
+func (f *fakeStorage) ReleaseAtEnd(ctx context.Context, p mover.Plan) (mover.Plan, error) {
 	return f.ReleaseCordons(ctx, p)
 }
 
@@ -898,12 +898,12 @@ func TestSettleCordonsAfterTheEnd(t *testing.T) {
 	h.tm.Status.Cordons = slices.Clone(h.tm.Status.Checkpoint.Cordons)
 
 	h.s.releaseErr = errors.New("mayastor unavailable")
-	done, err := h.m.SettleCordons(context.Background(), h.tm, h.s)
+	done, err := h.m.SettleEnd(context.Background(), h.tm, h.s)
 	if done || err == nil || len(h.tm.Status.Checkpoint.Cordons) != 1 || len(h.tm.Status.Cordons) != 1 {
 		t.Fatalf("a failed release must keep the cordon recorded: done %v err %v cordons %v", done, err, h.tm.Status.Cordons)
 	}
 	h.s.releaseErr = nil
-	done, err = h.m.SettleCordons(context.Background(), h.tm, h.s)
+	done, err = h.m.SettleEnd(context.Background(), h.tm, h.s)
 	if !done || err != nil || len(h.tm.Status.Checkpoint.Cordons) != 0 || len(h.tm.Status.Cordons) != 0 {
 		t.Fatalf("after the release: done %v err %v cordons %v", done, err, h.tm.Status.Cordons)
 	}

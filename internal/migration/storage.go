@@ -35,9 +35,10 @@ type Storage interface {
 	Abort(ctx context.Context, plan mover.Plan, j mover.Journal) (mover.Plan, error)
 	// ReleaseCordons lifts every cordon recorded in the plan and returns the plan without them.
 	ReleaseCordons(ctx context.Context, plan mover.Plan) (mover.Plan, error)
-	// ReleaseCordonsAtEnd is ReleaseCordons for a migration that has ended: a cordon absent
-	// now is dropped even if its call may still land (the cordon sweeper removes it then).
-	ReleaseCordonsAtEnd(ctx context.Context, plan mover.Plan) (mover.Plan, error)
+	// ReleaseAtEnd releases what a migration that has ended still holds: its cordons (one
+	// absent now is dropped even if its call may still land; the cordon sweeper removes it then)
+	// and its placeholder replicas.
+	ReleaseAtEnd(ctx context.Context, plan mover.Plan) (mover.Plan, error)
 }
 
 var _ Storage = (*mover.Mover)(nil)

@@ -21,7 +21,7 @@ func (m *Machine) Unwind(ctx context.Context, tm *storagev1.TierMigration, s Sto
 		if !cp.HoldsResources() {
 			return true, res, nil
 		}
-		released, err := s.ReleaseCordonsAtEnd(ctx, plan)
+		released, err := s.ReleaseAtEnd(ctx, plan)
 		if jerr := m.journal(tm)(context.WithoutCancel(ctx), released); jerr != nil {
 			return false, res, jerr
 		}
@@ -33,7 +33,7 @@ func (m *Machine) Unwind(ctx context.Context, tm *storagev1.TierMigration, s Sto
 	aborted, err := s.Abort(ctx, plan, m.journal(tm))
 	if err == nil && len(aborted.Placeholders) > 0 {
 		// The rolled-back move's placeholder replicas go before the finalizer does.
-		released, rerr := s.ReleaseCordonsAtEnd(ctx, aborted)
+		released, rerr := s.ReleaseAtEnd(ctx, aborted)
 		if jerr := m.journal(tm)(context.WithoutCancel(ctx), released); jerr != nil {
 			return false, res, jerr
 		}
@@ -59,16 +59,16 @@ func (m *Machine) Unwind(ctx context.Context, tm *storagev1.TierMigration, s Sto
 	return false, Result{Transient: err}, nil
 }
 
-// SettleCordons releases, once a migration has ended, the cordons its checkpoint still records
+// SettleEnd releases, once a migration has ended, the cordons its checkpoint still records
 // (a cordon whose call may have landed late stays recorded until then) and deletes its
 // placeholder replicas, and records what is left. It reports whether none is left.
-func (m *Machine) SettleCordons(ctx context.Context, tm *storagev1.TierMigration, s Storage) (bool, error) {
+func (m *Machine) SettleEnd(ctx context.Context, tm *storagev1.TierMigration, s Storage) (bool, error) {
 	cp := tm.Status.Checkpoint
 	if !cp.HoldsResources() {
 		return true, nil
 	}
 	prev := tm.Status.DeepCopy()
-	plan, err := s.ReleaseCordonsAtEnd(ctx, PlanFromCheckpoint(cp))
+	plan, err := s.ReleaseAtEnd(ctx, PlanFromCheckpoint(cp))
 	applyCheckpoint(&tm.Status, CheckpointFromPlan(plan))
 	if werr := m.write(ctx, tm, prev); werr != nil {
 		return false, werr

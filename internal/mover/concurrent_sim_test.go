@@ -326,7 +326,7 @@ type flight struct {
 }
 
 // step runs the move's next step: ScaleUp; KeepTail then SyncRound (one poll of the
-// rebuild, as the migration machine's WaitingSync does); ScaleDown; ReleaseCordonsAtEnd
+// rebuild, as the migration machine's WaitingSync does); ScaleDown; ReleaseAtEnd
 // once complete (tried again while a placeholder must wait, as the machine does).
 func (f *flight) step(ctx context.Context) {
 	f.steps++
@@ -381,7 +381,7 @@ func (f *flight) step(ctx context.Context) {
 			f.phase = phaseEnd
 		}
 	case phaseEnd:
-		plan, err := f.m.ReleaseCordonsAtEnd(ctx, f.plan)
+		plan, err := f.m.ReleaseAtEnd(ctx, f.plan)
 		f.plan = plan
 		f.endTries++
 		switch {
@@ -390,7 +390,7 @@ func (f *flight) step(ctx context.Context) {
 		case err == nil && len(plan.Placeholders) == 0:
 			f.phase = phaseDone
 		case f.endTries > 2000:
-			f.failure += fmt.Sprintf("; ReleaseCordonsAtEnd never finished: %v (placeholders %v)", err, plan.Placeholders)
+			f.failure += fmt.Sprintf("; ReleaseAtEnd never finished: %v (placeholders %v)", err, plan.Placeholders)
 			f.phase = phaseFailed
 		}
 	}

@@ -301,13 +301,14 @@ func (m *Mover) ReleaseCordon(ctx context.Context, node, label string) error {
 // the client gave up was not read upstream, and is assumed, so a cordon whose
 // call timed out, failed with a 5xx or was cut by a restart "may land late":
 // it stays recorded, without an error, and every later call re-checks it.
-// ReleaseCordonsAtEnd is the last check, when the migration ends.
+// ReleaseAtEnd is the last check, when the migration ends.
 func (m *Mover) ReleaseCordons(ctx context.Context, plan Plan) (Plan, error) {
 	return m.settleCordons(ctx, plan, false)
 }
 
-// ReleaseCordonsAtEnd is ReleaseCordons for a migration that is ending: a
-// cordon that may still land but is absent now is dropped from the plan too,
+// ReleaseAtEnd releases what an ending migration still holds. Its cordons as
+// ReleaseCordons does, except that a cordon that may still land but is absent
+// now is dropped from the plan too,
 // because from then on the cordon sweeper (internal/controller) removes any
 // cordon of a finished migration. Cordons seen on their node are lifted as
 // always and stay recorded until their removal is observed.
@@ -315,7 +316,7 @@ func (m *Mover) ReleaseCordons(ctx context.Context, plan Plan) (Plan, error) {
 // It also deletes the migration's placeholder replicas (placeholder.go),
 // holding the gate: a placeholder's removal moves the replica map's last
 // entry, like a decrease. A placeholder whose delete fails stays recorded.
-func (m *Mover) ReleaseCordonsAtEnd(ctx context.Context, plan Plan) (Plan, error) {
+func (m *Mover) ReleaseAtEnd(ctx context.Context, plan Plan) (Plan, error) {
 	plan, err := m.settleCordons(ctx, plan, true)
 	m.opts.CordonGate.fresh.release(plan.MigrationID)
 	if len(plan.Placeholders) == 0 {

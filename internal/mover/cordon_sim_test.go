@@ -228,7 +228,7 @@ func TestMoverSimLateCordonIsNotLost(t *testing.T) {
 }
 
 // A cordon whose call never answered and whose label is absent stays
-// recorded through ReleaseCordons (it may land late); ReleaseCordonsAtEnd,
+// recorded through ReleaseCordons (it may land late); ReleaseAtEnd,
 // for a migration that ends, drops it (the sweeper owns it from then on).
 // An answered cordon that is absent is dropped by both.
 func TestMoverSimUnansweredCordonStaysRecordedUntilTheEnd(t *testing.T) {
@@ -244,9 +244,9 @@ func TestMoverSimUnansweredCordonStaysRecordedUntilTheEnd(t *testing.T) {
 	if len(kept.Cordons) != 1 || kept.Cordons[0].Node != "sata-b" {
 		t.Fatalf("ReleaseCordons left %+v, want only the unanswered sata-b cordon", kept.Cordons)
 	}
-	ended, err := h.mover.ReleaseCordonsAtEnd(ctx, kept)
+	ended, err := h.mover.ReleaseAtEnd(ctx, kept)
 	if err != nil || len(ended.Cordons) != 0 {
-		t.Fatalf("ReleaseCordonsAtEnd: %v, left %+v", err, ended.Cordons)
+		t.Fatalf("ReleaseAtEnd: %v, left %+v", err, ended.Cordons)
 	}
 	// One that landed meanwhile is lifted and dropped by either.
 	if _, err := h.sim.Cordon("sata-b", label); err != nil {

@@ -87,7 +87,7 @@ func TestMoverSimDecreaseKeepsAnotherMovesMovedReplicaBehindItsSources(t *testin
 		m    *mover.Mover
 		plan mover.Plan
 	}{{mx, x}, {my, y}} {
-		if p.plan, err = p.m.ReleaseCordonsAtEnd(ctx, p.plan); err != nil || len(p.plan.Placeholders) != 0 {
+		if p.plan, err = p.m.ReleaseAtEnd(ctx, p.plan); err != nil || len(p.plan.Placeholders) != 0 {
 			t.Fatalf("release at the end of %s: %v, left %v", p.plan.MigrationID, err, p.plan.Placeholders)
 		}
 	}
@@ -171,7 +171,7 @@ func TestMoverSimMovedReplicasHeldUntilTheMoveEnds(t *testing.T) {
 		_, m, gate, plan := start(t)
 		plan.Placeholders = nil // an end that holds no placeholder
 		id := plan.NewReplica.ID
-		if _, err := m.ReleaseCordonsAtEnd(ctx, plan); err != nil {
+		if _, err := m.ReleaseAtEnd(ctx, plan); err != nil {
 			t.Fatal(err)
 		}
 		if gate.HoldsFresh(id) {

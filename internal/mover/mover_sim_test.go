@@ -153,7 +153,7 @@ func (h *simHarness) placeholdersInMap() []string {
 // holds (cordons, placeholder replicas). No placeholder may be left afterwards.
 func (h *simHarness) endMove(ctx context.Context, plan mover.Plan) mover.Plan {
 	h.t.Helper()
-	plan, err := h.mover.ReleaseCordonsAtEnd(ctx, plan)
+	plan, err := h.mover.ReleaseAtEnd(ctx, plan)
 	if err != nil {
 		h.t.Fatalf("release at the end: %v", err)
 	}

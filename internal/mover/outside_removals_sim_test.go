@@ -86,7 +86,7 @@ func finish(ctx context.Context, t *testing.T, h *simHarness, m *mover.Mover, pl
 			t.Fatalf("%s: decrease: %+v, %v (replica map %v)", plan.MigrationID, res, err, h.sim.ReplicaOrder())
 		}
 		if res.Complete {
-			if plan, err = m.ReleaseCordonsAtEnd(ctx, plan); err != nil {
+			if plan, err = m.ReleaseAtEnd(ctx, plan); err != nil {
 				t.Fatalf("release at the end: %v", err)
 			}
 			return plan
