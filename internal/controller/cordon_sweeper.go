@@ -25,6 +25,11 @@ import (
 // DefaultCordonSweepInterval is --cordon-sweep-interval's default.
 const DefaultCordonSweepInterval = 30 * time.Second
 
+// DefaultPlaceholderScanInterval is how often a sweep reads the whole replica map
+// (GET /v0/specs) to look for stray placeholders when nothing suggests one: at
+// 10,000 volumes that answer is ~16 MB, so it is not read at every sweep.
+const DefaultPlaceholderScanInterval = 10 * time.Minute
+
 // ReasonStaleCordonRemoved is the Event reason of a cordon the sweeper lifted.
 const ReasonStaleCordonRemoved = "StaleCordonRemoved"
 
@@ -59,10 +64,19 @@ type CordonSweeper struct {
 	Clock    clock.PassiveClock
 	// Gate is the process's gate around changes of the replica map (nil: the Movers' default).
 	Gate *mover.CordonGate
+	// PlaceholderScanInterval: the longest time between two reads of the replica map for
+	// stray placeholders (0: DefaultPlaceholderScanInterval). A sweep reads it sooner when a
+	// migration that recorded placeholders ended or disappeared since the previous sweep,
+	// and at the first sweep.
+	PlaceholderScanInterval time.Duration
 
 	// Node-seconds bookkeeping for CordonSecondsTotal.
 	lastSweep     time.Time
 	lastRemaining int
+	// lastScan is when the replica map was last read for placeholders (zero: never);
+	// holding are the in-flight migrations that recorded placeholders at the last sweep.
+	lastScan time.Time
+	holding  map[string]bool
 }
 
 var _ manager.LeaderElectionRunnable = (*CordonSweeper)(nil)
@@ -116,8 +130,54 @@ type SweepResult struct {
 	Remaining int
 	// PlaceholdersRemoved: uuids of the stray placeholder replicas deleted.
 	PlaceholdersRemoved []string
-	// Placeholders: CoucheStor placeholder replicas left in the cluster after the sweep.
+	// Placeholders: CoucheStor placeholder replicas left in the cluster after the sweep when
+	// it read the replica map (Scanned), else those the migrations in flight record.
 	Placeholders int
+	// Scanned: the sweep read the replica map (GET /v0/specs) for stray placeholders.
+	Scanned bool
+}
+
+// placeholderScanDue says whether this sweep reads the replica map for stray placeholders:
+// at the first sweep, PlaceholderScanInterval after the last read, and whenever a migration
+// that recorded placeholders while in flight at the previous sweep has ended or is gone (its
+// own end deletes them; a stray is left only when that failed or was skipped).
+func (s *CordonSweeper) placeholderScanDue(tms []storagev1.TierMigration) bool {
+	every := s.PlaceholderScanInterval
+	if every <= 0 {
+		every = DefaultPlaceholderScanInterval
+	}
+	if s.lastScan.IsZero() || s.Clock.Since(s.lastScan) >= every {
+		return true
+	}
+	now := holdingPlaceholders(tms)
+	for uid := range s.holding {
+		if !now[uid] {
+			return true
+		}
+	}
+	return false
+}
+
+// holdingPlaceholders is the set of in-flight migrations (by uid) that record placeholders.
+func holdingPlaceholders(tms []storagev1.TierMigration) map[string]bool {
+	h := map[string]bool{}
+	for i := range tms {
+		if cp := tms[i].Status.Checkpoint; cp != nil && len(cp.Placeholders) > 0 && tms[i].Status.Phase.IsInFlight() {
+			h[string(tms[i].UID)] = true
+		}
+	}
+	return h
+}
+
+// recordedPlaceholders counts the placeholders the migrations in flight record.
+func recordedPlaceholders(tms []storagev1.TierMigration) int {
+	n := 0
+	for i := range tms {
+		if cp := tms[i].Status.Checkpoint; cp != nil && tms[i].Status.Phase.IsInFlight() {
+			n += len(cp.Placeholders)
+		}
+	}
+	return n
 }
 
 // Sweep runs one pass: it lifts every CoucheStor cordon whose migration is
@@ -132,17 +192,25 @@ func (s *CordonSweeper) Sweep(ctx context.Context) (SweepResult, error) {
 	if err != nil {
 		return res, fmt.Errorf("list Mayastor nodes: %w", err)
 	}
-	// Replica specs before TierMigrations: a migration records a placeholder before it creates
-	// it, so any placeholder seen here is recorded in the list read next if its migration is
-	// still in flight.
-	specs, err := s.Mayastor.GetReplicaSpecs(ctx)
-	if err != nil {
-		return res, fmt.Errorf("read Mayastor replica specs: %w", err)
-	}
 	var list storagev1.TierMigrationList
 	if err := s.Client.List(ctx, &list); err != nil {
 		return res, fmt.Errorf("list TierMigrations: %w", err)
 	}
+	var specs *mayastor.Specs
+	if s.placeholderScanDue(list.Items) {
+		// Replica specs before the TierMigrations the placeholders are checked against: a
+		// migration records a placeholder before it creates it, so any placeholder seen here
+		// is recorded in the list read next if its migration is still in flight.
+		if specs, err = s.Mayastor.GetReplicaSpecs(ctx); err != nil {
+			return res, fmt.Errorf("read Mayastor replica specs: %w", err)
+		}
+		list = storagev1.TierMigrationList{}
+		if err := s.Client.List(ctx, &list); err != nil {
+			return res, fmt.Errorf("list TierMigrations: %w", err)
+		}
+		s.lastScan = s.Clock.Now()
+	}
+	s.holding = holdingPlaceholders(list.Items)
 	// Labels are truncated to 63 characters, so the migration is found by
 	// recomputing each migration's label, not by parsing the label.
 	owners := map[string]*storagev1.TierMigration{}
@@ -192,7 +260,13 @@ func (s *CordonSweeper) Sweep(ctx context.Context) (SweepResult, error) {
 			res.Remaining++
 		}
 	}
-	errs = append(errs, s.sweepPlaceholders(ctx, specs, list.Items, &res)...)
+	if specs != nil {
+		res.Scanned = true
+		errs = append(errs, s.sweepPlaceholders(ctx, specs, list.Items, &res)...)
+	} else {
+		res.Placeholders = recordedPlaceholders(list.Items)
+		Placeholders.Set(float64(res.Placeholders))
+	}
 	s.account(res)
 	if len(errs) > 0 {
 		slices.Sort(errs)

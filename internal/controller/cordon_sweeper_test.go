@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"fmt"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -220,5 +221,88 @@ func TestCordonSweeperDeletesStrayPlaceholders(t *testing.T) {
 	}
 	if got := m.GetGauge().GetValue(); got != 1 {
 		t.Fatalf("storage_operator_placeholder_replicas = %v, want 1", got)
+	}
+}
+
+// countingSpecs counts the sweeper's reads of the whole replica map.
+type countingSpecs struct {
+	NodeCordons
+	reads int
+}
+
+func (c *countingSpecs) GetReplicaSpecs(ctx context.Context) (*mayastor.Specs, error) {
+	c.reads++
+	return c.NodeCordons.GetReplicaSpecs(ctx)
+}
+
+// The replica map (GET /v0/specs, ~16 MB at 10,000 volumes) is read for stray placeholders
+// at the first sweep, when a migration that recorded placeholders while in flight has ended
+// or is gone, and once per PlaceholderScanInterval — not at every sweep. A stray left by a
+// migration that ended is deleted at the sweep that sees it end.
+func TestCordonSweeperReadsTheReplicaMapOnlyWhenAStrayCanExist(t *testing.T) {
+	ctx := context.Background()
+	s, ms := sweepSim(t)
+	running := tmIn("tm-running", "uid-running", storagev1.PhaseWaitingSync)
+	quiet := tmIn("tm-quiet", "uid-quiet", storagev1.PhaseScalingUp) // in flight, no placeholder
+	ph := mover.PlaceholderID("uid-running", 0)
+	running.Status.Checkpoint = &storagev1.MigrationCheckpoint{Placeholders: []storagev1.ReplicaRef{{ID: ph, Pool: "p1"}}}
+	if _, err := s.CreatePoolReplica("p1", ph, sim.CreateReplicaRequest{Size: mover.PlaceholderSize, Thin: true}); err != nil {
+		t.Fatal(err)
+	}
+	scheme := runtime.NewScheme()
+	if err := storagev1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	kube := fake.NewClientBuilder().WithScheme(scheme).WithObjects(running, quiet).WithStatusSubresource(running, quiet).Build()
+	clk := clocktesting.NewFakeClock(time.Now())
+	counting := &countingSpecs{NodeCordons: ms}
+	sw := &CordonSweeper{Client: kube, Mayastor: counting, Recorder: events.NewFakeRecorder(10), Clock: clk, PlaceholderScanInterval: 10 * time.Minute}
+	sweep := func(what string, wantReads int, wantScanned bool) SweepResult {
+		t.Helper()
+		clk.Step(30 * time.Second)
+		res, err := sw.Sweep(ctx)
+		if err != nil {
+			t.Fatalf("%s: sweep: %v", what, err)
+		}
+		if counting.reads != wantReads || res.Scanned != wantScanned {
+			t.Fatalf("%s: %d replica map reads (scanned %v), want %d (scanned %v)", what, counting.reads, res.Scanned, wantReads, wantScanned)
+		}
+		return res
+	}
+	sweep("first sweep", 1, true)
+	for i := range 5 {
+		if res := sweep(fmt.Sprintf("quiet sweep %d", i+1), 1, false); res.Placeholders != 1 {
+			t.Fatalf("placeholders between scans: %d, want the 1 the running migration records", res.Placeholders)
+		}
+	}
+	// The quiet migration ends: it held no placeholder, nothing to look for.
+	quiet.Status.Phase = storagev1.PhaseCompleted
+	if err := kube.Status().Update(ctx, quiet); err != nil {
+		t.Fatal(err)
+	}
+	sweep("a migration without placeholders ended", 1, false)
+	// The running one ends with its placeholder still there (its own release failed): the
+	// next sweep reads the map and deletes it.
+	running.Status.Phase = storagev1.PhaseFailed
+	if err := kube.Status().Update(ctx, running); err != nil {
+		t.Fatal(err)
+	}
+	if res := sweep("a migration holding a placeholder ended", 2, true); !slices.Equal(res.PlaceholdersRemoved, []string{ph}) {
+		t.Fatalf("removed %v, want %v", res.PlaceholdersRemoved, []string{ph})
+	}
+	sweep("quiet again", 2, false)
+	// A placeholder no migration ever recorded (created after its migration was deleted) is
+	// found by the periodic scan.
+	stray := mover.PlaceholderID("uid-gone", 1)
+	if _, err := s.CreatePoolReplica("p1", stray, sim.CreateReplicaRequest{Size: mover.PlaceholderSize, Thin: true}); err != nil {
+		t.Fatal(err)
+	}
+	reads := 2
+	for range 18 { // 9 minutes after the last scan
+		sweep("before the scan interval", reads, false)
+	}
+	res := sweep("the scan interval elapsed", reads+1, true)
+	if !slices.Equal(res.PlaceholdersRemoved, []string{stray}) {
+		t.Fatalf("removed %v, want %v", res.PlaceholdersRemoved, []string{stray})
 	}
 }

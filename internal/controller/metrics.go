@@ -56,7 +56,7 @@ var (
 	// map during a move; each is deleted when its migration ends.
 	Placeholders = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "storage_operator_placeholder_replicas",
-		Help: "CoucheStor placeholder replicas present in the Mayastor cluster at the last sweep.",
+		Help: "CoucheStor placeholder replicas in the Mayastor cluster: found at the last sweep that read the replica map, or recorded by the migrations in flight since.",
 	})
 )
 
