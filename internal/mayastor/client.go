@@ -453,15 +453,18 @@ func (c *Client) GetReplicaOrder(ctx context.Context, volumeID string) (ReplicaO
 }
 
 // GetReplicaSpecs reads GET /v0/specs decoding only the replica specs, in the core agent's
-// replica map order.
+// replica map order, each with uuid, pool, share, managed, thin, size and owners.volume set
+// (decodeReplicaSpecs; every other field is left empty).
 func (c *Client) GetReplicaSpecs(ctx context.Context) (*Specs, error) {
-	var s struct {
-		Replicas []ReplicaSpec `json:"replicas"`
-	}
-	if err := c.do(ctx, call{op: "get specs", method: http.MethodGet, path: "/specs", out: &s}); err != nil {
+	var s Specs
+	err := c.do(ctx, call{op: "get specs", method: http.MethodGet, path: "/specs", decode: func(r io.Reader) error {
+		s.Replicas = s.Replicas[:0]
+		return decodeReplicaSpecs(r, &s.Replicas)
+	}})
+	if err != nil {
 		return nil, err
 	}
-	return &Specs{Replicas: s.Replicas}, nil
+	return &s, nil
 }
 
 // CreatePoolReplica creates a replica on a pool that belongs to no volume

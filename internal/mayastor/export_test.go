@@ -8,3 +8,10 @@ func DecodeBriefPage(r io.Reader) ([]VolumeBrief, *uint64, error) {
 	err := decodeBriefPage(r, &p)
 	return p.entries, p.next, err
 }
+
+// DecodeReplicaSpecs is decodeReplicaSpecs for tests.
+func DecodeReplicaSpecs(r io.Reader) ([]ReplicaSpec, error) {
+	var out []ReplicaSpec
+	err := decodeReplicaSpecs(r, &out)
+	return out, err
+}
