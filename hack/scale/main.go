@@ -67,6 +67,7 @@ type options struct {
 	operatorBinary  string
 	beforeBinary    string
 	observeInterval time.Duration
+	goMemLimit      string
 }
 
 func main() {
@@ -88,6 +89,7 @@ func main() {
 		"without it the watermarks are 1000000/1, the few volumes under 1 IOPS on NVMe are dry-run demoted first, and then nothing moves (steady state)")
 	flag.StringVar(&o.operatorBinary, "operator-binary", "", "run this operator binary instead of building ./cmd/couchestor")
 	flag.StringVar(&o.beforeBinary, "before-binary", "", "also run scenario 1 with this operator binary (e.g. built from an older commit), right after scenario 1 with the operator under test; --observe-interval is not passed to it")
+	flag.StringVar(&o.goMemLimit, "gomemlimit", "", "run the operator with GOMEMLIMIT set to this (e.g. 115MiB, what the chart sets for a 128Mi memory limit); empty: not set")
 	flag.DurationVar(&o.observeInterval, "observe-interval", 0, "pass --observe-interval to the operator (0: not passed, the operator's default, 30s; an operator from before the observer has no such flag)")
 	flag.Parse()
 	for _, f := range strings.Split(policies, ",") {

@@ -164,8 +164,14 @@ func (sh *shared) runScenario(ctx context.Context, sc *scenario) (*report, int, 
 	cmd := exec.Command(sc.binary, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = append(os.Environ(), "GODEBUG=gctrace=1")
+	if o.goMemLimit != "" {
+		cmd.Env = append(cmd.Env, "GOMEMLIMIT="+o.goMemLimit)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	rep.operatorCmd = sc.binary + " " + strings.Join(args, " ")
+	if o.goMemLimit != "" {
+		rep.operatorCmd = "GOMEMLIMIT=" + o.goMemLimit + " " + rep.operatorCmd
+	}
 	say("starting the operator: %s", rep.operatorCmd)
 	if err := cmd.Start(); err != nil {
 		return nil, 1, fmt.Errorf("start the operator: %w", err)
