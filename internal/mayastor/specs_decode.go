@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"sync/atomic"
 )
 
 // decodeReplicaSpecs reads a Specs answer (GET /v0/specs) in one pass and keeps only its
@@ -20,9 +21,13 @@ func decodeReplicaSpecs(r io.Reader, out *[]ReplicaSpec) error {
 			bodyBuffers.Put(buf)
 		}
 	}()
+	// Room for an answer the size of the last one at once: growing a buffer by doubling to
+	// ~16 MB allocates and clears twice that.
+	buf.Grow(int(lastSpecsSize.Load()) + bytes.MinRead)
 	if _, err := buf.ReadFrom(r); err != nil {
 		return err
 	}
+	lastSpecsSize.Store(int64(buf.Len()))
 	sc := &briefScanner{b: buf.Bytes()}
 	pools := map[string]string{} // a handful of pools: one string each
 	err := sc.object(func(key []byte) error {
@@ -48,6 +53,9 @@ func decodeReplicaSpecs(r io.Reader, out *[]ReplicaSpec) error {
 	}
 	return nil
 }
+
+// lastSpecsSize is the size of the last GET /v0/specs answer read.
+var lastSpecsSize atomic.Int64
 
 // replicaSpec decodes the kept fields of one ReplicaSpec into r; pools interns pool names.
 func (s *briefScanner) replicaSpec(r *ReplicaSpec, pools map[string]string) error {
