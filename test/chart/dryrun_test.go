@@ -34,10 +34,11 @@ func TestRenderedObjectsPassServerSideDryRun(t *testing.T) {
 	def := render(t)
 	all := render(t, "-f", allOptions())
 
-	// The chart's CRDs, then stand-ins for the Prometheus Operator's (ServiceMonitor and
-	// PrometheusRule, which this repository does not ship), installed for real.
+	// The chart's CRDs (created for real here, as the first objects of an install, so that the
+	// rest can be dry-run), then stand-ins for the Prometheus Operator's (ServiceMonitor and
+	// PrometheusRule, which this repository does not ship).
 	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join(chartDir, "crds"), filepath.Join(repoRoot, "test", "chart", "testdata", "monitoring-crds")},
+		CRDDirectoryPaths:     []string{filepath.Join(chartDir, "files", "crds"), filepath.Join(repoRoot, "test", "chart", "testdata", "monitoring-crds")},
 		ErrorIfCRDPathMissing: true,
 	}
 	cfg, err := env.Start()
@@ -70,14 +71,24 @@ func TestRenderedObjectsPassServerSideDryRun(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			n := 0
 			for _, u := range objs {
-				if u.GetKind() == "CustomResourceDefinition" || u.GetKind() == "Namespace" {
-					// CRDs: installed above from crds/ (test/chart checks they equal config/crd).
-					// The namespace: created above.
-					continue
+				if u.GetKind() == "Namespace" {
+					continue // created above
 				}
 				obj := u.DeepCopy()
 				// Strict: an unknown or duplicated field is an error, not a warning.
-				if err := c.Create(ctx, obj, client.DryRunAll, client.FieldValidation("Strict")); err != nil {
+				write := func() error { return c.Create(ctx, obj, client.DryRunAll, client.FieldValidation("Strict")) }
+				if u.GetKind() == "CustomResourceDefinition" {
+					// Installed above: the rendered one must be a valid update of it.
+					var cur unstructured.Unstructured
+					cur.SetGroupVersionKind(u.GroupVersionKind())
+					if err := c.Get(ctx, client.ObjectKeyFromObject(u), &cur); err != nil {
+						t.Errorf("%s: %v", key(u), err)
+						continue
+					}
+					obj.SetResourceVersion(cur.GetResourceVersion())
+					write = func() error { return c.Update(ctx, obj, client.DryRunAll, client.FieldValidation("Strict")) }
+				}
+				if err := write(); err != nil {
 					t.Errorf("%s: %v", key(u), err)
 					continue
 				}
