@@ -21,7 +21,7 @@ manifests: ## CRDs and the ClusterRole from the kubebuilder markers.
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
 	go run ./hack/crdbounds config/crd/bases/storage.billyronks.io_storagepolicies.yaml
 	go run ./hack/apidocs
-	cp config/crd/bases/*.yaml charts/couchestor/crds/
+	cp config/crd/bases/*.yaml charts/couchestor/files/crds/
 	cp config/rbac/role.yaml charts/couchestor/files/manager-role.yaml
 
 .PHONY: generate
@@ -33,7 +33,7 @@ generate: ## Deep-copy methods of the API types, and the TimeZone enum from Go's
 verify: manifests generate ## Fails when generated files, gofmt or go vet disagree with the tree.
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	go vet ./...
-	@git diff --exit-code -- api config docs/api-reference.md charts/couchestor/crds charts/couchestor/files/manager-role.yaml || { echo "make manifests generate changed files: commit them"; exit 1; }
+	@git diff --exit-code -- api config docs/api-reference.md charts/couchestor/files/crds charts/couchestor/files/manager-role.yaml || { echo "make manifests generate changed files: commit them"; exit 1; }
 
 ##@ Build
 
@@ -90,8 +90,8 @@ helm: ## Build (once, cached) the pinned helm the chart tests use.
 	@HELM_VERSION=$(HELM_VERSION) hack/helm.sh >/dev/null
 
 .PHONY: chart-crds
-chart-crds: manifests ## Copy the generated CRDs into the chart (charts/couchestor/crds).
-	cp config/crd/bases/*.yaml charts/couchestor/crds/
+chart-crds: manifests ## Copy the generated CRDs into the chart (charts/couchestor/files/crds).
+	cp config/crd/bases/*.yaml charts/couchestor/files/crds/
 
 .PHONY: test-chart
 test-chart: helm ## The chart tests alone: lint, schema, kustomize parity, server-side dry-run.

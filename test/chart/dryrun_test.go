@@ -34,10 +34,11 @@ func TestRenderedObjectsPassServerSideDryRun(t *testing.T) {
 	def := render(t)
 	all := render(t, "-f", allOptions())
 
-	// The chart's CRDs, then stand-ins for the Prometheus Operator's (ServiceMonitor and
-	// PrometheusRule, which this repository does not ship), installed for real.
+	// The chart's CRDs (created for real here, as the first objects of an install, so that the
+	// rest can be dry-run), then stand-ins for the Prometheus Operator's (ServiceMonitor and
+	// PrometheusRule, which this repository does not ship).
 	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join(chartDir, "crds"), filepath.Join(repoRoot, "test", "chart", "testdata", "monitoring-crds")},
+		CRDDirectoryPaths:     []string{filepath.Join(chartDir, "files", "crds"), filepath.Join(repoRoot, "test", "chart", "testdata", "monitoring-crds")},
 		ErrorIfCRDPathMissing: true,
 	}
 	cfg, err := env.Start()
@@ -65,25 +66,44 @@ func TestRenderedObjectsPassServerSideDryRun(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// config/default too: the kustomize install is held to the same standard.
-	for name, objs := range map[string][]*unstructured.Unstructured{"defaults": def, "all options": all, "config/default": kustomize(t)} {
+	// config/default too: the kustomize install is held to the same standard; and the
+	// ServiceMonitor example of config/prometheus.
+	monitor := decodeAll(t, readFile(t, "config/prometheus/monitor.yaml"))
+	for _, u := range monitor {
+		if u.GetKind() == "ServiceMonitor" {
+			if eps, _, _ := unstructured.NestedSlice(u.Object, "spec", "endpoints"); len(eps) != 1 || eps[0].(map[string]any)["bearerTokenFile"] != nil {
+				t.Errorf("config/prometheus/monitor.yaml: want one endpoint without bearerTokenFile, got %v", eps)
+			}
+		}
+	}
+	for name, objs := range map[string][]*unstructured.Unstructured{"defaults": def, "all options": all, "config/default": kustomize(t), "config/prometheus": monitor} {
 		t.Run(name, func(t *testing.T) {
 			n := 0
 			for _, u := range objs {
-				if u.GetKind() == "CustomResourceDefinition" || u.GetKind() == "Namespace" {
-					// CRDs: installed above from crds/ (test/chart checks they equal config/crd).
-					// The namespace: created above.
-					continue
+				if u.GetKind() == "Namespace" {
+					continue // created above
 				}
 				obj := u.DeepCopy()
 				// Strict: an unknown or duplicated field is an error, not a warning.
-				if err := c.Create(ctx, obj, client.DryRunAll, client.FieldValidation("Strict")); err != nil {
+				write := func() error { return c.Create(ctx, obj, client.DryRunAll, client.FieldValidation("Strict")) }
+				if u.GetKind() == "CustomResourceDefinition" {
+					// Installed above: the rendered one must be a valid update of it.
+					var cur unstructured.Unstructured
+					cur.SetGroupVersionKind(u.GroupVersionKind())
+					if err := c.Get(ctx, client.ObjectKeyFromObject(u), &cur); err != nil {
+						t.Errorf("%s: %v", key(u), err)
+						continue
+					}
+					obj.SetResourceVersion(cur.GetResourceVersion())
+					write = func() error { return c.Update(ctx, obj, client.DryRunAll, client.FieldValidation("Strict")) }
+				}
+				if err := write(); err != nil {
 					t.Errorf("%s: %v", key(u), err)
 					continue
 				}
 				n++
 			}
-			if n < 8 {
+			if n < 8 && name != "config/prometheus" || name == "config/prometheus" && n != 3 {
 				t.Errorf("only %d objects dry-run", n)
 			}
 			t.Logf("%d objects accepted", n)

@@ -45,12 +45,60 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 {{- end -}}
 
+{{/*
+The image: image.repository, with global.imageRegistry (an umbrella chart's mirror) in place of
+the repository's own registry when set ("ghcr.io/billyronks/couchestor" becomes
+"<imageRegistry>/billyronks/couchestor"; a first path element is a registry when it has a "."
+or a ":" or is localhost, as for docker pull), then @digest or :tag.
+*/}}
 {{- define "couchestor.image" -}}
-{{- if .Values.image.digest -}}
-{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
-{{- else -}}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- $repo := .Values.image.repository -}}
+{{- with (.Values.global | default dict).imageRegistry -}}
+{{- $parts := splitList "/" $repo -}}
+{{- if and (gt (len $parts) 1) (regexMatch "[.:]|^localhost$" (first $parts)) -}}
+{{- $repo = join "/" (rest $parts) -}}
 {{- end -}}
+{{- $repo = printf "%s/%s" (trimSuffix "/" .) $repo -}}
+{{- end -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" $repo .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" $repo (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+imagePullSecrets: global.imagePullSecrets (names, or {name: ...}) then imagePullSecrets, each name
+once, as a YAML list; empty when there are none.
+*/}}
+{{- define "couchestor.imagePullSecrets" -}}
+{{- $names := list -}}
+{{- range concat ((.Values.global | default dict).imagePullSecrets | default list) (.Values.imagePullSecrets | default list) -}}
+{{- $name := . -}}
+{{- if kindIs "map" . -}}{{- $name = .name -}}{{- end -}}
+{{- if and $name (not (has $name $names)) -}}{{- $names = append $names $name -}}{{- end -}}
+{{- end -}}
+{{- range $names }}
+- name: {{ . }}
+{{- end -}}
+{{- end -}}
+
+{{/* The ServiceMonitor's namespace. */}}
+{{- define "couchestor.serviceMonitorNamespace" -}}
+{{- default .Release.Namespace .Values.serviceMonitor.namespace -}}
+{{- end -}}
+
+{{/* The namespace of Prometheus' ServiceAccount: its own value, else the ServiceMonitor's. */}}
+{{- define "couchestor.prometheusServiceAccountNamespace" -}}
+{{- default (include "couchestor.serviceMonitorNamespace" .) .Values.serviceMonitor.prometheusServiceAccount.namespace -}}
+{{- end -}}
+
+{{/*
+The Secret (name and key) whose token the ServiceMonitor sends: serviceMonitor.bearerTokenSecret
+when it names one, else the token Secret this chart creates for Prometheus' ServiceAccount.
+*/}}
+{{- define "couchestor.bearerTokenSecretName" -}}
+{{- default (printf "%s-prometheus-token" (include "couchestor.fullname" .)) .Values.serviceMonitor.bearerTokenSecret.name -}}
 {{- end -}}
 
 {{/* The port of a host:port bind address (":8080" gives 8080). */}}
