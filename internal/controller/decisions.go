@@ -118,8 +118,9 @@ func (t *DecisionTracker) update(policy string, decisions []tiering.VolumeDecisi
 			delete(t.volumes, id)
 		}
 	}
+	// Volumes with a PVC first (their Events are the ones read), then by PVC and volume.
 	slices.SortFunc(changes, func(a, b decisionChange) int {
-		return cmp.Or(strings.Compare(a.claim, b.claim), strings.Compare(a.volumeID, b.volumeID))
+		return cmp.Or(cmp.Compare(boolInt(a.claim == ""), boolInt(b.claim == "")), strings.Compare(a.claim, b.claim), strings.Compare(a.volumeID, b.volumeID))
 	})
 	return changes
 }
@@ -185,4 +186,11 @@ func (c *volumeDecisions) Collect(ch chan<- prometheus.Metric) {
 	if t != nil {
 		t.collect(ch)
 	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
