@@ -125,6 +125,11 @@ func (t *DecisionTracker) update(policy string, decisions []tiering.VolumeDecisi
 	return changes
 }
 
+// Record records a policy's decisions at now, as a reconcile does, without saying any change.
+func (t *DecisionTracker) Record(policy string, decisions []tiering.VolumeDecision, now time.Time) {
+	t.update(policy, decisions, now)
+}
+
 // forget drops the volumes a deleted policy decided last.
 func (t *DecisionTracker) forget(policy string) {
 	t.mu.Lock()
