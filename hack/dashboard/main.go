@@ -105,7 +105,6 @@ func Generate() ([]byte, error) {
 			Description("Each policy's conditions: 1 True, 0 False or Unknown, with the reason.").
 			Datasource(ds).Height(8).Span(8).
 			WithTarget(query(`max by (policy, condition, reason) (storage_operator_policy_condition{`+sel+`})`, "").Instant().Format(prometheus.PromQueryFormatTable))).
-
 		WithPanel(stacked(series("Volumes by decision",
 			"The selected policies' volumes by their decision at the latest evaluation (Move, Wait, Stay) and its reason: why volumes stay or wait.",
 			"short", 24,
