@@ -7,13 +7,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
+	"github.com/billyronks/couchestor/internal/migration"
 	"github.com/billyronks/couchestor/internal/tiering"
 )
 
@@ -201,5 +204,64 @@ func TestPolicyDecisionVolumesMetric(t *testing.T) {
 	ForgetPolicy("metric-test")
 	if PolicyDecisions.DeleteLabelValues("metric-test", "Stay", "MigrationInProgress") {
 		t.Error("the deleted policy's series is still exported")
+	}
+}
+
+// storage_operator_migrations_total counts an ended migration under its policy and target
+// tier; a policy's series exist at zero from its first evaluation, so increase() sees the
+// first migration that ends.
+func TestMigrationsTotalHasPolicyAndTargetTier(t *testing.T) {
+	RecordDecisions("counter-test", nil)
+	t.Cleanup(func() { ForgetPolicy("counter-test") })
+	for _, s := range migrationStatuses {
+		for _, tier := range []string{"nvme", "sata"} {
+			if !seriesExists(MigrationsTotal, s, "counter-test", tier) {
+				t.Errorf("no storage_operator_migrations_total{status=%q,policy=\"counter-test\",target_tier=%q} before any migration ended", s, tier)
+			}
+		}
+	}
+	tm := &storagev1.TierMigration{Spec: storagev1.TierMigrationSpec{PolicyName: "counter-test", TargetTier: storagev1.TierSATA}}
+	before := testutil.ToFloat64(MigrationsTotal.WithLabelValues(MigrationStatusFailed, "counter-test", "sata"))
+	recordEnding(tm, &migration.Ending{Outcome: MigrationStatusFailed, Duration: time.Minute})
+	if got := testutil.ToFloat64(MigrationsTotal.WithLabelValues(MigrationStatusFailed, "counter-test", "sata")) - before; got != 1 {
+		t.Errorf("failed/counter-test/sata grew by %v, want 1", got)
+	}
+}
+
+// seriesExists says whether vec has the series with these label values, without creating it.
+func seriesExists(vec *prometheus.CounterVec, values ...string) bool {
+	ch := make(chan prometheus.Metric, 1024)
+	go func() { vec.Collect(ch); close(ch) }()
+	found := false
+	for m := range ch {
+		var d dto.Metric
+		_ = m.Write(&d)
+		got := map[string]string{}
+		for _, l := range d.GetLabel() {
+			got[l.GetName()] = l.GetValue()
+		}
+		found = found || got["status"] == values[0] && got["policy"] == values[1] && got["target_tier"] == values[2]
+	}
+	return found
+}
+
+// storage_operator_leader is 1 while the leader-election runnable runs, 0 once it stopped.
+func TestLeaderGauge(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- leading(ctx) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for testutil.ToFloat64(Leader) != 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if v := testutil.ToFloat64(Leader); v != 1 {
+		t.Fatalf("while leading: %v", v)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if v := testutil.ToFloat64(Leader); v != 0 {
+		t.Fatalf("after leading: %v", v)
 	}
 }
