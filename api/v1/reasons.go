@@ -135,4 +135,7 @@ const (
 const (
 	// ReasonMigrationPlanned: the policy created a TierMigration.
 	ReasonMigrationPlanned = "MigrationPlanned"
+	// ReasonDecisionChanged: the decision about a volume (Move, Wait or Stay, and its reason)
+	// changed; said on its PVC at most once per --decision-event-interval.
+	ReasonDecisionChanged = "DecisionChanged"
 )

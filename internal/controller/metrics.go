@@ -3,6 +3,7 @@ package controller
 import (
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/billyronks/couchestor/internal/mayastor"
 	"github.com/billyronks/couchestor/internal/migration"
 	"github.com/billyronks/couchestor/internal/promwatch"
+	"github.com/billyronks/couchestor/internal/tiering"
 	"github.com/billyronks/couchestor/internal/version"
 )
 
@@ -33,10 +35,15 @@ var (
 		Name: "storage_operator_reconcile_total",
 		Help: "Total reconciliations of StoragePolicy and TierMigration objects.",
 	})
+	// MigrationsTotal keeps the datasheet's name and status label; policy and target_tier were
+	// added. A series with both empty per status is exported at zero from start-up (Prometheus
+	// reads an empty label as no label: it is the datasheet's {status} series), and one per
+	// policy, tier and status from the policy's first evaluation, so increase() sees the first
+	// migration that ends.
 	MigrationsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "storage_operator_migrations_total",
-		Help: "Migrations that ended, by status (succeeded, failed, rolled_back, dry_run).",
-	}, []string{"status"})
+		Help: "Migrations that ended, by status (succeeded, failed, rolled_back, dry_run), StoragePolicy (empty for a migration made by hand without one) and target tier (nvme, sata).",
+	}, []string{"status", "policy", "target_tier"})
 	ReconcileDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "storage_operator_reconcile_duration_seconds",
 		Help:    "Time one reconcile took, by kind.",
@@ -68,22 +75,40 @@ func init() {
 	crmetrics.Registry.MustRegister(ReconcileTotal, MigrationsTotal, ReconcileDuration, MigrationDuration)
 	// Every status is exported from start-up, at zero, so dashboards and alerts see the series
 	// before the first migration ends.
-	for _, s := range []string{MigrationStatusSucceeded, MigrationStatusFailed, MigrationStatusRolledBack, MigrationStatusDryRun} {
-		MigrationsTotal.WithLabelValues(s)
+	for _, s := range migrationStatuses {
+		MigrationsTotal.WithLabelValues(s, "", "")
 		MigrationDuration.WithLabelValues(s)
 	}
+	initMigrationCounters("")
 	for _, kind := range []string{"StoragePolicy", "TierMigration"} {
 		ReconcileDuration.WithLabelValues(kind)
 	}
 }
 
-// recordEnding counts a migration that ended, by outcome, with its duration. One rejected or
-// expired while waiting for approval moved nothing and is not counted.
-func recordEnding(e *migration.Ending) {
+var migrationStatuses = []string{MigrationStatusSucceeded, MigrationStatusFailed, MigrationStatusRolledBack, MigrationStatusDryRun}
+
+// initMigrationCounters exports a policy's storage_operator_migrations_total series at zero.
+func initMigrationCounters(policy string) {
+	for _, s := range migrationStatuses {
+		for _, tier := range []string{TierLabelNVMe, TierLabelSATA} {
+			MigrationsTotal.WithLabelValues(s, policy, tier)
+		}
+	}
+}
+
+// recordEnding counts a migration that ended, by outcome, policy and target tier, with its
+// duration. One rejected or expired while waiting for approval moved nothing and is not
+// counted.
+func recordEnding(tm *storagev1.TierMigration, e *migration.Ending) {
 	if e.Outcome != migration.OutcomeNotStarted {
-		MigrationsTotal.WithLabelValues(e.Outcome).Inc()
+		migrationsEnded(tm, e.Outcome).Inc()
 		MigrationDuration.WithLabelValues(e.Outcome).Observe(e.Duration.Seconds())
 	}
+}
+
+// migrationsEnded is tm's storage_operator_migrations_total series for outcome.
+func migrationsEnded(tm *storagev1.TierMigration, outcome string) prometheus.Counter {
+	return MigrationsTotal.WithLabelValues(outcome, tm.Spec.PolicyName, strings.ToLower(string(tm.Spec.TargetTier)))
 }
 
 // Cordon metrics (CordonSweeper). One block, registered on its own.
@@ -126,8 +151,15 @@ var (
 	}, []string{"version", "revision", "goversion"})
 )
 
+// Leader is 1 in the process that leads (the one that observes, decides and migrates), 0 in
+// the others: with several replicas, max() of it is 0 when none leads.
+var Leader = prometheus.NewGauge(prometheus.GaugeOpts{
+	Name: "storage_operator_leader",
+	Help: "1 while this process is the leader (it observes, decides and migrates; always, without --leader-elect), 0 while it waits for the leader-election Lease.",
+})
+
 func init() {
-	crmetrics.Registry.MustRegister(BuildInfo)
+	crmetrics.Registry.MustRegister(BuildInfo, Leader)
 	BuildInfo.WithLabelValues(version.Version, buildRevision(), runtime.Version()).Set(1)
 }
 
@@ -194,12 +226,39 @@ var (
 		Name: "storage_operator_policy_low_watermark_iops",
 		Help: "The StoragePolicy's spec.lowWatermarkIOPS: volumes below it go to SATA.",
 	}, []string{"policy"})
+	// PolicyDecisions has one series per (decision, reason) a policy's volumes have; reasons
+	// are the closed set of api/v1, so its cardinality is bounded by the policies.
+	PolicyDecisions = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "storage_operator_policy_decision_volumes",
+		Help: "Volumes a StoragePolicy selects, by its decision at the latest evaluation (Move, Wait, Stay) and the decision's reason (an api/v1 reason); they sum to status.volumesWatched.",
+	}, []string{"policy", "decision", "reason"})
 )
 
 func init() {
 	crmetrics.Registry.MustRegister(PolicyVolumes, PolicyUnknownVolumes, PolicyMigrations, PolicyCondition,
-		PolicyEnabled, PolicyHighWatermark, PolicyLowWatermark)
+		PolicyEnabled, PolicyHighWatermark, PolicyLowWatermark, PolicyDecisions)
 }
+
+// RecordDecisions sets storage_operator_policy_decision_volumes from a policy's decisions:
+// one series per (decision, reason) present, the others removed.
+func RecordDecisions(policy string, decisions []tiering.VolumeDecision) {
+	type key struct{ action, reason string }
+	counts := map[key]int{}
+	for i := range decisions {
+		counts[key{string(decisions[i].Action), decisions[i].Reason}]++
+	}
+	policyDecisionsMu.Lock()
+	defer policyDecisionsMu.Unlock()
+	PolicyDecisions.DeletePartialMatch(prometheus.Labels{"policy": policy})
+	for k, n := range counts {
+		PolicyDecisions.WithLabelValues(policy, k.action, k.reason).Set(float64(n))
+	}
+	initMigrationCounters(policy)
+}
+
+// policyDecisionsMu keeps the delete-then-set of a policy's decision series atomic, so a
+// scrape never sees a policy without them.
+var policyDecisionsMu sync.Mutex
 
 // policyConditionTypes are the conditions exported by storage_operator_policy_condition; a
 // condition missing from the status is exported as 0 with reason "Unknown".
@@ -264,6 +323,9 @@ func ForgetPolicy(name string) {
 	policyConditionMu.Lock()
 	PolicyCondition.DeletePartialMatch(l)
 	policyConditionMu.Unlock()
+	policyDecisionsMu.Lock()
+	PolicyDecisions.DeletePartialMatch(l)
+	policyDecisionsMu.Unlock()
 }
 
 // Requests to Mayastor's REST API and to Prometheus' HTTP API, by operation.

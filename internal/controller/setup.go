@@ -1,11 +1,13 @@
 package controller
 
 import (
+	"context"
 	"fmt"
 	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 
@@ -30,6 +32,9 @@ type Options struct {
 	MayastorHADisabled bool
 	// ObserveInterval is how often the shared snapshot is taken (--observe-interval).
 	ObserveInterval time.Duration
+	// DecisionEventInterval is the shortest time between two DecisionChanged Events on one
+	// volume's PVC (--decision-event-interval).
+	DecisionEventInterval time.Duration
 }
 
 // Setup registers every reconciler with the manager.
@@ -69,15 +74,29 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	if err := mgr.Add(obs); err != nil {
 		return fmt.Errorf("add the observer: %w", err)
 	}
+	if err := mgr.Add(manager.RunnableFunc(leading)); err != nil {
+		return fmt.Errorf("add the leader gauge: %w", err)
+	}
 	return (&StoragePolicyReconciler{
-		Client:     mgr.GetClient(),
-		APIReader:  mgr.GetAPIReader(),
-		Snapshots:  obs,
-		Migrations: APIMigrationCreator{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader()},
-		Recorder:   mgr.GetEventRecorder("couchestor"),
-		Options:    opts,
-		Observed:   observed,
+		Client:                mgr.GetClient(),
+		APIReader:             mgr.GetAPIReader(),
+		Snapshots:             obs,
+		Migrations:            APIMigrationCreator{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader()},
+		Recorder:              mgr.GetEventRecorder("couchestor"),
+		Options:               opts,
+		Observed:              observed,
+		DecisionEventInterval: opts.DecisionEventInterval,
 	}).SetupWithManager(mgr)
+}
+
+// leading sets storage_operator_leader while this process leads: the manager starts it, like
+// every runnable that needs leader election, once the Lease is won (at once without
+// --leader-elect), and a process that loses the Lease exits.
+func leading(ctx context.Context) error {
+	Leader.Set(1)
+	<-ctx.Done()
+	Leader.Set(0)
+	return nil
 }
 
 // defaultHeadroomPercent is a migration's capacity headroom without a StoragePolicy.

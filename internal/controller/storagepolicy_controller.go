@@ -78,6 +78,15 @@ type StoragePolicyReconciler struct {
 	// then re-decided (the Observer's Notify feeds it).
 	Observed <-chan event.GenericEvent
 
+	// Decisions remembers each volume's decision, to say its changes in Events on the PVC
+	// (rate-limited) and to export it; SetupWithManager (or the first reconcile) makes one
+	// with DecisionEventInterval when it is nil.
+	Decisions *DecisionTracker
+	// DecisionEventInterval is the shortest time between two DecisionChanged Events of one
+	// volume (DefaultDecisionEventInterval when zero).
+	DecisionEventInterval time.Duration
+	decisionsOnce         sync.Once
+
 	// badPins holds, per PVC (or unbound PV), the InvalidPin message last said in an Event, so
 	// it is said once per value, not at every reconcile. In memory only: after a restart it is
 	// said once more.
@@ -91,6 +100,7 @@ func (r *StoragePolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Clock == nil {
 		r.Clock = clock.RealClock{}
 	}
+	VolumeDecisions.Use(r.decisions())
 	allPolicies := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
 		return r.policiesToReconcile(ctx, "")
 	})
@@ -195,7 +205,7 @@ func (r *StoragePolicyReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	var policy storagev1.StoragePolicy
 	if err := r.Client.Get(ctx, req.NamespacedName, &policy); err != nil {
 		if apierrors.IsNotFound(err) {
-			ForgetPolicy(req.Name)
+			r.forgetPolicy(req.Name)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -211,6 +221,7 @@ func (r *StoragePolicyReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		MaxConcurrentMigrations: r.Options.MaxConcurrentMigrations}, start)
 
 	r.warnBadPins(ctx, plan.Volumes)
+	r.sayDecisionChanges(ctx, &policy, plan.Volumes, start)
 	started := 0
 	for _, m := range plan.Moves {
 		created, err := r.startMigration(ctx, &policy, plan, m)
@@ -262,7 +273,7 @@ func (r *StoragePolicyReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	})
 	switch {
 	case apierrors.IsNotFound(err):
-		ForgetPolicy(req.Name)
+		r.forgetPolicy(req.Name)
 		return ctrl.Result{}, nil
 	case apierrors.IsConflict(err):
 		// Someone else keeps writing the policy: decide again shortly, without alarm.
@@ -272,7 +283,55 @@ func (r *StoragePolicyReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		return ctrl.Result{}, fmt.Errorf("update status of StoragePolicy %s: %w", policy.Name, err)
 	}
 	RecordPolicy(&policy)
+	RecordDecisions(policy.Name, plan.Volumes)
 	return ctrl.Result{}, nil
+}
+
+// decisions is the reconciler's DecisionTracker, made on first use when none was given.
+func (r *StoragePolicyReconciler) decisions() *DecisionTracker {
+	r.decisionsOnce.Do(func() {
+		if r.Decisions == nil {
+			r.Decisions = &DecisionTracker{Every: cmp.Or(r.DecisionEventInterval, DefaultDecisionEventInterval)}
+		}
+	})
+	return r.Decisions
+}
+
+// forgetPolicy drops every series and every remembered decision of a deleted policy.
+func (r *StoragePolicyReconciler) forgetPolicy(name string) {
+	ForgetPolicy(name)
+	r.decisions().forget(name)
+}
+
+// sayDecisionChanges emits a DecisionChanged Event on the PVC (or the PV, when unbound) of each
+// volume whose decision changed, at most one per volume per DecisionEventInterval, and at most
+// maxDecisionEventsPerReconcile of them: the others are said together in one Event on the
+// policy.
+func (r *StoragePolicyReconciler) sayDecisionChanges(ctx context.Context, policy *storagev1.StoragePolicy, decisions []tiering.VolumeDecision, now time.Time) {
+	changes := r.decisions().update(policy.Name, decisions, now)
+	for i, c := range changes {
+		if i == maxDecisionEventsPerReconcile {
+			rest := changes[i:]
+			r.Recorder.Eventf(policy, nil, corev1.EventTypeNormal, storagev1.ReasonDecisionChanged, "Evaluate",
+				"%d more volumes changed decision (not said on each PVC), e.g. %s: %s → %s; `kubectl couchestor plan` shows every volume's decision",
+				len(rest), cmp.Or(rest[0].claim, rest[0].pvName), rest[0].from, rest[0].to)
+			return
+		}
+		var regarding client.Object
+		if ns, name, ok := strings.Cut(c.claim, "/"); ok {
+			regarding = &corev1.PersistentVolumeClaim{}
+			if err := r.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, regarding); err != nil {
+				continue
+			}
+		} else {
+			regarding = &corev1.PersistentVolume{}
+			if err := r.Client.Get(ctx, types.NamespacedName{Name: c.pvName}, regarding); err != nil {
+				continue
+			}
+		}
+		r.Recorder.Eventf(regarding, nil, corev1.EventTypeNormal, storagev1.ReasonDecisionChanged, "Evaluate",
+			"StoragePolicy %s: %s → %s: %s", policy.Name, c.from, c.to, c.message)
+	}
 }
 
 // warnBadPins emits a Warning Event on the PVC (or the PV, when unbound) of each volume kept

@@ -123,7 +123,7 @@ func (r *TierMigrationReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	case err != nil:
 		return ctrl.Result{}, err
 	case res.Ended != nil:
-		recordEnding(res.Ended)
+		recordEnding(tm, res.Ended)
 		logger.Info("migration ended", "volume", tm.Spec.VolumeID, "phase", tm.Status.Phase, "outcome", res.Ended.Outcome, "took", res.Ended.Duration)
 		r.backoff.Forget(tm.UID)
 		return r.settle(ctx, tm, m, in.Storage)
@@ -254,7 +254,7 @@ func (r *TierMigrationReconciler) finalize(ctx context.Context, tm *storagev1.Ti
 		return ctrl.Result{}, err
 	}
 	if tm.Status.Phase.IsInFlight() {
-		MigrationsTotal.WithLabelValues(migration.OutcomeRolledBack).Inc()
+		migrationsEnded(tm, migration.OutcomeRolledBack).Inc()
 		if tm.Status.StartTime != nil {
 			MigrationDuration.WithLabelValues(migration.OutcomeRolledBack).Observe(r.Clock.Since(tm.Status.StartTime.Time).Seconds())
 		}

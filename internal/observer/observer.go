@@ -290,6 +290,7 @@ func (o *Observer) Observe(ctx context.Context) (*tiering.Snapshot, error) {
 	o.observations.Add(1)
 	took := o.Clock.Since(start)
 	ObserveDuration.Observe(took.Seconds())
+	LastObservation.Set(float64(o.Clock.Now().UnixMilli()) / 1000)
 	log.FromContext(ctx).V(1).Info("observed", "volumes", len(s.Volumes), "pools", len(s.Pools), "pvs", len(s.PVs),
 		"iopsEvaluations", len(s.IOPS), "mayastorProblem", s.MayastorProblem != nil, "took", took)
 	return s, nil
@@ -507,6 +508,15 @@ var ObserveDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
 	Buckets: prometheus.ExponentialBuckets(0.005, 3, 9),
 })
 
+// LastObservation is when the latest shared observation completed: a loop that stalls (a walk
+// that never returns, a leader that stopped observing) shows as a timestamp that falls behind
+// time(). Mayastor's and Prometheus' failures do not stop it: they are in the snapshot, and
+// the policies' conditions say them.
+var LastObservation = prometheus.NewGauge(prometheus.GaugeOpts{
+	Name: "storage_operator_last_observation_timestamp_seconds",
+	Help: "Unix time the latest shared observation (informer cache, Mayastor, IOPS) completed, whether or not Mayastor and Prometheus answered; 0 before the first, and in a replica that is not the leader.",
+})
+
 func init() {
-	crmetrics.Registry.MustRegister(ObserveDuration)
+	crmetrics.Registry.MustRegister(ObserveDuration, LastObservation)
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -343,5 +344,34 @@ func TestPVObservationPinInAnyCase(t *testing.T) {
 		if got == nil || got.Pin != want.pin || got.BadPin != want.bad {
 			t.Errorf("volume %d: %+v, want pin %q, bad %q", i, got, want.pin, want.bad)
 		}
+	}
+}
+
+// storage_operator_last_observation_timestamp_seconds is the time the latest observation
+// completed, also when Mayastor does not answer; a snapshot refreshed from the cache alone is
+// not an observation.
+func TestLastObservationTimestamp(t *testing.T) {
+	o, ms, _, _, clk := world(t, 1, enabledPolicy("gold", "10m"))
+	if _, err := o.Observe(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := testutil.ToFloat64(LastObservation), float64(clk.Now().Unix()); got != want {
+		t.Fatalf("after an observation: %v, want %v", got, want)
+	}
+	clk.Step(time.Minute)
+	ms.Err = errors.New("connection refused")
+	if _, err := o.Observe(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := testutil.ToFloat64(LastObservation), float64(clk.Now().Unix()); got != want {
+		t.Fatalf("after an observation Mayastor did not answer: %v, want %v", got, want)
+	}
+	clk.Step(time.Second)
+	o.CacheChanged()
+	if _, err := o.Snapshot(context.Background(), enabledPolicy("gold", "10m")); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := testutil.ToFloat64(LastObservation), float64(clk.Now().Add(-time.Second).Unix()); got != want {
+		t.Fatalf("a cache refresh moved it: %v, want %v", got, want)
 	}
 }

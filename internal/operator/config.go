@@ -29,6 +29,7 @@ const (
 	DefaultHealthProbeBindAddress  = ":8081"
 	DefaultCordonSweepInterval     = 30 * time.Second
 	DefaultObserveInterval         = 30 * time.Second
+	DefaultDecisionEventInterval   = 10 * time.Minute
 )
 
 // Finished-TierMigration retention: --finished-migration-ttl, --finished-migrations-per-volume.
@@ -47,6 +48,7 @@ type Config struct {
 	SyncPollIntervalSeconds int
 	CordonSweepInterval     time.Duration
 	ObserveInterval         time.Duration
+	DecisionEventInterval   time.Duration
 	MayastorHAEnabled       bool
 	DryRun                  bool
 	PreservationMode        bool
@@ -107,6 +109,7 @@ func NewFlagSet(name string, cfg *Config) *pflag.FlagSet {
 	fs.DurationVar(&cfg.FinishedMigrationTTL, "finished-migration-ttl", DefaultFinishedMigrationTTL, "finished TierMigrations are deleted once they ended this long ago (a volume's newest stays while a policy's cooldown could count from it, and a policy's newest 20 stay for its history)")
 	fs.IntVar(&cfg.FinishedMigrationsPerVolume, "finished-migrations-per-volume", DefaultFinishedMigrationsPerVolume, "at most this many finished TierMigrations of each volume are kept, the newest (0: no count limit, --finished-migration-ttl only)")
 	fs.DurationVar(&cfg.ObserveInterval, "observe-interval", DefaultObserveInterval, "how often one shared snapshot of Mayastor, Prometheus and the cluster is taken and every StoragePolicy decided from it")
+	fs.DurationVar(&cfg.DecisionEventInterval, "decision-event-interval", DefaultDecisionEventInterval, "a change of a volume's decision (Move, Wait or Stay, and its reason) is said in an Event on its PVC at most once per this interval")
 	fs.BoolVar(&cfg.MayastorHAEnabled, "mayastor-ha-enabled", true, "whether Mayastor runs with HA (the core agent's default); with HA off it refuses every republish, so moves that need one are refused before they start")
 	fs.BoolVar(&cfg.DryRun, "dry-run", false, "global dry-run mode: decide and report, never write to Mayastor")
 	fs.BoolVar(&cfg.PreservationMode, "preservation-mode", false, "keep old replicas after migration")
@@ -197,6 +200,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ObserveInterval < time.Second {
 		check("observe-interval", fmt.Errorf("must be at least 1s, got %v", c.ObserveInterval))
+	}
+	if c.DecisionEventInterval < time.Second {
+		check("decision-event-interval", fmt.Errorf("must be at least 1s, got %v", c.DecisionEventInterval))
 	}
 	if _, err := zapcore.ParseLevel(c.LogLevel); err != nil || c.LogLevel == "" {
 		check("log-level", fmt.Errorf("unknown level %q: use debug, info, warn or error", c.LogLevel))

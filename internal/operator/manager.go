@@ -105,6 +105,7 @@ func Run(ctx context.Context, cfg *Config, restCfg *rest.Config) error {
 		MayastorURL:             cfg.MayastorURL,
 		MayastorHADisabled:      !cfg.MayastorHAEnabled,
 		ObserveInterval:         cfg.ObserveInterval,
+		DecisionEventInterval:   cfg.DecisionEventInterval,
 	}); err != nil {
 		return fmt.Errorf("set up controllers: %w", err)
 	}

@@ -198,8 +198,9 @@ func TestBinaryServesHealthAndMetrics(t *testing.T) {
 	for _, want := range []string{
 		"# TYPE storage_operator_reconcile_total counter",
 		"# TYPE storage_operator_migrations_total counter",
-		`storage_operator_migrations_total{status="succeeded"} 0`,
-		`storage_operator_migrations_total{status="failed"} 0`,
+		// The datasheet's {status} series: Prometheus reads an empty label as no label.
+		`storage_operator_migrations_total{policy="",status="succeeded",target_tier=""} 0`,
+		`storage_operator_migrations_total{policy="",status="failed",target_tier=""} 0`,
 		"# TYPE storage_operator_active_migrations gauge",
 		"storage_operator_active_migrations 0",
 	} {

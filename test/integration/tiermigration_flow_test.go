@@ -23,8 +23,24 @@ import (
 	"github.com/billyronks/couchestor/internal/sim"
 )
 
+// outcomes is storage_operator_migrations_total{status}, summed over its policy and
+// target_tier labels.
 func outcomes(status string) float64 {
-	return metricValue(controller.MigrationsTotal.WithLabelValues(status))
+	ch := make(chan prometheus.Metric, 256)
+	go func() { controller.MigrationsTotal.Collect(ch); close(ch) }()
+	sum := 0.0
+	for m := range ch {
+		var d dto.Metric
+		if err := m.Write(&d); err != nil {
+			continue
+		}
+		for _, l := range d.GetLabel() {
+			if l.GetName() == "status" && l.GetValue() == status {
+				sum += d.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
 }
 
 // awaitOutcomes waits until migrations_total{status} has grown by want since before (the

@@ -41,11 +41,11 @@ func metricNames(expr string) []string {
 }
 
 // labelValuesRE is Grafana's label_values(metric, label) variable query.
-var labelValuesRE = regexp.MustCompile(`^label_values\(\s*([^,]+?)\s*,\s*[a-zA-Z_]\w*\s*\)$`)
+var labelValuesRE = regexp.MustCompile(`^label_values\(\s*([a-zA-Z_:][\w:]*(?:\{[^{}]*\})?)\s*,\s*[a-zA-Z_]\w*\s*\)$`)
 
 // grafanaToPromQL replaces Grafana's variables with values PromQL accepts.
 func grafanaToPromQL(expr string) string {
 	r := strings.NewReplacer("$__rate_interval", "5m", "$__interval", "1m", "$__range", "6h",
-		"${policy}", ".*", "$policy", ".*")
+		"${policy}", ".*", "$policy", ".*", "${pvc}", "default/data", "$pvc", "default/data")
 	return r.Replace(expr)
 }

@@ -28,6 +28,7 @@ type ruleFile struct {
 var wantAlerts = []string{
 	"CouchestorMigrationFailed", "CouchestorMigrationPastDeadline", "CouchestorPolicyMetricsUnavailable",
 	"CouchestorPolicyNotReady", "CouchestorOperatorAbsent", "CouchestorCordonHeldTooLong", "CouchestorExtraReplicasKept",
+	"CouchestorReconcileErrors", "CouchestorNoLeader", "CouchestorObservationStalled", "CouchestorVolumesUnknown",
 }
 
 const runbookBase = "https://github.com/billyronks/couchestor/blob/main/docs/metrics-alerts.md#"
@@ -52,7 +53,7 @@ func TestAlertRules(t *testing.T) {
 	}
 }
 
-// TestAlertsHaveRunbooksAndExportedMetrics: the seven alerts exist, each with a severity, a
+// TestAlertsHaveRunbooksAndExportedMetrics: the alerts exist, each with a severity, a
 // summary and a runbook_url whose section exists in docs/metrics-alerts.md, and each metric
 // they name is exported.
 func TestAlertsHaveRunbooksAndExportedMetrics(t *testing.T) {
