@@ -244,7 +244,7 @@ func unknownFix(unknown map[promwatch.UnknownReason][]string) string {
 	case promwatch.PartialHistory:
 		return "wait: a volume needs 95% of the sampling window in Prometheus (new volumes, scrape gaps); or shorten spec.samplingWindow"
 	case promwatch.NoSeries:
-		return "the io-engine exporter has no series for them: is each volume published (attached to a pod)? is every io-engine's metrics port scraped? (docs/guide/prerequisites.md)"
+		return "Prometheus has no sample of them in the window: a volume is measured while it is published (attached to a pod) and its io-engine's metrics port is scraped (docs/guide/prerequisites.md); a new volume needs one samplingWindow"
 	case promwatch.NoRate, promwatch.InvalidValue:
 		return "check the IOPS query (--iops-query or spec.iopsQuery) against the volumes' series in Prometheus"
 	}
