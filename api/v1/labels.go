@@ -12,3 +12,7 @@ const (
 
 // MayastorCSIDriver is the CSI driver name of Mayastor persistent volumes.
 const MayastorCSIDriver = "io.openebs.csi-mayastor"
+
+// LeaderElectionID names the operator's leader-election Lease (coordination.k8s.io), in the
+// namespace of --leader-election-namespace.
+const LeaderElectionID = "couchestor.storage.billyronks.io"

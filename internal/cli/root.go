@@ -135,7 +135,8 @@ func NewCommand(opts *Options) *cobra.Command {
            (the operator's own planner, read-only; the operator need not be running);
            plan pvc/NAMESPACE/NAME: the same for one PVC, with cooldown, window and slots
   status   the TierMigrations in flight: phase, sync progress, time left to their deadline
-  move     start a migration of one PVC to NVMe or SATA`,
+  move     start a migration of one PVC to NVMe or SATA
+  check    can CoucheStor work here? Mayastor, pools, StorageClasses, Prometheus, the operator`,
 		Example: `  kubectl couchestor plan --mayastor-service mayastor/mayastor-api-rest:8081 --prometheus-service monitoring/prometheus:9090
   kubectl couchestor plan --mayastor-service openebs/openebs-api-rest:8081 --prometheus-service monitoring/prometheus:9090   # OpenEBS 4.x
   kubectl couchestor plan --policy databases -o json
@@ -156,6 +157,7 @@ func NewCommand(opts *Options) *cobra.Command {
 	pf.DurationVar(&opts.Timeout, "request-timeout", time.Minute, "give up on the whole command after this long (0: never)")
 
 	root.AddCommand(newPlanCommand(opts), newStatusCommand(opts), newMoveCommand(opts), newBacktestCommand(opts), newApproveCommand(opts), newRejectCommand(opts))
+	root.AddCommand(newCheckCommand(opts))
 	for _, c := range root.Commands() {
 		c.SetFlagErrorFunc(root.FlagErrorFunc())
 	}

@@ -83,7 +83,7 @@ func Run(ctx context.Context, cfg *Config, restCfg *rest.Config) error {
 		HealthProbeBindAddress:  "0", // served by healthServer below, which adds /livez
 		PprofBindAddress:        cfg.PprofBindAddress,
 		LeaderElection:          cfg.LeaderElect,
-		LeaderElectionID:        "couchestor.storage.billyronks.io",
+		LeaderElectionID:        storagev1.LeaderElectionID,
 		LeaderElectionNamespace: cfg.LeaderElectionNamespace,
 		// Hand the lease over at once on a clean shutdown, so a rolling update does not leave
 		// migrations unattended for a whole lease duration.

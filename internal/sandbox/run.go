@@ -83,7 +83,7 @@ func Run(ctx context.Context, o RunOptions) error {
 	}
 	say("starting a local kube-apiserver and etcd, the Mayastor simulator (scenario %s) and Prometheus ...", o.Scenario)
 	st, err := Start(ctx, Options{RepoRoot: o.RepoRoot, WorkDir: o.WorkDir, Scenario: o.Scenario, Speed: o.Speed,
-		ScrapeInterval: o.ScrapeInterval, RebuildBandwidth: o.RebuildBandwidth})
+		ScrapeInterval: o.ScrapeInterval, RebuildBandwidth: o.RebuildBandwidth, ExtraScrapeTargets: operatorTargets(o.MetricsBindAddress)})
 	if err != nil {
 		return err
 	}
@@ -97,6 +97,8 @@ func Run(ctx context.Context, o RunOptions) error {
 		"--prometheus-url=" + st.PrometheusURL, "--mayastor-url=" + st.SimURL,
 		// Plain HTTP on loopback, so that `curl` on the address the view prints just works.
 		"--metrics-bind-address=" + o.MetricsBindAddress, "--metrics-secure=false", "--health-probe-bind-address=" + o.HealthProbeBindAddress,
+		// As the chart runs it: with a leader-election Lease (kubectl couchestor check reads it).
+		"--leader-elect", "--leader-election-namespace=default",
 		fmt.Sprintf("--sync-poll-interval-seconds=%d", o.SyncPollIntervalSeconds),
 		"--log-level=info",
 	})
@@ -205,6 +207,17 @@ func Banner(st *Stack, o RunOptions, operatorLog string) string {
 	}
 	fmt.Fprintf(&b, "logs         %s\n\n", strings.Join(logs, "  "))
 	return b.String()
+}
+
+// operatorTargets is the operator's /metrics as a Prometheus target, none when it is off.
+func operatorTargets(metricsAddr string) []string {
+	if metricsAddr == "0" || metricsAddr == "" {
+		return nil
+	}
+	if strings.HasPrefix(metricsAddr, ":") {
+		metricsAddr = "127.0.0.1" + metricsAddr
+	}
+	return []string{metricsAddr}
 }
 
 func httpURL(addr, path string) string {

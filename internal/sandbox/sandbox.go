@@ -18,6 +18,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	storagek8sv1 "k8s.io/api/storage/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
@@ -42,8 +44,11 @@ type Options struct {
 	Speed float64
 	// ScrapeInterval of Prometheus; also the resolution of IOPS data.
 	ScrapeInterval time.Duration
-	// StorageClassName of the PersistentVolumes made for the simulator's volumes.
+	// StorageClassName of the PersistentVolumes made for the simulator's volumes; the
+	// StorageClass is created too (provisioner io.openebs.csi-mayastor), as in a cluster.
 	StorageClassName string
+	// ExtraScrapeTargets are more host:port targets Prometheus scrapes (the operator's /metrics).
+	ExtraScrapeTargets []string
 	// RebuildBandwidth, when set (bytes per second), replaces the scenario's, so rebuilds finish
 	// in seconds without speeding the clock up (which would inflate every IOPS figure).
 	RebuildBandwidth uint64
@@ -146,7 +151,7 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 	if err := os.MkdirAll(promDir, 0o755); err != nil {
 		return st, err
 	}
-	if st.prom, err = StartPrometheus(ctx, promDir, []string{ln.Addr().String()}, o.ScrapeInterval); err != nil {
+	if st.prom, err = StartPrometheus(ctx, promDir, append([]string{ln.Addr().String()}, o.ExtraScrapeTargets...), o.ScrapeInterval); err != nil {
 		return st, err
 	}
 	st.PrometheusURL = st.prom.URL
@@ -200,6 +205,10 @@ func (st *Stack) startAPIServer(o Options) error {
 // createPersistentVolumes makes the PV a Mayastor CSI driver would have made for each simulated
 // volume: named pvc-<uuid>, driver io.openebs.csi-mayastor, volumeHandle = the volume uuid.
 func (st *Stack) createPersistentVolumes(ctx context.Context, storageClass string) error {
+	sc := &storagek8sv1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: storageClass}, Provisioner: storagev1.MayastorCSIDriver}
+	if err := st.Client.Create(ctx, sc); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create StorageClass %s: %w", storageClass, err)
+	}
 	mc, err := mayastor.New(mayastor.Config{BaseURL: st.SimURL})
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"slices"
@@ -13,7 +14,7 @@ import (
 func (s *Sim) load(sc *Scenario) error {
 	for i, n := range sc.Nodes {
 		node := &simNode{id: n.ID, index: i, labels: maps.Clone(n.Labels), online: !n.Offline,
-			cordons: slices.Clone(n.Cordons)}
+			cordons: slices.Clone(n.Cordons), version: cmp.Or(n.Version, DefaultIOEngineVersion)}
 		s.nodes[n.ID] = node
 		s.nodeOrder = append(s.nodeOrder, n.ID)
 	}

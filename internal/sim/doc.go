@@ -30,7 +30,8 @@
 //     PUT /v0/volumes/{id}/replica_count/{n}, PUT and DELETE
 //     /v0/volumes/{id}/target (publish, republish, unpublish, ?force),
 //     GET /v0/volumes/{id}/rebuild-history, GET /v0/pools[/{id}],
-//     GET /v0/nodes[/{id}] (?node_id), GET /v0/nodes/{id}/pools,
+//     GET /v0/nodes[/{id}] (?node_id; each node's io-engine version, the
+//     scenario's or DefaultIOEngineVersion), GET /v0/nodes/{id}/pools,
 //     PUT and DELETE /v0/nodes/{id}/cordon/{label}, PUT
 //     /v0/pools/{id}/label/{key}={value} (?overwrite) and DELETE
 //     /v0/pools/{id}/label/{key}, GET /v0/replicas[/{id}], PUT and DELETE

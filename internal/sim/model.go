@@ -15,7 +15,8 @@ type simNode struct {
 	labels  map[string]string
 	cordons []string
 	online  bool
-	nexuses int // targets hosted, for nexus placement
+	nexuses int    // targets hosted, for nexus placement
+	version string // what its io-engine reports
 }
 
 func (n *simNode) ip() string { return fmt.Sprintf("10.1.%d.%d", n.index/250, n.index%250+1) }

@@ -63,7 +63,17 @@ type ScenarioNode struct {
 	Labels  map[string]string `yaml:"labels"`
 	Offline bool              `yaml:"offline"`
 	Cordons []string          `yaml:"cordons"`
+	// Version is what the node's io-engine reports as its version (NodeSpec.version and
+	// NodeState.version); DefaultIOEngineVersion when empty.
+	Version string `yaml:"version"`
 }
+
+// DefaultIOEngineVersion is the version a simulated io-engine reports when its scenario node
+// names none: the last release before the upstream commit the simulator follows (c02e0cb,
+// October 2024). Upstream fills the field from the io-engine's registration
+// (control-plane/agents/src/bin/core/node/specs.rs:42-62); the "v" + semantic version
+// spelling is an assumption, not read upstream.
+const DefaultIOEngineVersion = "v2.7.1"
 
 // ScenarioPool is a disk pool.
 type ScenarioPool struct {

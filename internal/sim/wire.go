@@ -119,7 +119,7 @@ func (s *Sim) wirePool(p *simPool) mayastor.Pool {
 func (s *Sim) wireNode(n *simNode) mayastor.Node {
 	spec := &mayastor.NodeSpec{
 		GRPCEndpoint: n.endpoint(), ID: n.id, Labels: maps.Clone(n.labels),
-		NodeNQN: "nqn.2019-05.io.openebs:node-name:" + n.id,
+		NodeNQN: "nqn.2019-05.io.openebs:node-name:" + n.id, Version: n.version,
 	}
 	if len(n.cordons) > 0 {
 		spec.CordonDrainState = &mayastor.CordonDrainState{
@@ -133,7 +133,7 @@ func (s *Sim) wireNode(n *simNode) mayastor.Node {
 	return mayastor.Node{
 		ID:    n.id,
 		Spec:  spec,
-		State: &mayastor.NodeState{GRPCEndpoint: n.endpoint(), ID: n.id, Status: status, NodeNQN: spec.NodeNQN},
+		State: &mayastor.NodeState{GRPCEndpoint: n.endpoint(), ID: n.id, Status: status, NodeNQN: spec.NodeNQN, Version: n.version},
 	}
 }
 

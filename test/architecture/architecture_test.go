@@ -85,6 +85,9 @@ func forbidden(a arrow) string {
 		return "internal/operator is run by cmd/couchestor, internal/cli, internal/sandbox and internal/testenv only"
 	case !a.Test && under(to, "internal/cli") && !underAny(from, "cmd/kubectl-couchestor"):
 		return "internal/cli is the kubectl plugin: only cmd/kubectl-couchestor runs it"
+	case under(from, "internal/preflight") && !underAny(to, "api/v1", "internal/mayastor", "internal/promwatch", "internal/tiering", "internal/observer") &&
+		!(a.Test && underAny(to, "internal/operator", "internal/controller", "internal/cli")):
+		return "internal/preflight reads and never acts: it imports only api/v1, internal/mayastor, internal/promwatch, internal/tiering and internal/observer"
 	case underAny(to, "hack", "test") && !underAny(from, "hack", "test"):
 		return "code under api/, cmd/ and internal/ imports nothing from hack/ or test/"
 	}
@@ -211,6 +214,8 @@ func TestRulesCatchForbiddenArrows(t *testing.T) {
 		{From: "internal/controller", To: "internal/cli"},
 		{From: "internal/operator", To: "hack/apidocs/reference"},
 		{From: "internal/mover", To: "internal/controller", Test: true},
+		{From: "internal/preflight", To: "internal/mover"},
+		{From: "internal/preflight", To: "internal/operator"},
 		{From: "internal/tiering", To: "internal/mayastor"}, // a known exception, still forbidden
 	} {
 		if forbidden(a) == "" {
@@ -235,6 +240,10 @@ func TestRulesCatchForbiddenArrows(t *testing.T) {
 		{From: "hack/scale", To: "internal/sandbox"},
 		{From: "test/cli", To: "internal/cli", Test: true},
 		{From: "internal/approval", To: "internal/operator", Test: true},
+		{From: "internal/preflight", To: "internal/observer"},
+		{From: "internal/preflight", To: "internal/operator", Test: true},
+		{From: "internal/cli", To: "internal/preflight"},
+		{From: "cmd/couchestor", To: "internal/preflight"},
 	} {
 		if why := forbidden(a); why != "" {
 			t.Errorf("the rules forbid %+v (%s); docs/architecture.md allows it", a, why)

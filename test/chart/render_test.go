@@ -59,7 +59,7 @@ func kinds(objs []*unstructured.Unstructured) map[string]string {
 // The default chart and the kustomize config install the same objects, and the parts that decide
 // how the operator runs are equal: the two installs cannot drift apart.
 func TestDefaultRenderMatchesKustomize(t *testing.T) {
-	chart := render(t)
+	chart := installed(render(t))
 	kust := kustomize(t)
 
 	// Kinds and names. The chart leaves the namespace to `helm install --create-namespace`.
