@@ -163,3 +163,28 @@ func TestMoverSimOutsideRemovalBetweenRounds(t *testing.T) {
 	finish(ctx, t, h, h.mover, x)
 	h.checkInvariant()
 }
+
+// A deleted 2-replica volume is two removals at once: the first takes the guard
+// placeholder, the second the new replica it guarded, before any poll.
+func TestMoverSimTwoOutsideRemovalsWithinOnePoll(t *testing.T) {
+	ctx := context.Background()
+	h := newSimHarness(t, bystanderFirst, mover.MoverOptions{})
+	h.watchVolume(volMoveX)
+	x, err := h.mover.Analyze(ctx, "tm-x", volMoveX, hot, cold)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x, err = h.mover.ScaleUp(ctx, x, h.record); err != nil {
+		t.Fatal(err)
+	}
+	if len(x.Placeholders) == 0 {
+		t.Fatalf("setup: no guard placeholder behind the new replica: %+v", x.Placeholders)
+	}
+	trimBystander(t, h)
+	trimBystander(t, h)
+	if order := h.sim.ReplicaOrder(); ahead(order, x.NewReplica.ID, x.SourceReplicas[0].ID) {
+		t.Errorf("two outside removals pulled the new replica %s ahead of the sources: %v", x.NewReplica.ID, order)
+	}
+	finish(ctx, t, h, h.mover, x)
+	h.checkInvariant()
+}
