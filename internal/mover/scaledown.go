@@ -139,7 +139,7 @@ func (m *Mover) republishIfForecast(ctx context.Context, plan *Plan, res *ScaleD
 	if err != nil {
 		return v, fmt.Errorf("scale down volume %s: read the replica map order: %w", plan.VolumeID, err)
 	}
-	f, err := m.forecast(v, order, plan.SourceReplicas, plan.NewReplica.ID)
+	f, err := m.forecast(v, order, plan.SourceReplicas, plan.NewReplica.ID, plan.Placeholders)
 	if err != nil {
 		return v, notSteerable(err, v, order)
 	}
@@ -174,7 +174,7 @@ func (m *Mover) decreaseSteered(ctx context.Context, plan *Plan, v *mayastor.Vol
 		if err != nil {
 			return v, fmt.Errorf("scale down volume %s: read the replica map order: %w", plan.VolumeID, err)
 		}
-		f, err := m.forecast(v, order, plan.SourceReplicas, plan.NewReplica.ID)
+		f, err := m.forecast(v, order, plan.SourceReplicas, plan.NewReplica.ID, plan.Placeholders)
 		if err != nil {
 			return v, notSteerable(err, v, order)
 		}
@@ -228,11 +228,11 @@ func (m *Mover) decreaseSteered(ctx context.Context, plan *Plan, v *mayastor.Vol
 }
 
 // guardMoved runs right after a decrease that removed source removed and left
-// sources to move, with the gate held: when the round's new replica is now the
-// map's last entry and a removal elsewhere pulling it to the front would break
-// the rest of the move (GuardNeededFor), it creates a placeholder behind it
-// (recorded first), which stays until the migration ends. Best effort: the
-// decrease is done, and a broken order is refused before the next decrease.
+// sources to move, with the gate held: it keeps GuardDepth map entries behind
+// the move's last-in-map replica when a removal elsewhere pulling it to the
+// front would break the rest of the move (keepGuard, GuardNeededFor); those
+// placeholders stay until the migration ends. Best effort: the decrease is
+// done, and a broken order is refused before the next decrease.
 func (m *Mover) guardMoved(ctx context.Context, plan Plan, v *mayastor.Volume, removed string, j Journal) Plan {
 	if _, ok := v.State.ReplicaTopology[removed]; ok {
 		return plan
@@ -240,15 +240,15 @@ func (m *Mover) guardMoved(ctx context.Context, plan Plan, v *mayastor.Volume, r
 	if _, ok := v.State.ReplicaTopology[plan.NewReplica.ID]; !ok {
 		return plan
 	}
-	order, err := m.c.GetReplicaOrder(ctx, plan.VolumeID)
-	if err != nil || order.Tail != plan.NewReplica.ID {
-		return plan
-	}
 	sources := slices.DeleteFunc(slices.Clone(plan.SourceReplicas), func(r ReplicaRef) bool { return r.ID == removed })
-	if len(sources) == 0 || !GuardNeededFor(forecastInputOf(v, order, sources, "", m.canRepublish()), plan.NewReplica.ID) {
+	if len(sources) == 0 {
 		return plan
 	}
-	plan, _ = m.addPlaceholder(ctx, plan, j)
+	order, err := m.c.GetReplicaOrder(ctx, plan.VolumeID)
+	if err != nil {
+		return plan
+	}
+	plan, _, _ = m.keepGuard(ctx, plan, v, order, sources, "", j)
 	return plan
 }
 
