@@ -415,22 +415,39 @@ func forecastRemoveOwn(s forecastState, i int) forecastState {
 	return s
 }
 
-// guardNeeded: replica id (st's pending replica, or a moved one), moved to
-// the front of the replica map by a removal elsewhere, would make the rest of
-// the move impossible or need more republishes than where it is.
+// guardNeeded: replica id (the volume's last-in-map kept replica, lastKept),
+// and after it each kept replica ahead of it, moved to the front of the
+// replica map by removals elsewhere, would make the rest of the move
+// impossible or need more republishes than where they are.
 func guardNeeded(st forecastState, in ForecastInput, id string) bool {
 	plain := ForecastInput{Replicas: st.reps, Pending: st.pending, MapLen: st.mapLen, Republish: in.Republish, Placeholders: true}
 	here, ok := PlanMove(plain)
 	if !ok {
 		return false // nothing to protect: the move fails either way, and says so
 	}
+	// Unguarded, id is pulled forward by the first removal elsewhere that finds it the map's
+	// last entry, and the kept replica ahead of it is then exposed in turn: every kept replica
+	// (not a source) at the front, in its order.
 	front := plain
 	front.Replicas = slices.Clone(st.reps)
-	for i := range front.Replicas {
-		if front.Replicas[i].ID == id {
-			front.Replicas[i].Index = -1
+	kept := 0
+	for _, r := range front.Replicas {
+		if !r.Source {
+			kept++
 		}
 	}
+	for _, r := range slices.SortedFunc(slices.Values(st.reps), func(a, b ForecastReplica) int { return a.Index - b.Index }) {
+		if r.Source {
+			continue
+		}
+		for i := range front.Replicas {
+			if front.Replicas[i].ID == r.ID {
+				front.Replicas[i].Index = -kept
+			}
+		}
+		kept--
+	}
+	_ = id
 	there, ok := PlanMove(front)
 	return !ok || there.Republishes > here.Republishes
 }

@@ -170,7 +170,7 @@ func (m *Mover) republishIfForecast(ctx context.Context, plan *Plan, res *ScaleD
 // after the decrease.
 func (m *Mover) decreaseSteered(ctx context.Context, plan *Plan, v *mayastor.Volume, n int, j Journal) (*mayastor.Volume, error) {
 	for pass := 0; ; pass++ {
-		order, err := m.c.GetReplicaOrder(ctx, plan.VolumeID)
+		order, others, err := m.readMap(ctx, *plan)
 		if err != nil {
 			return v, fmt.Errorf("scale down volume %s: read the replica map order: %w", plan.VolumeID, err)
 		}
@@ -183,12 +183,14 @@ func (m *Mover) decreaseSteered(ctx context.Context, plan *Plan, v *mayastor.Vol
 		if step.RepublishTo != "" {
 			return v, refuse(plan.VolumeID, ReasonRemovalNotSteerable, "the forecast asks for a second republish in one round (%s)", f)
 		}
+		// The decrease takes one entry from behind every other move's fresh replica: one that
+		// needs a guard keeps GuardDepth (freshReplicas).
 		needPlaceholder := step.Placeholder || m.opts.CordonGate.fresh.protectedFromOthers(plan.MigrationID, order.Tail) ||
-			m.guardsOthers(*plan, order)
+			m.guardsOthers(*plan, order) || others >= 0 && others <= m.opts.GuardDepth
 		if needPlaceholder {
-			if pass >= 2 {
+			if pass >= m.opts.GuardDepth+2 {
 				return v, refuse(plan.VolumeID, ReasonRemovalNotSteerable,
-					"a placeholder replica was created twice but the replica map's last entry is still %s (another actor keeps appending replicas); nothing was removed", order.Tail)
+					"%d placeholder replicas were created but the replica map's last entry is still %s (another actor keeps appending replicas); nothing was removed", pass, order.Tail)
 			}
 			p, err := m.addPlaceholder(ctx, *plan, j)
 			*plan = p

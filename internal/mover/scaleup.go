@@ -251,16 +251,28 @@ func (m *Mover) guardRound(ctx context.Context, plan Plan, v *mayastor.Volume, o
 // then behind it); otherwise a placeholder is created. Call it with the
 // gate held. It returns the plan and the replica map order last read.
 func (m *Mover) keepGuard(ctx context.Context, plan Plan, v *mayastor.Volume, order mayastor.ReplicaOrder, sources []ReplicaRef, pending string, j Journal) (Plan, mayastor.ReplicaOrder, error) {
-	in := forecastInputOf(v, order, sources, pending, m.canRepublish(), plan.Placeholders, m.opts.GuardDepth)
-	if d := GuardDepthOf(in); d < 0 || d >= m.opts.GuardDepth {
+	// Placeholders other moves wait to delete (freshReplicas.reclaim) are kept in addition.
+	depth := m.guardTarget(plan)
+	in := forecastInputOf(v, order, sources, pending, m.canRepublish(), plan.Placeholders, depth)
+	if d := GuardDepthOf(in); d < 0 || d >= depth {
 		return plan, order, nil
 	}
 	kept, _, _ := NextGuardAction(in)
-	if pending != "" && !GuardNeeded(in) || pending == "" && !GuardNeededFor(in, kept) {
+	need := pending != "" && GuardNeeded(in) || pending == "" && GuardNeededFor(in, kept)
+	m.opts.CordonGate.fresh.setGuarded(plan.MigrationID, need)
+	if !need {
 		return plan, order, nil
 	}
-	for range 2*m.opts.GuardDepth + 2 {
+	for range 2*depth + 2 {
 		_, reel, create := NextGuardAction(in)
+		if reel >= 0 {
+			// Deleting one takes an entry from behind every other move's fresh replica too.
+			if _, others, err := m.readMap(ctx, plan); err != nil {
+				return plan, order, fmt.Errorf("volume %s: read the replica map order: %w", plan.VolumeID, err)
+			} else if others >= 0 && others <= m.opts.GuardDepth {
+				reel, create = -1, true
+			}
+		}
 		var err error
 		switch {
 		case reel >= 0:
@@ -286,9 +298,15 @@ func (m *Mover) keepGuard(ctx context.Context, plan Plan, v *mayastor.Volume, or
 		if order, err = m.c.GetReplicaOrder(ctx, plan.VolumeID); err != nil {
 			return plan, order, fmt.Errorf("volume %s: read the replica map order: %w", plan.VolumeID, err)
 		}
-		in = forecastInputOf(v, order, sources, pending, m.canRepublish(), plan.Placeholders, m.opts.GuardDepth)
+		in = forecastInputOf(v, order, sources, pending, m.canRepublish(), plan.Placeholders, depth)
 	}
 	return plan, order, nil
+}
+
+// guardTarget is the number of map entries keepGuard keeps behind the move's
+// kept replica: GuardDepth, plus the placeholders other moves wait to delete.
+func (m *Mover) guardTarget(plan Plan) int {
+	return m.opts.GuardDepth + m.opts.CordonGate.fresh.reclaimOfOthers(plan.MigrationID)
 }
 
 // keptDepth is the number of replica map entries behind the volume's
@@ -328,7 +346,7 @@ func (m *Mover) KeepTail(ctx context.Context, plan Plan, j Journal) (Plan, error
 	if err != nil {
 		return plan, fmt.Errorf("keep placeholders behind volume %s's new replica: read the replica map order: %w", plan.VolumeID, err)
 	}
-	if d := keptDepth(order, plan.SourceReplicas); d >= m.opts.GuardDepth {
+	if d := keptDepth(order, plan.SourceReplicas); d >= m.guardTarget(plan) {
 		return plan, nil
 	}
 	v, err := m.c.GetVolume(ctx, plan.VolumeID)
