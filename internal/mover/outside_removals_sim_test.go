@@ -11,13 +11,14 @@ import (
 )
 
 // Removals made by other actors than the Mover — another volume deleted (each of
-// its replicas a swap_remove), hot spare trimming a count — move the replica map's
-// last entry like a decrease does, at any moment and without the gate. A move
-// keeps a placeholder behind its round's new replica (KeepTail, at every rebuild
-// poll) so that such a removal moves the placeholder instead. These tests show the
-// moments that guard does not cover; each ends with the move refused before a
-// decrease (SourceRemovalNotSteerable), a completed move is what the product
-// promises.
+// its replicas a swap_remove), hot spare trimming a count — take one entry from
+// behind every replica of the replica map, at any moment and without the gate, and
+// move the map's last entry. A move keeps GuardDepth entries behind its last kept
+// replica (KeepTail at every rebuild poll, right after each increase and decrease),
+// so that up to that many such removals between two polls move placeholders
+// instead. These tests make the removals at the moments that matter and require
+// the move to complete; more removals than the depth are refused before the
+// decrease.
 
 // bystanderFirst: a 3-replica bystander volume whose replicas are the map's first
 // entries (its count lowered by hand plays hot spare trimming, or the deletion of a
