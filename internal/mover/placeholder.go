@@ -150,6 +150,7 @@ func (f *freshReplicas) release(migrationID string) {
 		}
 	}
 	delete(f.unguarded, migrationID)
+	delete(f.reclaim, migrationID) // asked again by the next delete that has to wait
 }
 
 // protectedFromOthers: replicaID is a fresh replica of a migration other than migrationID.
