@@ -312,7 +312,7 @@ type MigrationCheckpoint struct {
 	// belong to no volume, created on a pool so that the core agent's replica map keeps the
 	// moved replicas behind the remaining sources. Each is recorded here before it is created
 	// and deleted when the migration ends, whatever the outcome.
-	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:MaxItems=64
 	// +listType=atomic
 	// +optional
 	Placeholders []ReplicaRef `json:"placeholders,omitempty"`

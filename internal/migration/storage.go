@@ -21,9 +21,9 @@ type Storage interface {
 	// child; a replica count other than plan.Replicas+1 is a *mover.RefusalError
 	// (ReasonReplicaCountChanged).
 	SyncRound(ctx context.Context, plan mover.Plan) (mover.SyncState, error)
-	// KeepTail keeps a placeholder replica behind the round's new replica in the control
-	// plane's replica map while it rebuilds (a removal elsewhere consumes it); called at every
-	// poll of the rebuild. It changes nothing when none is needed.
+	// KeepTail keeps GuardDepth entries behind the round's new replica in the control plane's
+	// replica map while it rebuilds (every removal elsewhere takes one); called at every poll
+	// of the rebuild. It changes nothing when none is needed.
 	KeepTail(ctx context.Context, plan mover.Plan, j mover.Journal) (mover.Plan, error)
 	// Inspect reads the volume (no write), for final messages and kept replicas.
 	Inspect(ctx context.Context, plan mover.Plan) (mover.VolumeReport, error)

@@ -108,7 +108,7 @@ func (m *Mover) Analyze(ctx context.Context, migrationID, volumeID string, targe
 	if err != nil {
 		return Plan{}, fmt.Errorf("analyze volume %s: read the replica map order: %w", volumeID, err)
 	}
-	forecast, err := m.forecast(v, order, sources, "")
+	forecast, err := m.forecast(v, order, sources, "", nil)
 	if err != nil {
 		return Plan{}, err
 	}

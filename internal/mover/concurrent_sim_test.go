@@ -821,3 +821,16 @@ func TestMoverSimConcurrentMovesInGoroutines(t *testing.T) {
 	}
 	t.Logf("%d placeholders created, %d republishes; wall %s", h.placeholderCreates(), republishes(flights), time.Since(began).Round(time.Millisecond))
 }
+
+// TestMoverSimConcurrentMovesWithOutsideRemovals is the concurrency test as the
+// product states it: the twelve moves of TestMoverSimConcurrentMovesNeverStopEachOther
+// while, at random moments between steps, bystander volumes are trimmed, unowned
+// replicas deleted (one at a time, or two or three in a row as a deleted volume's
+// replicas are) and created.
+func TestMoverSimConcurrentMovesWithOutsideRemovals(t *testing.T) {
+	for seed := uint64(1); seed <= 4; seed++ {
+		t.Run(fmt.Sprintf("seed-%d", seed), func(t *testing.T) {
+			runConcurrent(t, concRun{seed: seed, outsideRate: 0.1, burst: 3})
+		})
+	}
+}

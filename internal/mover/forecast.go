@@ -71,6 +71,19 @@ type ForecastInput struct {
 	// map's last entry by its round's decrease (ForecastStep.GuardAfter).
 	// Needs Placeholders.
 	Guard bool
+	// GuardDepth is how many map entries a guard keeps behind the move's
+	// last-in-map kept replica (0: 1). Every removal anywhere in the map
+	// except of that replica itself takes one entry from behind it (the
+	// map's last entry leaves the tail, or is the entry removed); it is
+	// moved only by a removal made when nothing is behind it. A depth of d
+	// therefore covers d removals elsewhere between two guard top-ups.
+	GuardDepth int
+	// Own are the map indices of the move's own placeholders (a live move;
+	// none at Analyze). One behind every source, ahead of the move's kept
+	// replica at the map's end, can be deleted instead of creating a new
+	// one: the swap_remove moves the kept replica into its slot, and every
+	// entry that was between them is then behind it (guardTopUp).
+	Own []int
 }
 
 // ForecastStep is one round of a forecast move.
@@ -79,17 +92,22 @@ type ForecastStep struct {
 	// the decrease ("" for none). New replicas are named "new-1", "new-2"...
 	// in the order the rounds add them.
 	RepublishTo string
+	// Guards is the number of placeholder replicas created behind the
+	// round's new replica right after its increase, to keep GuardDepth
+	// entries behind it while it rebuilds (Guard). The map's last of them
+	// takes the removed source's slot at the decrease.
+	Guards int
 	// Placeholder: a placeholder replica is created after the round's new
 	// replica and before its decrease, so that it takes the removed
-	// source's slot in the replica map.
+	// source's slot in the replica map (a round without Guards).
 	Placeholder bool
 	// Removes is the source replica the decrease removes.
 	Removes string
-	// GuardAfter: after a decrease that leaves sources to move, the round's
-	// new replica is the map's last entry and a removal elsewhere pulling it
-	// to the front would break the rest of the move (Guard), so a placeholder
-	// is created behind it right after the decrease.
-	GuardAfter bool
+	// GuardAfter is the number of placeholders created right after a
+	// decrease that leaves sources to move, to bring the entries behind the
+	// moved replica back to GuardDepth (Guard): a removal elsewhere pulling
+	// it to the front would break the rest of the move.
+	GuardAfter int
 }
 
 // Forecast is a plan that removes every source replica with no wasted
@@ -105,26 +123,37 @@ func (f Forecast) String() string {
 	parts := make([]string, len(f.Steps))
 	for i, s := range f.Steps {
 		var pre []string
+		if s.Guards > 0 {
+			pre = append(pre, addsPlaceholders(s.Guards)+" behind the new replica")
+		}
 		if s.RepublishTo != "" {
 			pre = append(pre, fmt.Sprintf("republishes onto %s's node", s.RepublishTo))
 		}
 		if s.Placeholder {
-			pre = append(pre, "adds a placeholder")
+			pre = append(pre, addsPlaceholders(1))
 		}
 		p := fmt.Sprintf("round %d removes %s", i+1, s.Removes)
 		if len(pre) > 0 {
 			p = fmt.Sprintf("round %d %s, then removes %s", i+1, strings.Join(pre, " and "), s.Removes)
 		}
-		if s.GuardAfter {
-			p += ", then adds a placeholder behind the moved replica"
+		if s.GuardAfter > 0 {
+			p += ", then " + addsPlaceholders(s.GuardAfter) + " behind the moved replica"
 		}
 		parts[i] = p
 	}
 	return strings.Join(parts, "; ")
 }
 
+func addsPlaceholders(n int) string {
+	if n == 1 {
+		return "adds a placeholder"
+	}
+	return fmt.Sprintf("adds %d placeholders", n)
+}
+
 type forecastState struct {
 	reps    []ForecastReplica
+	own     []int // map indices of the move's placeholders
 	mapLen  int
 	pending string
 	added   int
@@ -132,8 +161,23 @@ type forecastState struct {
 
 func (s forecastState) clone() forecastState {
 	s.reps = slices.Clone(s.reps)
+	s.own = slices.Clone(s.own)
 	return s
 }
+
+func newForecastState(in ForecastInput) forecastState {
+	st := forecastState{reps: slices.Clone(in.Replicas), own: slices.Clone(in.Own), mapLen: in.MapLen, pending: in.Pending}
+	for _, r := range st.reps {
+		st.mapLen = max(st.mapLen, r.Index+1)
+	}
+	for _, i := range st.own {
+		st.mapLen = max(st.mapLen, i+1)
+	}
+	return st
+}
+
+// guardDepth is in.GuardDepth, at least 1.
+func (in ForecastInput) guardDepth() int { return max(in.GuardDepth, 1) }
 
 func (s forecastState) sources() int {
 	n := 0
@@ -150,18 +194,18 @@ func (s forecastState) sources() int {
 // target tier. Plans are tried by increasing budget (republishes, then
 // placeholders), so the first one found is the cheapest.
 func PlanMove(in ForecastInput) (Forecast, bool) {
-	st := forecastState{reps: slices.Clone(in.Replicas), mapLen: in.MapLen, pending: in.Pending}
-	for _, r := range st.reps {
-		st.mapLen = max(st.mapLen, r.Index+1)
-	}
+	st := newForecastState(in)
 	maxRepublish, maxPlaceholders := 0, 0
 	if in.Republish {
 		maxRepublish = maxForecastRounds
 	}
 	if in.Placeholders {
-		// Up to two a round: one before the decrease, one behind the moved
-		// replica after it (or behind the new replica while it rebuilds).
-		maxPlaceholders = 2 * maxForecastRounds
+		// One a round before the decrease; with Guard, up to GuardDepth behind
+		// the new replica while it rebuilds and as many behind the moved one.
+		maxPlaceholders = maxForecastRounds
+		if in.Guard {
+			maxPlaceholders = 2 * in.guardDepth() * maxForecastRounds
+		}
 	}
 	for r := 0; r <= maxRepublish; r++ {
 		for p := 0; p <= maxPlaceholders; p++ {
@@ -174,9 +218,7 @@ func PlanMove(in ForecastInput) (Forecast, bool) {
 					if s.Placeholder {
 						f.Placeholders++
 					}
-					if s.GuardAfter {
-						f.Placeholders++
-					}
+					f.Placeholders += s.Guards + s.GuardAfter
 				}
 				return f, true
 			}
@@ -196,7 +238,7 @@ func solveForecast(st forecastState, in ForecastInput, depth, republish, placeho
 	if depth >= maxForecastRounds {
 		return nil, false
 	}
-	mustGuard := false
+	guards := 0
 	if st.pending == "" {
 		st = st.clone()
 		st.added++
@@ -209,11 +251,12 @@ func solveForecast(st forecastState, in ForecastInput, depth, republish, placeho
 		}
 		st.mapLen++
 		st.pending = id
-		if in.Guard && in.Placeholders && guardNeeded(st, in, st.pending) {
-			if placeholders == 0 {
+		if in.Guard && in.Placeholders && guardNeeded(st, in, lastKept(st)) {
+			guards = guardTopUp(&st, lastKept(st), in.guardDepth())
+			if guards > placeholders {
 				return nil, false // over budget: a larger budget finds it
 			}
-			mustGuard = true
+			placeholders -= guards
 		}
 	}
 	// Options for the decrease: keep the target where it is, or republish
@@ -229,7 +272,7 @@ func solveForecast(st forecastState, in ForecastInput, depth, republish, placeho
 	}
 	for _, opt := range options {
 		for _, ph := range []bool{false, true} {
-			if ph && placeholders == 0 || !ph && mustGuard {
+			if ph && placeholders == 0 {
 				continue
 			}
 			s := st.clone()
@@ -239,13 +282,14 @@ func solveForecast(st forecastState, in ForecastInput, depth, republish, placeho
 				}
 			}
 			if ph {
-				s.mapLen++ // appended after the new replica: the map's last entry
+				s.own = append(s.own, s.mapLen) // appended after the new replica: the map's last entry
+				s.mapLen++
 			}
 			victim := forecastVictim(s.reps)
 			if victim < 0 || !s.reps[victim].Source {
 				continue
 			}
-			step := ForecastStep{RepublishTo: opt, Placeholder: ph, Removes: s.reps[victim].ID}
+			step := ForecastStep{RepublishTo: opt, Placeholder: ph, Removes: s.reps[victim].ID, Guards: guards}
 			s = forecastRemove(s, victim)
 			s.pending = ""
 			r, p := republish, placeholders
@@ -255,13 +299,15 @@ func solveForecast(st forecastState, in ForecastInput, depth, republish, placeho
 			if ph {
 				p--
 			}
-			if in.Guard && in.Placeholders && s.sources() > 0 && forecastTail(s) == st.pending && guardNeeded(s, in, st.pending) {
-				if p == 0 {
-					continue // over budget: a larger budget finds it
+			if in.Guard && in.Placeholders && s.sources() > 0 {
+				kept := lastKept(s)
+				if s.mapLen-1-indexOf(s, kept) < in.guardDepth() && guardNeeded(s, in, kept) {
+					step.GuardAfter = guardTopUp(&s, kept, in.guardDepth())
+					if step.GuardAfter > p {
+						continue // over budget: a larger budget finds it
+					}
+					p -= step.GuardAfter
 				}
-				step.GuardAfter = true
-				p--
-				s.mapLen++ // appended behind the moved replica
 			}
 			if rest, ok := solveForecast(s, in, depth+1, r, p); ok {
 				return append([]ForecastStep{step}, rest...), true
@@ -271,22 +317,137 @@ func solveForecast(st forecastState, in ForecastInput, depth, republish, placeho
 	return nil, false
 }
 
-// guardNeeded: replica id (st's pending replica, or a moved one), moved to
-// the front of the replica map by a removal elsewhere, would make the rest of
-// the move impossible or need more republishes than where it is.
+// lastKept is the id of the replica of the volume, not a source, that is
+// last in the replica map ("" for none): the one a guard keeps entries
+// behind. Every kept replica ahead of it is safe while it is: a removal
+// moves only the map's last entry.
+func lastKept(s forecastState) string {
+	id, at := "", -1
+	for _, r := range s.reps {
+		if !r.Source && r.Index > at {
+			id, at = r.ID, r.Index
+		}
+	}
+	return id
+}
+
+func indexOf(s forecastState, id string) int {
+	for _, r := range s.reps {
+		if r.ID == id {
+			return r.Index
+		}
+	}
+	return -1
+}
+
+// guardTopUp brings the map entries behind replica id up to depth and
+// returns how many placeholders that creates. While id is the map's last
+// entry and one of the move's placeholders lies behind every source with
+// other entries between it and id, that placeholder is deleted instead
+// (nextGuardAction): id takes its slot, still behind every source, and the
+// entries in between are behind id at no cost.
+func guardTopUp(s *forecastState, id string, depth int) int {
+	created := 0
+	for {
+		reel, create := nextGuardAction(*s, id, depth)
+		switch {
+		case reel >= 0:
+			*s = forecastRemoveOwn(*s, reel)
+		case create:
+			s.own = append(s.own, s.mapLen)
+			s.mapLen++
+			created++
+		default:
+			return created
+		}
+	}
+}
+
+// nextGuardAction is the next step of guardTopUp, the one the Mover takes
+// live too: reel is the map index of a placeholder of the move to delete
+// (-1 for none), create says to append a placeholder; neither when replica
+// id has depth entries behind it (or is not in the map).
+func nextGuardAction(s forecastState, id string, depth int) (reel int, create bool) {
+	at := indexOf(s, id)
+	if at < 0 || s.mapLen-1-at >= depth {
+		return -1, false
+	}
+	if at == s.mapLen-1 {
+		floor := -1
+		for _, r := range s.reps {
+			if r.Source {
+				floor = max(floor, r.Index)
+			}
+		}
+		best := -1
+		for _, i := range s.own {
+			// At least one entry between the placeholder and id: deleting it gains depth.
+			if i > floor && i < at-1 && (best < 0 || i < best) {
+				best = i
+			}
+		}
+		if best >= 0 {
+			return best, false
+		}
+	}
+	return -1, true
+}
+
+// forecastRemoveOwn deletes the move's placeholder at map index i the way
+// swap_remove does.
+func forecastRemoveOwn(s forecastState, i int) forecastState {
+	s = s.clone()
+	s.own = slices.DeleteFunc(s.own, func(j int) bool { return j == i })
+	last := s.mapLen - 1
+	if i != last {
+		for j := range s.reps {
+			if s.reps[j].Index == last {
+				s.reps[j].Index = i
+			}
+		}
+		for j := range s.own {
+			if s.own[j] == last {
+				s.own[j] = i
+			}
+		}
+	}
+	s.mapLen--
+	return s
+}
+
+// guardNeeded: replica id (the volume's last-in-map kept replica, lastKept),
+// and after it each kept replica ahead of it, moved to the front of the
+// replica map by removals elsewhere, would make the rest of the move
+// impossible or need more republishes than where they are.
 func guardNeeded(st forecastState, in ForecastInput, id string) bool {
 	plain := ForecastInput{Replicas: st.reps, Pending: st.pending, MapLen: st.mapLen, Republish: in.Republish, Placeholders: true}
 	here, ok := PlanMove(plain)
 	if !ok {
 		return false // nothing to protect: the move fails either way, and says so
 	}
+	// Unguarded, id is pulled forward by the first removal elsewhere that finds it the map's
+	// last entry, and the kept replica ahead of it is then exposed in turn: every kept replica
+	// (not a source) at the front, in its order.
 	front := plain
 	front.Replicas = slices.Clone(st.reps)
-	for i := range front.Replicas {
-		if front.Replicas[i].ID == id {
-			front.Replicas[i].Index = -1
+	kept := 0
+	for _, r := range front.Replicas {
+		if !r.Source {
+			kept++
 		}
 	}
+	for _, r := range slices.SortedFunc(slices.Values(st.reps), func(a, b ForecastReplica) int { return a.Index - b.Index }) {
+		if r.Source {
+			continue
+		}
+		for i := range front.Replicas {
+			if front.Replicas[i].ID == r.ID {
+				front.Replicas[i].Index = -kept
+			}
+		}
+		kept--
+	}
+	_ = id
 	there, ok := PlanMove(front)
 	return !ok || there.Republishes > here.Republishes
 }
@@ -297,22 +458,39 @@ func GuardNeeded(in ForecastInput) bool {
 	if in.Pending == "" {
 		return false
 	}
-	st := forecastState{reps: in.Replicas, mapLen: in.MapLen, pending: in.Pending}
-	for _, r := range st.reps {
-		st.mapLen = max(st.mapLen, r.Index+1)
-	}
-	return guardNeeded(st, in, in.Pending)
+	st := newForecastState(in)
+	return guardNeeded(st, in, lastKept(st))
 }
 
-// GuardNeededFor reports whether replica id, the map's last entry between
-// two rounds (in has no Pending), needs a placeholder behind it until the
-// next round's increase (see ForecastStep.GuardAfter).
+// GuardNeededFor reports whether replica id, between two rounds (in has no
+// Pending), needs placeholders behind it until the next round's increase
+// (see ForecastStep.GuardAfter).
 func GuardNeededFor(in ForecastInput, id string) bool {
-	st := forecastState{reps: in.Replicas, mapLen: in.MapLen, pending: in.Pending}
-	for _, r := range st.reps {
-		st.mapLen = max(st.mapLen, r.Index+1)
+	return guardNeeded(newForecastState(in), in, id)
+}
+
+// NextGuardAction says what keeps in.GuardDepth map entries behind in's
+// last-in-map kept replica (the round's new replica, or a replica moved in
+// an earlier round): delete the move's placeholder at map index reel
+// (reel >= 0), or create a placeholder (create), or nothing. It does not
+// say whether a guard is needed (GuardNeeded, GuardNeededFor); kept is the
+// replica guarded.
+func NextGuardAction(in ForecastInput) (kept string, reel int, create bool) {
+	st := newForecastState(in)
+	kept = lastKept(st)
+	reel, create = nextGuardAction(st, kept, in.guardDepth())
+	return kept, reel, create
+}
+
+// GuardDepthOf is the number of map entries behind in's last-in-map kept
+// replica (-1 when it has none).
+func GuardDepthOf(in ForecastInput) int {
+	st := newForecastState(in)
+	at := indexOf(st, lastKept(st))
+	if at < 0 {
+		return -1
 	}
-	return forecastTail(st) == id && guardNeeded(st, in, id)
+	return st.mapLen - 1 - at
 }
 
 // forecastTail is the id of the volume's replica that is the map's last
@@ -351,6 +529,11 @@ func forecastRemove(s forecastState, i int) forecastState {
 		for j := range s.reps {
 			if s.reps[j].Index == last {
 				s.reps[j].Index = slot
+			}
+		}
+		for j := range s.own {
+			if s.own[j] == last {
+				s.own[j] = slot
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package mover
 
 import (
+	"slices"
 	"testing"
 )
 
@@ -155,4 +156,31 @@ func permutations(n int) [][]int {
 		}
 	}
 	return out
+}
+
+// Guard depth in a quiet cluster, 3 replicas behind a remote target: the first new
+// replica gets GuardDepth placeholders behind it, each moved replica one more after
+// its decrease took one, and each later new replica takes the slot of the earliest
+// guard behind every source (nextGuardAction deletes it) and so has the others behind
+// it: one more each, GuardDepth+4 in all. With depth 1 the last round's new replica
+// needs no new one: the guard it takes the slot of had one entry behind it.
+func TestPlanMoveGuardDepth(t *testing.T) {
+	reps := []ForecastReplica{{ID: "a", Source: true, Index: 10}, {ID: "b", Source: true, Index: 11}, {ID: "c", Source: true, Index: 12}}
+	for _, tc := range []struct{ depth, want int }{{1, 4}, {2, 6}, {3, 7}, {4, 8}} {
+		f, ok := PlanMove(ForecastInput{Replicas: reps, MapLen: 13, Placeholders: true, Guard: true, GuardDepth: tc.depth})
+		if !ok || f.Placeholders != tc.want || f.Steps[0].Guards != tc.depth {
+			t.Errorf("depth %d: plan %v, %d placeholders (%s), want %d with %d behind the first new replica", tc.depth, ok, f.Placeholders, f, tc.want, tc.depth)
+		}
+	}
+	// Live: the round's new replica is the map's last entry again, and one of the move's
+	// placeholders lies behind every source with two entries between: delete it, not create.
+	in := ForecastInput{Replicas: append(slices.Clone(reps[1:]), ForecastReplica{ID: "m", Index: 13}, ForecastReplica{ID: "n", Index: 17}),
+		MapLen: 18, Own: []int{10, 14, 15, 16}, Placeholders: true, Guard: true, GuardDepth: 3, Pending: "n"}
+	if kept, reel, create := NextGuardAction(in); kept != "n" || reel != 14 || create {
+		t.Errorf("NextGuardAction = %s, %d, %v; want n, delete the placeholder at 14", kept, reel, create)
+	}
+	in.Own = []int{10, 16}
+	if _, reel, create := NextGuardAction(in); reel != -1 || !create {
+		t.Errorf("NextGuardAction with only the placeholder right ahead = %d, %v; want create", reel, create)
+	}
 }

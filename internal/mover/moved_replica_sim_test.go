@@ -44,7 +44,7 @@ const (
 // rebuild). Both moves must complete with every decrease removing a source.
 func TestMoverSimDecreaseKeepsAnotherMovesMovedReplicaBehindItsSources(t *testing.T) {
 	ctx := context.Background()
-	h, mx, my, x, y := twoMovesScaledUp(t, twoMovesTiers)
+	h, mx, my, x, y := twoMovesScaledUp(t, twoMovesTiers, 1)
 	var err error
 	h.waitSync(ctx, x)
 	h.waitSync(ctx, y)
@@ -182,14 +182,18 @@ func TestMoverSimMovedReplicasHeldUntilTheMoveEnds(t *testing.T) {
 
 // twoMovesScaledUp starts moves X (volMoveX, watched) and Y (volMoveY) on scenario, two Movers
 // sharing one gate, and scales up Y then X: X's new replica is appended after Y's.
-func twoMovesScaledUp(t *testing.T, scenario string) (h *simHarness, mx, my *mover.Mover, x, y mover.Plan) {
+//
+// guardDepth is the Movers' GuardDepth: 1 leaves a single placeholder behind each
+// new replica, so that the rules about the map's very last entries (another move's
+// fresh replica at the tail, or its one guard placeholder) are what keeps it there.
+func twoMovesScaledUp(t *testing.T, scenario string, guardDepth int) (h *simHarness, mx, my *mover.Mover, x, y mover.Plan) {
 	t.Helper()
 	ctx := context.Background()
 	h = newSimHarness(t, scenario, mover.MoverOptions{})
 	h.checkJournalOrder = false // two moves journal into one harness
 	gate := mover.NewCordonGate()
-	mx = mover.NewMover(h.c, mover.MoverOptions{CordonGate: gate})
-	my = mover.NewMover(h.c, mover.MoverOptions{CordonGate: gate})
+	mx = mover.NewMover(h.c, mover.MoverOptions{CordonGate: gate, GuardDepth: guardDepth})
+	my = mover.NewMover(h.c, mover.MoverOptions{CordonGate: gate, GuardDepth: guardDepth})
 	var err error
 	if x, err = mx.Analyze(ctx, "tm-x", volMoveX, hot, cold); err != nil {
 		t.Fatal(err)

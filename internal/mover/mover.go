@@ -15,6 +15,7 @@ import (
 const (
 	DefaultMaxPlacementAttempts = 3
 	DefaultMaxRemovalAttempts   = 1
+	DefaultGuardDepth           = 3
 )
 
 // MoverOptions tune a Mover.
@@ -61,6 +62,12 @@ type MoverOptions struct {
 	// CordonGate serialises the cordon windows of concurrent moves; share
 	// one per process (nil: the process-wide default gate).
 	CordonGate *CordonGate
+	// GuardDepth is how many replica map entries the Mover keeps behind a
+	// move's freshly added replica while a removal elsewhere pulling it to
+	// the front would break the move (ForecastInput.GuardDepth): removals
+	// by other actors between two rebuild polls up to this many are
+	// harmless. Default DefaultGuardDepth, one deleted 3-replica volume.
+	GuardDepth int
 }
 
 // Mover moves replicas of a volume from source-tier pools to target-tier
@@ -100,6 +107,9 @@ func NewMover(c *mayastor.Client, opts MoverOptions) *Mover {
 	}
 	if opts.CordonGate == nil {
 		opts.CordonGate = processCordonGate
+	}
+	if opts.GuardDepth <= 0 {
+		opts.GuardDepth = DefaultGuardDepth
 	}
 	return &Mover{c: c, opts: opts}
 }

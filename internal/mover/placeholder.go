@@ -61,9 +61,73 @@ func IsPlaceholderID(id string) bool {
 // decrease, a placeholder delete), the map's last entry must not be another
 // move's fresh replica, or the swap_remove would pull it ahead of that
 // move's remaining sources.
+//
+// Every removal anywhere in the map also takes one entry from behind each of
+// them (GuardDepth): a Mover's own removals (a decrease, a placeholder
+// delete) never leave another move that needs a guard with fewer than its
+// GuardDepth entries behind its last fresh replica (othersDepth); a move
+// that must wait to delete placeholders says how many (reclaim), and the
+// others keep that many more behind theirs until it has.
 type freshReplicas struct {
-	mu    sync.Mutex
-	owner map[string]string // replica uuid -> migration id
+	mu        sync.Mutex
+	owner     map[string]string // replica uuid -> migration id
+	unguarded map[string]bool   // migration id -> its replicas need no guard now (keepGuard)
+	reclaim   map[string]int    // migration id -> placeholders it waits to delete
+}
+
+// setGuarded records whether migrationID's replicas need a guard.
+func (f *freshReplicas) setGuarded(migrationID string, need bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.unguarded == nil {
+		f.unguarded = map[string]bool{}
+	}
+	f.unguarded[migrationID] = !need
+}
+
+// othersDepth is the fewest map entries behind the last fresh replica of a
+// migration other than migrationID that needs a guard, in the replica map
+// specs; -1 when there is none.
+func (f *freshReplicas) othersDepth(migrationID string, specs []mayastor.ReplicaSpec) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	at := -1
+	for i, r := range specs {
+		if m, ok := f.owner[r.UUID]; ok && m != migrationID && !f.unguarded[m] {
+			at = i
+		}
+	}
+	if at < 0 {
+		return -1
+	}
+	return len(specs) - 1 - at
+}
+
+// wantReclaim records that migrationID waits to delete n placeholders (0: none).
+func (f *freshReplicas) wantReclaim(migrationID string, n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.reclaim == nil {
+		f.reclaim = map[string]int{}
+	}
+	if n <= 0 {
+		delete(f.reclaim, migrationID)
+		return
+	}
+	f.reclaim[migrationID] = n
+}
+
+// reclaimOfOthers is how many placeholders migrations other than migrationID wait to delete.
+func (f *freshReplicas) reclaimOfOthers(migrationID string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for m, k := range f.reclaim {
+		if m != migrationID {
+			n += k
+		}
+	}
+	return n
 }
 
 // protect adds replicaID to the replicas migrationID keeps in place.
@@ -85,6 +149,8 @@ func (f *freshReplicas) release(migrationID string) {
 			delete(f.owner, id)
 		}
 	}
+	delete(f.unguarded, migrationID)
+	delete(f.reclaim, migrationID) // asked again by the next delete that has to wait
 }
 
 // protectedFromOthers: replicaID is a fresh replica of a migration other than migrationID.
@@ -176,7 +242,7 @@ func (m *Mover) addPlaceholderOn(ctx context.Context, plan Plan, j Journal, pool
 
 // maxPlaceholders bounds the placeholders one migration holds at once
 // (status.checkpoint.placeholders' MaxItems).
-const maxPlaceholders = 16
+const maxPlaceholders = 64
 
 // deletePlaceholders deletes the placeholders plan records, the one last in
 // the replica map first (removing the map's last entry moves nothing), and
@@ -193,7 +259,7 @@ func (m *Mover) deletePlaceholdersOf(ctx context.Context, plan Plan, only []stri
 	plan = *plan.DeepCopy()
 	chosen := func(r ReplicaRef) bool { return only == nil || slices.Contains(only, r.ID) }
 	for slices.ContainsFunc(plan.Placeholders, chosen) {
-		order, err := m.c.GetReplicaOrder(ctx, plan.VolumeID)
+		order, others, err := m.readMap(ctx, plan)
 		if err != nil {
 			return plan, fmt.Errorf("delete placeholders of volume %s: read the replica map order: %w", plan.VolumeID, err)
 		}
@@ -203,17 +269,33 @@ func (m *Mover) deletePlaceholdersOf(ctx context.Context, plan Plan, only []stri
 			}
 			return -1 // not in the map: its create never landed, or it is gone
 		}
-		next := slices.MaxFunc(slices.DeleteFunc(slices.Clone(plan.Placeholders), func(r ReplicaRef) bool { return !chosen(r) }),
-			func(a, b ReplicaRef) int { return pos(a) - pos(b) })
+		left := slices.DeleteFunc(slices.Clone(plan.Placeholders), func(r ReplicaRef) bool { return !chosen(r) })
+		next := slices.MaxFunc(left, func(a, b ReplicaRef) int { return pos(a) - pos(b) })
 		if pos(next) >= 0 && next.ID != order.Tail && m.opts.CordonGate.fresh.protectedFromOthers(plan.MigrationID, order.Tail) {
 			return plan, fmt.Errorf("placeholder %s of volume %s waits: deleting it now would move replica %s of another migration forward in the replica map", next.ID, plan.VolumeID, order.Tail)
+		}
+		if pos(next) >= 0 && others >= 0 && others <= m.opts.GuardDepth {
+			// Asked a few at a time: the others keep that many more behind their fresh replicas.
+			m.opts.CordonGate.fresh.wantReclaim(plan.MigrationID, min(len(left), m.opts.GuardDepth))
+			return plan, fmt.Errorf("placeholder %s of volume %s waits: deleting it now would leave another migration's new replica with fewer than %d replica map entries behind it", next.ID, plan.VolumeID, m.opts.GuardDepth)
 		}
 		if err := m.c.DeletePoolReplica(ctx, next.Pool, next.ID); err != nil && !mayastor.IsNotFound(err) {
 			return plan, fmt.Errorf("delete placeholder %s of volume %s on pool %s: %w", next.ID, plan.VolumeID, next.Pool, err)
 		}
 		plan.Placeholders = slices.DeleteFunc(plan.Placeholders, func(r ReplicaRef) bool { return r.ID == next.ID })
 	}
+	m.opts.CordonGate.fresh.wantReclaim(plan.MigrationID, 0)
 	return plan, nil
+}
+
+// readMap reads the replica map (GET /v0/specs, once): the volume's order
+// and othersDepth (freshReplicas).
+func (m *Mover) readMap(ctx context.Context, plan Plan) (mayastor.ReplicaOrder, int, error) {
+	specs, err := m.c.GetReplicaSpecs(ctx)
+	if err != nil {
+		return mayastor.ReplicaOrder{}, -1, err
+	}
+	return mayastor.OrderOf(specs, plan.VolumeID), m.opts.CordonGate.fresh.othersDepth(plan.MigrationID, specs.Replicas), nil
 }
 
 // DefaultCordonGate is the gate Movers built without one share: whoever

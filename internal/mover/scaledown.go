@@ -139,7 +139,7 @@ func (m *Mover) republishIfForecast(ctx context.Context, plan *Plan, res *ScaleD
 	if err != nil {
 		return v, fmt.Errorf("scale down volume %s: read the replica map order: %w", plan.VolumeID, err)
 	}
-	f, err := m.forecast(v, order, plan.SourceReplicas, plan.NewReplica.ID)
+	f, err := m.forecast(v, order, plan.SourceReplicas, plan.NewReplica.ID, plan.Placeholders)
 	if err != nil {
 		return v, notSteerable(err, v, order)
 	}
@@ -170,11 +170,11 @@ func (m *Mover) republishIfForecast(ctx context.Context, plan *Plan, res *ScaleD
 // after the decrease.
 func (m *Mover) decreaseSteered(ctx context.Context, plan *Plan, v *mayastor.Volume, n int, j Journal) (*mayastor.Volume, error) {
 	for pass := 0; ; pass++ {
-		order, err := m.c.GetReplicaOrder(ctx, plan.VolumeID)
+		order, others, err := m.readMap(ctx, *plan)
 		if err != nil {
 			return v, fmt.Errorf("scale down volume %s: read the replica map order: %w", plan.VolumeID, err)
 		}
-		f, err := m.forecast(v, order, plan.SourceReplicas, plan.NewReplica.ID)
+		f, err := m.forecast(v, order, plan.SourceReplicas, plan.NewReplica.ID, plan.Placeholders)
 		if err != nil {
 			return v, notSteerable(err, v, order)
 		}
@@ -183,12 +183,14 @@ func (m *Mover) decreaseSteered(ctx context.Context, plan *Plan, v *mayastor.Vol
 		if step.RepublishTo != "" {
 			return v, refuse(plan.VolumeID, ReasonRemovalNotSteerable, "the forecast asks for a second republish in one round (%s)", f)
 		}
+		// The decrease takes one entry from behind every other move's fresh replica: one that
+		// needs a guard keeps GuardDepth (freshReplicas).
 		needPlaceholder := step.Placeholder || m.opts.CordonGate.fresh.protectedFromOthers(plan.MigrationID, order.Tail) ||
-			m.guardsOthers(*plan, order)
+			m.guardsOthers(*plan, order) || others >= 0 && others <= m.opts.GuardDepth
 		if needPlaceholder {
-			if pass >= 2 {
+			if pass >= m.opts.GuardDepth+2 {
 				return v, refuse(plan.VolumeID, ReasonRemovalNotSteerable,
-					"a placeholder replica was created twice but the replica map's last entry is still %s (another actor keeps appending replicas); nothing was removed", order.Tail)
+					"%d placeholder replicas were created but the replica map's last entry is still %s (another actor keeps appending replicas); nothing was removed", pass, order.Tail)
 			}
 			p, err := m.addPlaceholder(ctx, *plan, j)
 			*plan = p
@@ -228,11 +230,11 @@ func (m *Mover) decreaseSteered(ctx context.Context, plan *Plan, v *mayastor.Vol
 }
 
 // guardMoved runs right after a decrease that removed source removed and left
-// sources to move, with the gate held: when the round's new replica is now the
-// map's last entry and a removal elsewhere pulling it to the front would break
-// the rest of the move (GuardNeededFor), it creates a placeholder behind it
-// (recorded first), which stays until the migration ends. Best effort: the
-// decrease is done, and a broken order is refused before the next decrease.
+// sources to move, with the gate held: it keeps GuardDepth map entries behind
+// the move's last-in-map replica when a removal elsewhere pulling it to the
+// front would break the rest of the move (keepGuard, GuardNeededFor); those
+// placeholders stay until the migration ends. Best effort: the decrease is
+// done, and a broken order is refused before the next decrease.
 func (m *Mover) guardMoved(ctx context.Context, plan Plan, v *mayastor.Volume, removed string, j Journal) Plan {
 	if _, ok := v.State.ReplicaTopology[removed]; ok {
 		return plan
@@ -240,15 +242,15 @@ func (m *Mover) guardMoved(ctx context.Context, plan Plan, v *mayastor.Volume, r
 	if _, ok := v.State.ReplicaTopology[plan.NewReplica.ID]; !ok {
 		return plan
 	}
-	order, err := m.c.GetReplicaOrder(ctx, plan.VolumeID)
-	if err != nil || order.Tail != plan.NewReplica.ID {
-		return plan
-	}
 	sources := slices.DeleteFunc(slices.Clone(plan.SourceReplicas), func(r ReplicaRef) bool { return r.ID == removed })
-	if len(sources) == 0 || !GuardNeededFor(forecastInputOf(v, order, sources, "", m.canRepublish()), plan.NewReplica.ID) {
+	if len(sources) == 0 {
 		return plan
 	}
-	plan, _ = m.addPlaceholder(ctx, plan, j)
+	order, err := m.c.GetReplicaOrder(ctx, plan.VolumeID)
+	if err != nil {
+		return plan
+	}
+	plan, _, _ = m.keepGuard(ctx, plan, v, order, sources, "", j)
 	return plan
 }
 

@@ -205,50 +205,131 @@ func (m *Mover) ScaleUp(ctx context.Context, plan Plan, j Journal) (Plan, error)
 
 // afterIncrease runs once the round's new replica is on the target tier,
 // with the gate held: the replica is registered as fresh (no other move's
-// removal may pull it forward in the replica map), and a placeholder is
-// created right behind it when the map needs one there (tailPlaceholderNeeded).
-// A forecast that finds no way on is left to ScaleDown, which refuses before
-// any decrease.
+// removal may pull it forward in the replica map), GuardDepth map entries
+// are put behind it when a removal elsewhere pulling it to the front would
+// break the move (keepGuard), and a placeholder right behind it when the
+// forecast's round needs one at its decrease. A forecast that finds no way
+// on is left to ScaleDown, which refuses before any decrease.
 func (m *Mover) afterIncrease(ctx context.Context, plan Plan, v *mayastor.Volume, j Journal) (Plan, error) {
 	m.opts.CordonGate.fresh.protect(plan.MigrationID, plan.NewReplica.ID)
-	need, err := m.tailPlaceholderNeeded(ctx, &plan, v)
-	if err != nil || !need {
-		return plan, err
-	}
-	return m.addPlaceholder(ctx, plan, j)
-}
-
-// tailPlaceholderNeeded reads the replica map order and says whether a
-// placeholder must be created behind the round's new replica now: the
-// forecast's round needs one at its decrease, or the new replica is the
-// map's last entry and a removal elsewhere pulling it to the front would
-// break the rest of the move (ForecastInput.Guard).
-func (m *Mover) tailPlaceholderNeeded(ctx context.Context, plan *Plan, v *mayastor.Volume) (bool, error) {
 	order, err := m.c.GetReplicaOrder(ctx, plan.VolumeID)
 	if err != nil {
-		return false, fmt.Errorf("volume %s: read the replica map order: %w", plan.VolumeID, err)
+		return plan, fmt.Errorf("volume %s: read the replica map order: %w", plan.VolumeID, err)
 	}
-	return m.tailPlaceholderNeededIn(plan, v, order), nil
+	return m.guardRound(ctx, plan, v, order, j)
 }
 
-// tailPlaceholderNeededIn is tailPlaceholderNeeded on a replica map order already read.
-func (m *Mover) tailPlaceholderNeededIn(plan *Plan, v *mayastor.Volume, order mayastor.ReplicaOrder) bool {
-	in := forecastInputOf(v, order, plan.SourceReplicas, plan.NewReplica.ID, m.canRepublish())
+// guardRound keeps the round's new replica guarded (keepGuard) and, when it
+// is still the map's last entry and the forecast's round needs a
+// placeholder at its decrease, creates that one. Call it with the gate held.
+func (m *Mover) guardRound(ctx context.Context, plan Plan, v *mayastor.Volume, order mayastor.ReplicaOrder, j Journal) (Plan, error) {
+	plan, order, err := m.keepGuard(ctx, plan, v, order, plan.SourceReplicas, plan.NewReplica.ID, j)
+	if err != nil {
+		return plan, err
+	}
+	in := forecastInputOf(v, order, plan.SourceReplicas, plan.NewReplica.ID, m.canRepublish(), plan.Placeholders, m.opts.GuardDepth)
 	f, ok := PlanMove(in)
 	if !ok {
-		return false
+		return plan, nil
 	}
 	plan.Forecast = f.String()
-	return f.Steps[0].Placeholder || order.Tail == plan.NewReplica.ID && GuardNeeded(in)
+	if f.Steps[0].Placeholder && order.Tail == plan.NewReplica.ID {
+		return m.addPlaceholder(ctx, plan, j)
+	}
+	return plan, nil
 }
 
-// KeepTail keeps a placeholder behind the round's new replica while it
-// rebuilds: a removal anywhere in the cluster (another volume deleted, hot
-// spare trimming, another move's decrease) moves the replica map's last
-// entry into the freed slot and so consumes it; KeepTail creates another
-// when the new replica is the last entry again and that matters
-// (tailPlaceholderNeeded). Call it at every poll of the rebuild; it changes
-// nothing in a quiet cluster.
+// keepGuard keeps GuardDepth replica map entries behind the move's
+// last-in-map kept replica (the round's new replica while pending is set,
+// else the replica just moved) when a removal elsewhere pulling it to the
+// front would break the rest of the move (GuardNeeded, GuardNeededFor).
+// Every removal anywhere takes one entry from behind it, and it moves only
+// when nothing is behind it; so GuardDepth removals between two calls are
+// harmless. Each step is the forecast's (NextGuardAction): while the kept
+// replica is the map's last entry, a placeholder of the move behind every
+// source is deleted (the replica takes its slot, the entries in between are
+// then behind it); otherwise a placeholder is created. Call it with the
+// gate held. It returns the plan and the replica map order last read.
+func (m *Mover) keepGuard(ctx context.Context, plan Plan, v *mayastor.Volume, order mayastor.ReplicaOrder, sources []ReplicaRef, pending string, j Journal) (Plan, mayastor.ReplicaOrder, error) {
+	// Placeholders other moves wait to delete (freshReplicas.reclaim) are kept in addition.
+	depth := m.guardTarget(plan)
+	in := forecastInputOf(v, order, sources, pending, m.canRepublish(), plan.Placeholders, depth)
+	if d := GuardDepthOf(in); d < 0 || d >= depth {
+		return plan, order, nil
+	}
+	kept, _, _ := NextGuardAction(in)
+	need := pending != "" && GuardNeeded(in) || pending == "" && GuardNeededFor(in, kept)
+	m.opts.CordonGate.fresh.setGuarded(plan.MigrationID, need)
+	if !need {
+		return plan, order, nil
+	}
+	for range 2*depth + 2 {
+		_, reel, create := NextGuardAction(in)
+		if reel >= 0 {
+			// Deleting one takes an entry from behind every other move's fresh replica too.
+			if _, others, err := m.readMap(ctx, plan); err != nil {
+				return plan, order, fmt.Errorf("volume %s: read the replica map order: %w", plan.VolumeID, err)
+			} else if others >= 0 && others <= m.opts.GuardDepth {
+				reel, create = -1, true
+			}
+		}
+		var err error
+		switch {
+		case reel >= 0:
+			var id string
+			for _, p := range plan.Placeholders {
+				if i, ok := order.Unowned[p.ID]; ok && i == reel {
+					id = p.ID
+				}
+			}
+			if plan, err = m.deletePlaceholdersOf(ctx, plan, []string{id}); err != nil {
+				return plan, order, err
+			}
+			if err = record(ctx, j, plan); err != nil {
+				return plan, order, err
+			}
+		case create:
+			if plan, err = m.addPlaceholder(ctx, plan, j); err != nil {
+				return plan, order, err
+			}
+		default:
+			return plan, order, nil
+		}
+		if order, err = m.c.GetReplicaOrder(ctx, plan.VolumeID); err != nil {
+			return plan, order, fmt.Errorf("volume %s: read the replica map order: %w", plan.VolumeID, err)
+		}
+		in = forecastInputOf(v, order, sources, pending, m.canRepublish(), plan.Placeholders, depth)
+	}
+	return plan, order, nil
+}
+
+// guardTarget is the number of map entries keepGuard keeps behind the move's
+// kept replica: GuardDepth, plus the placeholders other moves wait to delete.
+func (m *Mover) guardTarget(plan Plan) int {
+	return m.opts.GuardDepth + m.opts.CordonGate.fresh.reclaimOfOthers(plan.MigrationID)
+}
+
+// keptDepth is the number of replica map entries behind the volume's
+// last-in-map replica that is not a source (-1 when there is none), read
+// from the order alone.
+func keptDepth(order mayastor.ReplicaOrder, sources []ReplicaRef) int {
+	at := -1
+	for id, i := range order.Index {
+		if !slices.ContainsFunc(sources, func(s ReplicaRef) bool { return s.ID == id }) {
+			at = max(at, i)
+		}
+	}
+	if at < 0 {
+		return -1
+	}
+	return order.Len - 1 - at
+}
+
+// KeepTail keeps GuardDepth replica map entries behind the round's new
+// replica while it rebuilds (keepGuard): a removal anywhere in the cluster
+// (another volume deleted, hot spare trimming, another move's decrease or
+// placeholder delete) takes one. Call it at every poll of the rebuild; it
+// changes nothing in a quiet cluster.
 func (m *Mover) KeepTail(ctx context.Context, plan Plan, j Journal) (Plan, error) {
 	if plan.NewReplica == nil || len(plan.SourceReplicas) == 0 {
 		return plan, nil
@@ -259,27 +340,23 @@ func (m *Mover) KeepTail(ctx context.Context, plan Plan, j Journal) (Plan, error
 	}
 	defer m.opts.CordonGate.Unlock()
 	m.opts.CordonGate.fresh.protect(plan.MigrationID, plan.NewReplica.ID)
-	// The usual poll ends here, on one read of the replica specs: something (our guard) is
-	// still behind the new replica. The volume is read only when the replica is the map's last
-	// entry again.
+	// The usual poll ends here, on one read of the replica specs: enough is still behind the
+	// new replica. The volume is read only when it is not.
 	order, err := m.c.GetReplicaOrder(ctx, plan.VolumeID)
 	if err != nil {
-		return plan, fmt.Errorf("keep a placeholder behind volume %s's new replica: read the replica map order: %w", plan.VolumeID, err)
+		return plan, fmt.Errorf("keep placeholders behind volume %s's new replica: read the replica map order: %w", plan.VolumeID, err)
 	}
-	if order.Tail != plan.NewReplica.ID {
+	if d := keptDepth(order, plan.SourceReplicas); d >= m.guardTarget(plan) {
 		return plan, nil
 	}
 	v, err := m.c.GetVolume(ctx, plan.VolumeID)
 	if err != nil {
-		return plan, fmt.Errorf("keep a placeholder behind volume %s's new replica: %w", plan.VolumeID, err)
+		return plan, fmt.Errorf("keep placeholders behind volume %s's new replica: %w", plan.VolumeID, err)
 	}
 	if _, ok := v.State.ReplicaTopology[plan.NewReplica.ID]; !ok {
 		return plan, nil // SyncRound reports it
 	}
-	if !m.tailPlaceholderNeededIn(&plan, v, order) {
-		return plan, nil
-	}
-	return m.addPlaceholder(ctx, plan, j)
+	return m.guardRound(ctx, plan, v, order, j)
 }
 
 // extraReplica finds a replica not in the plan's base set.

@@ -14,8 +14,14 @@ func (m *Mover) canRepublish() bool { return m.opts.AllowRepublish && !m.opts.HA
 // forecastInputOf describes v's layout for the forecast. sources are the
 // replicas still to move; pending is the current round's new replica ("" at
 // the start of a round).
-func forecastInputOf(v *mayastor.Volume, o mayastor.ReplicaOrder, sources []ReplicaRef, pending string, republish bool) ForecastInput {
-	in := ForecastInput{MapLen: o.Len, Pending: pending, Republish: republish, Placeholders: true, Guard: true, FirstNewLocal: v.State.Target == nil}
+// own are the move's placeholders, depth its GuardDepth.
+func forecastInputOf(v *mayastor.Volume, o mayastor.ReplicaOrder, sources []ReplicaRef, pending string, republish bool, own []ReplicaRef, depth int) ForecastInput {
+	in := ForecastInput{MapLen: o.Len, Pending: pending, Republish: republish, Placeholders: true, Guard: true, FirstNewLocal: v.State.Target == nil, GuardDepth: depth}
+	for _, p := range own {
+		if i, ok := o.Unowned[p.ID]; ok {
+			in.Own = append(in.Own, i)
+		}
+	}
 	next := o.Len
 	for _, id := range replicaIDs(v) {
 		r := v.State.ReplicaTopology[id]
@@ -39,9 +45,9 @@ func forecastInputOf(v *mayastor.Volume, o mayastor.ReplicaOrder, sources []Repl
 
 // forecast plans the rest of the move, or refuses with a reason that says
 // which layouts cannot be moved and why.
-func (m *Mover) forecast(v *mayastor.Volume, o mayastor.ReplicaOrder, sources []ReplicaRef, pending string) (Forecast, error) {
+func (m *Mover) forecast(v *mayastor.Volume, o mayastor.ReplicaOrder, sources []ReplicaRef, pending string, own []ReplicaRef) (Forecast, error) {
 	id := v.Spec.UUID
-	in := forecastInputOf(v, o, sources, pending, m.canRepublish())
+	in := forecastInputOf(v, o, sources, pending, m.canRepublish(), own, m.opts.GuardDepth)
 	if f, ok := PlanMove(in); ok {
 		return f, nil
 	}
