@@ -25,9 +25,6 @@ import (
 // DefaultCordonSweepInterval is --cordon-sweep-interval's default.
 const DefaultCordonSweepInterval = 30 * time.Second
 
-// ReasonStaleCordonRemoved is the Event reason of a cordon the sweeper lifted.
-const ReasonStaleCordonRemoved = "StaleCordonRemoved"
-
 // NodeCordons is what the sweeper needs from Mayastor; *mayastor.Client has it.
 type NodeCordons interface {
 	ListNodes(ctx context.Context) ([]mayastor.Node, error)
@@ -35,9 +32,6 @@ type NodeCordons interface {
 	GetReplicaSpecs(ctx context.Context) (*mayastor.Specs, error)
 	DeletePoolReplica(ctx context.Context, poolID, replicaID string) error
 }
-
-// ReasonStalePlaceholderRemoved is the Event reason of a placeholder replica the sweeper deleted.
-const ReasonStalePlaceholderRemoved = "StalePlaceholderRemoved"
 
 // CordonSweeper removes the cordon labels CoucheStor left behind: every
 // `couchestor-migration-*` label on a Mayastor node whose TierMigration is
@@ -183,7 +177,7 @@ func (s *CordonSweeper) Sweep(ctx context.Context) (SweepResult, error) {
 			}
 			logger.Info("removed a stale cordon", "node", n.ID, "label", label, "why", why)
 			if tm != nil && s.Recorder != nil {
-				s.Recorder.Eventf(tm, nil, corev1.EventTypeWarning, ReasonStaleCordonRemoved, "SweepCordons",
+				s.Recorder.Eventf(tm, nil, corev1.EventTypeWarning, storagev1.ReasonStaleCordonRemoved, "SweepCordons",
 					"Removed cordon %s from Mayastor node %s: %s (a cordon call that took effect late, or an operator stopped in its cordon window)",
 					label, n.ID, why)
 			}
@@ -267,7 +261,7 @@ func (s *CordonSweeper) sweepPlaceholders(ctx context.Context, specs *mayastor.S
 		}
 		log.FromContext(ctx).Info("removed a stray placeholder replica", "replica", r.UUID, "pool", r.Pool, "why", why)
 		if tm != nil && s.Recorder != nil {
-			s.Recorder.Eventf(tm, nil, corev1.EventTypeWarning, ReasonStalePlaceholderRemoved, "SweepPlaceholders",
+			s.Recorder.Eventf(tm, nil, corev1.EventTypeWarning, storagev1.ReasonStalePlaceholderRemoved, "SweepPlaceholders",
 				"Deleted placeholder replica %s on pool %s: %s", r.UUID, r.Pool, why)
 		}
 		// The control plane's swap_remove, on our copy: the last entry takes the freed slot.

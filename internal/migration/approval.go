@@ -17,8 +17,9 @@ import (
 const DefaultApprovalTimeout = 24 * time.Hour
 
 // OutcomeNotStarted is the outcome of a migration rejected or expired while waiting for
-// approval: it moved nothing and is counted in no storage_operator_migrations_total status.
-const OutcomeNotStarted = ""
+// approval (storagev1.OutcomeNotStarted): it is counted in no storage_operator_migrations_total
+// status.
+const OutcomeNotStarted = storagev1.OutcomeNotStarted
 
 // Approved reports whether tm carries the approved annotation (and not the rejected one, which
 // wins).
@@ -58,7 +59,7 @@ func approvalTimeout(tm *storagev1.TierMigration) (time.Duration, error) {
 func (m *Machine) awaitApproval(ctx context.Context, tm *storagev1.TierMigration) (Result, error) {
 	timeout, err := approvalTimeout(tm)
 	if err != nil {
-		return m.Refuse(ctx, tm, ReasonInvalidSpec, err.Error())
+		return m.Refuse(ctx, tm, storagev1.ReasonInvalidSpec, err.Error())
 	}
 	prev := tm.Status.DeepCopy()
 	now := m.Clock.Now()
@@ -106,7 +107,7 @@ func (m *Machine) Approval(ctx context.Context, tm *storagev1.TierMigration) (Re
 		// Written by an operator that did not record the expiry: count from the phase's start.
 		timeout, err := approvalTimeout(tm)
 		if err != nil {
-			return m.Refuse(ctx, tm, ReasonInvalidSpec, err.Error())
+			return m.Refuse(ctx, tm, storagev1.ReasonInvalidSpec, err.Error())
 		}
 		start := now
 		if n := len(tm.Status.Steps); n > 0 {

@@ -60,7 +60,7 @@ func setCondition(tm *storagev1.TierMigration, typ string, status metav1.Conditi
 func progressing(tm *storagev1.TierMigration, reason, msg string) {
 	setCondition(tm, storagev1.MigrationConditionProgressing, metav1.ConditionTrue, reason, msg)
 	if c := meta.FindStatusCondition(tm.Status.Conditions, storagev1.MigrationConditionSucceeded); c == nil || tm.Status.Phase != storagev1.PhaseRollingBack {
-		setCondition(tm, storagev1.MigrationConditionSucceeded, metav1.ConditionUnknown, "InProgress", "the migration has not ended")
+		setCondition(tm, storagev1.MigrationConditionSucceeded, metav1.ConditionUnknown, storagev1.ReasonInProgress, "the migration has not ended")
 	}
 }
 
@@ -84,7 +84,7 @@ func finish(tm *storagev1.TierMigration, phase storagev1.MigrationPhase, reason,
 	}
 	// A roll-back keeps the reason it was started for; its outcome is in the message.
 	if c := meta.FindStatusCondition(st.Conditions, storagev1.MigrationConditionSucceeded); c != nil &&
-		c.Status == metav1.ConditionFalse && reason == ReasonRolledBack {
+		c.Status == metav1.ConditionFalse && reason == storagev1.ReasonRolledBack {
 		reason = c.Reason
 	}
 	setCondition(tm, storagev1.MigrationConditionSucceeded, metav1.ConditionFalse, reason, msg)
