@@ -490,17 +490,6 @@ func (c *Client) DeletePoolReplica(ctx context.Context, poolID, replicaID string
 	})
 }
 
-// GetSpecs returns the core agent's specs (GET /v0/specs). Its replicas are
-// in the order of the core agent's replica map, which decides ties in the
-// removal ranking of a replica-count decrease.
-func (c *Client) GetSpecs(ctx context.Context) (*Specs, error) {
-	var s Specs
-	if err := c.do(ctx, call{op: "get specs", method: http.MethodGet, path: "/specs", out: &s}); err != nil {
-		return nil, err
-	}
-	return &s, nil
-}
-
 // ListReplicas returns every replica as io-engine reports it (GET /v0/replicas).
 func (c *Client) ListReplicas(ctx context.Context) ([]Replica, error) {
 	var replicas []Replica
@@ -514,25 +503,6 @@ func (c *Client) ListReplicas(ctx context.Context) ([]Replica, error) {
 func (c *Client) ListPools(ctx context.Context) ([]Pool, error) {
 	var pools []Pool
 	if err := c.do(ctx, call{op: "list pools", method: http.MethodGet, path: "/pools", out: &pools}); err != nil {
-		return nil, err
-	}
-	return pools, nil
-}
-
-// GetPool returns one pool.
-func (c *Client) GetPool(ctx context.Context, poolID string) (*Pool, error) {
-	var p Pool
-	if err := c.do(ctx, call{op: "get pool " + poolID, method: http.MethodGet, path: "/pools/" + esc(poolID), out: &p}); err != nil {
-		return nil, err
-	}
-	return &p, nil
-}
-
-// ListNodePools returns the pools of one node.
-func (c *Client) ListNodePools(ctx context.Context, nodeID string) ([]Pool, error) {
-	var pools []Pool
-	err := c.do(ctx, call{op: "list pools of node " + nodeID, method: http.MethodGet, path: "/nodes/" + esc(nodeID) + "/pools", out: &pools})
-	if err != nil {
 		return nil, err
 	}
 	return pools, nil

@@ -17,10 +17,6 @@ import (
 // Rules of the migration phases. These are CoucheStor's own rules, not upstream's; where a test
 // leans on an upstream answer it names it.
 
-func lastMessage(tm *storagev1.TierMigration) string {
-	return tm.Status.Steps[len(tm.Status.Steps)-1].Message
-}
-
 // Round 1's deadline is the timeout; a later round's grows with the volume size over the
 // rebuild rate observed.
 func TestRoundDeadlineGrowsWithObservedRebuildRate(t *testing.T) {

@@ -58,16 +58,6 @@ type Error struct {
 	Detail string
 	// Err is the underlying cause, if any (a *url.Error, a *v1.Error, context.DeadlineExceeded...).
 	Err error
-	// FromPolicy is true when the failing query is the policy's own override.
-	FromPolicy bool
-}
-
-// PolicyFault reports whether the policy itself must be fixed: its query override is refused
-// by Prometheus, is not a usable template, or returns something other than one sample per
-// pv_name. Every other error is the environment's (Prometheus, network, credentials) or the
-// operator's flags.
-func (e *Error) PolicyFault() bool {
-	return e.FromPolicy && (e.Kind == ErrBadQuery || e.Kind == ErrInvalidResult || e.Kind == ErrInvalidQuery)
 }
 
 func (e *Error) Error() string {

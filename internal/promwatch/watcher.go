@@ -152,15 +152,14 @@ func (w *Watcher) Evaluate(ctx context.Context, req Request) (*Result, error) {
 		tmpl, src = req.IOPSQuery, "policy override"
 	}
 	iopsName := "IOPS query, " + src
-	fromPolicy := req.IOPSQuery != ""
 	if err := ValidateQueryTemplate(tmpl); err != nil {
-		return nil, &Error{Kind: ErrInvalidQuery, Query: iopsName, Detail: err.Error(), FromPolicy: fromPolicy}
+		return nil, &Error{Kind: ErrInvalidQuery, Query: iopsName, Detail: err.Error()}
 	}
-	presence := w.presenceQuery
+	presence, coverageName := w.presenceQuery, "coverage query"
 	if req.PresenceQuery != "" {
-		presence = req.PresenceQuery
+		presence, coverageName = req.PresenceQuery, "coverage query, policy override"
 		if err := ValidatePresenceQuery(presence); err != nil {
-			return nil, &Error{Kind: ErrInvalidQuery, Query: "coverage query, policy override", Detail: err.Error(), FromPolicy: true}
+			return nil, &Error{Kind: ErrInvalidQuery, Query: coverageName, Detail: err.Error()}
 		}
 	}
 	if req.Window < time.Second {
@@ -181,12 +180,10 @@ func (w *Watcher) Evaluate(ctx context.Context, req Request) (*Result, error) {
 	}
 	covCh := make(chan answer, 1)
 	go func() {
-		values, warn, err := w.query(ctx, "coverage query", CoverageQuery(presence, req.Window), at)
-		markPolicy(err, req.PresenceQuery != "")
+		values, warn, err := w.query(ctx, coverageName, CoverageQuery(presence, req.Window), at)
 		covCh <- answer{values, warn, err}
 	}()
 	iops, iopsWarn, iopsErr := w.query(ctx, iopsName, RenderQuery(tmpl, req.Window), at)
-	markPolicy(iopsErr, fromPolicy)
 	if iopsErr != nil {
 		cancel() // the coverage answer is useless now
 		<-covCh
@@ -223,13 +220,6 @@ func (w *Watcher) Evaluate(ctx context.Context, req Request) (*Result, error) {
 		}
 	}
 	return res, nil
-}
-
-func markPolicy(err error, fromPolicy bool) {
-	var e *Error
-	if fromPolicy && errors.As(err, &e) {
-		e.FromPolicy = true
-	}
 }
 
 // query runs one instant query and checks its shape: an instant vector with exactly one sample
