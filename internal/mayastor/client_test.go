@@ -325,11 +325,15 @@ func TestEveryCallHasADeadline(t *testing.T) {
 
 func TestBackoffIsBoundedExponentialWithJitter(t *testing.T) {
 	c, _ := New(Config{BaseURL: "http://x", RetryBaseDelay: 100 * time.Millisecond, RetryMaxDelay: time.Second})
+	next := c.backoff().DelayFunc()
 	for attempt := 0; attempt < 40; attempt++ {
 		ceiling := min(time.Second, 100*time.Millisecond<<min(attempt, 20))
+		if step := next(); step != ceiling {
+			t.Fatalf("attempt %d: ceiling %v, want %v", attempt, step, ceiling)
+		}
 		seen := map[time.Duration]bool{}
 		for i := 0; i < 50; i++ {
-			d := c.backoff(attempt)
+			d := fullJitter(ceiling)
 			if d < 0 || d > ceiling {
 				t.Fatalf("attempt %d: backoff %v outside [0, %v]", attempt, d, ceiling)
 			}
@@ -337,6 +341,30 @@ func TestBackoffIsBoundedExponentialWithJitter(t *testing.T) {
 		}
 		if len(seen) < 10 {
 			t.Fatalf("attempt %d: backoff shows no jitter (%d distinct values)", attempt, len(seen))
+		}
+	}
+	// A base above the maximum starts at the maximum.
+	c, _ = New(Config{BaseURL: "http://x", RetryBaseDelay: time.Minute, RetryMaxDelay: time.Second})
+	if d := c.backoff().DelayFunc()(); d != time.Second {
+		t.Fatalf("first ceiling %v with base 1m and max 1s, want 1s", d)
+	}
+}
+
+// The delays a call sleeps are the jittered schedule: each within its attempt's ceiling.
+func TestRetriesSleepWithinTheSchedule(t *testing.T) {
+	var calls atomic.Int32
+	srv := errorServer(t, 503, `{"details":"busy","message":"","kind":"Unavailable"}`, &calls, 0)
+	defer srv.Close()
+	c := newTestClient(t, srv.URL, Config{MaxRetries: 6, RetryBaseDelay: 10 * time.Millisecond, RetryMaxDelay: 50 * time.Millisecond})
+	var delays []time.Duration
+	c.sleep = func(ctx context.Context, d time.Duration) error { delays = append(delays, d); return nil }
+	_, _ = c.GetVolume(context.Background(), "v1")
+	if len(delays) != 6 {
+		t.Fatalf("%d sleeps, want 6", len(delays))
+	}
+	for i, d := range delays {
+		if ceiling := min(50*time.Millisecond, 10*time.Millisecond<<i); d < 0 || d > ceiling {
+			t.Errorf("sleep %d: %v outside [0, %v]", i, d, ceiling)
 		}
 	}
 }
