@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"k8s.io/utils/ptr"
 )
 
 func newTestClient(t *testing.T, url string, cfg Config) *Client {
@@ -75,7 +77,7 @@ func TestListAllVolumesWalksPagesWithMaxEntries(t *testing.T) {
 
 func TestListAllVolumesStopsOnTokenThatDoesNotAdvance(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeJSONTest(w, 200, Volumes{Entries: []Volume{fixtureVolume(1, 1)}, NextToken: ptr[uint64](1)})
+		writeJSONTest(w, 200, Volumes{Entries: []Volume{fixtureVolume(1, 1)}, NextToken: ptr.To[uint64](1)})
 	}))
 	defer srv.Close()
 	c := newTestClient(t, srv.URL, Config{PageSize: 1})
@@ -398,7 +400,7 @@ func TestClientCallsAgainstFixture(t *testing.T) {
 	if err != nil || v.Spec.NumReplicas != 2 {
 		t.Fatalf("set replica count: %v %+v", err, v)
 	}
-	v, err = c.PublishVolume(ctx, id, PublishVolumeBody{Node: "io-engine-2", Protocol: VolumeShareProtocolNvmf, Republish: ptr(true)})
+	v, err = c.PublishVolume(ctx, id, PublishVolumeBody{Node: "io-engine-2", Protocol: VolumeShareProtocolNvmf, Republish: ptr.To(true)})
 	if err != nil || v.Spec.Target == nil || v.Spec.Target.Node != "io-engine-2" {
 		t.Fatalf("republish: %v %+v", err, v.Spec.Target)
 	}

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 
+	"k8s.io/utils/ptr"
+
 	"github.com/billyronks/couchestor/internal/mayastor/mayastorspec"
 )
 
@@ -79,7 +81,7 @@ func TestClientRequestsMatchSpec(t *testing.T) {
 	_, err = c.PublishVolume(ctx, id, PublishVolumeBody{Node: "io-engine-1", Protocol: VolumeShareProtocolNvmf})
 	must("publish", err)
 	_, err = c.PublishVolume(ctx, id, PublishVolumeBody{
-		Node: "io-engine-2", Protocol: VolumeShareProtocolNvmf, Republish: ptr(true), ReuseExisting: ptr(false),
+		Node: "io-engine-2", Protocol: VolumeShareProtocolNvmf, Republish: ptr.To(true), ReuseExisting: ptr.To(false),
 		FrontendNode: "worker-1", PublishContext: map[string]string{"io_timeout": "30"},
 	})
 	must("republish", err)

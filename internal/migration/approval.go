@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 )
@@ -65,7 +66,7 @@ func (m *Machine) awaitApproval(ctx context.Context, tm *storagev1.TierMigration
 	now := m.Clock.Now()
 	st := &tm.Status
 	st.ObservedGeneration = tm.Generation
-	st.ApprovalExpires = timePtr(now.Add(timeout))
+	st.ApprovalExpires = ptr.To(metav1.NewTime(now.Add(timeout)))
 	msg := fmt.Sprintf("waiting for approval: annotate %s=\"true\" to let it start, %s=\"true\" to drop it; expires at %s",
 		storagev1.AnnotationApproved, storagev1.AnnotationRejected, st.ApprovalExpires.UTC().Format(time.RFC3339))
 	enterPhase(st, storagev1.PhaseWaitingApproval, msg, now)
@@ -113,7 +114,7 @@ func (m *Machine) Approval(ctx context.Context, tm *storagev1.TierMigration) (Re
 		if n := len(tm.Status.Steps); n > 0 {
 			start = tm.Status.Steps[n-1].StartTime.Time
 		}
-		exp = timePtr(start.Add(timeout))
+		exp = ptr.To(metav1.NewTime(start.Add(timeout)))
 	}
 	if !now.Before(exp.Time) {
 		return m.end(ctx, tm, storagev1.PhaseFailed, storagev1.ReasonApprovalExpired,

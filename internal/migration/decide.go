@@ -8,8 +8,6 @@ import (
 	"slices"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 	"github.com/billyronks/couchestor/internal/mayastor"
 	"github.com/billyronks/couchestor/internal/mover"
@@ -208,9 +206,4 @@ func refPools(rs []storagev1.ReplicaRef) []string {
 		}
 	}
 	return out
-}
-
-func timePtr(t time.Time) *metav1.Time {
-	mt := metav1.NewTime(t)
-	return &mt
 }

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 	"github.com/billyronks/couchestor/internal/mover"
@@ -145,9 +146,9 @@ func (m *Machine) Start(ctx context.Context, tm *storagev1.TierMigration, p Star
 	prev := tm.Status.DeepCopy()
 	now := m.Clock.Now()
 	st := &tm.Status
-	st.StartTime = timePtr(now)
+	st.StartTime = ptr.To(metav1.NewTime(now))
 	st.Timeout = &metav1.Duration{Duration: p.Timeout}
-	st.Deadline = timePtr(RoundDeadline(now, p.Timeout, 0, 0, 0))
+	st.Deadline = ptr.To(metav1.NewTime(RoundDeadline(now, p.Timeout, 0, 0, 0)))
 	st.DryRun, st.PreservationMode = p.DryRun, p.PreservationMode
 	mode := ""
 	if p.DryRun {
@@ -493,7 +494,7 @@ func (m *Machine) nextRound(ctx context.Context, tm *storagev1.TierMigration, ms
 	if st.Checkpoint != nil {
 		size = st.Checkpoint.VolumeSize
 	}
-	st.Deadline = timePtr(RoundDeadline(now, timeoutOf(st), size, st.RebuiltBytes, st.RebuildSeconds))
+	st.Deadline = ptr.To(metav1.NewTime(RoundDeadline(now, timeoutOf(st), size, st.RebuiltBytes, st.RebuildSeconds)))
 	res, err := m.transition(ctx, tm, storagev1.PhaseScalingUp, fmt.Sprintf("%s; round deadline %s", msg, st.Deadline.UTC().Format(time.RFC3339)))
 	if err != nil {
 		st.Deadline = prevDeadline

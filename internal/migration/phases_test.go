@@ -8,6 +8,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 	"github.com/billyronks/couchestor/internal/mayastor"
@@ -281,7 +282,7 @@ func TestKeptExtraReplicaVolumes(t *testing.T) {
 	mk := func(name, vol string, end time.Duration, kept bool) storagev1.TierMigration {
 		tm := storagev1.TierMigration{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: storagev1.TierMigrationSpec{VolumeID: vol}}
 		tm.Status.Phase = storagev1.PhaseFailed
-		tm.Status.CompletionTime = timePtr(t0.Add(end))
+		tm.Status.CompletionTime = ptr.To(metav1.NewTime(t0.Add(end)))
 		if kept {
 			tm.Status.KeptReplicas = []storagev1.KeptReplica{{ID: "r", Reason: "x"}}
 		}

@@ -5,6 +5,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 )
@@ -35,7 +36,7 @@ func enterPhase(st *storagev1.TierMigrationStatus, phase storagev1.MigrationPhas
 
 func closeStep(st *storagev1.TierMigrationStatus, now time.Time) {
 	if n := len(st.Steps); n > 0 && st.Steps[n-1].CompletionTime == nil {
-		st.Steps[n-1].CompletionTime = timePtr(now)
+		st.Steps[n-1].CompletionTime = ptr.To(metav1.NewTime(now))
 	}
 }
 
@@ -69,9 +70,9 @@ func finish(tm *storagev1.TierMigration, phase storagev1.MigrationPhase, reason,
 	st := &tm.Status
 	enterPhase(st, phase, msg, now)
 	closeStep(st, now)
-	st.CompletionTime = timePtr(now)
+	st.CompletionTime = ptr.To(metav1.NewTime(now))
 	if st.StartTime == nil {
-		st.StartTime = timePtr(now)
+		st.StartTime = ptr.To(metav1.NewTime(now))
 	}
 	setCondition(tm, storagev1.MigrationConditionProgressing, metav1.ConditionFalse, string(phase), "the migration ended")
 	if phase == storagev1.PhaseCompleted {
