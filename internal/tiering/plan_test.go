@@ -20,7 +20,7 @@ const gib = 1 << 30
 
 var hourKey = IOPSKey{Window: time.Hour}
 
-// testPolicy is a datasheet policy: 5000/500 IOPS, 1h window, 24h cooldown, 2 slots, 10%
+// testPolicy is the sample policy's figures: 5000/500 IOPS, 1h window, 24h cooldown, 2 slots, 10%
 // headroom, pools labelled tier=nvme and tier=sata.
 func testPolicy(name string) *storagev1.StoragePolicy {
 	return &storagev1.StoragePolicy{

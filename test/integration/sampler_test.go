@@ -120,7 +120,8 @@ func short(id string) string {
 
 const sampleEvery = 5 * time.Millisecond
 
-// newSampler makes a sampler for w with the bounds; start it with run.
+// newSampler makes a sampler for w (polling at the world's sync interval, 750ms of slack, a
+// 60s cordon grace, the settle window, 30s for messages); start it with run.
 func newSampler(w *migrationWorld) *sampler {
 	s := &sampler{
 		w: w, t: w.t,
