@@ -1,9 +1,11 @@
 package v1
 
 // Reasons, in CamelCase fit for a condition's reason, an Event's reason and a log key: why a
-// StoragePolicy moves a volume, leaves it where it is or makes it wait, and what its conditions
-// say. The planner (internal/tiering) decides with them; the reconciler reports them. They are
-// API: tools and alerts match on them, so a value never changes once released.
+// StoragePolicy moves a volume, leaves it where it is or makes it wait, what its conditions say,
+// how a TierMigration goes and why the Mover refuses a step; and the outcome labels of the
+// migration metrics. Every reason of the operator is declared here and nowhere else (packages
+// that need a typed or local name refer to these constants), and no two reasons share a value.
+// They are API: tools and alerts match on them, so a value never changes once released.
 
 // Why a volume moves.
 const (
@@ -26,7 +28,8 @@ const (
 	// ReasonOverlappingPolicies: another enabled policy selects the volume too; no policy moves
 	// it until only one selects it.
 	ReasonOverlappingPolicies = "OverlappingPolicies"
-	// ReasonVolumeNotFound: the PV names a volume Mayastor does not list.
+	// ReasonVolumeNotFound: the PV names a volume Mayastor does not list (the Mover's refusal
+	// when the volume does not exist).
 	ReasonVolumeNotFound = "VolumeNotFound"
 	// ReasonMigrationInProgress: a TierMigration of the volume has not ended.
 	ReasonMigrationInProgress = "MigrationInProgress"
@@ -40,13 +43,12 @@ const (
 	ReasonUnknownIOPS = "UnknownIOPS"
 	// ReasonBetweenWatermarks: mean IOPS between the watermarks (hysteresis).
 	ReasonBetweenWatermarks = "BetweenWatermarks"
-	// ReasonAlreadyOnTarget: every replica is already on the tier the volume should be on.
-	ReasonAlreadyOnTarget = "AlreadyOnTarget"
-	// ReasonVolumeNotHealthy: the volume is not Online.
+	// ReasonVolumeNotHealthy: the volume is not Online. The Mover's refusal also covers a
+	// replica or child not Online, or a replica count changing.
 	ReasonVolumeNotHealthy = "VolumeNotHealthy"
-	// ReasonUnpublished: the volume has no target (nexus), so a new replica could not be
-	// rebuilt.
-	ReasonUnpublished = "Unpublished"
+	// ReasonVolumeUnpublished: the volume has no target (nexus), so a new replica could not be
+	// rebuilt. The Mover's refusal has the same reason.
+	ReasonVolumeUnpublished = "VolumeUnpublished"
 	// ReasonVolumeHasSnapshots: the volume has snapshots; the Mover refuses such volumes (a
 	// rebuilt replica does not carry replica snapshots). The Mover's refusal has the same reason.
 	ReasonVolumeHasSnapshots = "VolumeHasSnapshots"
@@ -74,7 +76,8 @@ const (
 	// or the operator's --max-concurrent-migrations).
 	ReasonConcurrencyLimit = "ConcurrencyLimit"
 	// ReasonInsufficientCapacity: the target tier has no room for the volume's replicas with
-	// the capacity headroom kept.
+	// the capacity headroom kept (the Mover's refusal when no target pool has room for the
+	// replica).
 	ReasonInsufficientCapacity = "InsufficientCapacity"
 	// ReasonOutsideMigrationWindow: no migration window of the policy is open; the message
 	// says when the next one opens.
@@ -95,8 +98,8 @@ const (
 )
 
 // StoragePolicy condition reasons (the condition types are ConditionReady,
-// ConditionMetricsAvailable and ConditionStorageAvailable). Prometheus failures take their
-// reason from internal/promwatch (PrometheusUnreachable, BadQuery, ...).
+// ConditionMetricsAvailable and ConditionStorageAvailable). Prometheus failures have their own
+// block below (PrometheusUnreachable, BadQuery, ...).
 const (
 	// ReasonEvaluated (Ready True): the policy was decided from the latest observation.
 	ReasonEvaluated = "Evaluated"
@@ -111,7 +114,9 @@ const (
 	// covering its sampling window (Mayastor older than 2.6, the exporter not scraped, volumes
 	// unpublished, or history shorter than the window): no volume moves on IOPS.
 	ReasonAllVolumesUnknown = "AllVolumesUnknown"
-	// ReasonInvalidSpec: something the schema cannot check is wrong (a selector, a duration).
+	// ReasonInvalidSpec: something the schema cannot check is wrong (a selector, a duration);
+	// a TierMigration fails with it too (an invalid or empty pool selector, an unreadable
+	// timeout).
 	ReasonInvalidSpec = "InvalidSpec"
 	// ReasonDisabled: spec.enabled is false.
 	ReasonDisabled = "Disabled"
@@ -138,4 +143,192 @@ const (
 	// ReasonDecisionChanged: the decision about a volume (Move, Wait or Stay, and its reason)
 	// changed; said on its PVC at most once per --decision-event-interval.
 	ReasonDecisionChanged = "DecisionChanged"
+)
+
+// Why a volume's IOPS are Unknown (internal/promwatch judges; the UnknownIOPS message and the
+// AllVolumesUnknown condition carry them). Never read as zero IOPS.
+const (
+	// ReasonNoSeries: Prometheus holds no sample for the volume's pv_name in the window.
+	ReasonNoSeries = "NoSeries"
+	// ReasonPartialHistory: samples cover less than the required part of the window (new
+	// volume, scrape gap, exporter down for part of the window).
+	ReasonPartialHistory = "PartialHistory"
+	// ReasonNoRate: the volume was present for the window but the IOPS query gave no value for
+	// it (e.g. only one of the read/write series exists).
+	ReasonNoRate = "NoRate"
+	// ReasonInvalidValue: the IOPS query gave NaN, ±Inf or a negative number.
+	ReasonInvalidValue = "InvalidValue"
+)
+
+// Why Prometheus could not be read (the MetricsAvailable condition's reason when it is False);
+// internal/promwatch gives one per kind of failure.
+const (
+	// ReasonPrometheusUnreachable: no HTTP answer (connection refused, DNS, TLS, or a 502/503/504
+	// from a proxy in front of Prometheus).
+	ReasonPrometheusUnreachable = "PrometheusUnreachable"
+	// ReasonPrometheusTimeout: no complete answer in time, or Prometheus gave up evaluating.
+	ReasonPrometheusTimeout = "PrometheusTimeout"
+	// ReasonPrometheusUnauthorized: 401 or 403, or the token or password file cannot be read.
+	ReasonPrometheusUnauthorized = "PrometheusUnauthorized"
+	// ReasonBadQuery: Prometheus refused the query (syntax error, unknown function...).
+	ReasonBadQuery = "BadQuery"
+	// ReasonResponseTooLarge: the answer exceeded the byte or series limit.
+	ReasonResponseTooLarge = "ResponseTooLarge"
+	// ReasonInvalidQueryResult: the result is not one IOPS sample per pv_name.
+	ReasonInvalidQueryResult = "InvalidQueryResult"
+	// ReasonInvalidQuery: the query template itself is unusable (empty, no {{window}}).
+	ReasonInvalidQuery = "InvalidQuery"
+	// ReasonPrometheusError: any other failure reported by Prometheus.
+	ReasonPrometheusError = "PrometheusError"
+)
+
+// TierMigration reasons while things go as planned (the Progressing and Succeeded conditions,
+// Events on the TierMigration and its PVC, status.keptReplicas). The phases are reasons of the
+// Progressing condition too.
+const (
+	// ReasonAccepted: the migration was accepted and waits in Pending.
+	ReasonAccepted = "Accepted"
+	// ReasonWaitingForSlot: Pending while the global or the policy's limit is reached.
+	ReasonWaitingForSlot = "WaitingForSlot"
+	// ReasonStarted (Event): the migration left Pending for Analyzing.
+	ReasonStarted = "Started"
+	// ReasonInProgress (Succeeded Unknown): the migration has not ended.
+	ReasonInProgress = "InProgress"
+	// ReasonRetrying: a transient Mayastor error; the step is retried until the phase's deadline.
+	ReasonRetrying = "Retrying"
+	// ReasonStorageUnavailable (Warning Event): what the transient Mayastor error was.
+	ReasonStorageUnavailable = "StorageUnavailable"
+	// ReasonMoved (Completed): every source replica was replaced on the target tier.
+	ReasonMoved = "Moved"
+	// ReasonPreserved (Completed): preservation mode; the new replica is on the target tier and
+	// the sources are kept.
+	ReasonPreserved = "Preserved"
+	// ReasonDryRun (Completed): the analysis ran and nothing was written.
+	ReasonDryRun = "DryRun"
+	// ReasonAlreadyOnTargetTier: every replica is already on the target tier. A TierMigration
+	// ends Completed with it (the Mover's analysis refuses with it); the planner gives it to a
+	// volume that stays.
+	ReasonAlreadyOnTargetTier = "AlreadyOnTargetTier"
+	// ReasonRolledBack (Failed): the move was undone; the message gives the cause.
+	ReasonRolledBack = "RolledBack"
+	// ReasonCordonsReleased: a restarted operator lifted node cordons an interrupted step left.
+	ReasonCordonsReleased = "CordonsReleased"
+	// ReasonDeleted: the TierMigration was deleted in flight and unwound.
+	ReasonDeleted = "Deleted"
+	// ReasonExtraReplicaKept (Warning): the migration ended with one replica more than the
+	// volume had (status.keptReplicas).
+	ReasonExtraReplicaKept = "ExtraReplicaKept"
+	// ReasonPreservationMode: the status.keptReplicas reason of the replica a
+	// preservation-mode migration keeps on purpose.
+	ReasonPreservationMode = "PreservationMode"
+)
+
+// TierMigration failures the state machine gives itself (Succeeded False).
+const (
+	// ReasonVolumeBusy: another migration of the same volume acts; only one may.
+	ReasonVolumeBusy = "VolumeBusy"
+	// ReasonPolicyNotFound: spec.policyName names no StoragePolicy and no pool selector is given.
+	ReasonPolicyNotFound = "PolicyNotFound"
+	// ReasonTimeout: the round's deadline passed.
+	ReasonTimeout = "Timeout"
+	// ReasonSyncFailed: the new replica stopped rebuilding (it faulted or left the volume, or
+	// the volume was unpublished or deleted).
+	ReasonSyncFailed = "SyncFailed"
+	// ReasonStorageRejected: Mayastor answered a step with an error retrying cannot fix (a 4xx
+	// other than 408, 409, 429); the detail is its answer.
+	ReasonStorageRejected = "StorageRejected"
+	// ReasonRollbackIncomplete: the roll-back could not bring the replica count back before
+	// its deadline; the message says what was left.
+	ReasonRollbackIncomplete = "RollbackIncomplete"
+)
+
+// The Mover's refusals (internal/mover's RefusalError): why it declined or stopped a step. The
+// Mover also refuses with ReasonVolumeNotFound, ReasonVolumeNotHealthy, ReasonVolumeUnpublished,
+// ReasonAlreadyOnTargetTier, ReasonInsufficientCapacity, ReasonVolumeHasSnapshots and
+// ReasonAffinityGroupMinimum, declared above.
+const (
+	// ReasonRebuildInProgress: a child of the volume is rebuilding.
+	ReasonRebuildInProgress = "RebuildInProgress"
+	// ReasonNoSourceReplica: no replica is on a source pool.
+	ReasonNoSourceReplica = "NoSourceReplica"
+	// ReasonNoEligibleTargetPool: no pool of the target tier is usable (none matches the
+	// selector, or those that do are offline or on unusable nodes).
+	ReasonNoEligibleTargetPool = "NoEligibleTargetPool"
+	// ReasonTargetPoolsLackInclusionLabels: target pools exist but lack the volume's pool
+	// inclusion labels, so the scheduler would never pick them.
+	ReasonTargetPoolsLackInclusionLabels = "TargetPoolsLackInclusionLabels"
+	// ReasonTargetNodeHoldsReplica: every target pool is on a node that already holds a
+	// replica of the volume; the scheduler never places two replicas of a volume on one node.
+	ReasonTargetNodeHoldsReplica = "TargetNodeHoldsReplica"
+	// ReasonNexusLocalSourceReplica: a source replica is local to the volume's target (nexus),
+	// so a replica-count decrease never removes it; moving it needs a republish, which pauses
+	// I/O briefly and is opt-in.
+	ReasonNexusLocalSourceReplica = "NexusLocalSourceReplica"
+	// ReasonPlacementNotOnTargetTier: the new replica did not land on the target tier within
+	// the allowed attempts.
+	ReasonPlacementNotOnTargetTier = "PlacementNotOnTargetTier"
+	// ReasonNewReplicaNotSynced: the new replica is not yet a healthy, fully rebuilt child.
+	ReasonNewReplicaNotSynced = "NewReplicaNotSynced"
+	// ReasonNewReplicaLost: the new replica disappeared or faulted.
+	ReasonNewReplicaLost = "NewReplicaLost"
+	// ReasonSourceRemovalNotSteerable: decreases kept removing a replica other than the source
+	// within the allowed attempts.
+	ReasonSourceRemovalNotSteerable = "SourceRemovalNotSteerable"
+	// ReasonAbortWouldRiskSourceReplica: undoing the scale-up could remove a source replica
+	// (the new replica is already rebuilt), so the undo left the count as is.
+	ReasonAbortWouldRiskSourceReplica = "AbortWouldRiskSourceReplica"
+	// ReasonExcessReplicaPending: an undo brought the count back but the control plane has not
+	// yet removed a replica in excess; the undo is retried.
+	ReasonExcessReplicaPending = "ExcessReplicaPending"
+	// ReasonSourceReplicaRemovedDuringAbort: a source replica disappeared while a move was
+	// being undone (the new replica finished rebuilding between the check and the decrease, and
+	// the control plane removed the source). No data is lost — as many healthy replicas remain
+	// — but the move was neither finished nor undone, and is not reported as rolled back.
+	ReasonSourceReplicaRemovedDuringAbort = "SourceReplicaRemovedDuringAbort"
+	// ReasonPlanInvalid: the plan given to a step is incomplete or stale.
+	ReasonPlanInvalid = "PlanInvalid"
+	// ReasonLayoutNotMovable: for this layout (replica count, the replica local to the nexus,
+	// the core agent's replica map order, whether a republish is allowed) no sequence of rounds
+	// removes every source replica without removing a replica already moved, so the move is
+	// refused before the first write.
+	ReasonLayoutNotMovable = "LayoutNotMovable"
+	// ReasonUnusedReplica: the volume has a replica beyond its count that is no nexus child: an
+	// increase created it and could not attach it.
+	ReasonUnusedReplica = "UnusedReplica"
+	// ReasonRepublishRefused: the control plane refused to move the volume target (412, e.g.
+	// HA is disabled), which the move's plan needs.
+	ReasonRepublishRefused = "RepublishRefused"
+	// ReasonReplicaCountChangedOutside: during a move the volume's num_replicas became neither
+	// the count the move set nor the one it returns to: another actor changed it. The move
+	// stops without touching the count.
+	ReasonReplicaCountChangedOutside = "ReplicaCountChangedOutside"
+	// ReasonPlaceholderNotCreated: a placeholder replica the move needs could not be created
+	// (no pool with room on an uncordoned node, or refused).
+	ReasonPlaceholderNotCreated = "PlaceholderNotCreated"
+)
+
+// Event reasons of the cordon sweeper (on the TierMigration that left the object behind).
+const (
+	// ReasonStaleCordonRemoved: the sweeper lifted a node cordon left by a finished or deleted
+	// migration.
+	ReasonStaleCordonRemoved = "StaleCordonRemoved"
+	// ReasonStalePlaceholderRemoved: the sweeper deleted a placeholder replica left by a
+	// finished or deleted migration.
+	ReasonStalePlaceholderRemoved = "StalePlaceholderRemoved"
+)
+
+// Outcomes of a migration: the values of the status label of storage_operator_migrations_total
+// and storage_operator_migration_duration_seconds.
+const (
+	// OutcomeSucceeded: Completed (moved, preserved, or already on the target tier).
+	OutcomeSucceeded = "succeeded"
+	// OutcomeFailed: Failed without a roll-back.
+	OutcomeFailed = "failed"
+	// OutcomeRolledBack: Failed after the move was undone.
+	OutcomeRolledBack = "rolled_back"
+	// OutcomeDryRun: a dry run ended.
+	OutcomeDryRun = "dry_run"
+	// OutcomeNotStarted: rejected or expired while waiting for approval; nothing was attempted,
+	// so no migration is counted.
+	OutcomeNotStarted = ""
 )

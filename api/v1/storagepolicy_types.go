@@ -30,8 +30,8 @@ func ParseTier(s string) (Tier, bool) {
 }
 
 // StoragePolicySpec says which volumes are tiered, on which pools each tier lives, and the IOPS
-// thresholds that move a volume from one tier to the other. The fields and their meanings are the
-// datasheet's; the optional extras keep the datasheet example valid unchanged.
+// thresholds that move a volume from one tier to the other. Every field beyond those of the sample
+// policy (config/samples) is optional, so the sample stays valid unchanged.
 //
 // +kubebuilder:validation:XValidation:rule="self.lowWatermarkIOPS < self.highWatermarkIOPS",message="lowWatermarkIOPS must be below highWatermarkIOPS",fieldPath=".lowWatermarkIOPS"
 type StoragePolicySpec struct {

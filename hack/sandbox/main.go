@@ -1,8 +1,8 @@
 // Command sandbox runs CoucheStor on this machine with nothing but Go: a local kube-apiserver
 // and etcd, the Mayastor simulator (scenario "sandbox": four single-tier io-engine nodes and
 // nine volumes, some hot on SATA, some cold on NVMe, some changing after a few minutes), a real
-// Prometheus scraping the simulator's io-engine exporter, the operator, and the datasheet's
-// sample StoragePolicy. It shows a live view: the policy on top, then per volume its IOPS
+// Prometheus scraping the simulator's io-engine exporter, the operator, and the sample
+// StoragePolicy (config/samples). It shows a live view: the policy on top, then per volume its IOPS
 // against the watermarks, its tier and its migration's phase and sync progress, redrawn in
 // place on a terminal and appended when it changes otherwise. The operator, simulator,
 // Prometheus, kube-apiserver and etcd log to files under --work-dir, named in the view.

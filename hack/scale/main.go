@@ -85,7 +85,7 @@ func main() {
 	flag.IntVar(&o.maxConcurrent, "max-concurrent-migrations", 10, "--max-concurrent-migrations of the operator and the policies' maxConcurrentMigrations")
 	flag.BoolVar(&o.pprof, "pprof", false, "run the operator with --pprof-bind-address and save heap, allocation and CPU profiles; the profiler perturbs the figures")
 	flag.StringVar(&o.logLevel, "operator-log-level", "debug", "the operator's --log-level; at debug the operator logs each observation and each policy decision with their durations, from which the cycle's wall time is read")
-	flag.BoolVar(&o.moves, "moves", false, "give the policies the datasheet's watermarks (5000/500 IOPS), so that they plan thousands of dry-run migrations; "+
+	flag.BoolVar(&o.moves, "moves", false, "give the policies the sample policy's watermarks (5000/500 IOPS), so that they plan thousands of dry-run migrations; "+
 		"without it the watermarks are 1000000/1, the few volumes under 1 IOPS on NVMe are dry-run demoted first, and then nothing moves (steady state)")
 	flag.StringVar(&o.operatorBinary, "operator-binary", "", "run this operator binary instead of building ./cmd/couchestor")
 	flag.StringVar(&o.beforeBinary, "before-binary", "", "also run scenario 1 with this operator binary (e.g. built from an older commit), right after scenario 1 with the operator under test; --observe-interval is not passed to it")

@@ -95,7 +95,7 @@ func scalePolicy(o options, name string, volumes *metav1.LabelSelector) *storage
 	// watermarks. (0 cannot be asked for: the field is omitempty and the CRD defaults it to 500.)
 	high, low := int64(1_000_000), int64(1)
 	if o.moves {
-		high, low = 5000, 500 // the datasheet's example
+		high, low = 5000, 500 // the sample policy's (config/samples)
 	}
 	return &storagev1.StoragePolicy{
 		ObjectMeta: metav1.ObjectMeta{Name: name},

@@ -30,9 +30,6 @@ const DefaultCordonSweepInterval = 30 * time.Second
 // 10,000 volumes that answer is ~16 MB, so it is not read at every sweep.
 const DefaultPlaceholderScanInterval = 10 * time.Minute
 
-// ReasonStaleCordonRemoved is the Event reason of a cordon the sweeper lifted.
-const ReasonStaleCordonRemoved = "StaleCordonRemoved"
-
 // NodeCordons is what the sweeper needs from Mayastor; *mayastor.Client has it.
 type NodeCordons interface {
 	ListNodes(ctx context.Context) ([]mayastor.Node, error)
@@ -40,9 +37,6 @@ type NodeCordons interface {
 	GetReplicaSpecs(ctx context.Context) (*mayastor.Specs, error)
 	DeletePoolReplica(ctx context.Context, poolID, replicaID string) error
 }
-
-// ReasonStalePlaceholderRemoved is the Event reason of a placeholder replica the sweeper deleted.
-const ReasonStalePlaceholderRemoved = "StalePlaceholderRemoved"
 
 // CordonSweeper removes the cordon labels CoucheStor left behind: every
 // `couchestor-migration-*` label on a Mayastor node whose TierMigration is
@@ -251,7 +245,7 @@ func (s *CordonSweeper) Sweep(ctx context.Context) (SweepResult, error) {
 			}
 			logger.Info("removed a stale cordon", "node", n.ID, "label", label, "why", why)
 			if tm != nil && s.Recorder != nil {
-				s.Recorder.Eventf(tm, nil, corev1.EventTypeWarning, ReasonStaleCordonRemoved, "SweepCordons",
+				s.Recorder.Eventf(tm, nil, corev1.EventTypeWarning, storagev1.ReasonStaleCordonRemoved, "SweepCordons",
 					"Removed cordon %s from Mayastor node %s: %s (a cordon call that took effect late, or an operator stopped in its cordon window)",
 					label, n.ID, why)
 			}
@@ -341,7 +335,7 @@ func (s *CordonSweeper) sweepPlaceholders(ctx context.Context, specs *mayastor.S
 		}
 		log.FromContext(ctx).Info("removed a stray placeholder replica", "replica", r.UUID, "pool", r.Pool, "why", why)
 		if tm != nil && s.Recorder != nil {
-			s.Recorder.Eventf(tm, nil, corev1.EventTypeWarning, ReasonStalePlaceholderRemoved, "SweepPlaceholders",
+			s.Recorder.Eventf(tm, nil, corev1.EventTypeWarning, storagev1.ReasonStalePlaceholderRemoved, "SweepPlaceholders",
 				"Deleted placeholder replica %s on pool %s: %s", r.UUID, r.Pool, why)
 		}
 		// The control plane's swap_remove, on our copy: the last entry takes the freed slot.

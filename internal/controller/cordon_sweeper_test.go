@@ -123,8 +123,8 @@ func TestCordonSweeperRemovesCordonsOfFinishedAndGoneMigrations(t *testing.T) {
 	for e := range rec.Events {
 		evs = append(evs, e)
 	}
-	if len(evs) != 2 || !strings.Contains(strings.Join(evs, "\n"), ReasonStaleCordonRemoved) {
-		t.Fatalf("events %v, want two %s", evs, ReasonStaleCordonRemoved)
+	if len(evs) != 2 || !strings.Contains(strings.Join(evs, "\n"), storagev1.ReasonStaleCordonRemoved) {
+		t.Fatalf("events %v, want two %s", evs, storagev1.ReasonStaleCordonRemoved)
 	}
 
 	// Node-seconds: 90 s later one node (the running migration's) is still

@@ -52,16 +52,16 @@ func TestDecisionChangesAreSaidOnceAndRateLimited(t *testing.T) {
 		ds   []tiering.VolumeDecision
 		want string
 	}{
-		{0, []tiering.VolumeDecision{stay("a", storagev1.ReasonBetweenWatermarks), stay("b", storagev1.ReasonAlreadyOnTarget)}, ""},
-		{time.Minute, []tiering.VolumeDecision{stay("a", storagev1.ReasonBetweenWatermarks), stay("b", storagev1.ReasonAlreadyOnTarget)}, ""},
+		{0, []tiering.VolumeDecision{stay("a", storagev1.ReasonBetweenWatermarks), stay("b", storagev1.ReasonAlreadyOnTargetTier)}, ""},
+		{time.Minute, []tiering.VolumeDecision{stay("a", storagev1.ReasonBetweenWatermarks), stay("b", storagev1.ReasonAlreadyOnTargetTier)}, ""},
 		// The sentence alone changed: no Event.
 		{2 * time.Minute, []tiering.VolumeDecision{func() tiering.VolumeDecision {
 			d := stay("a", storagev1.ReasonBetweenWatermarks)
 			d.Message = "other"
 			return d
 		}(),
-			stay("b", storagev1.ReasonAlreadyOnTarget)}, ""},
-		{3 * time.Minute, []tiering.VolumeDecision{moving("a", tiering.ActionWait, storagev1.TierSATA, storagev1.ReasonConcurrencyLimit), stay("b", storagev1.ReasonAlreadyOnTarget)},
+			stay("b", storagev1.ReasonAlreadyOnTargetTier)}, ""},
+		{3 * time.Minute, []tiering.VolumeDecision{moving("a", tiering.ActionWait, storagev1.TierSATA, storagev1.ReasonConcurrencyLimit), stay("b", storagev1.ReasonAlreadyOnTargetTier)},
 			"a: Stay (BetweenWatermarks) → Wait to SATA (ConcurrencyLimit)"},
 		// Within ten minutes of a's Event: a's next change waits; b's is said.
 		{5 * time.Minute, []tiering.VolumeDecision{stay("a", storagev1.ReasonCoolingDown), stay("b", storagev1.ReasonUnknownIOPS)},
@@ -71,7 +71,7 @@ func TestDecisionChangesAreSaidOnceAndRateLimited(t *testing.T) {
 		{13 * time.Minute, []tiering.VolumeDecision{stay("a", storagev1.ReasonCoolingDown), stay("b", storagev1.ReasonUnknownIOPS)},
 			"a: Wait to SATA (ConcurrencyLimit) → Stay (CoolingDown)"},
 		// b flaps and comes back within its interval: never said.
-		{14 * time.Minute, []tiering.VolumeDecision{stay("a", storagev1.ReasonCoolingDown), stay("b", storagev1.ReasonAlreadyOnTarget)}, ""},
+		{14 * time.Minute, []tiering.VolumeDecision{stay("a", storagev1.ReasonCoolingDown), stay("b", storagev1.ReasonAlreadyOnTargetTier)}, ""},
 		{15 * time.Minute, []tiering.VolumeDecision{stay("a", storagev1.ReasonCoolingDown), stay("b", storagev1.ReasonUnknownIOPS)}, ""},
 		{30 * time.Minute, []tiering.VolumeDecision{stay("a", storagev1.ReasonCoolingDown), stay("b", storagev1.ReasonUnknownIOPS)}, ""},
 	}
@@ -108,7 +108,7 @@ func TestDecisionChangesSaidElsewhereOrPolicyWideAreNotSaid(t *testing.T) {
 	// A volume first seen while its policy is not active: its first active decision is
 	// taken as it is.
 	at(5, stay("a", storagev1.ReasonMigrationInProgress), stay("b", storagev1.ReasonInvalidPin), stay("c", storagev1.ReasonPolicyNotActive))
-	if got := at(6, stay("a", storagev1.ReasonMigrationInProgress), stay("b", storagev1.ReasonInvalidPin), stay("c", storagev1.ReasonAlreadyOnTarget)); got != nil {
+	if got := at(6, stay("a", storagev1.ReasonMigrationInProgress), stay("b", storagev1.ReasonInvalidPin), stay("c", storagev1.ReasonAlreadyOnTargetTier)); got != nil {
 		t.Errorf("c's first active decision was said: %q", got)
 	}
 }

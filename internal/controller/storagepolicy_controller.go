@@ -504,9 +504,9 @@ func (r *StoragePolicyReconciler) startMigration(ctx context.Context, policy *st
 	case tm.Spec.DryRun:
 		verb = "Dry-run: would move"
 	}
-	r.Recorder.Eventf(policy, tm, corev1.EventTypeNormal, "MigrationPlanned", "Migrate", "%s volume %s from %s to %s: %s (TierMigration %s)", verb, m.VolumeID, m.From, m.To, m.Reason, tm.Name)
+	r.Recorder.Eventf(policy, tm, corev1.EventTypeNormal, storagev1.ReasonMigrationPlanned, "Migrate", "%s volume %s from %s to %s: %s (TierMigration %s)", verb, m.VolumeID, m.From, m.To, m.Reason, tm.Name)
 	if pvc != nil {
-		r.Recorder.Eventf(pvc, tm, corev1.EventTypeNormal, "MigrationPlanned", "Migrate", "%s this volume from %s to %s: %s (StoragePolicy %s, TierMigration %s)", verb, m.From, m.To, m.Reason, policy.Name, tm.Name)
+		r.Recorder.Eventf(pvc, tm, corev1.EventTypeNormal, storagev1.ReasonMigrationPlanned, "Migrate", "%s this volume from %s to %s: %s (StoragePolicy %s, TierMigration %s)", verb, m.From, m.To, m.Reason, policy.Name, tm.Name)
 	}
 	return true, nil
 }

@@ -254,9 +254,9 @@ func (r *TierMigrationReconciler) finalize(ctx context.Context, tm *storagev1.Ti
 		return ctrl.Result{}, err
 	}
 	if tm.Status.Phase.IsInFlight() {
-		migrationsEnded(tm, migration.OutcomeRolledBack).Inc()
+		migrationsEnded(tm, storagev1.OutcomeRolledBack).Inc()
 		if tm.Status.StartTime != nil {
-			MigrationDuration.WithLabelValues(migration.OutcomeRolledBack).Observe(r.Clock.Since(tm.Status.StartTime.Time).Seconds())
+			MigrationDuration.WithLabelValues(storagev1.OutcomeRolledBack).Observe(r.Clock.Since(tm.Status.StartTime.Time).Seconds())
 		}
 	}
 	r.backoff.Forget(tm.UID)

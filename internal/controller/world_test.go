@@ -4,7 +4,6 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -24,10 +23,6 @@ type (
 func testScheme(t *testing.T) *runtime.Scheme { return observertest.Scheme(t) }
 
 func volumeID(i int) string { return observertest.VolumeID(i) }
-
-func testPV(i int, storageClass string) *corev1.PersistentVolume {
-	return observertest.PV(i, storageClass)
-}
 
 func enabledPolicy(name, window string) *storagev1.StoragePolicy {
 	return observertest.EnabledPolicy(name, window)

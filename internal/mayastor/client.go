@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -15,6 +16,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // Defaults of Config.
@@ -181,25 +184,26 @@ func (c *Client) do(ctx context.Context, cl call) error {
 	if cl.method == http.MethodGet {
 		retries = c.maxRetries
 	}
+	next := c.backoff().DelayFunc()
 	for attempt := 0; ; attempt++ {
 		err := c.observedOnce(ctx, cl, payload)
 		if err == nil || attempt >= retries || !retryable(ctx, err) {
 			return err
 		}
-		if serr := c.sleep(ctx, c.backoff(attempt)); serr != nil {
+		if serr := c.sleep(ctx, fullJitter(next())); serr != nil {
 			return err
 		}
 	}
 }
 
-// backoff is exponential with full jitter: uniform in [0, min(max, base·2^attempt)].
-func (c *Client) backoff(attempt int) time.Duration {
-	d := c.maxDelay
-	if attempt < 30 {
-		if e := c.baseDelay << attempt; e > 0 && e < d {
-			d = e
-		}
-	}
+// backoff is the ceiling of each wait between retries: RetryBaseDelay, doubling, at most
+// RetryMaxDelay.
+func (c *Client) backoff() wait.Backoff {
+	return wait.Backoff{Duration: min(c.baseDelay, c.maxDelay), Factor: 2, Cap: c.maxDelay, Steps: math.MaxInt32}
+}
+
+// fullJitter is uniform in [0, d], so that clients retrying after the same failure spread out.
+func fullJitter(d time.Duration) time.Duration {
 	return time.Duration(rand.Int64N(int64(d) + 1))
 }
 
@@ -493,17 +497,6 @@ func (c *Client) DeletePoolReplica(ctx context.Context, poolID, replicaID string
 	})
 }
 
-// GetSpecs returns the core agent's specs (GET /v0/specs). Its replicas are
-// in the order of the core agent's replica map, which decides ties in the
-// removal ranking of a replica-count decrease.
-func (c *Client) GetSpecs(ctx context.Context) (*Specs, error) {
-	var s Specs
-	if err := c.do(ctx, call{op: "get specs", method: http.MethodGet, path: "/specs", out: &s}); err != nil {
-		return nil, err
-	}
-	return &s, nil
-}
-
 // ListReplicas returns every replica as io-engine reports it (GET /v0/replicas).
 func (c *Client) ListReplicas(ctx context.Context) ([]Replica, error) {
 	var replicas []Replica
@@ -517,25 +510,6 @@ func (c *Client) ListReplicas(ctx context.Context) ([]Replica, error) {
 func (c *Client) ListPools(ctx context.Context) ([]Pool, error) {
 	var pools []Pool
 	if err := c.do(ctx, call{op: "list pools", method: http.MethodGet, path: "/pools", out: &pools}); err != nil {
-		return nil, err
-	}
-	return pools, nil
-}
-
-// GetPool returns one pool.
-func (c *Client) GetPool(ctx context.Context, poolID string) (*Pool, error) {
-	var p Pool
-	if err := c.do(ctx, call{op: "get pool " + poolID, method: http.MethodGet, path: "/pools/" + esc(poolID), out: &p}); err != nil {
-		return nil, err
-	}
-	return &p, nil
-}
-
-// ListNodePools returns the pools of one node.
-func (c *Client) ListNodePools(ctx context.Context, nodeID string) ([]Pool, error) {
-	var pools []Pool
-	err := c.do(ctx, call{op: "list pools of node " + nodeID, method: http.MethodGet, path: "/nodes/" + esc(nodeID) + "/pools", out: &pools})
-	if err != nil {
 		return nil, err
 	}
 	return pools, nil

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"k8s.io/utils/ptr"
 )
 
 func newTestClient(t *testing.T, url string, cfg Config) *Client {
@@ -75,7 +77,7 @@ func TestListAllVolumesWalksPagesWithMaxEntries(t *testing.T) {
 
 func TestListAllVolumesStopsOnTokenThatDoesNotAdvance(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeJSONTest(w, 200, Volumes{Entries: []Volume{fixtureVolume(1, 1)}, NextToken: ptr[uint64](1)})
+		writeJSONTest(w, 200, Volumes{Entries: []Volume{fixtureVolume(1, 1)}, NextToken: ptr.To[uint64](1)})
 	}))
 	defer srv.Close()
 	c := newTestClient(t, srv.URL, Config{PageSize: 1})
@@ -133,7 +135,7 @@ func TestGetGivesUpAfterMaxRetries(t *testing.T) {
 	if calls.Load() != 3 {
 		t.Fatalf("calls %d, want 1 + 2 retries", calls.Load())
 	}
-	if !IsServerError(err) {
+	if ae, ok := AsAPIError(err); !ok || ae.StatusCode < 500 {
 		t.Fatalf("want a server error, got %v", err)
 	}
 }
@@ -172,8 +174,8 @@ func TestWritesAreNeverRetried(t *testing.T) {
 			var calls atomic.Int32
 			srv := errorServer(t, 503, `{"details":"busy","message":"","kind":"Unavailable"}`, &calls, 0)
 			defer srv.Close()
-			if err := write(c0(t, srv.URL)); !IsServerError(err) {
-				t.Fatalf("want the 503, got %v", err)
+			if ae, ok := AsAPIError(write(c0(t, srv.URL))); !ok || ae.StatusCode != 503 {
+				t.Fatalf("want the 503, got %+v", ae)
 			}
 			if calls.Load() != 1 {
 				t.Fatalf("write sent %d times", calls.Load())
@@ -264,7 +266,7 @@ func TestAPIErrorTextAndFields(t *testing.T) {
 		ae.Method != "PUT" || ae.Path != "/volumes/1234/replica_count/3" {
 		t.Fatalf("APIError fields: %+v", ae)
 	}
-	if !IsConflict(err) || IsNotFound(err) || !IsKind(err, ErrorKindAlreadyExists) {
+	if IsNotFound(err) || !IsKind(err, ErrorKindAlreadyExists) {
 		t.Fatal("helpers misclassify a 409 AlreadyExists")
 	}
 }
@@ -325,11 +327,15 @@ func TestEveryCallHasADeadline(t *testing.T) {
 
 func TestBackoffIsBoundedExponentialWithJitter(t *testing.T) {
 	c, _ := New(Config{BaseURL: "http://x", RetryBaseDelay: 100 * time.Millisecond, RetryMaxDelay: time.Second})
+	next := c.backoff().DelayFunc()
 	for attempt := 0; attempt < 40; attempt++ {
 		ceiling := min(time.Second, 100*time.Millisecond<<min(attempt, 20))
+		if step := next(); step != ceiling {
+			t.Fatalf("attempt %d: ceiling %v, want %v", attempt, step, ceiling)
+		}
 		seen := map[time.Duration]bool{}
 		for i := 0; i < 50; i++ {
-			d := c.backoff(attempt)
+			d := fullJitter(ceiling)
 			if d < 0 || d > ceiling {
 				t.Fatalf("attempt %d: backoff %v outside [0, %v]", attempt, d, ceiling)
 			}
@@ -337,6 +343,30 @@ func TestBackoffIsBoundedExponentialWithJitter(t *testing.T) {
 		}
 		if len(seen) < 10 {
 			t.Fatalf("attempt %d: backoff shows no jitter (%d distinct values)", attempt, len(seen))
+		}
+	}
+	// A base above the maximum starts at the maximum.
+	c, _ = New(Config{BaseURL: "http://x", RetryBaseDelay: time.Minute, RetryMaxDelay: time.Second})
+	if d := c.backoff().DelayFunc()(); d != time.Second {
+		t.Fatalf("first ceiling %v with base 1m and max 1s, want 1s", d)
+	}
+}
+
+// The delays a call sleeps are the jittered schedule: each within its attempt's ceiling.
+func TestRetriesSleepWithinTheSchedule(t *testing.T) {
+	var calls atomic.Int32
+	srv := errorServer(t, 503, `{"details":"busy","message":"","kind":"Unavailable"}`, &calls, 0)
+	defer srv.Close()
+	c := newTestClient(t, srv.URL, Config{MaxRetries: 6, RetryBaseDelay: 10 * time.Millisecond, RetryMaxDelay: 50 * time.Millisecond})
+	var delays []time.Duration
+	c.sleep = func(ctx context.Context, d time.Duration) error { delays = append(delays, d); return nil }
+	_, _ = c.GetVolume(context.Background(), "v1")
+	if len(delays) != 6 {
+		t.Fatalf("%d sleeps, want 6", len(delays))
+	}
+	for i, d := range delays {
+		if ceiling := min(50*time.Millisecond, 10*time.Millisecond<<i); d < 0 || d > ceiling {
+			t.Errorf("sleep %d: %v outside [0, %v]", i, d, ceiling)
 		}
 	}
 }
@@ -370,7 +400,7 @@ func TestClientCallsAgainstFixture(t *testing.T) {
 	if err != nil || v.Spec.NumReplicas != 2 {
 		t.Fatalf("set replica count: %v %+v", err, v)
 	}
-	v, err = c.PublishVolume(ctx, id, PublishVolumeBody{Node: "io-engine-2", Protocol: VolumeShareProtocolNvmf, Republish: ptr(true)})
+	v, err = c.PublishVolume(ctx, id, PublishVolumeBody{Node: "io-engine-2", Protocol: VolumeShareProtocolNvmf, Republish: ptr.To(true)})
 	if err != nil || v.Spec.Target == nil || v.Spec.Target.Node != "io-engine-2" {
 		t.Fatalf("republish: %v %+v", err, v.Spec.Target)
 	}
@@ -381,10 +411,6 @@ func TestClientCallsAgainstFixture(t *testing.T) {
 	n, err = c.UncordonNode(ctx, "io-engine-2", "couchestor-x")
 	if err != nil || n.Cordoned() {
 		t.Fatalf("uncordon: %v %+v", err, n)
-	}
-	pools, err := c.ListNodePools(ctx, "io-engine-3")
-	if err != nil || len(pools) != 1 || pools[0].ID != "pool-3" {
-		t.Fatalf("node pools: %v %+v", err, pools)
 	}
 	h, err := c.GetRebuildHistory(ctx, id)
 	if err != nil || len(h.Records) != 1 || h.Records[0].RebuildJobState != RebuildJobStateCompleted {

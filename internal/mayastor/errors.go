@@ -78,21 +78,8 @@ func IsNotFound(err error) bool {
 	return ok && (ae.StatusCode == http.StatusNotFound || ae.Body.Kind == ErrorKindNotFound)
 }
 
-// IsConflict reports whether err is a 409 or a Conflict/AlreadyExists answer.
-func IsConflict(err error) bool {
-	ae, ok := AsAPIError(err)
-	return ok && (ae.StatusCode == http.StatusConflict || ae.Body.Kind == ErrorKindConflict ||
-		ae.Body.Kind == ErrorKindAlreadyExists)
-}
-
 // IsKind reports whether err is an answer of the given Mayastor error kind.
 func IsKind(err error, kind ErrorKind) bool {
 	ae, ok := AsAPIError(err)
 	return ok && ae.Body.Kind == kind
-}
-
-// IsServerError reports whether err is a 5xx answer.
-func IsServerError(err error) bool {
-	ae, ok := AsAPIError(err)
-	return ok && ae.StatusCode >= 500
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"k8s.io/utils/ptr"
 )
 
 // fixtureServer is a small in-memory control plane answering spec-shaped
@@ -44,7 +46,7 @@ func fixtureVolume(i, replicas int) Volume {
 			Topology: &Topology{PoolTopology: &PoolTopology{Labelled: &LabelledTopology{
 				Inclusion: map[string]string{"openebs.io/created-by": "operator-diskpool"},
 			}}},
-			Policy: VolumePolicy{SelfHeal: true}, NumSnapshots: 0, MaxSnapshots: ptr[uint32](10),
+			Policy: VolumePolicy{SelfHeal: true}, NumSnapshots: 0, MaxSnapshots: ptr.To[uint32](10),
 		},
 		State: VolumeState{
 			Target: &Nexus{
@@ -121,7 +123,7 @@ func (f *fixtureServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		end := len(f.volumes)
 		if maxEntries > 0 && start+maxEntries < end {
 			end = start + maxEntries
-			page.NextToken = ptr(uint64(end))
+			page.NextToken = ptr.To(uint64(end))
 		}
 		if start < len(f.volumes) {
 			page.Entries = f.volumes[start:end]
@@ -228,5 +230,3 @@ func (f *fixtureServer) requests() []string {
 	defer f.mu.Unlock()
 	return append([]string(nil), f.reqs...)
 }
-
-func ptr[T any](v T) *T { return &v }

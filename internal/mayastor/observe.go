@@ -16,8 +16,8 @@ type RequestObserver interface {
 var Operations = []string{
 	"GET /volumes", "GET /volumes/{id}", "PUT /volumes/{id}/replica_count/{n}",
 	"PUT /volumes/{id}/target", "DELETE /volumes/{id}/target", "GET /volumes/{id}/rebuild-history",
-	"GET /specs", "GET /pools", "GET /pools/{id}", "GET /nodes", "GET /nodes/{id}",
-	"GET /nodes/{id}/pools", "PUT /nodes/{id}/cordon/{label}", "DELETE /nodes/{id}/cordon/{label}",
+	"GET /specs", "GET /pools", "GET /nodes", "GET /nodes/{id}",
+	"PUT /nodes/{id}/cordon/{label}", "DELETE /nodes/{id}/cordon/{label}",
 }
 
 // operation is a request's method and path template, e.g. "PUT /volumes/{id}/replica_count/{n}":

@@ -14,13 +14,13 @@ import (
 	"github.com/billyronks/couchestor/internal/sim"
 )
 
-// GetSpecs against the simulator returns the replicas in the core agent's
+// GetReplicaSpecs against the simulator returns the replicas in the core agent's
 // replica map order (GET /v0/specs walks the IndexMap,
 // control-plane/agents/src/bin/core/registry/service.rs:52-61 and
 // core/pool/specs.rs:265-271; append on create, core/pool/specs.rs:323-333;
 // swap_remove on destroy, core/pool/specs.rs:397-400), which is the order
 // that breaks removal ties.
-func TestGetSpecsReturnsTheReplicaMapOrder(t *testing.T) {
+func TestGetReplicaSpecsReturnsTheReplicaMapOrder(t *testing.T) {
 	const vol = "0c4f3a52-7d1e-4b6a-9a0e-0000000000a1"
 	const other = "0c4f3a52-7d1e-4b6a-9a0e-0000000000a2"
 	sc, err := sim.ParseScenario("specs.yaml", []byte(`
@@ -50,7 +50,7 @@ volumes:
 	}
 	ctx := context.Background()
 	ids := func() ([]string, *mayastor.Specs) {
-		specs, err := c.GetSpecs(ctx)
+		specs, err := c.GetReplicaSpecs(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -84,13 +84,13 @@ volumes:
 	if specs.Replicas[0].Share != mayastor.ProtocolNone || specs.Replicas[1].Share != mayastor.ProtocolNvmf {
 		t.Fatalf("shares %s, %s; want none (nexus-local), nvmf", specs.Replicas[0].Share, specs.Replicas[1].Share)
 	}
-	// GetReplicaOrder decodes only what the order needs and says the same.
+	// GetReplicaOrder says the same.
 	order, err := c.GetReplicaOrder(ctx, vol)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := mayastor.OrderOf(specs, vol); order.Len != want.Len || !maps.Equal(order.Index, want.Index) || !maps.Equal(order.Shared, want.Shared) {
-		t.Fatalf("GetReplicaOrder %+v, from the whole specs %+v", order, want)
+		t.Fatalf("GetReplicaOrder %+v, from the replica specs %+v", order, want)
 	}
 	if len(order.Index) != 2 || order.Index[before[0]] != 0 || order.Index[grown[3]] != 1 || order.Shared[before[0]] || !order.Shared[grown[3]] {
 		t.Fatalf("order of %s: %+v", vol, order)

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	clocktesting "k8s.io/utils/clock/testing"
+	"k8s.io/utils/ptr"
 
 	"github.com/billyronks/couchestor/internal/mayastor"
 	"github.com/billyronks/couchestor/internal/sim"
@@ -365,7 +366,7 @@ func TestWalkVolumeBriefsDecodesEdgeCases(t *testing.T) {
 // answer cut short). Where the full decode refuses an answer the brief decoder may accept it
 // only when the fields it reads are sound.
 func TestDecodeBriefPageAgreesWithFullDecode(t *testing.T) {
-	page := mayastor.Volumes{NextToken: ptrTo(uint64(3))}
+	page := mayastor.Volumes{NextToken: ptr.To(uint64(3))}
 	for i := range 3 {
 		v := benchVolume(i)
 		if i == 1 {
@@ -424,5 +425,3 @@ func TestDecodeBriefPageAgreesWithFullDecode(t *testing.T) {
 		t.Fatalf("too few cases: %d read alike, %d refused by both", agreed, refusedBoth)
 	}
 }
-
-func ptrTo[T any](v T) *T { return &v }

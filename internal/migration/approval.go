@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 )
@@ -17,8 +18,9 @@ import (
 const DefaultApprovalTimeout = 24 * time.Hour
 
 // OutcomeNotStarted is the outcome of a migration rejected or expired while waiting for
-// approval: it moved nothing and is counted in no storage_operator_migrations_total status.
-const OutcomeNotStarted = ""
+// approval (storagev1.OutcomeNotStarted): it is counted in no storage_operator_migrations_total
+// status.
+const OutcomeNotStarted = storagev1.OutcomeNotStarted
 
 // Approved reports whether tm carries the approved annotation (and not the rejected one, which
 // wins).
@@ -58,13 +60,13 @@ func approvalTimeout(tm *storagev1.TierMigration) (time.Duration, error) {
 func (m *Machine) awaitApproval(ctx context.Context, tm *storagev1.TierMigration) (Result, error) {
 	timeout, err := approvalTimeout(tm)
 	if err != nil {
-		return m.Refuse(ctx, tm, ReasonInvalidSpec, err.Error())
+		return m.Refuse(ctx, tm, storagev1.ReasonInvalidSpec, err.Error())
 	}
 	prev := tm.Status.DeepCopy()
 	now := m.Clock.Now()
 	st := &tm.Status
 	st.ObservedGeneration = tm.Generation
-	st.ApprovalExpires = timePtr(now.Add(timeout))
+	st.ApprovalExpires = ptr.To(metav1.NewTime(now.Add(timeout)))
 	msg := fmt.Sprintf("waiting for approval: annotate %s=\"true\" to let it start, %s=\"true\" to drop it; expires at %s",
 		storagev1.AnnotationApproved, storagev1.AnnotationRejected, st.ApprovalExpires.UTC().Format(time.RFC3339))
 	enterPhase(st, storagev1.PhaseWaitingApproval, msg, now)
@@ -106,13 +108,13 @@ func (m *Machine) Approval(ctx context.Context, tm *storagev1.TierMigration) (Re
 		// Written by an operator that did not record the expiry: count from the phase's start.
 		timeout, err := approvalTimeout(tm)
 		if err != nil {
-			return m.Refuse(ctx, tm, ReasonInvalidSpec, err.Error())
+			return m.Refuse(ctx, tm, storagev1.ReasonInvalidSpec, err.Error())
 		}
 		start := now
 		if n := len(tm.Status.Steps); n > 0 {
 			start = tm.Status.Steps[n-1].StartTime.Time
 		}
-		exp = timePtr(start.Add(timeout))
+		exp = ptr.To(metav1.NewTime(start.Add(timeout)))
 	}
 	if !now.Before(exp.Time) {
 		return m.end(ctx, tm, storagev1.PhaseFailed, storagev1.ReasonApprovalExpired,

@@ -38,7 +38,7 @@ func TestCordonThatMayLandLateIsCheckedEveryStepWithoutBlockingThePhase(t *testi
 		t.Fatalf("calls %v: want the recorded cordon checked, then the phase's step", h.s.calls)
 	}
 	for _, e := range h.events {
-		if e.Reason == ReasonCordonsReleased {
+		if e.Reason == storagev1.ReasonCordonsReleased {
 			t.Fatalf("event %+v although nothing was released", e)
 		}
 	}

@@ -8,47 +8,9 @@ import (
 	"slices"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 	"github.com/billyronks/couchestor/internal/mayastor"
 	"github.com/billyronks/couchestor/internal/mover"
-)
-
-// Outcomes of a migration, the values of storage_operator_migrations_total's status label.
-const (
-	OutcomeSucceeded  = "succeeded"
-	OutcomeFailed     = "failed"
-	OutcomeRolledBack = "rolled_back"
-	OutcomeDryRun     = "dry_run"
-)
-
-// Reasons the state machine gives in conditions and Events, besides the Mover's refusal reasons.
-const (
-	ReasonAccepted         = "Accepted"
-	ReasonWaitingForSlot   = "WaitingForSlot"
-	ReasonVolumeBusy       = "VolumeBusy"
-	ReasonPolicyNotFound   = "PolicyNotFound"
-	ReasonInvalidSpec      = "InvalidSpec"
-	ReasonTimeout          = "Timeout"
-	ReasonSyncFailed       = "SyncFailed"
-	ReasonRetrying         = "Retrying"
-	ReasonCordonsReleased  = "CordonsReleased"
-	ReasonMoved            = "Moved"
-	ReasonPreserved        = "Preserved"
-	ReasonDryRun           = "DryRun"
-	ReasonRolledBack       = "RolledBack"
-	ReasonExtraReplicaKept = "ExtraReplicaKept"
-	ReasonDeleted          = "Deleted"
-	// ReasonStorageRejected: Mayastor answered a step with an error retrying cannot fix (a 4xx
-	// other than 408, 409, 429); the detail is its answer.
-	ReasonStorageRejected = "StorageRejected"
-	// ReasonRollbackIncomplete: the roll-back could not bring the replica count back before
-	// its deadline; the message says what was left.
-	ReasonRollbackIncomplete = "RollbackIncomplete"
-	// ReasonPreservationMode: the replica a preservation-mode migration kept.
-	ReasonPreservationMode = "PreservationMode"
-	ReasonAlreadyOnTarget  = string(mover.ReasonAlreadyOnTarget)
 )
 
 // Limits bound how many migrations act at once.
@@ -89,7 +51,7 @@ func Admit(tm *storagev1.TierMigration, others []storagev1.TierMigration, dryRun
 			if inFlight {
 				what = "is in phase " + string(o.Status.Phase)
 			}
-			return Admission{Busy: true, Reason: ReasonVolumeBusy,
+			return Admission{Busy: true, Reason: storagev1.ReasonVolumeBusy,
 				Message: fmt.Sprintf("TierMigration %s of the same volume %s; only one migration of a volume may act at a time", o.Name, what)}
 		}
 		switch {
@@ -113,11 +75,11 @@ func Admit(tm *storagev1.TierMigration, others []storagev1.TierMigration, dryRun
 		return Admission{Start: true}
 	}
 	if lim.Global > 0 && global+olderGlobal >= lim.Global {
-		return Admission{Reason: ReasonWaitingForSlot, Message: fmt.Sprintf(
+		return Admission{Reason: storagev1.ReasonWaitingForSlot, Message: fmt.Sprintf(
 			"%d migrations in flight and %d older ones waiting, --max-concurrent-migrations is %d", global, olderGlobal, lim.Global)}
 	}
 	if lim.Policy > 0 && policy+olderPolicy >= lim.Policy {
-		return Admission{Reason: ReasonWaitingForSlot, Message: fmt.Sprintf(
+		return Admission{Reason: storagev1.ReasonWaitingForSlot, Message: fmt.Sprintf(
 			"%d migrations of policy %s in flight and %d older ones waiting, its maxConcurrentMigrations is %d",
 			policy, tm.Spec.PolicyName, olderPolicy, lim.Policy)}
 	}
@@ -175,7 +137,7 @@ func (e *persistError) Unwrap() error { return e.err }
 // covers 412 FailedPrecondition with its kinds (RestrictedReplicaCount,
 // SwitchoverNotAllowedWhenHAisDisabled, ReplicaChangeCount...: control-plane/agents/src/common/
 // errors.rs:982-987, 1072-1077; control-plane/stor-port/src/types/mod.rs:57-60, 117-120), 400 and
-// 404. It becomes a RefusalError with reason ReasonStorageRejected and the upstream answer as its
+// 404. It becomes a RefusalError with reason storagev1.ReasonStorageRejected and the upstream answer as its
 // detail, so the step ends instead of retrying for ever (an affinity-group volume below 2
 // replicas, or a republish with HA off, is refused the same way every time). 5xx (503 NotReady
 // while a target is being replaced, 507...), transport errors and anything else are transient.
@@ -192,7 +154,7 @@ func classify(volumeID string, err error) (errorKind, *mover.RefusalError) {
 		return errRefusal, re
 	}
 	if ae, ok := mayastor.AsAPIError(err); ok && permanentStatus(ae.StatusCode) {
-		return errRefusal, &mover.RefusalError{Reason: ReasonStorageRejected, VolumeID: volumeID, Detail: err.Error()}
+		return errRefusal, &mover.RefusalError{Reason: storagev1.ReasonStorageRejected, VolumeID: volumeID, Detail: err.Error()}
 	}
 	return errTransient, nil
 }
@@ -244,9 +206,4 @@ func refPools(rs []storagev1.ReplicaRef) []string {
 		}
 	}
 	return out
-}
-
-func timePtr(t time.Time) *metav1.Time {
-	mt := metav1.NewTime(t)
-	return &mt
 }

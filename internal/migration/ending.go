@@ -98,7 +98,7 @@ func (m *Machine) endKeeping(ctx context.Context, tm *storagev1.TierMigration, p
 		return res, err
 	}
 	if len(kept) > 0 {
-		res.event(corev1.EventTypeWarning, ReasonExtraReplicaKept, string(phase),
+		res.event(corev1.EventTypeWarning, storagev1.ReasonExtraReplicaKept, string(phase),
 			"Volume %s keeps %d replica(s) beyond its original %d: %v (%s)", tm.Spec.VolumeID, len(kept),
 			tm.Status.OriginalReplicaCount, keptIDs(kept), kept[0].Reason)
 	}
@@ -113,7 +113,7 @@ func (m *Machine) stop(ctx context.Context, tm *storagev1.TierMigration, s Stora
 	rep, repErr := inspect(ctx, s, plan)
 	kept := keptOf(plan, rep, repErr, reason)
 	msg := fmt.Sprintf("stopped: %s; %s; %s%s", detail, earlierRounds(tm.Status.Checkpoint), volumeLine(rep, repErr), keptLine(kept, rep, repErr))
-	return m.endKeeping(ctx, tm, storagev1.PhaseFailed, reason, msg, OutcomeFailed, kept)
+	return m.endKeeping(ctx, tm, storagev1.PhaseFailed, reason, msg, storagev1.OutcomeFailed, kept)
 }
 
 func keptIDs(ks []storagev1.KeptReplica) []string {
@@ -164,8 +164,8 @@ func (m *Machine) end(ctx context.Context, tm *storagev1.TierMigration, phase st
 		typ = corev1.EventTypeWarning
 	}
 	evReason := reason
-	if phase == storagev1.PhaseFailed && outcome == OutcomeRolledBack {
-		evReason = ReasonRolledBack
+	if phase == storagev1.PhaseFailed && outcome == storagev1.OutcomeRolledBack {
+		evReason = storagev1.ReasonRolledBack
 	}
 	res.event(typ, evReason, string(phase), "%s", msg)
 	res.Ended = &Ending{Outcome: outcome, Duration: now.Sub(tm.Status.StartTime.Time)}

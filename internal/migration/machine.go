@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 	"github.com/billyronks/couchestor/internal/mover"
@@ -42,7 +43,7 @@ type Event struct {
 
 // Ending is a migration that reached Completed or Failed in this step.
 type Ending struct {
-	Outcome  string // OutcomeSucceeded, OutcomeFailed, OutcomeRolledBack, OutcomeDryRun
+	Outcome  string // storagev1.OutcomeSucceeded, storagev1.OutcomeFailed, storagev1.OutcomeRolledBack, storagev1.OutcomeDryRun
 	Duration time.Duration
 }
 
@@ -107,13 +108,13 @@ func (m *Machine) Accept(ctx context.Context, tm *storagev1.TierMigration) (Resu
 	now := m.Clock.Now()
 	tm.Status.ObservedGeneration = tm.Generation
 	enterPhase(&tm.Status, storagev1.PhasePending, "accepted; waiting for a migration slot", now)
-	progressing(tm, ReasonAccepted, "waiting for a migration slot")
+	progressing(tm, storagev1.ReasonAccepted, "waiting for a migration slot")
 	var res Result
 	if err := m.write(ctx, tm, prev); err != nil {
 		return res, err
 	}
 	res.Continue = true
-	res.event(corev1.EventTypeNormal, ReasonAccepted, "Accept", "Move of volume %s to %s accepted", tm.Spec.VolumeID, tm.Spec.TargetTier)
+	res.event(corev1.EventTypeNormal, storagev1.ReasonAccepted, "Accept", "Move of volume %s to %s accepted", tm.Spec.VolumeID, tm.Spec.TargetTier)
 	return res, nil
 }
 
@@ -145,9 +146,9 @@ func (m *Machine) Start(ctx context.Context, tm *storagev1.TierMigration, p Star
 	prev := tm.Status.DeepCopy()
 	now := m.Clock.Now()
 	st := &tm.Status
-	st.StartTime = timePtr(now)
+	st.StartTime = ptr.To(metav1.NewTime(now))
 	st.Timeout = &metav1.Duration{Duration: p.Timeout}
-	st.Deadline = timePtr(RoundDeadline(now, p.Timeout, 0, 0, 0))
+	st.Deadline = ptr.To(metav1.NewTime(RoundDeadline(now, p.Timeout, 0, 0, 0)))
 	st.DryRun, st.PreservationMode = p.DryRun, p.PreservationMode
 	mode := ""
 	if p.DryRun {
@@ -163,13 +164,13 @@ func (m *Machine) Start(ctx context.Context, tm *storagev1.TierMigration, p Star
 		return res, err
 	}
 	res.Continue = true
-	res.event(corev1.EventTypeNormal, "Started", "Analyze", "Migration of volume %s to %s started%s", tm.Spec.VolumeID, tm.Spec.TargetTier, mode)
+	res.event(corev1.EventTypeNormal, storagev1.ReasonStarted, "Analyze", "Migration of volume %s to %s started%s", tm.Spec.VolumeID, tm.Spec.TargetTier, mode)
 	return res, nil
 }
 
 // Refuse ends a migration that never started (VolumeBusy, PolicyNotFound, InvalidSpec).
 func (m *Machine) Refuse(ctx context.Context, tm *storagev1.TierMigration, reason, msg string) (Result, error) {
-	return m.end(ctx, tm, storagev1.PhaseFailed, reason, msg, OutcomeFailed)
+	return m.end(ctx, tm, storagev1.PhaseFailed, reason, msg, storagev1.OutcomeFailed)
 }
 
 // transition moves tm to the next in-flight phase.
@@ -197,11 +198,11 @@ func (m *Machine) retry(ctx context.Context, tm *storagev1.TierMigration, err er
 	if !setStepMessage(&tm.Status, msg) {
 		return res, nil
 	}
-	progressing(tm, ReasonRetrying, msg)
+	progressing(tm, storagev1.ReasonRetrying, msg)
 	if werr := m.write(ctx, tm, prev); werr != nil {
 		return Result{}, werr
 	}
-	res.event(corev1.EventTypeWarning, "StorageUnavailable", string(tm.Status.Phase), "%s", msg)
+	res.event(corev1.EventTypeWarning, storagev1.ReasonStorageUnavailable, string(tm.Status.Phase), "%s", msg)
 	return res, nil
 }
 
@@ -232,7 +233,7 @@ func (m *Machine) Step(ctx context.Context, tm *storagev1.TierMigration, in Step
 		}
 		if n := len(plan.Cordons) - len(released.Cordons); n > 0 {
 			res := Result{Continue: true}
-			res.event(corev1.EventTypeNormal, ReasonCordonsReleased, "Resume", "Released %d node cordon(s) left by an interrupted step", n)
+			res.event(corev1.EventTypeNormal, storagev1.ReasonCordonsReleased, "Resume", "Released %d node cordon(s) left by an interrupted step", n)
 			return res, nil
 		}
 		// Nothing released: what is left is absent and may land late; the phase goes on.
@@ -254,25 +255,25 @@ func (m *Machine) Step(ctx context.Context, tm *storagev1.TierMigration, in Step
 
 func (m *Machine) analyze(ctx context.Context, tm *storagev1.TierMigration, in StepInput) (Result, error) {
 	if in.PoolsReason != "" {
-		return m.end(ctx, tm, storagev1.PhaseFailed, in.PoolsReason, in.PoolsMessage, OutcomeFailed)
+		return m.end(ctx, tm, storagev1.PhaseFailed, in.PoolsReason, in.PoolsMessage, storagev1.OutcomeFailed)
 	}
 	plan, err := in.Storage.Analyze(ctx, MigrationIDFor(tm), tm.Spec.VolumeID, in.TargetPools, in.SourcePools)
 	kind, refusal := classify(tm.Spec.VolumeID, err)
 	switch kind {
 	case errRefusal:
 		if refusal.Reason == mover.ReasonAlreadyOnTarget {
-			return m.end(ctx, tm, storagev1.PhaseCompleted, ReasonAlreadyOnTarget,
-				fmt.Sprintf("nothing to do: volume %s is already on %s (%s)", tm.Spec.VolumeID, tm.Spec.TargetTier, refusal.Detail), OutcomeSucceeded)
+			return m.end(ctx, tm, storagev1.PhaseCompleted, storagev1.ReasonAlreadyOnTargetTier,
+				fmt.Sprintf("nothing to do: volume %s is already on %s (%s)", tm.Spec.VolumeID, tm.Spec.TargetTier, refusal.Detail), storagev1.OutcomeSucceeded)
 		}
-		outcome := OutcomeFailed
+		outcome := storagev1.OutcomeFailed
 		if tm.Status.DryRun {
-			outcome = OutcomeDryRun
+			outcome = storagev1.OutcomeDryRun
 		}
 		return m.end(ctx, tm, storagev1.PhaseFailed, string(refusal.Reason), refusal.Error(), outcome)
 	case errPersist, errTransient:
 		if pastDeadline(&tm.Status, m.Clock.Now()) {
-			return m.end(ctx, tm, storagev1.PhaseFailed, ReasonTimeout,
-				fmt.Sprintf("the volume could not be analysed before the deadline: %v", err), OutcomeFailed)
+			return m.end(ctx, tm, storagev1.PhaseFailed, storagev1.ReasonTimeout,
+				fmt.Sprintf("the volume could not be analysed before the deadline: %v", err), storagev1.OutcomeFailed)
 		}
 		return m.storageError(ctx, tm, kind, err)
 	}
@@ -287,7 +288,7 @@ func (m *Machine) analyze(ctx context.Context, tm *storagev1.TierMigration, in S
 		what += ", keeping the source replicas (preservation mode)"
 	}
 	if tm.Status.DryRun {
-		res, err := m.end(ctx, tm, storagev1.PhaseCompleted, ReasonDryRun, "dry run: would "+what+"; nothing was changed", OutcomeDryRun)
+		res, err := m.end(ctx, tm, storagev1.PhaseCompleted, storagev1.ReasonDryRun, "dry run: would "+what+"; nothing was changed", storagev1.OutcomeDryRun)
 		if err != nil {
 			tm.Status = *prev
 		}
@@ -298,7 +299,7 @@ func (m *Machine) analyze(ctx context.Context, tm *storagev1.TierMigration, in S
 
 func (m *Machine) scaleUp(ctx context.Context, tm *storagev1.TierMigration, s Storage) (Result, error) {
 	if pastDeadline(&tm.Status, m.Clock.Now()) {
-		return m.rollBack(ctx, tm, ReasonTimeout, fmt.Sprintf("the deadline %s passed before the new replica was in sync", tm.Status.Deadline.UTC().Format(time.RFC3339)))
+		return m.rollBack(ctx, tm, storagev1.ReasonTimeout, fmt.Sprintf("the deadline %s passed before the new replica was in sync", tm.Status.Deadline.UTC().Format(time.RFC3339)))
 	}
 	plan, err := s.ScaleUp(ctx, PlanFromCheckpoint(tm.Status.Checkpoint), m.journal(tm))
 	kind, refusal := classify(tm.Spec.VolumeID, err)
@@ -348,13 +349,13 @@ func (m *Machine) waitSync(ctx context.Context, tm *storagev1.TierMigration, s S
 		return m.rollBack(ctx, tm, string(refusal.Reason), refusal.Error())
 	case kind != errNone:
 		if m.pastPhaseDeadline(&tm.Status, now) {
-			return m.rollBack(ctx, tm, ReasonTimeout, fmt.Sprintf("the deadline passed while the rebuild could not be observed: %v", err))
+			return m.rollBack(ctx, tm, storagev1.ReasonTimeout, fmt.Sprintf("the deadline passed while the rebuild could not be observed: %v", err))
 		}
 		return m.storageError(ctx, tm, kind, err)
 	}
 	switch {
 	case sync.Failed != "":
-		return m.rollBack(ctx, tm, ReasonSyncFailed, sync.Failed)
+		return m.rollBack(ctx, tm, storagev1.ReasonSyncFailed, sync.Failed)
 	case sync.Done:
 		// A rebuilt replica goes on to ScalingDown even at the deadline: finishing the round
 		// is one decrease, and ScalingDown has its own deadline (phaseDeadline).
@@ -376,7 +377,7 @@ func (m *Machine) waitSync(ctx context.Context, tm *storagev1.TierMigration, s S
 		}
 		return res, err
 	case m.pastPhaseDeadline(&tm.Status, now):
-		return m.rollBack(ctx, tm, ReasonTimeout, fmt.Sprintf("the new replica %s was not in sync by the deadline %s (%d%%: %s)",
+		return m.rollBack(ctx, tm, storagev1.ReasonTimeout, fmt.Sprintf("the new replica %s was not in sync by the deadline %s (%d%%: %s)",
 			cp.NewReplica.ID, tm.Status.Deadline.UTC().Format(time.RFC3339), sync.Progress, sync.Waiting))
 	}
 	prev := tm.Status.DeepCopy()
@@ -407,7 +408,7 @@ func (m *Machine) scaleDown(ctx context.Context, tm *storagev1.TierMigration, s 
 			return m.rollBack(ctx, tm, string(refusal.Reason), refusal.Error())
 		case kind != errNone:
 			if kind == errTransient && m.pastPhaseDeadline(&tm.Status, now) {
-				return m.stop(ctx, tm, s, ReasonTimeout, fmt.Sprintf("the new replica could not be kept before the deadline %s: %v",
+				return m.stop(ctx, tm, s, storagev1.ReasonTimeout, fmt.Sprintf("the new replica could not be kept before the deadline %s: %v",
 					m.phaseDeadline(&tm.Status).UTC().Format(time.RFC3339), err))
 			}
 			return m.storageError(ctx, tm, kind, err)
@@ -418,12 +419,12 @@ func (m *Machine) scaleDown(ctx context.Context, tm *storagev1.TierMigration, s 
 		var kept []storagev1.KeptReplica
 		if n := len(plan.MovedReplicas); n > 0 {
 			r := plan.MovedReplicas[n-1]
-			kept = []storagev1.KeptReplica{{ID: r.ID, Node: r.Node, Pool: r.Pool, Reason: ReasonPreservationMode}}
+			kept = []storagev1.KeptReplica{{ID: r.ID, Node: r.Node, Pool: r.Pool, Reason: storagev1.ReasonPreservationMode}}
 		}
-		res, err := m.endKeeping(ctx, tm, storagev1.PhaseCompleted, ReasonPreserved, fmt.Sprintf(
+		res, err := m.endKeeping(ctx, tm, storagev1.PhaseCompleted, storagev1.ReasonPreserved, fmt.Sprintf(
 			"volume %s has replica(s) %v on %s and keeps source replica(s) %v (preservation mode): %d replicas",
 			tm.Spec.VolumeID, refIDs(tm.Status.Checkpoint.MovedReplicas), tm.Spec.TargetTier,
-			refIDs(tm.Status.Checkpoint.PreservedSourceReplicas), plan.Replicas), OutcomeSucceeded, kept)
+			refIDs(tm.Status.Checkpoint.PreservedSourceReplicas), plan.Replicas), storagev1.OutcomeSucceeded, kept)
 		if err != nil {
 			tm.Status = *prev
 		}
@@ -441,7 +442,7 @@ func (m *Machine) scaleDown(ctx context.Context, tm *storagev1.TierMigration, s 
 		switch refusal.Reason {
 		case mover.ReasonNotSynced:
 			if m.pastPhaseDeadline(&tm.Status, now) {
-				return m.stop(ctx, tm, s, ReasonTimeout, fmt.Sprintf("the volume was not ready for the decrease by %s: %s",
+				return m.stop(ctx, tm, s, storagev1.ReasonTimeout, fmt.Sprintf("the volume was not ready for the decrease by %s: %s",
 					m.phaseDeadline(&tm.Status).UTC().Format(time.RFC3339), refusal.Detail))
 			}
 			return m.backToWaitSync(ctx, tm, refusal.Detail)
@@ -455,7 +456,7 @@ func (m *Machine) scaleDown(ctx context.Context, tm *storagev1.TierMigration, s 
 	}
 	if kind != errNone {
 		if kind == errTransient && m.pastPhaseDeadline(&tm.Status, now) {
-			return m.stop(ctx, tm, s, ReasonTimeout, fmt.Sprintf("the decrease did not go through before %s: %v",
+			return m.stop(ctx, tm, s, storagev1.ReasonTimeout, fmt.Sprintf("the decrease did not go through before %s: %v",
 				m.phaseDeadline(&tm.Status).UTC().Format(time.RFC3339), err))
 		}
 		return m.storageError(ctx, tm, kind, err)
@@ -466,10 +467,10 @@ func (m *Machine) scaleDown(ctx context.Context, tm *storagev1.TierMigration, s 
 	var res Result
 	if sd.Complete {
 		rep, repErr := inspect(ctx, s, plan)
-		res, err = m.end(ctx, tm, storagev1.PhaseCompleted, ReasonMoved, fmt.Sprintf(
+		res, err = m.end(ctx, tm, storagev1.PhaseCompleted, storagev1.ReasonMoved, fmt.Sprintf(
 			"volume %s moved to %s: replica(s) %v replaced %v; %s",
 			tm.Spec.VolumeID, tm.Spec.TargetTier, refIDs(tm.Status.Checkpoint.MovedReplicas), refIDs(tm.Status.Checkpoint.RemovedSourceReplicas),
-			volumeLine(rep, repErr)), OutcomeSucceeded)
+			volumeLine(rep, repErr)), storagev1.OutcomeSucceeded)
 	} else {
 		what := fmt.Sprintf("removed source replica %s", sd.Removed.ID)
 		if !sd.SourceRemoved {
@@ -493,7 +494,7 @@ func (m *Machine) nextRound(ctx context.Context, tm *storagev1.TierMigration, ms
 	if st.Checkpoint != nil {
 		size = st.Checkpoint.VolumeSize
 	}
-	st.Deadline = timePtr(RoundDeadline(now, timeoutOf(st), size, st.RebuiltBytes, st.RebuildSeconds))
+	st.Deadline = ptr.To(metav1.NewTime(RoundDeadline(now, timeoutOf(st), size, st.RebuiltBytes, st.RebuildSeconds)))
 	res, err := m.transition(ctx, tm, storagev1.PhaseScalingUp, fmt.Sprintf("%s; round deadline %s", msg, st.Deadline.UTC().Format(time.RFC3339)))
 	if err != nil {
 		st.Deadline = prevDeadline

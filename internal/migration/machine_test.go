@@ -393,7 +393,7 @@ func TestHappyPathWalksEveryPhase(t *testing.T) {
 	h.clk.Step(time.Second)
 	h.step()
 	h.expectPhase(storagev1.PhaseCompleted)
-	h.expectEnding(OutcomeSucceeded)
+	h.expectEnding(storagev1.OutcomeSucceeded)
 	if h.endings[0].Duration != 4*time.Second {
 		t.Fatalf("duration %v", h.endings[0].Duration)
 	}
@@ -412,13 +412,13 @@ func TestHappyPathWalksEveryPhase(t *testing.T) {
 	if !slices.Equal(phases, want) {
 		t.Fatalf("steps %v, want %v", phases, want)
 	}
-	if c := h.condition(storagev1.MigrationConditionSucceeded); c == nil || c.Status != metav1.ConditionTrue || c.Reason != ReasonMoved {
+	if c := h.condition(storagev1.MigrationConditionSucceeded); c == nil || c.Status != metav1.ConditionTrue || c.Reason != storagev1.ReasonMoved {
 		t.Fatalf("succeeded condition %+v", c)
 	}
 	if c := h.condition(storagev1.MigrationConditionProgressing); c == nil || c.Status != metav1.ConditionFalse {
 		t.Fatalf("progressing condition %+v", c)
 	}
-	for _, r := range []string{"Started", "ScalingUp", "WaitingSync", "ScalingDown", ReasonMoved} {
+	for _, r := range []string{"Started", "ScalingUp", "WaitingSync", "ScalingDown", storagev1.ReasonMoved} {
 		h.expectEvent(r)
 	}
 }
@@ -500,22 +500,22 @@ func TestTimeoutWhileSyncingRollsBack(t *testing.T) {
 	h.clk.Step(5 * time.Minute)
 	h.step()
 	h.expectPhase(storagev1.PhaseRollingBack)
-	if c := h.condition(storagev1.MigrationConditionSucceeded); c == nil || c.Status != metav1.ConditionFalse || c.Reason != ReasonTimeout {
+	if c := h.condition(storagev1.MigrationConditionSucceeded); c == nil || c.Status != metav1.ConditionFalse || c.Reason != storagev1.ReasonTimeout {
 		t.Fatalf("succeeded condition during roll-back %+v", c)
 	}
 	h.step()
 	h.expectPhase(storagev1.PhaseFailed)
-	h.expectEnding(OutcomeRolledBack)
+	h.expectEnding(storagev1.OutcomeRolledBack)
 	if !slices.Contains(h.s.calls, "Abort") || slices.Contains(h.s.calls, "ScaleDown") {
 		t.Fatalf("calls %v: want Abort and no ScaleDown", h.s.calls)
 	}
-	if c := h.condition(storagev1.MigrationConditionSucceeded); c == nil || c.Reason != ReasonTimeout {
+	if c := h.condition(storagev1.MigrationConditionSucceeded); c == nil || c.Reason != storagev1.ReasonTimeout {
 		t.Fatalf("the failure should keep its reason Timeout: %+v", c)
 	}
 	if !strings.Contains(h.tm.Status.Error, "Timeout") {
 		t.Fatalf("error %q", h.tm.Status.Error)
 	}
-	h.expectEvent(ReasonRolledBack)
+	h.expectEvent(storagev1.ReasonRolledBack)
 }
 
 func TestTimeoutBeforeScaleUpRollsBack(t *testing.T) {
@@ -542,7 +542,7 @@ func TestTimeoutDoesNotInterruptScaleDown(t *testing.T) {
 	h.clk.Step(time.Hour)
 	h.step()
 	h.expectPhase(storagev1.PhaseCompleted)
-	h.expectEnding(OutcomeSucceeded)
+	h.expectEnding(storagev1.OutcomeSucceeded)
 }
 
 func TestRebuildFailureRollsBack(t *testing.T) {
@@ -555,8 +555,8 @@ func TestRebuildFailureRollsBack(t *testing.T) {
 	h.expectPhase(storagev1.PhaseRollingBack)
 	h.step()
 	h.expectPhase(storagev1.PhaseFailed)
-	h.expectEnding(OutcomeRolledBack)
-	if c := h.condition(storagev1.MigrationConditionSucceeded); c.Reason != ReasonSyncFailed || !strings.Contains(c.Message, "faulted") {
+	h.expectEnding(storagev1.OutcomeRolledBack)
+	if c := h.condition(storagev1.MigrationConditionSucceeded); c.Reason != storagev1.ReasonSyncFailed || !strings.Contains(c.Message, "faulted") {
 		t.Fatalf("condition %+v", c)
 	}
 }
@@ -567,7 +567,7 @@ func TestAnalyzeRefusalFailsWithoutWriting(t *testing.T) {
 	h.s.analyzeErr = &mover.RefusalError{Reason: mover.ReasonNexusLocalSource, VolumeID: volID, Detail: "republishing is not allowed"}
 	h.step()
 	h.expectPhase(storagev1.PhaseFailed)
-	h.expectEnding(OutcomeFailed)
+	h.expectEnding(storagev1.OutcomeFailed)
 	c := h.condition(storagev1.MigrationConditionSucceeded)
 	if c == nil || c.Reason != string(mover.ReasonNexusLocalSource) || !strings.Contains(c.Message, "republishing is not allowed") {
 		t.Fatalf("condition %+v", c)
@@ -584,8 +584,8 @@ func TestAlreadyOnTargetCompletes(t *testing.T) {
 	h.s.analyzeErr = &mover.RefusalError{Reason: mover.ReasonAlreadyOnTarget, VolumeID: volID, Detail: "all 1 replicas are on pools matching tier=hot"}
 	h.step()
 	h.expectPhase(storagev1.PhaseCompleted)
-	h.expectEnding(OutcomeSucceeded)
-	if c := h.condition(storagev1.MigrationConditionSucceeded); c.Reason != ReasonAlreadyOnTarget || !strings.Contains(c.Message, "already on NVMe") {
+	h.expectEnding(storagev1.OutcomeSucceeded)
+	if c := h.condition(storagev1.MigrationConditionSucceeded); c.Reason != storagev1.ReasonAlreadyOnTargetTier || !strings.Contains(c.Message, "already on NVMe") {
 		t.Fatalf("condition %+v", c)
 	}
 }
@@ -603,7 +603,7 @@ func TestTransientErrorStaysInPhaseAndRetries(t *testing.T) {
 	if msg := h.tm.Status.Steps[len(h.tm.Status.Steps)-1].Message; !strings.Contains(msg, "connection refused") {
 		t.Fatalf("step message %q", msg)
 	}
-	if c := h.condition(storagev1.MigrationConditionProgressing); c.Reason != ReasonRetrying {
+	if c := h.condition(storagev1.MigrationConditionProgressing); c.Reason != storagev1.ReasonRetrying {
 		t.Fatalf("progressing %+v", c)
 	}
 	writes := len(h.stored)
@@ -641,12 +641,12 @@ func TestDryRunMakesNoWrite(t *testing.T) {
 	h.start(StartParams{DryRun: true})
 	h.step()
 	h.expectPhase(storagev1.PhaseCompleted)
-	h.expectEnding(OutcomeDryRun)
+	h.expectEnding(storagev1.OutcomeDryRun)
 	if h.s.writes != 0 || !slices.Equal(h.s.calls, []string{"Analyze"}) {
 		t.Fatalf("dry run called %v with %d writes", h.s.calls, h.s.writes)
 	}
 	c := h.condition(storagev1.MigrationConditionSucceeded)
-	if c.Reason != ReasonDryRun || !strings.Contains(c.Message, "would move 1 replica(s) [src]") || !strings.Contains(c.Message, "pool-nvme-2") {
+	if c.Reason != storagev1.ReasonDryRun || !strings.Contains(c.Message, "would move 1 replica(s) [src]") || !strings.Contains(c.Message, "pool-nvme-2") {
 		t.Fatalf("condition %+v", c)
 	}
 }
@@ -656,7 +656,7 @@ func TestPreservationKeepsTheSource(t *testing.T) {
 	h.start(StartParams{PreservationMode: true})
 	h.run()
 	h.expectPhase(storagev1.PhaseCompleted)
-	h.expectEnding(OutcomeSucceeded)
+	h.expectEnding(storagev1.OutcomeSucceeded)
 	if slices.Contains(h.s.calls, "ScaleDown") || !slices.Contains(h.s.calls, "Preserve") {
 		t.Fatalf("calls %v", h.s.calls)
 	}
@@ -664,7 +664,7 @@ func TestPreservationKeepsTheSource(t *testing.T) {
 	if len(cp.PreservedSourceReplicas) != 1 || cp.Replicas != 2 || !slices.Equal(h.tm.Status.SourceReplicas, []string{"src"}) {
 		t.Fatalf("checkpoint %+v", cp)
 	}
-	if c := h.condition(storagev1.MigrationConditionSucceeded); c.Reason != ReasonPreserved {
+	if c := h.condition(storagev1.MigrationConditionSucceeded); c.Reason != storagev1.ReasonPreserved {
 		t.Fatalf("condition %+v", c)
 	}
 }
@@ -677,8 +677,8 @@ func TestAbortThatWouldRiskASourceKeepsTheExtraReplica(t *testing.T) {
 	h.s.newPresent = true // Inspect: the new replica is there, and every replica healthy
 	h.run()
 	h.expectPhase(storagev1.PhaseFailed)
-	h.expectEnding(OutcomeRolledBack)
-	h.expectEvent(ReasonExtraReplicaKept)
+	h.expectEnding(storagev1.OutcomeRolledBack)
+	h.expectEvent(storagev1.ReasonExtraReplicaKept)
 }
 
 func TestExcessReplicaPendingRetriesAbort(t *testing.T) {
@@ -712,7 +712,7 @@ func TestRecordedCordonsAreReleasedFirst(t *testing.T) {
 	if n := len(h.stored); len(h.stored[n-1].Checkpoint.Cordons) != 0 || len(h.stored[n-1].Cordons) != 0 {
 		t.Fatal("released cordons not recorded")
 	}
-	h.expectEvent(ReasonCordonsReleased)
+	h.expectEvent(storagev1.ReasonCordonsReleased)
 
 	// A release that fails keeps them recorded and retries.
 	h.tm.Status.Checkpoint.Cordons = []storagev1.NodeCordon{{Node: "n3", Label: "couchestor-migration-tm-1"}}
@@ -738,7 +738,7 @@ func TestUnwindAbortsAnInFlightMigration(t *testing.T) {
 	if !slices.Contains(h.s.calls, "Abort") || h.tm.Status.Checkpoint.NewReplica != nil {
 		t.Fatalf("calls %v, checkpoint %+v", h.s.calls, h.tm.Status.Checkpoint)
 	}
-	if len(res.Events) == 0 || res.Events[0].Reason != ReasonDeleted {
+	if len(res.Events) == 0 || res.Events[0].Reason != storagev1.ReasonDeleted {
 		t.Fatalf("events %+v", res.Events)
 	}
 

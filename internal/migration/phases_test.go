@@ -8,6 +8,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 	"github.com/billyronks/couchestor/internal/mayastor"
@@ -16,10 +17,6 @@ import (
 
 // Rules of the migration phases. These are CoucheStor's own rules, not upstream's; where a test
 // leans on an upstream answer it names it.
-
-func lastMessage(tm *storagev1.TierMigration) string {
-	return tm.Status.Steps[len(tm.Status.Steps)-1].Message
-}
 
 // Round 1's deadline is the timeout; a later round's grows with the volume size over the
 // rebuild rate observed.
@@ -92,14 +89,14 @@ func TestScalingDownEndsAtItsDeadline(t *testing.T) {
 	if end := h.tm.Status.CompletionTime.Time; end.After(h.tm.Status.Deadline.Add(10 * time.Second)) {
 		t.Fatalf("ended at %v, deadline %v", end, h.tm.Status.Deadline)
 	}
-	if c := h.condition(storagev1.MigrationConditionSucceeded); c.Reason != ReasonTimeout {
+	if c := h.condition(storagev1.MigrationConditionSucceeded); c.Reason != storagev1.ReasonTimeout {
 		t.Fatalf("condition %+v", c)
 	}
 	kept := h.tm.Status.KeptReplicas
-	if len(kept) != 1 || kept[0].ID != "new" || kept[0].Reason != ReasonTimeout {
+	if len(kept) != 1 || kept[0].ID != "new" || kept[0].Reason != storagev1.ReasonTimeout {
 		t.Fatalf("kept replicas %+v", kept)
 	}
-	h.expectEvent(ReasonExtraReplicaKept)
+	h.expectEvent(storagev1.ReasonExtraReplicaKept)
 	if msg := h.condition(storagev1.MigrationConditionSucceeded).Message; !strings.Contains(msg, "2 healthy of 2 replicas") || !strings.Contains(msg, "replica new") {
 		t.Fatalf("final message does not say what the volume holds: %s", msg)
 	}
@@ -118,7 +115,7 @@ func TestClassifyPermanentAnswers(t *testing.T) {
 		if kind != want {
 			t.Errorf("%d: kind %v, want %v", code, kind, want)
 		}
-		if kind == errRefusal && (ref == nil || ref.Reason != ReasonStorageRejected) {
+		if kind == errRefusal && (ref == nil || ref.Reason != storagev1.ReasonStorageRejected) {
 			t.Errorf("%d: refusal %+v", code, ref)
 		}
 	}
@@ -144,7 +141,7 @@ func TestPermanentAnswerInScaleDownEndsWithUpstreamMessage(t *testing.T) {
 		t.Fatalf("a 412 must end the migration, got %+v", res)
 	}
 	h.expectPhase(storagev1.PhaseFailed)
-	if c := h.condition(storagev1.MigrationConditionSucceeded); c.Reason != ReasonStorageRejected || !strings.Contains(c.Message, "RestrictedReplicaCount") {
+	if c := h.condition(storagev1.MigrationConditionSucceeded); c.Reason != storagev1.ReasonStorageRejected || !strings.Contains(c.Message, "RestrictedReplicaCount") {
 		t.Fatalf("condition %+v", c)
 	}
 	if len(h.tm.Status.KeptReplicas) != 1 {
@@ -165,7 +162,7 @@ func TestRollbackRetriesUntilTheFaultClears(t *testing.T) {
 	}
 	h.run()
 	h.expectPhase(storagev1.PhaseFailed)
-	h.expectEnding(OutcomeRolledBack)
+	h.expectEnding(storagev1.OutcomeRolledBack)
 	aborts := 0
 	for _, c := range h.s.calls {
 		if c == "Abort" {
@@ -203,17 +200,17 @@ func TestRollbackGivesUpAtItsDeadline(t *testing.T) {
 	if d := h.tm.Status.CompletionTime.Sub(rbStart); d < 5*time.Minute || d > 5*time.Minute+15*time.Second {
 		t.Fatalf("roll-back ended %v after it began, want its 5m window (+ one poll)", d)
 	}
-	if c := h.condition(storagev1.MigrationConditionSucceeded); c.Reason != ReasonRollbackIncomplete {
+	if c := h.condition(storagev1.MigrationConditionSucceeded); c.Reason != storagev1.ReasonRollbackIncomplete {
 		t.Fatalf("condition %+v", c)
 	}
 	msg := h.condition(storagev1.MigrationConditionSucceeded).Message
 	if !strings.Contains(msg, "1 healthy of 2 replicas (num_replicas 2)") || !strings.Contains(msg, "replica new on pool pool-nvme-2 (not healthy yet)") {
 		t.Fatalf("message does not say what was left: %s", msg)
 	}
-	if k := h.tm.Status.KeptReplicas; len(k) != 1 || k[0].ID != "new" || k[0].Reason != ReasonRollbackIncomplete {
+	if k := h.tm.Status.KeptReplicas; len(k) != 1 || k[0].ID != "new" || k[0].Reason != storagev1.ReasonRollbackIncomplete {
 		t.Fatalf("kept %+v", k)
 	}
-	h.expectEvent(ReasonExtraReplicaKept)
+	h.expectEvent(storagev1.ReasonExtraReplicaKept)
 }
 
 // A count changed by someone else during WaitingSync ends the move with a message naming the
@@ -274,10 +271,10 @@ func TestPreservationRecordsTheKeptReplica(t *testing.T) {
 	h.start(StartParams{PreservationMode: true})
 	h.run()
 	h.expectPhase(storagev1.PhaseCompleted)
-	if k := h.tm.Status.KeptReplicas; len(k) != 1 || k[0].ID != "new" || k[0].Reason != ReasonPreservationMode || k[0].Pool != "pool-nvme-2" {
+	if k := h.tm.Status.KeptReplicas; len(k) != 1 || k[0].ID != "new" || k[0].Reason != storagev1.ReasonPreservationMode || k[0].Pool != "pool-nvme-2" {
 		t.Fatalf("kept %+v", k)
 	}
-	h.expectEvent(ReasonExtraReplicaKept)
+	h.expectEvent(storagev1.ReasonExtraReplicaKept)
 }
 
 // The gauge counts volumes whose latest ended migration kept a replica.
@@ -285,7 +282,7 @@ func TestKeptExtraReplicaVolumes(t *testing.T) {
 	mk := func(name, vol string, end time.Duration, kept bool) storagev1.TierMigration {
 		tm := storagev1.TierMigration{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: storagev1.TierMigrationSpec{VolumeID: vol}}
 		tm.Status.Phase = storagev1.PhaseFailed
-		tm.Status.CompletionTime = timePtr(t0.Add(end))
+		tm.Status.CompletionTime = ptr.To(metav1.NewTime(t0.Add(end)))
 		if kept {
 			tm.Status.KeptReplicas = []storagev1.KeptReplica{{ID: "r", Reason: "x"}}
 		}

@@ -34,10 +34,10 @@ func TestPoolsResolution(t *testing.T) {
 		{"policy selectors, to SATA", storagev1.TierMigrationSpec{TargetTier: storagev1.TierSATA, PolicyName: "gold"}, testPolicy(), "tier=cold", "tier=hot", ""},
 		{"spec selector wins", storagev1.TierMigrationSpec{TargetTier: storagev1.TierNVMe, PolicyName: "gold", TargetPoolSelector: own}, testPolicy(), "media=nvme", "tier=cold", ""},
 		{"spec selector without policy: any other pool is a source", storagev1.TierMigrationSpec{TargetTier: storagev1.TierNVMe, TargetPoolSelector: own}, nil, "media=nvme", "", ""},
-		{"missing policy", storagev1.TierMigrationSpec{TargetTier: storagev1.TierNVMe, PolicyName: "gone"}, nil, "", "", ReasonPolicyNotFound},
-		{"empty target selector", storagev1.TierMigrationSpec{TargetTier: storagev1.TierNVMe, TargetPoolSelector: &metav1.LabelSelector{}}, nil, "", "", ReasonInvalidSpec},
+		{"missing policy", storagev1.TierMigrationSpec{TargetTier: storagev1.TierNVMe, PolicyName: "gone"}, nil, "", "", storagev1.ReasonPolicyNotFound},
+		{"empty target selector", storagev1.TierMigrationSpec{TargetTier: storagev1.TierNVMe, TargetPoolSelector: &metav1.LabelSelector{}}, nil, "", "", storagev1.ReasonInvalidSpec},
 		{"bad selector", storagev1.TierMigrationSpec{TargetTier: storagev1.TierNVMe, TargetPoolSelector: &metav1.LabelSelector{
-			MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "tier", Operator: "Near"}}}}, nil, "", "", ReasonInvalidSpec},
+			MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "tier", Operator: "Near"}}}}, nil, "", "", storagev1.ReasonInvalidSpec},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

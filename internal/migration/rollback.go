@@ -52,9 +52,9 @@ func (m *Machine) abort(ctx context.Context, tm *storagev1.TierMigration, s Stor
 		rep, repErr := inspect(ctx, s, before)
 		if repErr == nil && before.NewReplica != nil && rep.IsHealthy(before.NewReplica.ID) && len(rep.Healthy) == len(rep.Replicas) {
 			kept := keptOf(before, rep, nil, string(mover.ReasonAbortUnsafe))
-			return m.endKeeping(ctx, tm, storagev1.PhaseFailed, ReasonRolledBack, fmt.Sprintf(
+			return m.endKeeping(ctx, tm, storagev1.PhaseFailed, storagev1.ReasonRolledBack, fmt.Sprintf(
 				"stopped after %s without lowering the count: %s; %s; %s%s", cause, refusal.Detail,
-				earlierRounds(tm.Status.Checkpoint), volumeLine(rep, nil), keptLine(kept, rep, nil)), OutcomeRolledBack, kept)
+				earlierRounds(tm.Status.Checkpoint), volumeLine(rep, nil), keptLine(kept, rep, nil)), storagev1.OutcomeRolledBack, kept)
 		}
 	}
 	retryable := kind == errTransient || kind == errRefusal &&
@@ -63,7 +63,7 @@ func (m *Machine) abort(ctx context.Context, tm *storagev1.TierMigration, s Stor
 		return m.rollbackStopped(ctx, tm, s, before, string(refusal.Reason), fmt.Sprintf("roll-back after %s stopped: %s", cause, refusal.Error()))
 	}
 	if m.pastPhaseDeadline(&tm.Status, now) {
-		return m.rollbackStopped(ctx, tm, s, before, ReasonRollbackIncomplete, fmt.Sprintf(
+		return m.rollbackStopped(ctx, tm, s, before, storagev1.ReasonRollbackIncomplete, fmt.Sprintf(
 			"roll-back after %s did not finish by %s: %v", cause, m.phaseDeadline(&tm.Status).UTC().Format(time.RFC3339), err))
 	}
 	if kind == errTransient {
@@ -88,7 +88,7 @@ func (m *Machine) rollbackStopped(ctx context.Context, tm *storagev1.TierMigrati
 	rep, repErr := inspect(ctx, s, plan)
 	kept := keptOf(plan, rep, repErr, reason)
 	return m.endKeeping(ctx, tm, storagev1.PhaseFailed, reason, fmt.Sprintf("%s; %s; %s%s",
-		detail, earlierRounds(tm.Status.Checkpoint), volumeLine(rep, repErr), keptLine(kept, rep, repErr)), OutcomeRolledBack, kept)
+		detail, earlierRounds(tm.Status.Checkpoint), volumeLine(rep, repErr), keptLine(kept, rep, repErr)), storagev1.OutcomeRolledBack, kept)
 }
 
 // rolledBack ends a roll-back whose Abort succeeded, saying which replica the decrease removed
@@ -119,8 +119,8 @@ func (m *Machine) rolledBack(ctx context.Context, tm *storagev1.TierMigration, s
 	prev := tm.Status.DeepCopy()
 	applyCheckpoint(&tm.Status, CheckpointFromPlan(after))
 	rep, repErr := inspect(ctx, s, after)
-	res, err := m.end(ctx, tm, storagev1.PhaseFailed, ReasonRolledBack, fmt.Sprintf("rolled back after %s: %s; %s; %s",
-		cause, this, earlierRounds(tm.Status.Checkpoint), volumeLine(rep, repErr)), OutcomeRolledBack)
+	res, err := m.end(ctx, tm, storagev1.PhaseFailed, storagev1.ReasonRolledBack, fmt.Sprintf("rolled back after %s: %s; %s; %s",
+		cause, this, earlierRounds(tm.Status.Checkpoint), volumeLine(rep, repErr)), storagev1.OutcomeRolledBack)
 	if err != nil {
 		tm.Status = *prev
 	}

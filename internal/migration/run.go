@@ -50,7 +50,7 @@ type Pools struct {
 // ResolvePools resolves the target and source pool selectors: the spec's, else the policy's
 // for the target tier and the other one. policy is nil when it names none or it does not exist.
 func ResolvePools(tm *storagev1.TierMigration, policy *storagev1.StoragePolicy) Pools {
-	invalid := func(msg string) Pools { return Pools{Reason: ReasonInvalidSpec, Message: msg} }
+	invalid := func(msg string) Pools { return Pools{Reason: storagev1.ReasonInvalidSpec, Message: msg} }
 	var p Pools
 	var err error
 	switch {
@@ -59,7 +59,7 @@ func ResolvePools(tm *storagev1.TierMigration, policy *storagev1.StoragePolicy) 
 			return invalid("spec.targetPoolSelector: " + err.Error())
 		}
 	case policy == nil:
-		return Pools{Reason: ReasonPolicyNotFound, Message: fmt.Sprintf(
+		return Pools{Reason: storagev1.ReasonPolicyNotFound, Message: fmt.Sprintf(
 			"StoragePolicy %q not found: spec.targetPoolSelector is empty, so the policy's pool selector for %s is needed", tm.Spec.PolicyName, tm.Spec.TargetTier)}
 	default:
 		if p.Target, err = metav1.LabelSelectorAsSelector(tierPools(policy, tm.Spec.TargetTier)); err != nil {
@@ -181,7 +181,7 @@ func (m *Machine) admit(ctx context.Context, tm *storagev1.TierMigration, in Inp
 	case in.Pools.Reason != "":
 		return m.Refuse(ctx, tm, in.Pools.Reason, in.Pools.Message)
 	case in.TimeoutErr != nil:
-		return m.Refuse(ctx, tm, ReasonInvalidSpec, in.TimeoutErr.Error())
+		return m.Refuse(ctx, tm, storagev1.ReasonInvalidSpec, in.TimeoutErr.Error())
 	case in.WindowClosed:
 		// A window bounds starts: a migration already running finishes, a Pending one (say,
 		// approved after its window closed) waits for the next.

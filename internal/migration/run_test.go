@@ -65,11 +65,11 @@ func TestRunGoesOnUntilTheMigrationEnds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Ended == nil || res.Ended.Outcome != OutcomeSucceeded {
+	if res.Ended == nil || res.Ended.Outcome != storagev1.OutcomeSucceeded {
 		t.Fatalf("result %+v, want a succeeded ending", res)
 	}
 	h.expectPhase(storagev1.PhaseCompleted)
-	for _, r := range []string{ReasonAccepted, "Started", "ScalingUp", "WaitingSync", "ScalingDown", ReasonMoved} {
+	for _, r := range []string{storagev1.ReasonAccepted, "Started", "ScalingUp", "WaitingSync", "ScalingDown", storagev1.ReasonMoved} {
 		h.expectEvent(r)
 	}
 	if h.listed != 1 || h.lock.taken != 1 || h.lock.held != 0 {
@@ -101,7 +101,7 @@ func TestRunStopsWhereTheMigrationWaits(t *testing.T) {
 		t.Fatal(err)
 	}
 	full.expectPhase(storagev1.PhasePending)
-	full.expectEvent(ReasonWaitingForSlot)
+	full.expectEvent(storagev1.ReasonWaitingForSlot)
 }
 
 // What the caller gathered decides a Pending migration before any slot is counted.
@@ -112,8 +112,8 @@ func TestRunAdmissionUsesTheGatheredInput(t *testing.T) {
 		phase  storagev1.MigrationPhase
 		reason string
 	}{
-		{"pools not resolved", func(in *Input) { in.Pools = Pools{Reason: ReasonPolicyNotFound, Message: "gone"} }, storagev1.PhaseFailed, ReasonPolicyNotFound},
-		{"invalid timeout", func(in *Input) { in.TimeoutErr = errors.New("spec.timeout \"x\": bad") }, storagev1.PhaseFailed, ReasonInvalidSpec},
+		{"pools not resolved", func(in *Input) { in.Pools = Pools{Reason: storagev1.ReasonPolicyNotFound, Message: "gone"} }, storagev1.PhaseFailed, storagev1.ReasonPolicyNotFound},
+		{"invalid timeout", func(in *Input) { in.TimeoutErr = errors.New("spec.timeout \"x\": bad") }, storagev1.PhaseFailed, storagev1.ReasonInvalidSpec},
 		{"window closed", func(in *Input) { in.WindowClosed, in.NextOpens = true, t0.Add(time.Hour) }, storagev1.PhasePending, storagev1.ReasonOutsideMigrationWindow},
 	}
 	for _, tc := range cases {

@@ -5,6 +5,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 )
@@ -35,7 +36,7 @@ func enterPhase(st *storagev1.TierMigrationStatus, phase storagev1.MigrationPhas
 
 func closeStep(st *storagev1.TierMigrationStatus, now time.Time) {
 	if n := len(st.Steps); n > 0 && st.Steps[n-1].CompletionTime == nil {
-		st.Steps[n-1].CompletionTime = timePtr(now)
+		st.Steps[n-1].CompletionTime = ptr.To(metav1.NewTime(now))
 	}
 }
 
@@ -60,7 +61,7 @@ func setCondition(tm *storagev1.TierMigration, typ string, status metav1.Conditi
 func progressing(tm *storagev1.TierMigration, reason, msg string) {
 	setCondition(tm, storagev1.MigrationConditionProgressing, metav1.ConditionTrue, reason, msg)
 	if c := meta.FindStatusCondition(tm.Status.Conditions, storagev1.MigrationConditionSucceeded); c == nil || tm.Status.Phase != storagev1.PhaseRollingBack {
-		setCondition(tm, storagev1.MigrationConditionSucceeded, metav1.ConditionUnknown, "InProgress", "the migration has not ended")
+		setCondition(tm, storagev1.MigrationConditionSucceeded, metav1.ConditionUnknown, storagev1.ReasonInProgress, "the migration has not ended")
 	}
 }
 
@@ -69,9 +70,9 @@ func finish(tm *storagev1.TierMigration, phase storagev1.MigrationPhase, reason,
 	st := &tm.Status
 	enterPhase(st, phase, msg, now)
 	closeStep(st, now)
-	st.CompletionTime = timePtr(now)
+	st.CompletionTime = ptr.To(metav1.NewTime(now))
 	if st.StartTime == nil {
-		st.StartTime = timePtr(now)
+		st.StartTime = ptr.To(metav1.NewTime(now))
 	}
 	setCondition(tm, storagev1.MigrationConditionProgressing, metav1.ConditionFalse, string(phase), "the migration ended")
 	if phase == storagev1.PhaseCompleted {
@@ -84,7 +85,7 @@ func finish(tm *storagev1.TierMigration, phase storagev1.MigrationPhase, reason,
 	}
 	// A roll-back keeps the reason it was started for; its outcome is in the message.
 	if c := meta.FindStatusCondition(st.Conditions, storagev1.MigrationConditionSucceeded); c != nil &&
-		c.Status == metav1.ConditionFalse && reason == ReasonRolledBack {
+		c.Status == metav1.ConditionFalse && reason == storagev1.ReasonRolledBack {
 		reason = c.Reason
 	}
 	setCondition(tm, storagev1.MigrationConditionSucceeded, metav1.ConditionFalse, reason, msg)

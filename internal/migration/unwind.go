@@ -44,14 +44,14 @@ func (m *Machine) Unwind(ctx context.Context, tm *storagev1.TierMigration, s Sto
 	kind, refusal := classify(tm.Spec.VolumeID, err)
 	switch {
 	case kind == errNone:
-		res.event(corev1.EventTypeNormal, ReasonDeleted, "Unwind", "TierMigration deleted in phase %s: rolled back, the source replicas are untouched", tm.Status.Phase)
+		res.event(corev1.EventTypeNormal, storagev1.ReasonDeleted, "Unwind", "TierMigration deleted in phase %s: rolled back, the source replicas are untouched", tm.Status.Phase)
 		return true, res, nil
 	case kind == errRefusal && refusal.Reason == mover.ReasonExcessReplicaPending:
 		return false, Result{RequeueAfter: m.PollInterval}, nil
 	case kind == errRefusal:
 		// AbortUnsafe (the extra replica is rebuilt and healthy) and the like: nothing
 		// half-built is left, and lowering the count could take a source.
-		res.event(corev1.EventTypeWarning, ReasonExtraReplicaKept, "Unwind", "TierMigration deleted in phase %s: %s", tm.Status.Phase, refusal.Error())
+		res.event(corev1.EventTypeWarning, storagev1.ReasonExtraReplicaKept, "Unwind", "TierMigration deleted in phase %s: %s", tm.Status.Phase, refusal.Error())
 		return true, res, nil
 	case kind == errPersist:
 		return false, res, err

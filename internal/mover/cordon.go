@@ -268,27 +268,6 @@ const CordonLabelPrefix = "couchestor-migration-"
 
 // ---- cordons ----
 
-// ReleaseCordon removes label from node if it is there. It is idempotent: a
-// missing node or label is not an error. It is the by-hand tool; a plan's
-// cordons are released with ReleaseCordons, which also knows about cordon
-// calls that may still land.
-func (m *Mover) ReleaseCordon(ctx context.Context, node, label string) error {
-	n, err := m.c.GetNode(ctx, node)
-	if mayastor.IsNotFound(err) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("release cordon %s on node %s: %w", label, node, err)
-	}
-	if !slices.Contains(n.CordonLabels(), label) {
-		return nil
-	}
-	if _, err := m.c.UncordonNode(ctx, node, label); err != nil && !mayastor.IsNotFound(err) {
-		return fmt.Errorf("release cordon %s on node %s: %w", label, node, err)
-	}
-	return nil
-}
-
 // ReleaseCordons lifts every cordon recorded in plan that is on its node, even
 // when ctx is already cancelled (a cordon must not outlive the step), and
 // returns the plan without the cordons whose removal it observed.

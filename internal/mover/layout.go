@@ -160,10 +160,6 @@ func nodeUsable(n *mayastor.Node) bool {
 	return n != nil && n.State != nil && n.State.Status == mayastor.NodeStatusOnline && !n.Cordoned()
 }
 
-func poolSchedulable(p *mayastor.Pool) bool {
-	return p.State != nil && (p.State.Status == mayastor.PoolStatusOnline || p.State.Status == mayastor.PoolStatusDegraded)
-}
-
 // hasRoom: free space above the volume size, and capacity headroom kept (HasRoom).
 func (m *Mover) hasRoom(p *mayastor.Pool, size uint64) bool {
 	return p.State != nil && HasRoom(p.State.Capacity, p.State.Used, size, m.opts.HeadroomPercent)

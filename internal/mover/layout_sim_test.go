@@ -11,26 +11,7 @@ import (
 
 	"github.com/billyronks/couchestor/internal/mayastor"
 	"github.com/billyronks/couchestor/internal/mover"
-	"github.com/billyronks/couchestor/internal/sim"
 )
-
-// layoutScenario is a quiet cluster holding one volume with the given SATA
-// replicas, published on nexusNode ("" pins a 1-replica target to its replica's
-// node). Extra lines are appended to the volume.
-func layoutScenario(replicas int, nexusNode, extra string) string {
-	pools := []string{"pool-sata-a", "pool-sata-b", "pool-sata-c"}[:replicas]
-	nexus := ""
-	if nexusNode != "" {
-		nexus = "\n    nexus_node: " + nexusNode
-	}
-	return sim.PureTiersScenario("layout", 1, "1GiB", fmt.Sprintf(`
-  - uuid: 0c4f3a52-7d1e-4b6a-9a0e-0000000000aa
-    size: 10GiB
-    replicas: [%s]
-    published: true%s
-    inclusion: {openebs.io/created-by: operator-diskpool}%s
-`, strings.Join(pools, ", "), nexus, extra))
-}
 
 const volLayout = "0c4f3a52-7d1e-4b6a-9a0e-0000000000aa"
 

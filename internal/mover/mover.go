@@ -136,7 +136,7 @@ type Plan = storagev1.MigrationCheckpoint
 // before the Mover acts on it. Steps call it before every cordon and every
 // replica-count change; an error stops the step before the action. A nil
 // Journal persists nothing: a crash may then leave a node cordoned until
-// ReleaseCordon is called by hand.
+// the cordon sweeper (internal/controller) lifts it.
 type Journal func(ctx context.Context, plan Plan) error
 
 // SyncState is how far the new replica is from being a healthy, fully

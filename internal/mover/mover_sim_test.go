@@ -719,25 +719,6 @@ func TestMoverSimAbort(t *testing.T) {
 	h.checkInvariant()
 }
 
-func TestMoverSimReleaseCordon(t *testing.T) {
-	ctx := context.Background()
-	h := newSimHarness(t, pureTiers, mover.MoverOptions{})
-	h.checkJournalOrder = false // the test cordons by hand
-	label := mover.CordonLabelFor("tm-11")
-	if _, err := h.c.CordonNode(ctx, "sata-b", label); err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 2; i++ { // idempotent
-		if err := h.mover.ReleaseCordon(ctx, "sata-b", label); err != nil {
-			t.Fatalf("release #%d: %v", i+1, err)
-		}
-	}
-	if err := h.mover.ReleaseCordon(ctx, "no-such-node", label); err != nil {
-		t.Fatalf("release on a missing node: %v", err)
-	}
-	h.assertNoCordons()
-}
-
 // Preservation mode keeps the source next to the rebuilt new replica.
 func TestMoverSimPreserve(t *testing.T) {
 	ctx := context.Background()

@@ -300,7 +300,7 @@ func (o *Observer) Observe(ctx context.Context) (*tiering.Snapshot, error) {
 func (o *Observer) observeMayastor(ctx context.Context, s *tiering.Snapshot) {
 	fail := func(err error) {
 		s.Volumes, s.Pools = nil, nil
-		s.MayastorProblem = &tiering.Problem{Reason: "MayastorUnavailable", Message: err.Error()}
+		s.MayastorProblem = &tiering.Problem{Reason: storagev1.ReasonMayastorUnavailable, Message: err.Error()}
 	}
 	pools, err := o.Mayastor.ListPools(ctx)
 	if err != nil {

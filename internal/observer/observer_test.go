@@ -37,8 +37,6 @@ func testPV(i int, storageClass string) *corev1.PersistentVolume {
 	return observertest.PV(i, storageClass)
 }
 
-func testPolicy() *storagev1.StoragePolicy { return observertest.Policy() }
-
 func enabledPolicy(name, window string) *storagev1.StoragePolicy {
 	return observertest.EnabledPolicy(name, window)
 }

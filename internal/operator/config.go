@@ -19,7 +19,7 @@ import (
 	"github.com/billyronks/couchestor/internal/promwatch"
 )
 
-// Defaults of the datasheet's operator configuration.
+// Defaults of the operator's configuration (the flags' defaults, docs/guide).
 const (
 	DefaultMayastorURL             = "http://mayastor-api-rest.mayastor.svc.cluster.local:8081"
 	DefaultMaxConcurrentMigrations = 2
@@ -91,7 +91,7 @@ func (c *Config) ZapLevel() zapcore.Level {
 // ErrHelp is returned by Parse when --help or -h is asked for.
 var ErrHelp = pflag.ErrHelp
 
-// NewFlagSet returns the operator's flags bound to cfg, with the datasheet's defaults. They are
+// NewFlagSet returns the operator's flags bound to cfg, with their defaults. They are
 // pflag flags, Kubernetes' convention: --flag, --flag=value or --flag value.
 func NewFlagSet(name string, cfg *Config) *pflag.FlagSet {
 	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)

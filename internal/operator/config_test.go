@@ -18,7 +18,7 @@ func TestDefaultsAreTheDatasheets(t *testing.T) {
 		cfg.SyncPollIntervalSeconds != 10 || cfg.DryRun || cfg.PreservationMode ||
 		cfg.LogLevel != "info" || cfg.LogJSON ||
 		cfg.MetricsBindAddress != ":8080" || cfg.HealthProbeBindAddress != ":8081" || cfg.LeaderElect {
-		t.Fatalf("defaults differ from the datasheet: %+v", cfg)
+		t.Fatalf("defaults differ from the documented ones: %+v", cfg)
 	}
 	if cfg.ObserveInterval != 30*time.Second {
 		t.Fatalf("--observe-interval default %v, want 30s", cfg.ObserveInterval)

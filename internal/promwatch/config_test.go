@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	storagev1 "github.com/billyronks/couchestor/api/v1"
 )
 
 func TestFlagsDefaultsAndParsing(t *testing.T) {
@@ -166,7 +168,7 @@ func TestTLSCAFileAndInsecureSkipVerify(t *testing.T) {
 
 	cfg = testConfig(srv.URL)
 	_, err := newTestWatcher(t, cfg).Evaluate(t.Context(), Request{Window: time.Hour, At: fixtureEnd})
-	assertKind(t, err, ErrUnreachable, ReasonUnreachable)
+	assertKind(t, err, ErrUnreachable, storagev1.ReasonPrometheusUnreachable)
 	if !strings.Contains(err.Error(), "certificate") {
 		t.Errorf("error %q does not mention the certificate", err)
 	}

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	storagev1 "github.com/billyronks/couchestor/api/v1"
 )
 
 // answerServer answers every query with status and body, and records the methods it was sent.
@@ -69,20 +71,20 @@ func TestQueryAnswersOfWrongShapeOrErrors(t *testing.T) {
 		msg        string
 	}{
 		{"no pv_name", `{"status":"success","data":{"resultType":"vector","result":[{"metric":{"node":"n1"},"value":[1,"1"]}]}}`, 200,
-			ErrInvalidResult, ReasonInvalidResult, `sample {node="n1"} has no pv_name label`},
+			ErrInvalidResult, storagev1.ReasonInvalidQueryResult, `sample {node="n1"} has no pv_name label`},
 		{"duplicate", `{"status":"success","data":{"resultType":"vector","result":[{"metric":{"pv_name":"p","node":"a"},"value":[1,"1"]},{"metric":{"pv_name":"p","node":"b"},"value":[1,"2"]}]}}`, 200,
-			ErrInvalidResult, ReasonInvalidResult, `two samples for pv_name "p" ({node="a", pv_name="p"} and {node="b", pv_name="p"})`},
-		{"scalar", `{"status":"success","data":{"resultType":"scalar","result":[1,"2"]}}`, 200, ErrInvalidResult, ReasonInvalidResult, "returned a scalar"},
-		{"matrix", `{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"pv_name":"p"},"values":[[1,"2"]]}]}}`, 200, ErrInvalidResult, ReasonInvalidResult, "returned a matrix"},
+			ErrInvalidResult, storagev1.ReasonInvalidQueryResult, `two samples for pv_name "p" ({node="a", pv_name="p"} and {node="b", pv_name="p"})`},
+		{"scalar", `{"status":"success","data":{"resultType":"scalar","result":[1,"2"]}}`, 200, ErrInvalidResult, storagev1.ReasonInvalidQueryResult, "returned a scalar"},
+		{"matrix", `{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"pv_name":"p"},"values":[[1,"2"]]}]}}`, 200, ErrInvalidResult, storagev1.ReasonInvalidQueryResult, "returned a matrix"},
 		{"too many", `{"status":"success","data":{"resultType":"vector","result":[` + strings.Repeat(`{"metric":{"pv_name":"p"},"value":[1,"1"]},`, 3) + `{"metric":{"pv_name":"q"},"value":[1,"1"]}]}}`, 200,
-			ErrResponseTooLarge, ReasonResponseTooLarge, "more than 3 series"},
-		{"bad value", `{"status":"success","data":{"resultType":"vector","result":[{"metric":{"pv_name":"p"},"value":[1,"one"]}]}}`, 200, ErrPrometheus, ReasonPrometheus, "not the Prometheus API"},
-		{"not JSON", `<html>`, 200, ErrPrometheus, ReasonPrometheus, "not the Prometheus API"},
-		{"bad query", `{"status":"error","errorType":"bad_data","error":"parse error: unexpected end"}`, 400, ErrBadQuery, ReasonBadQuery, "parse error: unexpected end"},
-		{"error in 200", `{"status":"error","errorType":"timeout","error":"query timed out"}`, 200, ErrTimeout, ReasonTimeout, "query timed out"},
-		{"gateway", `bad gateway`, 502, ErrUnreachable, ReasonUnreachable, "server error: 502"},
-		{"server", `oops`, 500, ErrPrometheus, ReasonPrometheus, "server error: 500"},
-		{"unauthorized", `no`, 401, ErrUnauthorized, ReasonUnauthorized, "client error: 401"},
+			ErrResponseTooLarge, storagev1.ReasonResponseTooLarge, "more than 3 series"},
+		{"bad value", `{"status":"success","data":{"resultType":"vector","result":[{"metric":{"pv_name":"p"},"value":[1,"one"]}]}}`, 200, ErrPrometheus, storagev1.ReasonPrometheusError, "not the Prometheus API"},
+		{"not JSON", `<html>`, 200, ErrPrometheus, storagev1.ReasonPrometheusError, "not the Prometheus API"},
+		{"bad query", `{"status":"error","errorType":"bad_data","error":"parse error: unexpected end"}`, 400, ErrBadQuery, storagev1.ReasonBadQuery, "parse error: unexpected end"},
+		{"error in 200", `{"status":"error","errorType":"timeout","error":"query timed out"}`, 200, ErrTimeout, storagev1.ReasonPrometheusTimeout, "query timed out"},
+		{"gateway", `bad gateway`, 502, ErrUnreachable, storagev1.ReasonPrometheusUnreachable, "server error: 502"},
+		{"server", `oops`, 500, ErrPrometheus, storagev1.ReasonPrometheusError, "server error: 500"},
+		{"unauthorized", `no`, 401, ErrUnauthorized, storagev1.ReasonPrometheusUnauthorized, "client error: 401"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w, _ := answerServer(t, fixed(tc.status, tc.body))

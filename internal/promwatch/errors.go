@@ -3,6 +3,8 @@ package promwatch
 import (
 	"errors"
 	"fmt"
+
+	storagev1 "github.com/billyronks/couchestor/api/v1"
 )
 
 // Kinds of failure. Every error Evaluate returns is an *Error whose Kind is one of these, so callers
@@ -33,27 +35,16 @@ var (
 	ErrPrometheus = errors.New("prometheus query failed")
 )
 
-// Condition reasons, CamelCase, one per Kind; meant for the policy's MetricsAvailable condition.
-const (
-	ReasonUnreachable      = "PrometheusUnreachable"
-	ReasonTimeout          = "PrometheusTimeout"
-	ReasonUnauthorized     = "PrometheusUnauthorized"
-	ReasonBadQuery         = "BadQuery"
-	ReasonResponseTooLarge = "ResponseTooLarge"
-	ReasonInvalidResult    = "InvalidQueryResult"
-	ReasonInvalidQuery     = "InvalidQuery"
-	ReasonPrometheus       = "PrometheusError"
-)
-
+// reasons gives each Kind its condition reason, for the policy's MetricsAvailable condition.
 var reasons = map[error]string{
-	ErrUnreachable:      ReasonUnreachable,
-	ErrTimeout:          ReasonTimeout,
-	ErrUnauthorized:     ReasonUnauthorized,
-	ErrBadQuery:         ReasonBadQuery,
-	ErrResponseTooLarge: ReasonResponseTooLarge,
-	ErrInvalidResult:    ReasonInvalidResult,
-	ErrInvalidQuery:     ReasonInvalidQuery,
-	ErrPrometheus:       ReasonPrometheus,
+	ErrUnreachable:      storagev1.ReasonPrometheusUnreachable,
+	ErrTimeout:          storagev1.ReasonPrometheusTimeout,
+	ErrUnauthorized:     storagev1.ReasonPrometheusUnauthorized,
+	ErrBadQuery:         storagev1.ReasonBadQuery,
+	ErrResponseTooLarge: storagev1.ReasonResponseTooLarge,
+	ErrInvalidResult:    storagev1.ReasonInvalidQueryResult,
+	ErrInvalidQuery:     storagev1.ReasonInvalidQuery,
+	ErrPrometheus:       storagev1.ReasonPrometheusError,
 }
 
 // Error is what Evaluate returns on failure. Its message is one line that names the query's role
@@ -103,7 +94,7 @@ func (e *Error) Reason() string {
 	if r, ok := reasons[e.Kind]; ok {
 		return r
 	}
-	return ReasonPrometheus
+	return storagev1.ReasonPrometheusError
 }
 
 // Reason returns the condition reason for any error returned by this package ("" for nil).
@@ -115,7 +106,7 @@ func Reason(err error) string {
 	if errors.As(err, &e) {
 		return e.Reason()
 	}
-	return ReasonPrometheus
+	return storagev1.ReasonPrometheusError
 }
 
 func newError(kind error, query, format string, args ...any) *Error {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	storagev1 "github.com/billyronks/couchestor/api/v1"
 	"github.com/billyronks/couchestor/internal/testprom"
 )
 
@@ -206,13 +207,13 @@ func TestRejectedCredentialsAreUnauthorized(t *testing.T) {
 	cfg.BearerTokenFile = tokenFile
 	w := newTestWatcher(t, cfg)
 	_, err := w.Evaluate(context.Background(), Request{Window: time.Hour, At: fixtureEnd})
-	assertKind(t, err, ErrUnauthorized, ReasonUnauthorized)
+	assertKind(t, err, ErrUnauthorized, storagev1.ReasonPrometheusUnauthorized)
 
 	if err := os.Remove(tokenFile); err != nil {
 		t.Fatal(err)
 	}
 	_, err = w.Evaluate(context.Background(), Request{Window: time.Hour, At: fixtureEnd})
-	assertKind(t, err, ErrUnauthorized, ReasonUnauthorized)
+	assertKind(t, err, ErrUnauthorized, storagev1.ReasonPrometheusUnauthorized)
 	if !strings.Contains(err.Error(), "read bearer token") {
 		t.Errorf("error %q does not say the token file could not be read", err)
 	}
@@ -242,7 +243,7 @@ func TestServerStoppedIsUnreachable(t *testing.T) {
 
 	srv.Stop()
 	_, err = w.Evaluate(context.Background(), Request{Window: time.Hour})
-	assertKind(t, err, ErrUnreachable, ReasonUnreachable)
+	assertKind(t, err, ErrUnreachable, storagev1.ReasonPrometheusUnreachable)
 	if e := (*Error)(nil); errors.As(err, &e) && e.PolicyFault() {
 		t.Errorf("an unreachable server is reported as the policy's fault")
 	}
@@ -259,7 +260,7 @@ func TestSlowServerTimesOut(t *testing.T) {
 	cfg.Timeout = 300 * time.Millisecond
 	start := time.Now()
 	_, err := newTestWatcher(t, cfg).Evaluate(context.Background(), Request{Window: time.Hour, At: fixtureEnd})
-	assertKind(t, err, ErrTimeout, ReasonTimeout)
+	assertKind(t, err, ErrTimeout, storagev1.ReasonPrometheusTimeout)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("error %v does not wrap context.DeadlineExceeded", err)
 	}
@@ -273,7 +274,7 @@ func TestBadQueryIsReported(t *testing.T) {
 	w := newTestWatcher(t, testConfig(shared.URL))
 	_, err := w.Evaluate(context.Background(), Request{Window: time.Hour, At: fixtureEnd,
 		IOPSQuery: `sum by (pv_name) (rate(volume_num_read_ops[{{window}}])`})
-	assertKind(t, err, ErrBadQuery, ReasonBadQuery)
+	assertKind(t, err, ErrBadQuery, storagev1.ReasonBadQuery)
 	if e := (*Error)(nil); !errors.As(err, &e) || !e.PolicyFault() {
 		t.Errorf("a policy's bad query is not a PolicyFault: %#v", err)
 	}
@@ -296,7 +297,7 @@ func TestOverrideWithWrongShapeIsAPolicyError(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res, err := w.Evaluate(context.Background(), Request{Window: time.Hour, At: fixtureEnd, IOPSQuery: tc.query})
-			assertKind(t, err, ErrInvalidResult, ReasonInvalidResult)
+			assertKind(t, err, ErrInvalidResult, storagev1.ReasonInvalidQueryResult)
 			if res != nil {
 				t.Errorf("a partial result came with the error")
 			}
@@ -329,7 +330,7 @@ func TestInvalidTemplateSendsNothing(t *testing.T) {
 	w := newTestWatcher(t, testConfig(proxy.URL))
 	for _, q := range []string{`sum by (pv_name) (rate(volume_num_read_ops[1h]))`, `rate(x[$__window])`, "  "} {
 		_, err := w.Evaluate(context.Background(), Request{Window: time.Hour, IOPSQuery: q})
-		assertKind(t, err, ErrInvalidQuery, ReasonInvalidQuery)
+		assertKind(t, err, ErrInvalidQuery, storagev1.ReasonInvalidQuery)
 	}
 	if n := len(proxy.recorded()); n != 0 {
 		t.Errorf("%d requests sent for invalid templates", n)
@@ -341,12 +342,12 @@ func TestOversizedAnswerIsRefused(t *testing.T) {
 	cfg := testConfig(shared.URL)
 	cfg.MaxSeries = 100
 	_, err := newTestWatcher(t, cfg).Evaluate(context.Background(), Request{Window: time.Hour, At: fixtureEnd})
-	assertKind(t, err, ErrResponseTooLarge, ReasonResponseTooLarge)
+	assertKind(t, err, ErrResponseTooLarge, storagev1.ReasonResponseTooLarge)
 
 	cfg = testConfig(shared.URL)
 	cfg.MaxResponseBytes = 64 << 10
 	_, err = newTestWatcher(t, cfg).Evaluate(context.Background(), Request{Window: time.Hour, At: fixtureEnd})
-	assertKind(t, err, ErrResponseTooLarge, ReasonResponseTooLarge)
+	assertKind(t, err, ErrResponseTooLarge, storagev1.ReasonResponseTooLarge)
 	if !strings.Contains(err.Error(), "65536 bytes") {
 		t.Errorf("error %q does not state the byte limit", err)
 	}

@@ -1,6 +1,8 @@
 package promwatch
 
 import (
+	storagev1 "github.com/billyronks/couchestor/api/v1"
+
 	"context"
 	"path/filepath"
 	"testing"
@@ -31,7 +33,7 @@ func TestInstantReturnsEverySampleWithItsLabels(t *testing.T) {
 		t.Errorf("a query matching nothing gave %+v, %v; want no sample and no error", got, err)
 	}
 	_, err = w.Instant(context.Background(), "scalar", `scalar(vector(1))`, fixtureEnd)
-	assertKind(t, err, ErrInvalidResult, ReasonInvalidResult)
+	assertKind(t, err, ErrInvalidResult, storagev1.ReasonInvalidQueryResult)
 }
 
 func TestInstantOnAStoppedServerIsUnreachable(t *testing.T) {
@@ -47,5 +49,5 @@ func TestInstantOnAStoppedServerIsUnreachable(t *testing.T) {
 	}
 	srv.Stop()
 	_, err = w.Instant(context.Background(), "up", `vector(1)`, time.Time{})
-	assertKind(t, err, ErrUnreachable, ReasonUnreachable)
+	assertKind(t, err, ErrUnreachable, storagev1.ReasonPrometheusUnreachable)
 }

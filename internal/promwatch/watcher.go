@@ -18,6 +18,8 @@ import (
 	"github.com/prometheus/client_golang/api"
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
+
+	storagev1 "github.com/billyronks/couchestor/api/v1"
 )
 
 // Watcher evaluates IOPS queries against one Prometheus server. It is safe for concurrent use.
@@ -79,20 +81,15 @@ type Request struct {
 	At time.Time
 }
 
-// UnknownReason says why a volume has no IOPS figure. CamelCase, fit for an Event reason.
+// UnknownReason says why a volume has no IOPS figure. CamelCase, fit for an Event reason; the
+// values and their meanings are api/v1's (reasons.go).
 type UnknownReason string
 
 const (
-	// NoSeries: Prometheus holds no sample for this pv_name in the window.
-	NoSeries UnknownReason = "NoSeries"
-	// PartialHistory: samples cover less than MinCoverage of the window (new volume, scrape
-	// gap, exporter down for part of the window).
-	PartialHistory UnknownReason = "PartialHistory"
-	// NoRate: the volume was present for the window but the IOPS query gave no value for it
-	// (e.g. only one of the read/write series exists).
-	NoRate UnknownReason = "NoRate"
-	// InvalidValue: the IOPS query gave NaN, ±Inf or a negative number.
-	InvalidValue UnknownReason = "InvalidValue"
+	NoSeries       = UnknownReason(storagev1.ReasonNoSeries)
+	PartialHistory = UnknownReason(storagev1.ReasonPartialHistory)
+	NoRate         = UnknownReason(storagev1.ReasonNoRate)
+	InvalidValue   = UnknownReason(storagev1.ReasonInvalidValue)
 )
 
 // VolumeIOPS is one volume's answer.

@@ -171,7 +171,7 @@ loop:
 	return runErr
 }
 
-// SamplePolicy is the datasheet's example policy with the sandbox's sampling window.
+// SamplePolicy is the sample policy (config/samples) with the sandbox's sampling window.
 func SamplePolicy(window string) *storagev1.StoragePolicy {
 	enabled := true
 	return &storagev1.StoragePolicy{

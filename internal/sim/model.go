@@ -251,15 +251,6 @@ func (v *simVolume) servingNexus() *simNexus {
 	return nil
 }
 
-func (v *simVolume) replicaOnNode(n *simNode) *simReplica {
-	for _, r := range v.replicas {
-		if r.pool.node == n {
-			return r
-		}
-	}
-	return nil
-}
-
 func (v *simVolume) removeReplica(r *simReplica) {
 	for i, x := range v.replicas {
 		if x == r {

@@ -4,14 +4,14 @@ import (
 	"maps"
 	"slices"
 
+	"k8s.io/utils/ptr"
+
 	"github.com/billyronks/couchestor/internal/mayastor"
 )
 
 // Conversion of the model into the spec's JSON shapes (internal/mayastor types).
 
 const rebuildBlockSize = 512
-
-func ptr[T any](v T) *T { return &v }
 
 func (s *Sim) wireVolume(v *simVolume) mayastor.Volume {
 	spec := s.wireVolumeSpec(v)
@@ -33,14 +33,14 @@ func (s *Sim) wireVolume(v *simVolume) mayastor.Volume {
 			if c := nx.child(r); c != nil {
 				rt.ChildStatus = childState(c)
 				if c.rebuild != nil && rt.ChildStatus != mayastor.ChildStateFaulted {
-					rt.RebuildProgress = ptr(c.rebuild.progress(s.cur))
+					rt.RebuildProgress = ptr.To(c.rebuild.progress(s.cur))
 				}
 			}
 		}
 		state.ReplicaTopology[r.uuid] = rt
 	}
 	if nx != nil {
-		state.Target = ptr(s.wireNexus(v, nx))
+		state.Target = ptr.To(s.wireNexus(v, nx))
 	}
 	var largest, total uint64
 	for _, r := range v.replicas {
@@ -91,7 +91,7 @@ func (s *Sim) wireNexus(v *simVolume, nx *simNexus) mayastor.Nexus {
 	for _, c := range nx.children {
 		ch := mayastor.Child{State: childState(c), URI: c.replica.uri(nx.node)}
 		if c.rebuild != nil && ch.State != mayastor.ChildStateFaulted {
-			ch.RebuildProgress = ptr(c.rebuild.progress(s.cur))
+			ch.RebuildProgress = ptr.To(c.rebuild.progress(s.cur))
 			out.Rebuilds++
 		}
 		out.Children = append(out.Children, ch)
@@ -110,7 +110,7 @@ func (s *Sim) wirePool(p *simPool) mayastor.Pool {
 	if p.reported() {
 		out.State = &mayastor.PoolState{
 			Capacity: uint64(p.capacity), Disks: slices.Clone(p.disks), ID: p.id, Node: p.node.id,
-			Status: p.status, Used: uint64(p.used()), Committed: ptr(uint64(p.committed)),
+			Status: p.status, Used: uint64(p.used()), Committed: ptr.To(uint64(p.committed)),
 		}
 	}
 	return out
@@ -194,7 +194,7 @@ func (s *Sim) ListVolumes(maxEntries, startingToken int) mayastor.Volumes {
 		out.Entries = append(out.Entries, s.viewVolume(s.volumes[s.volOrder[i]]))
 	}
 	if maxEntries > 0 && end < len(s.volOrder) {
-		out.NextToken = ptr(uint64(end))
+		out.NextToken = ptr.To(uint64(end))
 	}
 	return out
 }

@@ -80,7 +80,7 @@ func idleCondition(spec *storagev1.StoragePolicySpec, cases []volumeCase) (Condi
 		if cases[i].iops.Known {
 			return Condition{}, false
 		}
-		why[cmp.Or(cases[i].iops.Reason, "NoSeries")]++
+		why[cmp.Or(cases[i].iops.Reason, storagev1.ReasonNoSeries)]++
 	}
 	reasons := slices.Sorted(maps.Keys(why))
 	slices.SortStableFunc(reasons, func(a, b string) int { return cmp.Compare(why[b], why[a]) })
@@ -90,10 +90,10 @@ func idleCondition(spec *storagev1.StoragePolicySpec, cases []volumeCase) (Condi
 	}
 	msg := fmt.Sprintf("none of its %d volumes has IOPS data covering the sampling window %s (%s): no volume moves on IOPS",
 		len(cases), spec.SamplingWindow, strings.Join(parts, ", "))
-	if why["NoSeries"] > 0 {
+	if why[storagev1.ReasonNoSeries] > 0 {
 		msg += "; NoSeries: Prometheus has no volume_num_read_ops series for them (Mayastor older than 2.6 exports none; or the io-engine exporter is not scraped, or the volumes are unpublished)"
 	}
-	if why["PartialHistory"] > 0 {
+	if why[storagev1.ReasonPartialHistory] > 0 {
 		msg += "; PartialHistory: the data covers less of the window than required yet (wait one samplingWindow)"
 	}
 	return Condition{metav1.ConditionFalse, storagev1.ReasonAllVolumesUnknown, msg}, true

@@ -20,7 +20,7 @@ const gib = 1 << 30
 
 var hourKey = IOPSKey{Window: time.Hour}
 
-// testPolicy is a datasheet policy: 5000/500 IOPS, 1h window, 24h cooldown, 2 slots, 10%
+// testPolicy is the sample policy's figures: 5000/500 IOPS, 1h window, 24h cooldown, 2 slots, 10%
 // headroom, pools labelled tier=nvme and tier=sata.
 func testPolicy(name string) *storagev1.StoragePolicy {
 	return &storagev1.StoragePolicy{
@@ -156,8 +156,8 @@ func TestPlanPolicyRules(t *testing.T) {
 		{"exactly at the high watermark stays", iops(5000), stay, "", storagev1.ReasonBetweenWatermarks, ""},
 		{"exactly at the low watermark stays", all(onNVMe, iops(500)), stay, "", storagev1.ReasonBetweenWatermarks, ""},
 		{"between the watermarks stays", iops(2000), stay, "", storagev1.ReasonBetweenWatermarks, ""},
-		{"hot on NVMe stays", onNVMe, stay, "", storagev1.ReasonAlreadyOnTarget, ""},
-		{"cold on SATA stays", iops(1), stay, "", storagev1.ReasonAlreadyOnTarget, ""},
+		{"hot on NVMe stays", onNVMe, stay, "", storagev1.ReasonAlreadyOnTargetTier, ""},
+		{"cold on SATA stays", iops(1), stay, "", storagev1.ReasonAlreadyOnTargetTier, ""},
 		// Unknown IOPS is never zero.
 		// A policy none of whose volumes has IOPS data is not Ready; one with some is.
 		{"IOPS unknown stays", func(s *Snapshot, _ *storagev1.StoragePolicy, _ *Flags) {
@@ -170,7 +170,7 @@ func TestPlanPolicyRules(t *testing.T) {
 		{"pinned to NVMe though cold", all(iops(1), pv(func(p *PVObservation) { p.Pin = nvme })), move, nvme, storagev1.ReasonPinned, ""},
 		{"pinned without data still moves", all(onNVMe, pv(func(p *PVObservation) { p.Pin = sata }),
 			func(s *Snapshot, _ *storagev1.StoragePolicy, _ *Flags) { delete(s.IOPS[hourKey].Volumes, "v") }), move, sata, storagev1.ReasonPinned, storagev1.ReasonAllVolumesUnknown},
-		{"pinned where it is stays", all(onNVMe, iops(1), pv(func(p *PVObservation) { p.Pin = nvme })), stay, "", storagev1.ReasonAlreadyOnTarget, ""},
+		{"pinned where it is stays", all(onNVMe, iops(1), pv(func(p *PVObservation) { p.Pin = nvme })), stay, "", storagev1.ReasonAlreadyOnTargetTier, ""},
 		{"a pin naming no tier stays, though hot", pv(func(p *PVObservation) { p.BadPin = "fast" }), stay, "", storagev1.ReasonInvalidPin, ""},
 		{"a pin naming no tier stays, though cold", all(onNVMe, iops(1), pv(func(p *PVObservation) { p.BadPin = "ssd" })), stay, "", storagev1.ReasonInvalidPin, ""},
 		{"excluded wins over a pin naming no tier", pv(func(p *PVObservation) { p.BadPin, p.Excluded = "fast", true }), stay, "", storagev1.ReasonExcluded, ""},
@@ -193,7 +193,7 @@ func TestPlanPolicyRules(t *testing.T) {
 		{"a replica outside both tiers", vol(func(v *VolumeObservation) { v.ReplicaPools = []string{"elsewhere"} }), stay, "", storagev1.ReasonOutsideTiers, ""},
 		{"no replica known", vol(func(v *VolumeObservation) { v.ReplicaPools = nil }), stay, "", storagev1.ReasonOutsideTiers, ""},
 		{"not Online", vol(func(v *VolumeObservation) { v.Healthy = false }), stay, "", storagev1.ReasonVolumeNotHealthy, ""},
-		{"unpublished", vol(func(v *VolumeObservation) { v.Published = false }), stay, "", storagev1.ReasonUnpublished, ""},
+		{"unpublished", vol(func(v *VolumeObservation) { v.Published = false }), stay, "", storagev1.ReasonVolumeUnpublished, ""},
 		{"has snapshots", vol(func(v *VolumeObservation) { v.Snapshots = 1 }), stay, "", storagev1.ReasonVolumeHasSnapshots, ""},
 		{"1-replica affinity group", vol(func(v *VolumeObservation) { v.AffinityGroup = "g" }), stay, "", storagev1.ReasonAffinityGroupMinimum, ""},
 		{"2-replica affinity group moves", vol(func(v *VolumeObservation) {

@@ -98,7 +98,7 @@ func withoutIOPSData(v *volumeCase, _ *planContext) (bool, string, string) {
 	if v.iops.Known || v.pv.Pin != "" {
 		return false, "", ""
 	}
-	why := cmp.Or(v.iops.Reason, "NoSeries")
+	why := cmp.Or(v.iops.Reason, storagev1.ReasonNoSeries)
 	return true, storagev1.ReasonUnknownIOPS, "no IOPS data covering the sampling window (" + why + "): never read as zero"
 }
 
@@ -114,7 +114,7 @@ func alreadyOnTarget(v *volumeCase, _ *planContext) (bool, string, string) {
 	if v.placement != Placement(v.to) {
 		return false, "", ""
 	}
-	return true, storagev1.ReasonAlreadyOnTarget, fmt.Sprintf("already on %s (%s)", v.to, v.why)
+	return true, storagev1.ReasonAlreadyOnTargetTier, fmt.Sprintf("already on %s (%s)", v.to, v.why)
 }
 
 func notHealthy(v *volumeCase, _ *planContext) (bool, string, string) {
@@ -122,7 +122,7 @@ func notHealthy(v *volumeCase, _ *planContext) (bool, string, string) {
 }
 
 func notPublished(v *volumeCase, _ *planContext) (bool, string, string) {
-	return !v.vol.Published, storagev1.ReasonUnpublished, "volume is not published: a new replica could not be rebuilt"
+	return !v.vol.Published, storagev1.ReasonVolumeUnpublished, "volume is not published: a new replica could not be rebuilt"
 }
 
 func hasSnapshots(v *volumeCase, _ *planContext) (bool, string, string) {

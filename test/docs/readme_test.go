@@ -11,7 +11,7 @@ import (
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 )
 
-// The README's install applies the sample policy (the datasheet's, enabled and not in dry run)
+// The README's install applies the sample policy (config/samples, enabled and not in dry run)
 // as a dry run, in a StorageClass a Mayastor install creates: its commands are run here with
 // kubectl standing for "print what would be applied".
 func TestREADMEAppliesTheSampleAsADryRun(t *testing.T) {

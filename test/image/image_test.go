@@ -317,7 +317,7 @@ func TestImageConfig(t *testing.T) {
 			}
 			c := cf.Config
 			if c.User != "65534:65534" {
-				t.Errorf("User %q, want 65534:65534 (non-root, as the datasheet says)", c.User)
+				t.Errorf("User %q, want 65534:65534 (non-root)", c.User)
 			}
 			if !slices.Equal(c.Entrypoint, []string{"/couchestor"}) || len(c.Cmd) != 0 {
 				t.Errorf("Entrypoint %q Cmd %q, want [/couchestor] and no Cmd", c.Entrypoint, c.Cmd)

@@ -78,7 +78,7 @@ func TestChartNamesTheBuiltVersion(t *testing.T) {
 	}
 }
 
-// TestLicense: the Apache License 2.0 the datasheet and the image's licenses label name.
+// TestLicense: LICENSE is the Apache License 2.0, which the image's licenses label names.
 func TestLicense(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(repoRoot(t), "LICENSE"))
 	if err != nil {

@@ -20,8 +20,8 @@ import (
 // watched by the sampler (sampler_test.go). Each asserts what the user sees (phase, reason,
 // message, volume layout) on top of the sampler's invariants.
 //
-// The issue asks for one scenario with the real operator binary against cmd/mayastor-sim killed
-// with SIGKILL; TestAdversarialCrashInCordonWindow plays the kill in-process instead (the call in
+// The operator binary killed with SIGKILL against cmd/mayastor-sim is in binary_kill_test.go;
+// TestAdversarialCrashInCordonWindow plays the kill in-process instead (the call in
 // flight takes effect, every later call of the dead operator is lost, a fresh manager resumes
 // from the API server), which keeps the fake clock and the per-request sampling.
 

@@ -21,7 +21,6 @@ import (
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 	"github.com/billyronks/couchestor/internal/mayastor"
-	"github.com/billyronks/couchestor/internal/migration"
 	"github.com/billyronks/couchestor/internal/mover"
 	"github.com/billyronks/couchestor/internal/sim"
 )
@@ -283,8 +282,8 @@ func killAroundPlaceholder(t *testing.T, bin, kubeconfig, name string, point kil
 		t.Errorf("operator #2 exited: %v", op2.err)
 	}
 	_, reason, msg := succeededReason(end)
-	if end.Status.Phase != storagev1.PhaseCompleted || reason != migration.ReasonMoved {
-		t.Fatalf("want Completed (%s), got %s %s: %s%s", migration.ReasonMoved, end.Status.Phase, reason, msg, stepsOf(end))
+	if end.Status.Phase != storagev1.PhaseCompleted || reason != storagev1.ReasonMoved {
+		t.Fatalf("want Completed (%s), got %s %s: %s%s", storagev1.ReasonMoved, end.Status.Phase, reason, msg, stepsOf(end))
 	}
 
 	// No placeholder within one sweep interval of the end, none recorded.

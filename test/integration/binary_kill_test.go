@@ -23,7 +23,6 @@ import (
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 	"github.com/billyronks/couchestor/internal/mayastor"
-	"github.com/billyronks/couchestor/internal/migration"
 )
 
 // SIGKILL inside the cordon window with the operator down for minutes, with
@@ -560,8 +559,8 @@ func killInCordonWindow(t *testing.T, bin, kubeconfig, name string, onApplied bo
 
 	// The outcome, and a final message consistent with the volume.
 	_, reason, msg := succeededReason(end)
-	if end.Status.Phase != storagev1.PhaseCompleted || reason != migration.ReasonMoved {
-		t.Fatalf("want Completed (%s), got %s %s: %s%s", migration.ReasonMoved, end.Status.Phase, reason, msg, stepsOf(end))
+	if end.Status.Phase != storagev1.PhaseCompleted || reason != storagev1.ReasonMoved {
+		t.Fatalf("want Completed (%s), got %s %s: %s%s", storagev1.ReasonMoved, end.Status.Phase, reason, msg, stepsOf(end))
 	}
 	after, err := s.volume(smallVolSATA1)
 	if err != nil {

@@ -40,7 +40,7 @@ func readObjects(t *testing.T, rel string) []*unstructured.Unstructured {
 	}
 }
 
-// The Deployment carries the datasheet's security posture, resources, probes and ports.
+// The Deployment carries the product's security posture, resources, probes and ports.
 func TestDeploymentManifestMatchesTheDatasheet(t *testing.T) {
 	var dep appsv1.Deployment
 	for _, u := range readObjects(t, "manager/manager.yaml") {
@@ -61,7 +61,7 @@ func TestDeploymentManifestMatchesTheDatasheet(t *testing.T) {
 		sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
 		sc.Capabilities == nil || len(sc.Capabilities.Drop) != 1 || sc.Capabilities.Drop[0] != "ALL" || len(sc.Capabilities.Add) != 0 ||
 		sc.SeccompProfile == nil || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
-		t.Errorf("container security context differs from the datasheet: %+v", sc)
+		t.Errorf("container security context differs from the product's posture: %+v", sc)
 	}
 	if psc := pod.SecurityContext; psc == nil || psc.RunAsUser == nil || *psc.RunAsUser != 65534 || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot {
 		t.Errorf("pod security context: %+v", psc)

@@ -120,7 +120,8 @@ func short(id string) string {
 
 const sampleEvery = 5 * time.Millisecond
 
-// newSampler makes a sampler for w with the bounds; start it with run.
+// newSampler makes a sampler for w (polling at the world's sync interval, 750ms of slack, a
+// 60s cordon grace, the settle window, 30s for messages); start it with run.
 func newSampler(w *migrationWorld) *sampler {
 	s := &sampler{
 		w: w, t: w.t,
@@ -452,7 +453,7 @@ var (
 func (s *sampler) claimsOf(tm *storagev1.TierMigration) []claim {
 	msg := finalMessage(tm)
 	var out []claim
-	if tm.Status.Phase == storagev1.PhaseCompleted && reasonOf(tm) == migration.ReasonMoved {
+	if tm.Status.Phase == storagev1.PhaseCompleted && reasonOf(tm) == storagev1.ReasonMoved {
 		target, source := s.tierPools(tm)
 		out = append(out, claim{"moved: every replica on a target pool, none on a source pool", func(v volState) bool {
 			if !v.exists || len(v.replicas) == 0 {
@@ -755,7 +756,7 @@ func TestSamplerCatchesViolations(t *testing.T) {
 	// 4. Final messages that contradict the volume.
 	end := w.clk.Now()
 	w.create("samp-moved", spec(pureVolThreeSAT))
-	setStatus(t, "samp-moved", ended(storagev1.PhaseCompleted, migration.ReasonMoved,
+	setStatus(t, "samp-moved", ended(storagev1.PhaseCompleted, storagev1.ReasonMoved,
 		fmt.Sprintf("volume %s moved to NVMe: replica(s) [] replaced %v", pureVolThreeSAT, replicaIDsOf(three)), end))
 	w.create("samp-untouched", spec(pureVolThreeSAT))
 	setStatus(t, "samp-untouched", func(st *storagev1.TierMigrationStatus) {

@@ -15,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -354,15 +355,14 @@ func (w *migrationWorld) cleanup() {
 		for _, name := range w.created {
 			_ = k8sClient.Delete(c, &storagev1.TierMigration{ObjectMeta: metav1.ObjectMeta{Name: name}})
 		}
-		deadline := time.Now().Add(20 * time.Second)
+		// Best effort within 20s: purgeTierMigrations below removes what is left.
+		gone, cancel := context.WithTimeout(c, 20*time.Second)
 		for _, name := range w.created {
-			for time.Now().Before(deadline) {
-				if err := k8sClient.Get(c, types.NamespacedName{Name: name}, &storagev1.TierMigration{}); apierrors.IsNotFound(err) {
-					break
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
+			_ = wait.PollUntilContextCancel(gone, 50*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+				return apierrors.IsNotFound(k8sClient.Get(ctx, types.NamespacedName{Name: name}, &storagev1.TierMigration{})), nil
+			})
 		}
+		cancel()
 		w.mgrCancel()
 		<-w.mgrDone
 		w.mgrCancel = nil
@@ -386,14 +386,12 @@ func purgeTierMigrations(t *testing.T) {
 		}
 		_ = k8sClient.Delete(c, tm)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if err := k8sClient.List(c, &list); err == nil && len(list.Items) == 0 {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
+	err := wait.PollUntilContextTimeout(c, 50*time.Millisecond, 20*time.Second, true, func(ctx context.Context) (bool, error) {
+		return k8sClient.List(ctx, &list) == nil && len(list.Items) == 0, nil
+	})
+	if err != nil {
+		t.Fatalf("TierMigrations left over: %d", len(list.Items))
 	}
-	t.Fatalf("TierMigrations left over: %d", len(list.Items))
 }
 
 // create makes a TierMigration by hand, as a user would.

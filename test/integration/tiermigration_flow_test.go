@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -47,11 +48,10 @@ func outcomes(status string) float64 {
 // counter moves right after the status write the test observes), and checks it stays there.
 func awaitOutcomes(t *testing.T, status string, before, want float64) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for outcomes(status)-before < want && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	time.Sleep(100 * time.Millisecond)
+	_ = wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, 5*time.Second, true, func(context.Context) (bool, error) {
+		return outcomes(status)-before >= want, nil
+	}) // a timeout is reported below, with the count
+	time.Sleep(100 * time.Millisecond) // and it stays there
 	if got := outcomes(status) - before; got != want {
 		t.Fatalf("migrations_total{status=%s} grew by %v, want %v", status, got, want)
 	}

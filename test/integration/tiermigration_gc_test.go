@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 	"github.com/billyronks/couchestor/internal/controller"
@@ -129,13 +130,12 @@ func TestTierMigrationGCOnTheAPIServer(t *testing.T) {
 	runCtx, stop := context.WithCancel(c)
 	done := make(chan error, 1)
 	go func() { done <- gc.Start(runCtx) }()
-	deadline := time.Now().Add(20 * time.Second)
-	for !slices.Equal(ours(), want) {
-		if time.Now().After(deadline) {
-			stop()
-			t.Fatalf("after the start-up pass: left %v, want %v", ours(), want)
-		}
-		time.Sleep(50 * time.Millisecond)
+	err := wait.PollUntilContextTimeout(c, 50*time.Millisecond, 20*time.Second, true, func(context.Context) (bool, error) {
+		return slices.Equal(ours(), want), nil
+	})
+	if err != nil {
+		stop()
+		t.Fatalf("after the start-up pass: left %v, want %v", ours(), want)
 	}
 	stop()
 	if err := <-done; err != nil {

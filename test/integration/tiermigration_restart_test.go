@@ -1,10 +1,13 @@
 package integration
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"testing"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 )
@@ -129,11 +132,10 @@ func TestTierMigrationResumesAfterOperatorRestart(t *testing.T) {
 
 func awaitEvent(t *testing.T, tmName, reason string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !slices.Contains(eventReasons(t, "TierMigration", tmName), reason) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s event on TierMigration %s: %v", reason, tmName, eventReasons(t, "TierMigration", tmName))
-		}
-		time.Sleep(100 * time.Millisecond)
+	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+		return slices.Contains(eventReasons(t, "TierMigration", tmName), reason), nil
+	})
+	if err != nil {
+		t.Fatalf("no %s event on TierMigration %s: %v", reason, tmName, eventReasons(t, "TierMigration", tmName))
 	}
 }

@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -276,11 +275,4 @@ func (r *recorder) WriteHeader(status int) {
 func (r *recorder) Write(b []byte) (int, error) {
 	r.wrote = true
 	return r.body.Write(b)
-}
-
-// HasOperation reports whether the spec defines method on the given URL path
-// (for example "/v0/nodes/io-engine-1/cordon/x").
-func (s *Spec) HasOperation(method, path string) bool {
-	req := &http.Request{Method: method, URL: &url.URL{Path: path}, Header: http.Header{}}
-	return s.OperationID(req) != ""
 }
