@@ -65,7 +65,7 @@ func TestDecisionChangesAreSaidOnceAndRateLimited(t *testing.T) {
 			"a: Stay (BetweenWatermarks) → Wait to SATA (ConcurrencyLimit)"},
 		// Within ten minutes of a's Event: a's next change waits; b's is said.
 		{5 * time.Minute, []tiering.VolumeDecision{stay("a", storagev1.ReasonCoolingDown), stay("b", storagev1.ReasonUnknownIOPS)},
-			"b: Stay (AlreadyOnTarget) → Stay (UnknownIOPS)"},
+			"b: Stay (AlreadyOnTargetTier) → Stay (UnknownIOPS)"},
 		{12 * time.Minute, []tiering.VolumeDecision{stay("a", storagev1.ReasonCoolingDown), stay("b", storagev1.ReasonUnknownIOPS)}, ""},
 		// Ten minutes after a's Event, its change still holds: said, from what was said last.
 		{13 * time.Minute, []tiering.VolumeDecision{stay("a", storagev1.ReasonCoolingDown), stay("b", storagev1.ReasonUnknownIOPS)},

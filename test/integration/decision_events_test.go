@@ -84,7 +84,7 @@ func TestDecisionChangesAreEventsOnThePVC(t *testing.T) {
 
 	waitFor(t, 90*time.Second, "an Event saying the volume's IOPS are known", func() (bool, string) {
 		evs := decisionEvents(t, claim)
-		return len(evs) == 1 && strings.HasPrefix(evs[0].Note, "StoragePolicy e2e-decision-events: Stay (UnknownIOPS) → Stay (AlreadyOnTarget): already on SATA (mean IOPS"), notes(evs)
+		return len(evs) == 1 && strings.HasPrefix(evs[0].Note, "StoragePolicy e2e-decision-events: Stay (UnknownIOPS) → Stay (AlreadyOnTargetTier): already on SATA (mean IOPS"), notes(evs)
 	})
 	// Several observations later, the same decision has said nothing more.
 	time.Sleep(5 * time.Second)
@@ -101,7 +101,7 @@ func TestDecisionChangesAreEventsOnThePVC(t *testing.T) {
 	}
 	waitFor(t, 30*time.Second, "an Event saying the volume is excluded", func() (bool, string) {
 		evs := decisionEvents(t, claim)
-		return len(evs) == 2 && evs[1].Note == "StoragePolicy e2e-decision-events: Stay (AlreadyOnTarget) → Stay (Excluded): excluded from tiering by the "+
+		return len(evs) == 2 && evs[1].Note == "StoragePolicy e2e-decision-events: Stay (AlreadyOnTargetTier) → Stay (Excluded): excluded from tiering by the "+
 			storagev1.AnnotationTiering+" annotation" && evs[1].Type == corev1.EventTypeNormal && evs[1].ReportingController != "", notes(evs)
 	})
 	time.Sleep(5 * time.Second)
