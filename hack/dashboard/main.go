@@ -198,7 +198,7 @@ func Generate() ([]byte, error) {
 			query(`max by (policy) (storage_operator_policy_low_watermark_iops) * on (policy) group_left () max by (policy) (`+pvc+`)`, "low watermark ({{policy}})"),
 		)).
 		WithPanel(table.NewPanelBuilder().Title("Decision of $pvc now").
-			Description("The latest decision about the PVC's volume (Move, Wait, Stay), its reason and the policy that made it; kubectl couchestor plan pvc/NAMESPACE/NAME says more, and a DecisionChanged Event on the PVC says each change.").
+			Description("The latest decision about the PVC's volume (Move, Wait, Stay), its reason and the policy that made it; kubectl couchestor plan pvc/NAMESPACE/NAME says more, and a DecisionChanged Event on the PVC says each change. Needs the operator's --per-volume-metrics (chart: config.perVolumeMetrics: true).").
 			Datasource(ds).Height(8).Span(8).
 			WithTarget(query(`max by (policy, pv_name, decision, reason) (`+pvc+`)`, "").Instant().Format(prometheus.PromQueryFormatTable))).
 		WithPanel(statetimeline.NewPanelBuilder().Title("Decisions of $pvc").

@@ -35,6 +35,8 @@ type Options struct {
 	// DecisionEventInterval is the shortest time between two DecisionChanged Events on one
 	// volume's PVC (--decision-event-interval).
 	DecisionEventInterval time.Duration
+	// PerVolumeMetrics exports storage_operator_volume_decision (--per-volume-metrics).
+	PerVolumeMetrics bool
 }
 
 // Setup registers every reconciler with the manager.

@@ -100,7 +100,9 @@ func (r *StoragePolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Clock == nil {
 		r.Clock = clock.RealClock{}
 	}
-	VolumeDecisions.Use(r.decisions())
+	if r.Options.PerVolumeMetrics {
+		VolumeDecisions.Use(r.decisions())
+	}
 	allPolicies := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
 		return r.policiesToReconcile(ctx, "")
 	})

@@ -49,6 +49,7 @@ type Config struct {
 	CordonSweepInterval     time.Duration
 	ObserveInterval         time.Duration
 	DecisionEventInterval   time.Duration
+	PerVolumeMetrics        bool
 	MayastorHAEnabled       bool
 	DryRun                  bool
 	PreservationMode        bool
@@ -110,6 +111,7 @@ func NewFlagSet(name string, cfg *Config) *pflag.FlagSet {
 	fs.IntVar(&cfg.FinishedMigrationsPerVolume, "finished-migrations-per-volume", DefaultFinishedMigrationsPerVolume, "at most this many finished TierMigrations of each volume are kept, the newest (0: no count limit, --finished-migration-ttl only)")
 	fs.DurationVar(&cfg.ObserveInterval, "observe-interval", DefaultObserveInterval, "how often one shared snapshot of Mayastor, Prometheus and the cluster is taken and every StoragePolicy decided from it")
 	fs.DurationVar(&cfg.DecisionEventInterval, "decision-event-interval", DefaultDecisionEventInterval, "a change of a volume's decision (Move, Wait or Stay, and its reason) is said in an Event on its PVC at most once per this interval")
+	fs.BoolVar(&cfg.PerVolumeMetrics, "per-volume-metrics", false, "export storage_operator_volume_decision, one series per selected volume (10,000 series at 10,000 volumes; the dashboard's PVC row reads it)")
 	fs.BoolVar(&cfg.MayastorHAEnabled, "mayastor-ha-enabled", true, "whether Mayastor runs with HA (the core agent's default); with HA off it refuses every republish, so moves that need one are refused before they start")
 	fs.BoolVar(&cfg.DryRun, "dry-run", false, "global dry-run mode: decide and report, never write to Mayastor")
 	fs.BoolVar(&cfg.PreservationMode, "preservation-mode", false, "keep old replicas after migration")

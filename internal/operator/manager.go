@@ -106,6 +106,7 @@ func Run(ctx context.Context, cfg *Config, restCfg *rest.Config) error {
 		MayastorHADisabled:      !cfg.MayastorHAEnabled,
 		ObserveInterval:         cfg.ObserveInterval,
 		DecisionEventInterval:   cfg.DecisionEventInterval,
+		PerVolumeMetrics:        cfg.PerVolumeMetrics,
 	}); err != nil {
 		return fmt.Errorf("set up controllers: %w", err)
 	}

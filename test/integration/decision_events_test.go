@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"strings"
 	"testing"
 	"time"
@@ -75,7 +76,7 @@ func TestDecisionChangesAreEventsOnThePVC(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	runOperator(t, st, "--observe-interval=1s", "--decision-event-interval=2s")
+	runOperator(t, st, "--observe-interval=1s", "--decision-event-interval=2s", "--per-volume-metrics")
 	policy := policyFor("e2e-decision-events", sc, true, "15s")
 	if err := k8sClient.Create(c, policy); err != nil {
 		t.Fatal(err)
@@ -85,6 +86,28 @@ func TestDecisionChangesAreEventsOnThePVC(t *testing.T) {
 	waitFor(t, 90*time.Second, "an Event saying the volume's IOPS are known", func() (bool, string) {
 		evs := decisionEvents(t, claim)
 		return len(evs) == 1 && strings.HasPrefix(evs[0].Note, "StoragePolicy e2e-decision-events: Stay (UnknownIOPS) → Stay (AlreadyOnTargetTier): already on SATA (mean IOPS"), notes(evs)
+	})
+	// --per-volume-metrics: the volume's decision is a series labelled with its PVC.
+	waitFor(t, 30*time.Second, "storage_operator_volume_decision for the PVC", func() (bool, string) {
+		mfs, err := crmetrics.Registry.Gather()
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, mf := range mfs {
+			if mf.GetName() != "storage_operator_volume_decision" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				l := map[string]string{}
+				for _, lp := range m.GetLabel() {
+					l[lp.GetName()] = lp.GetValue()
+				}
+				if l["claim"] == "default/"+claim && l["reason"] == storagev1.ReasonAlreadyOnTargetTier && l["policy"] == "e2e-decision-events" {
+					return true, ""
+				}
+			}
+		}
+		return false, "no series for the PVC"
 	})
 	// Several observations later, the same decision has said nothing more.
 	time.Sleep(5 * time.Second)
