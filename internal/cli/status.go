@@ -125,7 +125,7 @@ func (so *statusOptions) run(ctx context.Context) error {
 		if err := so.printTable(ctx, c, shown, true); err != nil {
 			return err
 		}
-	} else if err := printer.PrintObj(migrationList(shown), so.Out); err != nil {
+	} else if err := so.printObjects(printer, shown); err != nil {
 		return err
 	}
 	if !so.watch {
@@ -152,6 +152,21 @@ func (so *statusOptions) shown(ctx context.Context, c client.Client, items []sto
 		return cmp.Or(a.CreationTimestamp.Compare(b.CreationTimestamp.Time), strings.Compare(a.Name, b.Name))
 	})
 	return out
+}
+
+// printObjects prints the migrations as kubectl get -o does: one list (json, yaml, templates),
+// or one line each (name).
+func (so *statusOptions) printObjects(printer printers.ResourcePrinter, items []storagev1.TierMigration) error {
+	list := migrationList(items)
+	if ptrOr(so.print.OutputFormat) != "name" {
+		return printer.PrintObj(list, so.Out)
+	}
+	for i := range list.Items {
+		if err := printer.PrintObj(&list.Items[i], so.Out); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // migrationList is items as a list the printers take: every item typed, as kubectl get -o

@@ -56,8 +56,7 @@ func printStructured(w io.Writer, format string, v any) error {
 		if err := jp.Execute(w, data); err != nil {
 			return fmt.Errorf("--output: %s", oneLine(err.Error()))
 		}
-		_, err = fmt.Fprintln(w)
-		return err
+		return nil
 	}
 	if format == "yaml" {
 		b, err := yaml.Marshal(v)
