@@ -54,6 +54,10 @@ type Options struct {
 	ConfigFlags *genericclioptions.ConfigFlags
 	// AllNamespaces is -A: commands that list things of namespaced objects list every namespace.
 	AllNamespaces bool
+	// Timeout is --timeout: the whole command gives up after this long (0: never). It bounds
+	// what --request-timeout (kubectl's, one API request) does not: Mayastor's and
+	// Prometheus' retries, several requests in a row.
+	Timeout time.Duration
 
 	// RESTConfig, when set, is used instead of loading the kubeconfig (tests).
 	RESTConfig *rest.Config
@@ -131,10 +135,12 @@ func (o *Options) client() (client.Client, *rest.Config, error) {
 	return c, rc, nil
 }
 
-// context is the command's context. Each request to the API server is bounded by
-// --request-timeout (kubectl's meaning; none by default), Mayastor's and Prometheus' by their
-// clients' timeouts.
+// context is the command's context, bounded by --timeout. Each request to the API server is
+// bounded by --request-timeout too (kubectl's meaning; none by default).
 func (o *Options) context(parent context.Context) (context.Context, context.CancelFunc) {
+	if o.Timeout > 0 {
+		return context.WithTimeout(parent, o.Timeout)
+	}
 	return context.WithCancel(parent)
 }
 
@@ -178,6 +184,7 @@ what kubectl means; -A/--all-namespaces lists across namespaces.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return UsageError{err} })
 	pf := root.PersistentFlags()
 	opts.configFlags().AddFlags(pf)
+	pf.DurationVar(&opts.Timeout, "timeout", time.Minute, "give up on the whole command after this long, 0 for never (status --watch: never unless given)")
 	pf.BoolVarP(&opts.AllNamespaces, "all-namespaces", "A", false, "list across all namespaces (status: the migrations of every PVC; completion: pvc/NAMESPACE/NAME)")
 	registerConfigFlagCompletions(root, opts)
 

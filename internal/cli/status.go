@@ -49,7 +49,12 @@ while it watches.`,
   kubectl couchestor status -n shop --watch
   kubectl couchestor status -A --include-finished -o jsonpath='{.items[*].metadata.name}'`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return so.run(cmd.Context()) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if so.watch && !cmd.Flags().Changed("timeout") {
+				so.Timeout = 0 // a watch runs until interrupted
+			}
+			return so.run(cmd.Context())
+		},
 	}
 	fs := cmd.Flags()
 	so.print.AddFlags(cmd)

@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -226,6 +229,16 @@ func TestCompletionFromTheCluster(t *testing.T) {
 		if got := strings.Join(complete(tc.args...), " "); got != tc.want {
 			t.Errorf("__complete %v: %q, want %q", tc.args, got, tc.want)
 		}
+	}
+
+	// kubectl (1.26+) completes "kubectl couchestor move -n complete pvc/" by running the
+	// shipped script, found on PATH beside the plugin, with the words after "couchestor".
+	script := filepath.Join(repoRoot, "hack", "kubectl_complete-couchestor")
+	cmd := exec.Command(script, "--kubeconfig", kubeconfig, "move", "-n", "complete", "pvc/a")
+	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(binary(t))+string(os.PathListSeparator)+os.Getenv("PATH"))
+	out, err := cmd.Output()
+	if err != nil || !strings.HasPrefix(string(out), "pvc/alpha\n:") {
+		t.Errorf("kubectl_complete-couchestor: %v %q", err, out)
 	}
 }
 

@@ -141,7 +141,7 @@ func TestStatusShowsMigrationsInFlight(t *testing.T) {
 	// -o json is kubectl's: the TierMigration objects, as a list.
 	r := kc(t, now.Add(11*time.Minute), "status", "-A", "-o", "json")
 	var list struct {
-		Kind  string                   `json:"kind"`
+		Kind  string                    `json:"kind"`
 		Items []storagev1.TierMigration `json:"items"`
 	}
 	if err := json.Unmarshal([]byte(r.out), &list); err != nil || r.code != 0 {
