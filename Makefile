@@ -57,7 +57,7 @@ release: ## kubectl plugin archives for krew's platforms, checksums and the krew
 
 .PHONY: validate-krew-manifest
 validate-krew-manifest: ## Validate bin/release/couchestor.yaml with krew's validate-krew-manifest.
-	go -C hack/krew tool validate-krew-manifest -manifest '$(CURDIR)/$(BIN)/release/couchestor.yaml' -skip-install
+	go -C hack/krew tool validate-krew-manifest -manifest '$(abspath $(BIN))/release/couchestor.yaml' -skip-install
 
 ##@ Image
 
