@@ -43,6 +43,22 @@ build: ## Build the operator, the kubectl plugin and the Mayastor simulator into
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/kubectl-couchestor ./cmd/kubectl-couchestor
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/mayastor-sim ./cmd/mayastor-sim
 
+##@ Release
+
+# The kubectl plugin's release: an archive per platform krew installs (the binary, LICENSE and
+# the kubectl_complete-couchestor completion script), checksums.txt, and the krew manifest
+# filled from plugins/couchestor.yaml; hack/release/release_test.go builds it and validates the
+# manifest with krew's own tools (pinned in hack/krew/go.mod).
+RELEASE_PLATFORMS ?= linux/amd64,linux/arm64,darwin/amd64,darwin/arm64,windows/amd64
+
+.PHONY: release
+release: ## kubectl plugin archives for krew's platforms, checksums and the krew manifest, into bin/release/.
+	go run ./hack/release -version '$(VERSION)' -platforms '$(RELEASE_PLATFORMS)' -out '$(BIN)/release'
+
+.PHONY: validate-krew-manifest
+validate-krew-manifest: ## Validate bin/release/couchestor.yaml with krew's validate-krew-manifest.
+	go -C hack/krew tool validate-krew-manifest -manifest '$(abspath $(BIN))/release/couchestor.yaml' -skip-install
+
 ##@ Image
 
 # The release image, built without a Docker engine by hack/image (go-containerregistry): the static

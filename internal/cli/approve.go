@@ -26,8 +26,9 @@ func newApproveCommand(o *Options) *cobra.Command {
 then waits for a slot and runs. Migrations not waiting for approval are refused.`,
 		Example: `  kubectl couchestor approve nvme-0c4f3a52-7d1e-4b6a-9a0e-000000000001-29934659
   kubectl couchestor approve --policy gold`,
-		Args: cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error { return ao.run(cmd.Context(), args) },
+		Args:              cobra.MaximumNArgs(1),
+		ValidArgsFunction: completeMigrations(o, true),
+		RunE:              func(cmd *cobra.Command, args []string) error { return ao.run(cmd.Context(), args) },
 	}
 	cmd.Flags().StringVar(&ao.policy, "policy", "", "approve every TierMigration of this StoragePolicy waiting for approval")
 	_ = cmd.RegisterFlagCompletionFunc("policy", completePolicies(o))
@@ -67,9 +68,10 @@ func (ao *approveOptions) run(ctx context.Context, args []string) error {
 // newRejectCommand rejects one TierMigration waiting for approval.
 func newRejectCommand(o *Options) *cobra.Command {
 	return &cobra.Command{
-		Use:   "reject NAME",
-		Short: "Reject a TierMigration waiting for approval (it ends Failed, reason Rejected)",
-		Args:  cobra.ExactArgs(1),
+		Use:               "reject NAME",
+		Short:             "Reject a TierMigration waiting for approval (it ends Failed, reason Rejected)",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeMigrations(o, true),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := o.context(cmd.Context())
 			defer cancel()

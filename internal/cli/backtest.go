@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -136,10 +137,16 @@ func (bo *backtestOptions) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	switch po.output {
-	case "json":
+	switch {
+	case po.output == "json":
 		return report.WriteJSON(po.Out)
-	case "yaml":
+	case strings.HasPrefix(po.output, "jsonpath="):
+		var buf strings.Builder
+		if err := report.WriteJSON(&buf); err != nil {
+			return err
+		}
+		return printStructured(po.Out, po.output, json.RawMessage(buf.String()))
+	case po.output == "yaml":
 		var buf strings.Builder
 		if err := report.WriteJSON(&buf); err != nil {
 			return err

@@ -11,9 +11,11 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
+	"github.com/billyronks/couchestor/internal/operator"
 	"github.com/billyronks/couchestor/internal/tiering"
 )
 
@@ -22,32 +24,49 @@ type moveOptions struct {
 	to             string
 	policy         string
 	allowRepublish bool
-	dryRun         bool
+	// migrationDryRun is spec.dryRun: the migration walks its decision path without writing to
+	// Mayastor. dryRun is kubectl's --dry-run: none, client (print the TierMigration, send
+	// nothing) or server (the API server validates it and stores nothing).
+	migrationDryRun bool
+	dryRun          string
+	print           *genericclioptions.PrintFlags
 }
 
 func newMoveCommand(o *Options) *cobra.Command {
-	mo := &moveOptions{Options: o}
+	mo := &moveOptions{Options: o, print: genericclioptions.NewPrintFlags("created").WithTypeSetter(operator.NewScheme())}
 	cmd := &cobra.Command{
 		Use:   "move pvc/NAMESPACE/NAME --to nvme|sata",
 		Short: "Start a migration of a PVC's volume to NVMe or SATA",
 		Long: `move resolves the PVC to its PersistentVolume and Mayastor volume, and creates a TierMigration
 for it, named as the operator names the ones its policies start (<tier>-<volume uuid>-<minute>).
-It prints the TierMigration's name; follow it with "kubectl couchestor status".
+It prints the TierMigration's name (-o yaml|json: the object); follow it with
+"kubectl couchestor status".
 
 The TierMigration takes its pool selectors from the StoragePolicy that selects the volume
 (--policy when several do, or none does). A volume with a migration in flight is refused.
-The PVC can be given as pvc/NAMESPACE/NAME, or pvc/NAME with --namespace.`,
+The PVC can be given as pvc/NAMESPACE/NAME, or pvc/NAME with --namespace (default: the
+context's namespace).
+
+--dry-run=client prints the TierMigration without sending it; --dry-run=server sends it with
+dryRun=All, so the API server validates it (schema, admission) and stores nothing. Neither is
+--migration-dry-run, which creates a real TierMigration that only records what it would do.`,
 		Example: `  kubectl couchestor move pvc/shop/postgres-data --to nvme
-  kubectl couchestor move pvc/reports -n analytics --to sata --dry-run`,
+  kubectl couchestor move pvc/reports -n analytics --to sata --migration-dry-run
+  kubectl couchestor move pvc/shop/postgres-data --to sata --dry-run=server -o yaml`,
 		Args:              cobra.ExactArgs(1),
-		ValidArgsFunction: cobra.NoFileCompletions,
+		ValidArgsFunction: completeClaims(o),
 		RunE:              func(cmd *cobra.Command, args []string) error { return mo.run(cmd.Context(), args[0]) },
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&mo.to, "to", "", "the tier to move to: nvme or sata (required)")
 	fs.StringVar(&mo.policy, "policy", "", "the StoragePolicy whose pool selectors the migration uses (default: the one selecting the volume)")
 	fs.BoolVar(&mo.allowRepublish, "allow-republish", false, "let the migration move the volume's nexus when the replica to retire is local to it (a brief I/O pause)")
-	fs.BoolVar(&mo.dryRun, "dry-run", false, "create the TierMigration as a dry run: it walks the decision path and records what would happen, writing nothing to Mayastor")
+	fs.BoolVar(&mo.migrationDryRun, "migration-dry-run", false, "create the TierMigration as a dry run (spec.dryRun): it walks the decision path and records what would happen, writing nothing to Mayastor")
+	fs.StringVar(&mo.dryRun, "dry-run", "none", `"none", "server" or "client": with client, only print the TierMigration that would be sent; with server, submit it for the API server to validate without storing it`)
+	fs.Lookup("dry-run").NoOptDefVal = "unchanged"
+	mo.print.AddFlags(cmd)
+	_ = cmd.RegisterFlagCompletionFunc("dry-run", cobra.FixedCompletions([]string{"none", "server", "client"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(mo.print.AllowedFormats(), cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.MarkFlagRequired("to")
 	_ = cmd.RegisterFlagCompletionFunc("to", cobra.FixedCompletions([]string{"nvme", "sata"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("policy", completePolicies(o))
@@ -83,10 +102,39 @@ func parsePVCRef(ref, defaultNamespace string) (namespace, name string, err erro
 	return "", "", usageErrorf("%q: want pvc/NAMESPACE/NAME", ref)
 }
 
+// parseDryRun reads --dry-run as kubectl does, but refuses the bare flag: it meant
+// --migration-dry-run before --dry-run took kubectl's values.
+func parseDryRun(s string) (string, error) {
+	switch s {
+	case "none", "server", "client":
+		return s, nil
+	case "unchanged":
+		return "", usageErrorf("--dry-run: give a value: none, server or client (--migration-dry-run creates a TierMigration that only records what it would do)")
+	}
+	return "", usageErrorf("--dry-run: %q is not one of none, server, client", s)
+}
+
 func (mo *moveOptions) run(ctx context.Context, ref string) error {
 	to, err := ParseTier(mo.to)
 	if err != nil {
 		return err
+	}
+	dryRun, err := parseDryRun(mo.dryRun)
+	if err != nil {
+		return err
+	}
+	switch dryRun {
+	case "client":
+		err = mo.print.Complete("%s (dry run)")
+	case "server":
+		err = mo.print.Complete("%s (server dry run)")
+	}
+	if err != nil {
+		return err
+	}
+	printer, err := mo.print.ToPrinter()
+	if err != nil {
+		return UsageError{fmt.Errorf("--output: %s", oneLine(err.Error()))}
 	}
 	ns, name, err := parsePVCRef(ref, "")
 	if err != nil {
@@ -125,15 +173,20 @@ func (mo *moveOptions) run(ctx context.Context, ref string) error {
 		}
 	}
 
-	tm := NewTierMigration(policy, ns+"/"+name, pv, to, mo.allowRepublish, mo.dryRun, mo.now().Unix())
-	if err := c.Create(ctx, tm); err != nil {
-		if apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("TierMigration %s already exists: a move of this volume to %s was asked for this minute", tm.Name, to)
+	tm := NewTierMigration(policy, ns+"/"+name, pv, to, mo.allowRepublish, mo.migrationDryRun, mo.now().Unix())
+	if dryRun != "client" {
+		var opts []client.CreateOption
+		if dryRun == "server" {
+			opts = append(opts, client.DryRunAll)
 		}
-		return fmt.Errorf("create TierMigration: %s", oneLine(err.Error()))
+		if err := c.Create(ctx, tm, opts...); err != nil {
+			if apierrors.IsAlreadyExists(err) {
+				return fmt.Errorf("TierMigration %s already exists: a move of this volume to %s was asked for this minute", tm.Name, to)
+			}
+			return fmt.Errorf("create TierMigration: %s", oneLine(err.Error()))
+		}
 	}
-	fmt.Fprintf(mo.Out, "tiermigration.storage.billyronks.io/%s created\n", tm.Name)
-	return nil
+	return printer.PrintObj(tm, mo.Out)
 }
 
 // policyFor is --policy, else the one StoragePolicy selecting the PV.

@@ -66,7 +66,8 @@ the watermarks, the cooldown (and anti-flap) time left, the migration window and
 			}
 			return nil
 		},
-		RunE: func(cmd *cobra.Command, args []string) error { return po.run(cmd.Context(), args) },
+		ValidArgsFunction: completeClaims(o),
+		RunE:              func(cmd *cobra.Command, args []string) error { return po.run(cmd.Context(), args) },
 	}
 	cmd.Flags().StringVar(&po.policy, "policy", "", "only this StoragePolicy (default: every one)")
 	po.registerObservationFlags(cmd)
@@ -198,8 +199,7 @@ func (po *planOptions) run(ctx context.Context, args []string) error {
 		plan := tiering.PlanPolicy(snap, p, flags, po.now())
 		report.Policies = append(report.Policies, policyReport(snap, p, &plan))
 	}
-	switch po.output {
-	case "json", "yaml":
+	if po.output != "table" {
 		return printStructured(po.Out, po.output, report)
 	}
 	return printPlanTable(po, report)

@@ -206,8 +206,7 @@ func (po *planOptions) runClaim(ctx context.Context, c client.Client, rc *rest.C
 	if err != nil {
 		return err
 	}
-	switch po.output {
-	case "json", "yaml":
+	if po.output != "table" {
 		return printStructured(po.Out, po.output, report)
 	}
 	printClaimPlan(po.Out, report)

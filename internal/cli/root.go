@@ -15,8 +15,8 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -44,12 +44,20 @@ func usageErrorf(format string, args ...any) error {
 	return UsageError{fmt.Errorf(format, args...)}
 }
 
-// Options are the flags every subcommand shares.
+// Options are the flags every subcommand shares: kubectl's own (k8s.io/cli-runtime's
+// ConfigFlags: --kubeconfig, --context, --cluster, --user, --server, --token, --as, --as-group,
+// --namespace/-n, --request-timeout, ...) and --all-namespaces/-A. A command registered in
+// NewCommand gets them all; it reaches the API server with client() and resolves pvc/NAME in
+// namespace().
 type Options struct {
-	Kubeconfig string
-	Context    string
-	Namespace  string
-	Timeout    time.Duration
+	// ConfigFlags are kubectl's kubeconfig flags; NewCommand makes them when nil.
+	ConfigFlags *genericclioptions.ConfigFlags
+	// AllNamespaces is -A: commands that list things of namespaced objects list every namespace.
+	AllNamespaces bool
+	// Timeout is --timeout: the whole command gives up after this long (0: never). It bounds
+	// what --request-timeout (kubectl's, one API request) does not: Mayastor's and
+	// Prometheus' retries, several requests in a row.
+	Timeout time.Duration
 
 	// RESTConfig, when set, is used instead of loading the kubeconfig (tests).
 	RESTConfig *rest.Config
@@ -66,18 +74,19 @@ func (o *Options) now() time.Time {
 	return time.Now()
 }
 
-func (o *Options) clientConfig() clientcmd.ClientConfig {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = o.Kubeconfig
-	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: o.Context})
+func (o *Options) configFlags() *genericclioptions.ConfigFlags {
+	if o.ConfigFlags == nil {
+		o.ConfigFlags = genericclioptions.NewConfigFlags(true)
+	}
+	return o.ConfigFlags
 }
 
-// restConfig is the API server the kubeconfig (and --context) names.
+// restConfig is the API server the kubeconfig and the flags (--context, --server, --as, ...) name.
 func (o *Options) restConfig() (*rest.Config, error) {
 	if o.RESTConfig != nil {
 		return rest.CopyConfig(o.RESTConfig), nil
 	}
-	rc, err := o.clientConfig().ClientConfig()
+	rc, err := o.configFlags().ToRESTConfig()
 	if err != nil {
 		return nil, fmt.Errorf("kubeconfig: %s", oneLine(err.Error()))
 	}
@@ -85,17 +94,33 @@ func (o *Options) restConfig() (*rest.Config, error) {
 	return rc, nil
 }
 
-// namespace is --namespace, else the kubeconfig context's, else "default".
+// namespace is --namespace, else the kubeconfig context's, else "default" (as kubectl).
 func (o *Options) namespace() string {
-	if o.Namespace != "" {
-		return o.Namespace
+	if ns := o.namespaceFlag(); ns != "" {
+		return ns
 	}
 	if o.RESTConfig == nil {
-		if ns, _, err := o.clientConfig().Namespace(); err == nil && ns != "" {
+		if ns, _, err := o.configFlags().ToRawKubeConfigLoader().Namespace(); err == nil && ns != "" {
 			return ns
 		}
 	}
 	return "default"
+}
+
+// namespaceFlag is --namespace as given, "" when not.
+func (o *Options) namespaceFlag() string {
+	if cf := o.configFlags(); cf.Namespace != nil {
+		return *cf.Namespace
+	}
+	return ""
+}
+
+// namespaceScope is the namespace a listing is limited to: "" with -A.
+func (o *Options) namespaceScope() string {
+	if o.AllNamespaces {
+		return ""
+	}
+	return o.namespace()
 }
 
 func (o *Options) client() (client.Client, *rest.Config, error) {
@@ -110,6 +135,8 @@ func (o *Options) client() (client.Client, *rest.Config, error) {
 	return c, rc, nil
 }
 
+// context is the command's context, bounded by --timeout. Each request to the API server is
+// bounded by --request-timeout too (kubectl's meaning; none by default).
 func (o *Options) context(parent context.Context) (context.Context, context.CancelFunc) {
 	if o.Timeout > 0 {
 		return context.WithTimeout(parent, o.Timeout)
@@ -136,12 +163,18 @@ func NewCommand(opts *Options) *cobra.Command {
            plan pvc/NAMESPACE/NAME: the same for one PVC, with cooldown, window and slots
   status   the TierMigrations in flight: phase, sync progress, time left to their deadline
   move     start a migration of one PVC to NVMe or SATA
-  check    can CoucheStor work here? Mayastor, pools, StorageClasses, Prometheus, the operator`,
+  check    can CoucheStor work here? Mayastor, pools, StorageClasses, Prometheus, the operator
+  version  the plugin's, the API server's and the operator's versions
+
+It takes kubectl's flags for reaching the cluster (--kubeconfig, --context, --cluster, --user,
+--server, --token, --as, --as-group, --namespace/-n, --request-timeout, ...) and means by them
+what kubectl means; -A/--all-namespaces lists across namespaces.`,
 		Example: `  kubectl couchestor plan --mayastor-service mayastor/mayastor-api-rest:8081 --prometheus-service monitoring/prometheus:9090
   kubectl couchestor plan --mayastor-service openebs/openebs-api-rest:8081 --prometheus-service monitoring/prometheus:9090   # OpenEBS 4.x
   kubectl couchestor plan --policy databases -o json
-  kubectl couchestor status
-  kubectl couchestor move pvc/shop/postgres-data --to nvme`,
+  kubectl couchestor status -A --watch
+  kubectl couchestor move pvc/shop/postgres-data --to nvme
+  kubectl couchestor move pvc/shop/postgres-data --to nvme --dry-run=server`,
 		Version:       strings.TrimPrefix(version.String(Name), Name+" "),
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -151,12 +184,13 @@ func NewCommand(opts *Options) *cobra.Command {
 	root.SetErr(opts.ErrOut)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return UsageError{err} })
 	pf := root.PersistentFlags()
-	pf.StringVar(&opts.Kubeconfig, "kubeconfig", "", "path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)")
-	pf.StringVar(&opts.Context, "context", "", "the kubeconfig context to use")
-	pf.StringVarP(&opts.Namespace, "namespace", "n", "", "namespace of a PVC given as pvc/NAME (default: the context's)")
-	pf.DurationVar(&opts.Timeout, "request-timeout", time.Minute, "give up on the whole command after this long (0: never)")
+	opts.configFlags().AddFlags(pf)
+	pf.DurationVar(&opts.Timeout, "timeout", time.Minute, "give up on the whole command after this long, 0 for never (status --watch: never unless given)")
+	pf.BoolVarP(&opts.AllNamespaces, "all-namespaces", "A", false, "list across all namespaces (status: the migrations of every PVC; completion: pvc/NAMESPACE/NAME)")
+	registerConfigFlagCompletions(root, opts)
 
-	root.AddCommand(newPlanCommand(opts), newStatusCommand(opts), newMoveCommand(opts), newBacktestCommand(opts), newApproveCommand(opts), newRejectCommand(opts))
+	root.AddCommand(newPlanCommand(opts), newStatusCommand(opts), newMoveCommand(opts), newBacktestCommand(opts), newApproveCommand(opts), newRejectCommand(opts),
+		newVersionCommand(opts))
 	root.AddCommand(newCheckCommand(opts))
 	for _, c := range root.Commands() {
 		c.SetFlagErrorFunc(root.FlagErrorFunc())
@@ -200,18 +234,24 @@ func isCobraUsageError(err error) bool {
 	return false
 }
 
-// outputFlag adds -o/--output with the formats it accepts.
+// outputFlag adds -o/--output for a command that prints a report rather than API objects (plan,
+// backtest, version): a table, or the report as json, yaml or a kubectl JSONPath template.
 func outputFlag(fs *pflag.FlagSet, cmd *cobra.Command, p *string) {
-	fs.StringVarP(p, "output", "o", "table", "output format: table, json or yaml")
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
+	fs.StringVarP(p, "output", "o", "table", "output format: table, json, yaml or jsonpath=TEMPLATE (kubectl's JSONPath, over the JSON output)")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json", "yaml", "jsonpath="}, cobra.ShellCompDirectiveNoFileComp|cobra.ShellCompDirectiveNoSpace))
 }
 
 func checkOutput(o string) error {
-	switch o {
-	case "table", "json", "yaml":
+	switch {
+	case o == "table", o == "json", o == "yaml":
+		return nil
+	case strings.HasPrefix(o, "jsonpath="):
+		if _, err := parseJSONPath(strings.TrimPrefix(o, "jsonpath=")); err != nil {
+			return usageErrorf("--output: %s", oneLine(err.Error()))
+		}
 		return nil
 	}
-	return usageErrorf("--output: %q is not one of table, json, yaml", o)
+	return usageErrorf("--output: %q is not one of table, json, yaml, jsonpath=TEMPLATE", o)
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

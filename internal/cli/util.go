@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/jsonpath"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -36,7 +37,27 @@ func notFoundOr(err error, format string, args ...any) error {
 	return fmt.Errorf("%s", oneLine(err.Error()))
 }
 
+// printStructured prints a report as json, yaml or jsonpath=TEMPLATE (checkOutput has
+// accepted format).
 func printStructured(w io.Writer, format string, v any) error {
+	if tmpl, ok := strings.CutPrefix(format, "jsonpath="); ok {
+		jp, err := parseJSONPath(tmpl)
+		if err != nil {
+			return err
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		var data any
+		if err := json.Unmarshal(b, &data); err != nil {
+			return err
+		}
+		if err := jp.Execute(w, data); err != nil {
+			return fmt.Errorf("--output: %s", oneLine(err.Error()))
+		}
+		return nil
+	}
 	if format == "yaml" {
 		b, err := yaml.Marshal(v)
 		if err != nil {
@@ -48,6 +69,18 @@ func printStructured(w io.Writer, format string, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// parseJSONPath reads a kubectl JSONPath template ({.a.b} or .a.b).
+func parseJSONPath(tmpl string) (*jsonpath.JSONPath, error) {
+	if !strings.Contains(tmpl, "{") {
+		tmpl = "{" + tmpl + "}"
+	}
+	jp := jsonpath.New("output").AllowMissingKeys(true)
+	if err := jp.Parse(tmpl); err != nil {
+		return nil, fmt.Errorf("jsonpath %q: %w", tmpl, err)
+	}
+	return jp, nil
 }
 
 // completePolicies completes StoragePolicy names from the cluster.

@@ -56,7 +56,7 @@ func TestBacktestMayastorUnreachableWithAnEnabledPolicy(t *testing.T) {
 	file := writePolicyFile(t, "cli-bt-file", "cli-bt-none")
 	for _, which := range [][]string{{"--policy-file", file}, {"--policy", "cli-bt-enabled"}} {
 		args := append([]string{"--kubeconfig", kubeconfig, "backtest"}, which...)
-		r := runBinary(t, append(args, "--mayastor-url", closedURL(t), "--prometheus-url", closedURL(t), "--request-timeout", "30s")...)
+		r := runBinary(t, append(args, "--mayastor-url", closedURL(t), "--prometheus-url", closedURL(t), "--timeout", "30s")...)
 		oneErrorLine(t, r, 1, "Mayastor at http://127.0.0.1:")
 		if !strings.Contains(r.errOut, "--mayastor-service") {
 			t.Errorf("%v: the error does not say how to reach Mayastor from outside: %q", which, r.errOut)
@@ -119,7 +119,7 @@ func TestBacktestPrometheusUnreachableOrNoVolume(t *testing.T) {
 	createPolicy(t, policyFor("cli-bt-noprom", sc, false, "15s"))
 
 	promURL := closedURL(t)
-	common := []string{"--mayastor-url", srv.URL, "--prometheus-url", promURL, "--from", "-1h", "--step", "15s", "--request-timeout", "30s"}
+	common := []string{"--mayastor-url", srv.URL, "--prometheus-url", promURL, "--from", "-1h", "--step", "15s", "--timeout", "30s"}
 	none := writePolicyFile(t, "cli-bt-no-volume", "no-such-class")
 	oneErrorLine(t, kc(t, time.Time{}, append([]string{"backtest", "--policy-file", none}, common...)...), 1,
 		`StoragePolicy "cli-bt-no-volume" selects no Mayastor volume`)

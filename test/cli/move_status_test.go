@@ -12,7 +12,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
-	"github.com/billyronks/couchestor/internal/cli"
 )
 
 // move resolves the PVC to its volume and creates the TierMigration the policy controller would
@@ -70,14 +69,14 @@ func TestMoveCreatesTheTierMigrationOfAPVC(t *testing.T) {
 	const other = "6d1a0f3e-2b7c-4e55-8c1d-00000000a002"
 	bindClaim(t, "move", "unselected", mayastorPV(t, other, "cli-move-none"))
 	oneErrorLine(t, kc(t, now, "move", "pvc/move/unselected", "--to", "sata"), 1, "no StoragePolicy selects PersistentVolume pvc-"+other)
-	r = kc(t, now, "move", "pvc/move/unselected", "--to", "sata", "--policy", "cli-move", "--dry-run")
+	r = kc(t, now, "move", "pvc/move/unselected", "--to", "sata", "--policy", "cli-move", "--migration-dry-run")
 	if r.code != 0 {
 		t.Fatalf("move --policy: exit %d: %s", r.code, r.errOut)
 	}
 	var dry storagev1.TierMigration
 	if err := k8sClient.Get(ctx(t), client.ObjectKey{Name: fmt.Sprintf("sata-%s-%d", other, now.Unix()/60)}, &dry); err != nil || !dry.Spec.DryRun ||
 		dry.Spec.TargetTier != storagev1.TierSATA {
-		t.Errorf("move --policy --dry-run: %v %+v", err, dry.Spec)
+		t.Errorf("move --policy --migration-dry-run: %v %+v", err, dry.Spec)
 	}
 	t.Cleanup(func() { _ = k8sClient.Delete(context.Background(), &dry) })
 }
@@ -101,46 +100,80 @@ func TestStatusShowsMigrationsInFlight(t *testing.T) {
 	finished.Status = storagev1.TierMigrationStatus{Phase: storagev1.PhaseCompleted, SyncProgress: 100}
 	setStatus(t, finished)
 
-	r := kc(t, now, "status")
-	if r.code != 0 {
-		t.Fatalf("status: exit %d: %s", r.code, r.errOut)
+	// kubectl's namespaces: the context's (default) has none of it; -n and -A show it.
+	if r := kc(t, now, "status"); r.code != 0 || strings.Contains(r.out, inFlight.Name) ||
+		!strings.Contains(r.errOut, "No TierMigration in flight for the PVCs of namespace default") {
+		t.Errorf("status in the context's namespace: exit %d, stdout %q, stderr %q", r.code, r.out, r.errOut)
 	}
-	var row string
-	for _, line := range strings.Split(r.out, "\n") {
-		if strings.HasPrefix(line, inFlight.Name) {
-			row = line
+	for _, scope := range [][]string{{"-n", "status"}, {"-A"}, {"--all-namespaces"}} {
+		r := kc(t, now, append([]string{"status"}, scope...)...)
+		if r.code != 0 {
+			t.Fatalf("status %v: exit %d: %s", scope, r.code, r.errOut)
+		}
+		var row string
+		for _, line := range strings.Split(r.out, "\n") {
+			if strings.HasPrefix(line, inFlight.Name) {
+				row = line
+			}
+		}
+		for _, want := range []string{"status/events", "NVMe", "SATA", "WaitingSync", "42%", "10m"} {
+			if !strings.Contains(row, want) {
+				t.Errorf("status %v: row lacks %q: %q\n%s", scope, want, row, r.out)
+			}
+		}
+		header, _, _ := strings.Cut(r.out, "\n")
+		if strings.Join(strings.Fields(header), " ") != "NAME PVC POLICY FROM TO PHASE SYNCED TIME LEFT PLACEHOLDERS AGE" || strings.Contains(r.out, finished.Name) {
+			t.Errorf("status %v: want the documented header and no finished migration:\n%s", scope, r.out)
 		}
 	}
-	for _, want := range []string{"status/events", "NVMe", "SATA", "WaitingSync", "42%", "10m"} {
-		if !strings.Contains(row, want) {
-			t.Errorf("status row lacks %q: %q\n%s", want, row, r.out)
-		}
-	}
-	if !strings.Contains(r.out, "TIME LEFT") || strings.Contains(r.out, finished.Name) {
-		t.Errorf("status: want a header and no finished migration:\n%s", r.out)
+	// The finished migration has no PVC: only -A shows it.
+	if r := kc(t, now, "status", "-n", "status", "--include-finished"); strings.Contains(r.out, finished.Name) {
+		t.Errorf("status -n status --include-finished shows a migration of no PVC of the namespace:\n%s", r.out)
 	}
 
-	r = kc(t, now.Add(11*time.Minute), "status", "-o", "json")
-	var reports []cli.MigrationReport
-	if err := json.Unmarshal([]byte(r.out), &reports); err != nil || r.code != 0 {
+	if r := kc(t, now, "status", "-n", "status", "--no-headers"); r.code != 0 || !strings.HasPrefix(r.out, inFlight.Name+" ") || strings.Contains(r.out, "NAME") {
+		t.Errorf("status --no-headers: want rows only:\n%s", r.out)
+	}
+	if r := kc(t, now, "status", "-n", "status", "-o", "wide"); !strings.Contains(r.out, "VOLUME") || !strings.Contains(r.out, uuid) || !strings.Contains(r.out, pv) {
+		t.Errorf("status -o wide: want the volume and the PV:\n%s", r.out)
+	}
+
+	// -o json is kubectl's: the TierMigration objects, as a list.
+	r := kc(t, now.Add(11*time.Minute), "status", "-A", "-o", "json")
+	var list struct {
+		Kind  string                    `json:"kind"`
+		Items []storagev1.TierMigration `json:"items"`
+	}
+	if err := json.Unmarshal([]byte(r.out), &list); err != nil || r.code != 0 {
 		t.Fatalf("status -o json: %v (exit %d)\n%s", err, r.code, r.out)
 	}
-	var got *cli.MigrationReport
-	for i := range reports {
-		if reports[i].Name == inFlight.Name {
-			got = &reports[i]
+	var got *storagev1.TierMigration
+	for i := range list.Items {
+		if list.Items[i].Name == inFlight.Name {
+			got = &list.Items[i]
 		}
 	}
-	if got == nil || got.PVC != "status/events" || got.Phase != "WaitingSync" || got.SyncProgress != 42 || got.TimeLeftSeconds == nil ||
-		*got.TimeLeftSeconds != -60 || got.From != "NVMe" || got.To != "SATA" ||
-		len(got.Placeholders) != 1 || got.Placeholders[0] != "pool-sata-1/c0c4e570-1111-8222-8333-444455556666" {
-		t.Errorf("status -o json, a minute past the deadline: %+v", got)
+	if list.Kind != "TierMigrationList" || got == nil || got.Kind != "TierMigration" || got.APIVersion != "storage.billyronks.io/v1" ||
+		got.Status.Phase != storagev1.PhaseWaitingSync || got.Status.SyncProgress != 42 || len(got.Status.Checkpoint.Placeholders) != 1 {
+		t.Errorf("status -o json: kind %q, %+v", list.Kind, got)
 	}
-	if r := kc(t, now.Add(11*time.Minute), "status"); !strings.Contains(r.out, "overdue 1m") {
+	if r := kc(t, now, "status", "-A", "-o", "yaml"); r.code != 0 || !strings.Contains(r.out, "kind: TierMigrationList") || !strings.Contains(r.out, "name: "+inFlight.Name) {
+		t.Errorf("status -o yaml: %q %q", r.out, r.errOut)
+	}
+	if r := kc(t, now, "status", "-n", "status", "-o", "name"); r.code != 0 || r.out != "tiermigration.storage.billyronks.io/"+inFlight.Name+"\n" {
+		t.Errorf("status -o name: %q %q", r.out, r.errOut)
+	}
+	if r := kc(t, now, "status", "-n", "status", "-o", "jsonpath={.items[*].status.syncProgress}"); r.code != 0 || r.out != "42" {
+		t.Errorf("status -o jsonpath: %q %q", r.out, r.errOut)
+	}
+	oneErrorLine(t, kc(t, now, "status", "-o", "xml"), 2, `--output: "xml"`)
+	if r := kc(t, now.Add(11*time.Minute), "status", "-A"); !strings.Contains(r.out, "overdue 1m") {
 		t.Errorf("status past the deadline: want \"overdue 1m\":\n%s", r.out)
 	}
-	if r := kc(t, now, "status", "--all"); !strings.Contains(r.out, finished.Name) || !strings.Contains(r.out, "Completed") {
-		t.Errorf("status --all: want the finished migration too:\n%s", r.out)
+	for _, finishedToo := range []string{"--include-finished", "--all"} {
+		if r := kc(t, now, "status", "-A", finishedToo); !strings.Contains(r.out, finished.Name) || !strings.Contains(r.out, "Completed") {
+			t.Errorf("status -A %s: want the finished migration too:\n%s", finishedToo, r.out)
+		}
 	}
 }
 

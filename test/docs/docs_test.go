@@ -18,7 +18,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
 	"github.com/billyronks/couchestor/hack/apidocs/reference"
+	"github.com/billyronks/couchestor/internal/cli"
 )
 
 func repoRoot(t *testing.T) string {
@@ -261,9 +265,27 @@ var notOperatorFlags = []string{"--create-namespace", "--set", "--set-string", "
 	"--server-side", "--force-conflicts", "--for", "--timeout", "--previous", "--as", "--rm", "--image",
 	"--show-labels", "--namespace", "--all", "--sort-by", "--data-urlencode"}
 
+// pluginFlags are the flags kubectl couchestor takes, any command's.
+func pluginFlags() map[string]bool {
+	out := map[string]bool{}
+	var walk func(*cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, fs := range []*pflag.FlagSet{c.PersistentFlags(), c.Flags()} {
+			fs.VisitAll(func(f *pflag.Flag) { out["--"+f.Name] = true })
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(cli.NewCommand(&cli.Options{}))
+	return out
+}
+
 // TestGuideFlagsExist: every --flag the guide names in inline code, other than kubectl's and
-// helm's, is an operator flag (registered in internal/operator or internal/promwatch).
+// helm's, is an operator flag (registered in internal/operator or internal/promwatch) or, on the
+// plugin's page, a flag of kubectl couchestor.
 func TestGuideFlagsExist(t *testing.T) {
+	plugin := pluginFlags()
 	root := repoRoot(t)
 	var src strings.Builder
 	for _, glob := range []string{"internal/operator/*.go", "internal/promwatch/*.go"} {
@@ -283,6 +305,12 @@ func TestGuideFlagsExist(t *testing.T) {
 		for _, m := range flagRE.FindAllStringSubmatch(stripCode(read(t, page)), -1) {
 			name := m[1]
 			if slices.Contains(notOperatorFlags, name) {
+				continue
+			}
+			if filepath.Base(page) == "plugin.md" {
+				if !plugin[name] {
+					t.Errorf("%s names %s, which is no flag of kubectl couchestor", rel, name)
+				}
 				continue
 			}
 			checked++
