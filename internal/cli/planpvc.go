@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"k8s.io/utils/ptr"
+
 	"cmp"
 	"context"
 	"fmt"
@@ -107,15 +109,15 @@ func claimPlan(s *tiering.Snapshot, pvName, only string, f tiering.Flags, now ti
 			c := tiering.VolumeCooldown(s.Migrations[pv.VolumeID], pv.Moves, plan.AntiFlap, plan.DryRun, now)
 			cp.Cooldown = &CooldownReport{Cooldown: c.Length.String(), Flips: c.Flips, Left: c.Left.Round(time.Second).String()}
 			if !c.Last.IsZero() {
-				cp.Cooldown.LastMove = ptrTime(c.Last.UTC())
+				cp.Cooldown.LastMove = ptr.To(c.Last.UTC())
 			}
 			w := plan.Window
 			cp.Window = &WindowReport{Configured: w.Configured, Open: w.Open}
 			if w.Configured && w.Open {
-				cp.Window.Closes = ptrTime(w.Closes.UTC())
+				cp.Window.Closes = ptr.To(w.Closes.UTC())
 			}
 			if w.Configured && !w.Open {
-				cp.Window.NextOpens = ptrTime(w.NextOpens.UTC())
+				cp.Window.NextOpens = ptr.To(w.NextOpens.UTC())
 			}
 			s := plan.Slots
 			cp.Slots = &SlotsReport{Free: s.Free, PolicyInFlight: s.PolicyInFlight, PolicyMax: s.PolicyMax, OperatorInFlight: s.OperatorInFlight, OperatorMax: s.OperatorMax}
@@ -124,8 +126,6 @@ func claimPlan(s *tiering.Snapshot, pvName, only string, f tiering.Flags, now ti
 	}
 	return r, nil
 }
-
-func ptrTime(t time.Time) *time.Time { return &t }
 
 // printClaimPlan writes the report for a person.
 func printClaimPlan(w io.Writer, r ClaimPlanReport) {

@@ -296,5 +296,3 @@ func (m *Mover) unpublishIfOurs(ctx context.Context, plan Plan, j Journal) (Plan
 	plan.PublishedByMover = false
 	return plan, record(ctx, j, plan)
 }
-
-func ptr[T any](v T) *T { return &v }

@@ -1,6 +1,8 @@
 package mover
 
 import (
+	"k8s.io/utils/ptr"
+
 	"context"
 	"fmt"
 	"github.com/billyronks/couchestor/internal/mayastor"
@@ -97,8 +99,8 @@ func (m *Mover) republishTo(ctx context.Context, plan Plan, v *mayastor.Volume, 
 		PublishContext: map[string]string{},
 		Node:           node,
 		Protocol:       m.opts.PublishProtocol,
-		Republish:      ptr(true),
-		ReuseExisting:  ptr(false),
+		Republish:      ptr.To(true),
+		ReuseExisting:  ptr.To(false),
 	}
 	if tg := v.Spec.Target; tg != nil {
 		if tg.Protocol != "" {
