@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"k8s.io/utils/ptr"
-
 	"cmp"
 	"context"
 	"fmt"
@@ -12,10 +10,11 @@ import (
 	"time"
 
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	storagev1 "github.com/billyronks/couchestor/api/v1"
 	"github.com/billyronks/couchestor/internal/tiering"
+	storagev1 "github.com/billyronks/couchestor/api/v1"
 )
 
 // ClaimPlanReport is `plan pvc/NAMESPACE/NAME`'s JSON and YAML output: why this one volume

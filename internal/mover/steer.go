@@ -1,13 +1,14 @@
 package mover
 
 import (
-	"k8s.io/utils/ptr"
-
 	"context"
 	"fmt"
-	"github.com/billyronks/couchestor/internal/mayastor"
 	"slices"
 	"strings"
+
+	"k8s.io/utils/ptr"
+
+	"github.com/billyronks/couchestor/internal/mayastor"
 )
 
 // canRepublish: the plan may move the volume target.
