@@ -13,8 +13,8 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/billyronks/couchestor/internal/tiering"
 	storagev1 "github.com/billyronks/couchestor/api/v1"
+	"github.com/billyronks/couchestor/internal/tiering"
 )
 
 // ClaimPlanReport is `plan pvc/NAMESPACE/NAME`'s JSON and YAML output: why this one volume
