@@ -50,7 +50,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/billyronks/couchestor/internal/sandbox"
-	"github.com/billyronks/couchestor/internal/testprom"
 )
 
 type options struct {
@@ -131,7 +130,7 @@ func run(o options) error {
 	if _, err := os.Stat("/usr/bin/time"); err != nil {
 		return errors.New("/usr/bin/time (GNU time) is needed for the peak RSS of the command")
 	}
-	prometheus, promtool, err := testprom.Find()
+	prometheus, promtool, err := findPrometheus()
 	if err != nil {
 		return err
 	}
@@ -247,7 +246,7 @@ func run(o options) error {
 		out, err := exec.CommandContext(ctx, promtool, "tsdb", "create-blocks-from", "openmetrics", "--quiet",
 			"--max-block-duration="+o.maxBlock.String(), text, tsdbDir).CombinedOutput()
 		if err != nil {
-			return fmt.Errorf("promtool: %v\n%s", err, testprom.Tail(string(out)))
+			return fmt.Errorf("promtool: %v\n%s", err, tail(string(out)))
 		}
 		mf.Backfill = time.Since(t)
 		blocks, _ := filepath.Glob(filepath.Join(tsdbDir, "01*"))
@@ -267,11 +266,11 @@ func run(o options) error {
 		return err
 	}
 	t = time.Now()
-	srv, err := testprom.Start(prometheus, promDir, tsdbDir, "", "--storage.tsdb.retention.time=10y")
+	srv, err := startPrometheus(ctx, prometheus, promDir, tsdbDir)
 	if err != nil {
 		return err
 	}
-	defer srv.Stop()
+	defer srv.stop()
 	say("Prometheus %s ready in %s", srv.URL, time.Since(t).Round(time.Millisecond))
 	proxy, err := newCounter(srv.URL)
 	if err != nil {
@@ -372,7 +371,7 @@ func runBacktest(ctx context.Context, o options, bin, kubeconfig, policyFile, si
 	res.loadEnd = loadAvg()
 	_ = os.WriteFile(out+".time", []byte(stderr.String()), 0o644)
 	if err != nil {
-		return res, fmt.Errorf("backtest at step %s: %v\n%s", step, err, testprom.Tail(stderr.String()))
+		return res, fmt.Errorf("backtest at step %s: %v\n%s", step, err, tail(stderr.String()))
 	}
 	res.ranges, res.instants, res.queryTimes = proxy.snapshot()
 	tv := stderr.String()
@@ -563,4 +562,82 @@ func (w *countingWriter) Flush() {
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
+}
+
+// findPrometheus returns the prometheus and promtool binaries of $COUCHESTOR_PROMETHEUS_DIR.
+// (internal/testprom does the same for tests; the architecture keeps it to _test.go files.)
+func findPrometheus() (prometheus, promtool string, err error) {
+	dir := os.Getenv("COUCHESTOR_PROMETHEUS_DIR")
+	p, t := filepath.Join(dir, "prometheus"), filepath.Join(dir, "promtool")
+	for _, f := range []string{p, t} {
+		if _, err := os.Stat(f); err != nil {
+			return "", "", fmt.Errorf("COUCHESTOR_PROMETHEUS_DIR=%s: %v", dir, err)
+		}
+	}
+	return p, t, nil
+}
+
+type promServer struct {
+	URL string
+	cmd *exec.Cmd
+}
+
+// startPrometheus serves the TSDB in data (no scrape jobs; retention long enough to keep the
+// backfilled blocks) on a free loopback port, and returns once /-/ready answers.
+func startPrometheus(ctx context.Context, prometheus, dir, data string) (*promServer, error) {
+	cfg := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(cfg, []byte("global:\n  scrape_interval: 15s\n"), 0o600); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	logPath := filepath.Join(dir, "prometheus.log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	cmd := exec.Command(prometheus, "--config.file="+cfg, "--storage.tsdb.path="+data, "--web.listen-address="+addr,
+		"--storage.tsdb.retention.time=10y", "--log.level=warn")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	srv := &promServer{URL: "http://" + addr, cmd: cmd}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	deadline := time.After(2 * time.Minute)
+	for {
+		select {
+		case err := <-exited:
+			b, _ := os.ReadFile(logPath)
+			return nil, fmt.Errorf("prometheus exited (%v) before ready:\n%s", err, tail(string(b)))
+		case <-deadline:
+			srv.stop()
+			return nil, errors.New("prometheus not ready after 2m; see " + logPath)
+		case <-ctx.Done():
+			srv.stop()
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		if resp, err := http.Get(srv.URL + "/-/ready"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return srv, nil
+			}
+		}
+	}
+}
+
+func (s *promServer) stop() { _ = s.cmd.Process.Kill() }
+
+// tail is the last 30 lines of s.
+func tail(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(lines[max(0, len(lines)-30):], "\n")
 }

@@ -209,19 +209,27 @@ func planFetch(cfg *Config) (*fetchPlan, error) {
 	return p, nil
 }
 
+// iopsHeld is how many samples Prometheus holds for the IOPS query per point of its answer:
+// the default query is the sum of two aggregations, and Prometheus evaluates both operands of
+// the "+" over the whole range before it builds the answer, counting the three against
+// --query.max-samples. (Measured with Prometheus 3.16 at 10,000 volumes: a 2,000-evaluation
+// chunk, 20,000,000 points, was refused, a 1,000-evaluation one was not.)
+const iopsHeld = 3
+
 // chunkSizes are how many evaluations one range query covers: at most 11,000 points per
-// series, and series × points within the sample budget: for the IOPS query, its answer; for the
-// coverage query, its subquery, which holds (range + window) / coverageStep points per series.
+// series, and series × points within the sample budget: for the IOPS query, iopsHeld × its
+// answer; for the coverage query, its subquery, which holds (range + window) / coverageStep
+// points per series.
 func chunkSizes(p *fetchPlan, series, budget int) (iops, coverage int) {
 	perSeries := max(budget/max(series, 1), 1)
-	iops = max(1, min(MaxPointsPerSeries, perSeries, p.steps))
+	iops = max(1, min(MaxPointsPerSeries, perSeries/iopsHeld, p.steps))
 	// Subquery points for n evaluations: ((n-1)·step + window) / coverageStep + 1.
 	span := int64(perSeries-1)*int64(p.coverageStep) - int64(p.window)
 	coverage = 1
 	if span > 0 {
 		coverage = int(span/int64(p.step)) + 1
 	}
-	return iops, max(1, min(iops, coverage))
+	return iops, max(1, min(p.steps, MaxPointsPerSeries, coverage))
 }
 
 // RangeQueries is the number of range queries a backtest of these many evaluations and
