@@ -64,6 +64,7 @@ type options struct {
 	maxBlock       time.Duration
 	window         time.Duration
 	binary         string
+	beforeBinary   string
 	extraArgs      string
 }
 
@@ -81,6 +82,7 @@ func main() {
 	flag.DurationVar(&o.maxBlock, "max-block-duration", 486*time.Hour, "promtool's --max-block-duration: promtool parses the whole file once per block range, so one block range as large as the history (486h is the largest Prometheus compaction range under 31 days)")
 	flag.DurationVar(&o.window, "sampling-window", time.Hour, "the policy's samplingWindow")
 	flag.StringVar(&o.binary, "plugin-binary", "", "run this kubectl-couchestor binary instead of building ./cmd/kubectl-couchestor")
+	flag.StringVar(&o.beforeBinary, "before-binary", "", "also run this kubectl-couchestor binary (e.g. built from an older commit) at each step, right before the one under test, for a before/after in the same conditions")
 	flag.StringVar(&o.extraArgs, "backtest-args", "", "extra arguments for the backtest command, space-separated")
 	flag.Parse()
 	for _, f := range strings.Split(steps, ",") {
@@ -284,14 +286,24 @@ func run(o options) error {
 	}
 	from := mf.End.Add(-time.Duration(o.days) * 24 * time.Hour)
 	var results []result
+	binaries := []struct{ label, path string }{{"after", bin}}
+	if o.beforeBinary != "" {
+		binaries = []struct{ label, path string }{{"before", o.beforeBinary}, {"after", bin}}
+	}
 	for _, step := range o.steps {
 		for r := range o.repeat {
-			res, err := runBacktest(ctx, o, bin, kubeconfig, policyFile, st.SimURL, proxy, from, mf.End, step, filepath.Join(workDir, fmt.Sprintf("step-%s-%d", step, r+1)))
-			if err != nil {
-				return err
+			for _, b := range binaries {
+				promCPU := processCPU(srv.cmd.Process.Pid)
+				res, err := runBacktest(ctx, o, b.path, kubeconfig, policyFile, st.SimURL, proxy, from, mf.End, step,
+					filepath.Join(workDir, fmt.Sprintf("step-%s-%s-%d", step, b.label, r+1)))
+				if err != nil {
+					return err
+				}
+				res.binary = b.label
+				res.promCPU = processCPU(srv.cmd.Process.Pid) - promCPU
+				res.print(os.Stdout)
+				results = append(results, res)
 			}
-			res.print(os.Stdout)
-			results = append(results, res)
 		}
 	}
 	printSummary(os.Stdout, o, mf, reused, len(ids), from, results)
@@ -332,11 +344,13 @@ func promDuration(d time.Duration) string {
 // result is one measured run of the command.
 type result struct {
 	step                time.Duration
+	binary              string
 	cmdline             string
 	loadBefore, loadEnd string
 	wall                time.Duration
 	userCPU, sysCPU     time.Duration
 	maxRSSKiB           int64
+	promCPU             time.Duration // Prometheus's user + system CPU during the command
 	ranges, instants    int64
 	queryTimes          []queryTime
 	reported            int // the report's rangeQueries
@@ -421,8 +435,8 @@ func parseElapsed(s string) time.Duration {
 }
 
 func (r *result) print(w io.Writer) {
-	fmt.Fprintf(w, "\nstep %s: %d evaluations; wall %.1f s, user %.1f s, sys %.1f s, peak RSS %.1f MiB; range queries %d sent (%d reported), instant queries %d; load %s → %s\n",
-		r.step, r.evaluations, r.wall.Seconds(), r.userCPU.Seconds(), r.sysCPU.Seconds(), float64(r.maxRSSKiB)/1024,
+	fmt.Fprintf(w, "\n%s, step %s: %d evaluations; wall %.1f s, user %.1f s, sys %.1f s, peak RSS %.1f MiB; Prometheus CPU %.1f s; range queries %d sent (%d reported), instant queries %d; load %s → %s\n",
+		r.binary, r.step, r.evaluations, r.wall.Seconds(), r.userCPU.Seconds(), r.sysCPU.Seconds(), float64(r.maxRSSKiB)/1024, r.promCPU.Seconds(),
 		r.ranges, r.reported, r.instants, r.loadBefore, r.loadEnd)
 	var total time.Duration
 	var bytes int64
@@ -448,10 +462,10 @@ func printSummary(w io.Writer, o options, mf manifest, reused bool, volumes int,
 	}
 	fmt.Fprintf(w, "history: %d samples every %s, %.2f GB of OpenMetrics generated in %s, backfilled by promtool (--max-block-duration=%s) in %s; %s\n",
 		mf.Samples, mf.ScrapeInterval, float64(mf.TextBytes)/1e9, mf.Generate.Round(time.Second), mf.BlockDuration, mf.Backfill.Round(time.Second), how)
-	fmt.Fprintf(w, "\n| step | evaluations | wall | user + sys CPU | peak RSS | range queries | load (1m, 5m, 15m) before |\n| --- | --- | --- | --- | --- | --- | --- |\n")
+	fmt.Fprintf(w, "\n| binary | step | evaluations | wall | user + sys CPU | peak RSS | Prometheus CPU | range queries | load (1m, 5m, 15m) before |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, r := range results {
-		fmt.Fprintf(w, "| %s | %d | %.1f s | %.1f + %.1f s | %.0f MiB | %d | %s |\n", r.step, r.evaluations, r.wall.Seconds(),
-			r.userCPU.Seconds(), r.sysCPU.Seconds(), float64(r.maxRSSKiB)/1024, r.ranges, r.loadBefore)
+		fmt.Fprintf(w, "| %s | %s | %d | %.1f s | %.1f + %.1f s | %.0f MiB | %.1f s | %d | %s |\n", r.binary, r.step, r.evaluations, r.wall.Seconds(),
+			r.userCPU.Seconds(), r.sysCPU.Seconds(), float64(r.maxRSSKiB)/1024, r.promCPU.Seconds(), r.ranges, r.loadBefore)
 	}
 }
 
@@ -640,4 +654,21 @@ func (s *promServer) stop() { _ = s.cmd.Process.Kill() }
 func tail(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return strings.Join(lines[max(0, len(lines)-30):], "\n")
+}
+
+// processCPU is a process's user + system CPU so far, from /proc/<pid>/stat (in clock ticks
+// of 1/100 s, Linux's USER_HZ).
+func processCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses and may hold spaces.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	user, _ := strconv.ParseInt(f[11], 10, 64)
+	sys, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(user+sys) * 10 * time.Millisecond
 }
