@@ -129,6 +129,12 @@ scale: test-binaries ## Measure the operator at 10,000 volumes, 1 and 100+1 poli
 	COUCHESTOR_PROMETHEUS_DIR="$$(hack/prometheus.sh)" \
 	go run ./hack/scale $(SCALE_ARGS)
 
+.PHONY: backtest-scale
+backtest-scale: test-binaries ## Time `kubectl couchestor backtest` over 10,000 volumes × 14 days at 1h and 5m steps against a backfilled Prometheus (docs/backtest.md; BACKTEST_SCALE_ARGS=--reuse).
+	KUBEBUILDER_ASSETS="$$(hack/envtest-binaries.sh)" \
+	COUCHESTOR_PROMETHEUS_DIR="$$(hack/prometheus.sh)" \
+	go run ./hack/backtest-scale $(BACKTEST_SCALE_ARGS)
+
 .PHONY: help
 help:
 	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*?##/ { printf "  %-16s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)

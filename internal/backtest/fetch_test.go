@@ -209,8 +209,9 @@ func TestDefaultStepAndQueryCount(t *testing.T) {
 		// points of 60s per series: 3 evaluations per query of 2,000 points, 10 queries.
 		{time.Hour, 12 * time.Hour, 10_000, 11},
 		{time.Hour, time.Hour, 10_000, 1 + 11},
-		{time.Hour, 5 * time.Minute, 10_000, 3 + 11},
-		{5 * time.Minute, 5 * time.Minute, 10_000, 3 + 123},
+		// 4,033 IOPS points held 3 times: 666 evaluations per query.
+		{time.Hour, 5 * time.Minute, 10_000, 7 + 11},
+		{5 * time.Minute, 5 * time.Minute, 10_000, 7 + 123},
 		{time.Hour, 12 * time.Hour, 1_000, 1 + 2},
 		{time.Hour, time.Hour, 100, 2},
 		{30 * time.Second, 30 * time.Second, 1, 8}, // 40,321 points: the 11,000 limit

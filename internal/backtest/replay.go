@@ -356,9 +356,9 @@ func replay(m *Matrix, p Params, volumes []Volume, detailed, antiFlap bool) (*Re
 		r.Days = nil
 	}
 	r.Totals.Volumes = len(states)
-	r.Totals.RightTier = Duration(int64(r.Totals.RightEvaluations) * int64(step))
-	r.Totals.WrongTier = Duration(int64(r.Totals.WrongEvaluations) * int64(step))
-	r.Totals.Unknown = Duration(int64(r.Totals.UnknownEvaluations) * int64(step))
+	r.Totals.RightTier = volumeTime(r.Totals.RightEvaluations, step)
+	r.Totals.WrongTier = volumeTime(r.Totals.WrongEvaluations, step)
+	r.Totals.Unknown = volumeTime(r.Totals.UnknownEvaluations, step)
 	return r, nil
 }
 

@@ -87,7 +87,7 @@ func TestReplayHandComputed(t *testing.T) {
 		Moves: 4, Promotions: 2, Demotions: 2, Flips: 2, BytesRebuilt: 64 * gib,
 		CooldownBlocked: 2, SlotDeferred: 1,
 		RightEvaluations: 27, WrongEvaluations: 7, UnknownEvaluations: 5,
-		RightTier: Duration(27 * 6 * time.Hour), WrongTier: Duration(7 * 6 * time.Hour), Unknown: Duration(5 * 6 * time.Hour),
+		RightTier: 27 * 6 * 3600, WrongTier: 7 * 6 * 3600, Unknown: 5 * 6 * 3600,
 	}
 	if r.Totals != wantTotals {
 		t.Errorf("totals:\n got %+v\nwant %+v", r.Totals, wantTotals)
@@ -341,6 +341,40 @@ func TestFirstRankedAgreesWithSort(t *testing.T) {
 		}
 		if sorted[0].to != tierNVMe || (sorted[0].iops == sorted[0].iops && !sorted[0].pinned) {
 			t.Errorf("first ranked %+v: want a pinned promotion", sorted[0])
+		}
+	}
+}
+
+// Time summed over volumes outgrows a time.Duration (292 years) at 10,000 volumes × 14 days at
+// any step (383 years): the totals hold it, and the report writes and reads it back.
+func TestTotalsHoldCenturies(t *testing.T) {
+	ids := make([]string, 10_000)
+	vols := make([]Volume, len(ids))
+	for i := range ids {
+		ids[i] = fmt.Sprintf("v%05d", i)
+		vols[i] = Volume{ID: ids[i], Tier: sata, SizeBytes: gib, Replicas: 1}
+	}
+	m := NewMatrix(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), 5*time.Minute, 4033, ids)
+	for i := range m.Values {
+		m.Values[i] = 10 // below low: SATA is right
+	}
+	r := mustReplay(t, m, Params{LowWatermarkIOPS: 100, HighWatermarkIOPS: 1000, Cooldown: time.Hour, Slots: 1}, vols)
+	want := VolumeTime(int64(len(ids)) * 4033 * 300)
+	if r.Totals.RightTier != want || r.Totals.RightTier.String() != "3360833h20m0s" {
+		t.Fatalf("right tier %d s (%s), want %d s (3360833h20m0s)", r.Totals.RightTier, r.Totals.RightTier, want)
+	}
+	b, err := json.Marshal(r.Totals)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Totals
+	if err := json.Unmarshal(b, &back); err != nil || back != r.Totals {
+		t.Errorf("JSON round trip: %+v (%v), want %+v", back, err, r.Totals)
+	}
+	for _, bad := range []string{`"1h5"`, `"h"`, `""`, `"1.5h"`, `"99999999999999999999h"`} {
+		var v VolumeTime
+		if err := json.Unmarshal([]byte(bad), &v); err == nil {
+			t.Errorf("%s read as %d s", bad, v)
 		}
 	}
 }

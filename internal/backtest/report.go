@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"text/tabwriter"
 	"time"
@@ -67,8 +68,9 @@ type Totals struct {
 	CooldownBlocked, SlotDeferred int
 	// Evaluations of a volume judged on the right tier, on the wrong one, or Unknown.
 	RightEvaluations, WrongEvaluations, UnknownEvaluations int
-	// The same as time (evaluations × step), summed over the volumes.
-	RightTier, WrongTier, Unknown Duration
+	// The same as time (evaluations × step), summed over the volumes: in whole seconds, since
+	// 10,000 volumes × 14 days is past the 292 years a time.Duration holds.
+	RightTier, WrongTier, Unknown VolumeTime
 }
 
 func (t *Totals) add(mv *Move) {
@@ -146,6 +148,58 @@ type SkippedVolume struct {
 type Duration time.Duration
 
 func (d Duration) String() string { return time.Duration(d).String() }
+
+// VolumeTime is time summed over volumes, in seconds; it is written as a Go duration string
+// ("2212834h0m0s"), like Duration, without Duration's limit of 292 years.
+type VolumeTime int64
+
+// volumeTime is evaluations × step.
+func volumeTime(evaluations int, step time.Duration) VolumeTime {
+	return VolumeTime(int64(evaluations) * int64(step/time.Second))
+}
+
+func (v VolumeTime) String() string {
+	h, m, s := int64(v)/3600, int64(v)%3600/60, int64(v)%60
+	switch {
+	case h != 0:
+		return fmt.Sprintf("%dh%dm%ds", h, m, s)
+	case m != 0:
+		return fmt.Sprintf("%dm%ds", m, s)
+	}
+	return fmt.Sprintf("%ds", s)
+}
+
+// MarshalJSON writes the time as a Go duration string.
+func (v VolumeTime) MarshalJSON() ([]byte, error) { return json.Marshal(v.String()) }
+
+// UnmarshalJSON reads what MarshalJSON writes: whole hours, minutes and seconds.
+func (v *VolumeTime) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	var total, n int64
+	digits := false
+	for _, c := range s {
+		switch {
+		case c >= '0' && c <= '9':
+			n, digits = n*10+int64(c-'0'), true
+			if n > math.MaxInt64/3600 {
+				return fmt.Errorf("volume time %q is too large", s)
+			}
+		case digits && (c == 'h' || c == 'm' || c == 's'):
+			total += n * map[rune]int64{'h': 3600, 'm': 60, 's': 1}[c]
+			n, digits = 0, false
+		default:
+			return fmt.Errorf("volume time %q: want whole hours, minutes and seconds such as 2212834h0m0s", s)
+		}
+	}
+	if digits || s == "" {
+		return fmt.Errorf("volume time %q: want whole hours, minutes and seconds such as 2212834h0m0s", s)
+	}
+	*v = VolumeTime(total)
+	return nil
+}
 
 // MarshalJSON writes the duration as a Go duration string.
 func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }

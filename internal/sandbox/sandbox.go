@@ -55,6 +55,9 @@ type Options struct {
 	// RESTConfig, when set, is an API server to use (with CoucheStor's CRDs installed) instead
 	// of starting one.
 	RESTConfig *rest.Config
+	// NoPrometheus leaves Prometheus out (PrometheusURL stays empty): for a caller that serves
+	// history of its own, such as the backtest scale harness's backfilled TSDB.
+	NoPrometheus bool
 }
 
 // Stack is a running sandbox.
@@ -147,6 +150,9 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 		return st, err
 	}
 
+	if o.NoPrometheus {
+		return st, nil
+	}
 	promDir := filepath.Join(o.WorkDir, "prometheus")
 	if err := os.MkdirAll(promDir, 0o755); err != nil {
 		return st, err
@@ -238,8 +244,19 @@ func (st *Stack) createPersistentVolumes(ctx context.Context, storageClass strin
 	return nil
 }
 
-// StopPrometheus stops only Prometheus, to see how the operator copes.
+// StopPrometheus stops only Prometheus, to see how the operator copes. Without one
+// (Options.NoPrometheus) it does nothing.
 func (st *Stack) StopPrometheus() { st.prom.Stop() }
+
+// StopSimulator stops the simulator's HTTP server; a caller that borrowed the API server
+// (Options.RESTConfig) and stops that itself calls it instead of Stop, which deletes every PV.
+func (st *Stack) StopSimulator() {
+	if st.simSrv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = st.simSrv.Shutdown(ctx)
+		cancel()
+	}
+}
 
 // Stop tears everything down and waits for every process it started to exit. Calling it
 // again does nothing.
