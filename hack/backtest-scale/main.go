@@ -363,9 +363,9 @@ func runBacktest(ctx context.Context, o options, bin, kubeconfig, policyFile, si
 	args := []string{"-v", bin, "backtest", "--kubeconfig=" + kubeconfig, "--policy-file=" + policyFile,
 		"--mayastor-url=" + simURL, "--prometheus-url=" + proxy.url,
 		"--from=" + from.UTC().Format(time.RFC3339), "--to=" + to.UTC().Format(time.RFC3339), "--step=" + step.String(),
-		// The whole command is bounded by --request-timeout (1m by default); the measurement
+		// The whole command is bounded by --timeout (30m by default for backtest); the measurement
 		// wants its time, not the timeout's.
-		"--request-timeout=30m", "-o", "json"}
+		"--timeout=30m", "-o", "json"}
 	if o.extraArgs != "" {
 		args = append(args, strings.Fields(o.extraArgs)...)
 	}

@@ -20,6 +20,9 @@ import (
 	"github.com/billyronks/couchestor/internal/promwatch"
 )
 
+// backtestTimeout is backtest's whole-command limit when --timeout is not given.
+const backtestTimeout = 30 * time.Minute
+
 type backtestOptions struct {
 	planOptions
 	policyFile string
@@ -41,7 +44,12 @@ bytes that would have been rebuilt and the time volumes would have spent on the 
 --grid-low and --grid-high it also answers which watermarks would have kept flips at zero.
 It only reads (the cluster once, Prometheus with a few range queries): see docs/backtest.md.`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return bo.run(cmd.Context()) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !cmd.Flags().Changed("timeout") {
+				bo.Timeout = backtestTimeout // 14 days of 10,000 volumes take a few minutes at a 5m step
+			}
+			return bo.run(cmd.Context())
+		},
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&bo.policy, "policy", "", "replay this StoragePolicy from the cluster")

@@ -185,7 +185,7 @@ what kubectl means; -A/--all-namespaces lists across namespaces.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return UsageError{err} })
 	pf := root.PersistentFlags()
 	opts.configFlags().AddFlags(pf)
-	pf.DurationVar(&opts.Timeout, "timeout", time.Minute, "give up on the whole command after this long, 0 for never (status --watch: never unless given)")
+	pf.DurationVar(&opts.Timeout, "timeout", time.Minute, "give up on the whole command after this long, 0 for never (status --watch: never unless given; backtest: 30m unless given)")
 	pf.BoolVarP(&opts.AllNamespaces, "all-namespaces", "A", false, "list across all namespaces (status: the migrations of every PVC; completion: pvc/NAMESPACE/NAME)")
 	registerConfigFlagCompletions(root, opts)
 
