@@ -63,6 +63,9 @@ type CordonSweeper struct {
 	// migration that recorded placeholders ended or disappeared since the previous sweep,
 	// and at the first sweep.
 	PlaceholderScanInterval time.Duration
+	// GuardDepth is the Movers' MoverOptions.GuardDepth (0: mover.DefaultGuardDepth): a
+	// stray's delete never leaves a move's fresh replica with fewer entries behind it.
+	GuardDepth int
 
 	// Node-seconds bookkeeping for CordonSecondsTotal.
 	lastSweep     time.Time
@@ -71,7 +74,13 @@ type CordonSweeper struct {
 	// holding are the in-flight migrations that recorded placeholders at the last sweep.
 	lastScan time.Time
 	holding  map[string]bool
+	// strayWaits: the last scan left stray placeholders to wait for a move's guard;
+	// the next sweep reads the map again.
+	strayWaits bool
 }
+
+// sweeperName is the sweeper's name towards the gate (CordonGate.RemovalWaits).
+const sweeperName = "couchestor-placeholder-sweeper"
 
 var _ manager.LeaderElectionRunnable = (*CordonSweeper)(nil)
 
@@ -140,7 +149,7 @@ func (s *CordonSweeper) placeholderScanDue(tms []storagev1.TierMigration) bool {
 	if every <= 0 {
 		every = DefaultPlaceholderScanInterval
 	}
-	if s.lastScan.IsZero() || s.Clock.Since(s.lastScan) >= every {
+	if s.lastScan.IsZero() || s.strayWaits || s.Clock.Since(s.lastScan) >= every {
 		return true
 	}
 	now := holdingPlaceholders(tms)
@@ -273,8 +282,11 @@ func (s *CordonSweeper) Sweep(ctx context.Context) (SweepResult, error) {
 // migration in flight records: those of migrations that ended, were deleted
 // or never recorded them (a create that landed after its migration ended).
 // It holds the process's gate, as every removal from the replica map does,
-// and leaves them for the next sweep while the map's last entry is a move's
-// fresh replica (the swap_remove would pull it forward).
+// and follows the rule of the Movers' own placeholder deletes
+// (CordonGate.RemovalWaits): it leaves them for the next sweep while the
+// map's last entry is a move's fresh replica (the swap_remove would pull it
+// forward) or a move's fresh replica has no more than GuardDepth entries
+// behind it, and then asks the moves to keep more behind theirs until then.
 func (s *CordonSweeper) sweepPlaceholders(ctx context.Context, specs *mayastor.Specs, tms []storagev1.TierMigration, res *SweepResult) []string {
 	live := map[string]bool{}
 	owner := map[string]*storagev1.TierMigration{}
@@ -301,25 +313,31 @@ func (s *CordonSweeper) sweepPlaceholders(ctx context.Context, specs *mayastor.S
 			stray = append(stray, r)
 		}
 	}
-	if len(stray) == 0 {
-		Placeholders.Set(float64(res.Placeholders))
-		return nil
-	}
 	gate := s.Gate
 	if gate == nil {
 		gate = mover.DefaultCordonGate()
+	}
+	s.strayWaits = false
+	if len(stray) == 0 {
+		gate.WithdrawReclaim(sweeperName)
+		Placeholders.Set(float64(res.Placeholders))
+		return nil
 	}
 	if err := gate.Lock(ctx); err != nil {
 		return []string{fmt.Sprintf("wait for the gate to delete placeholders: %v", err)}
 	}
 	defer gate.Unlock()
+	depth := s.GuardDepth
+	if depth <= 0 {
+		depth = mover.DefaultGuardDepth
+	}
 	// Delete from the end of the map: removing the last entry moves nothing.
 	slices.Reverse(stray)
 	var errs []string
-	tail := specs.Replicas[len(specs.Replicas)-1].UUID
 	for i, r := range stray {
-		if r.UUID != tail && gate.HoldsFresh(tail) {
-			errs = append(errs, fmt.Sprintf("%d stray placeholder(s) wait for the next sweep: the replica map's last entry %s is a migration's fresh replica", len(stray)-i, tail))
+		if why := gate.RemovalWaits(sweeperName, specs.Replicas, r.UUID, depth, len(stray)-i); why != "" {
+			errs = append(errs, fmt.Sprintf("%d stray placeholder(s) wait for the next sweep: %s: %s", len(stray)-i, r.UUID, why))
+			s.strayWaits = true
 			break
 		}
 		if err := s.Mayastor.DeletePoolReplica(ctx, r.Pool, r.UUID); err != nil && !mayastor.IsNotFound(err) {
@@ -343,10 +361,10 @@ func (s *CordonSweeper) sweepPlaceholders(ctx context.Context, specs *mayastor.S
 			last := len(specs.Replicas) - 1
 			specs.Replicas[q] = specs.Replicas[last]
 			specs.Replicas = specs.Replicas[:last]
-			if last > 0 {
-				tail = specs.Replicas[last-1].UUID
-			}
 		}
+	}
+	if !s.strayWaits {
+		gate.WithdrawReclaim(sweeperName)
 	}
 	Placeholders.Set(float64(res.Placeholders))
 	return errs

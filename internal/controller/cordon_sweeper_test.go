@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
@@ -304,5 +305,111 @@ func TestCordonSweeperReadsTheReplicaMapOnlyWhenAStrayCanExist(t *testing.T) {
 	res := sweep("the scan interval elapsed", reads+1, true)
 	if !slices.Equal(res.PlaceholdersRemoved, []string{stray}) {
 		t.Fatalf("removed %v, want %v", res.PlaceholdersRemoved, []string{stray})
+	}
+}
+
+// A stray placeholder's delete is a swap_remove like any other: it takes one entry from
+// behind every move's fresh replica. The sweeper follows the Movers' own rule
+// (CordonGate.RemovalWaits): while a move's new replica has no more than GuardDepth
+// entries behind it, the strays wait, and the move's next poll (KeepTail) keeps that
+// many more behind its replica, so that the next sweep deletes them without ever
+// leaving the replica fewer than GuardDepth. Here four strays of a gone migration lie
+// ahead of the move's new replica, which has its three placeholders behind it.
+func TestCordonSweeperKeepsTheGuardDepthOfMovesInFlight(t *testing.T) {
+	ctx := context.Background()
+	const vol = "0c4f3a52-7d1e-4b6a-9a0e-0000000000c1"
+	sc, err := sim.ParseScenario("sweep-guard.yaml", []byte(sim.PureTiersScenario("sweep-guard", 1, "1GiB", `
+  - uuid: `+vol+`
+    size: 1GiB
+    replicas: [pool-sata-a, pool-sata-b]
+    published: true
+    nexus_node: app-1
+    inclusion: {openebs.io/created-by: operator-diskpool}
+`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := sim.New(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	ms, err := mayastor.New(mayastor.Config{BaseURL: srv.URL, MaxRetries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var strays []string
+	for i := range 4 {
+		id := mover.PlaceholderID("uid-gone", i)
+		if _, err := s.CreatePoolReplica("pool-sata-c", id, sim.CreateReplicaRequest{Size: mover.PlaceholderSize, Thin: true}); err != nil {
+			t.Fatal(err)
+		}
+		strays = append(strays, id)
+	}
+
+	tm := tmIn("tm-guard", "uid-guard", storagev1.PhaseWaitingSync)
+	scheme := runtime.NewScheme()
+	if err := storagev1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	kube := fake.NewClientBuilder().WithScheme(scheme).WithObjects(tm).Build()
+	journal := func(ctx context.Context, p mover.Plan) error {
+		tm.Status.Checkpoint = migration.CheckpointFromPlan(p)
+		return kube.Update(ctx, tm)
+	}
+	gate := mover.NewCordonGate()
+	m := mover.NewMover(ms, mover.MoverOptions{CordonGate: gate})
+	hot := labels.SelectorFromSet(labels.Set{"tier": "hot"})
+	cold := labels.SelectorFromSet(labels.Set{"tier": "cold"})
+	plan, err := m.Analyze(ctx, migration.MigrationIDFor(tm), vol, hot, cold)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan, err = m.ScaleUp(ctx, plan, journal); err != nil {
+		t.Fatal(err)
+	}
+	newReplica := plan.NewReplica.ID
+	depth := func() int {
+		order := s.ReplicaOrder()
+		return len(order) - 1 - slices.Index(order, newReplica)
+	}
+	if d := depth(); d != mover.DefaultGuardDepth || !slices.Contains(s.ReplicaOrder()[:len(s.ReplicaOrder())-d], strays[3]) {
+		t.Fatalf("setup: %d entries behind the new replica %s, want the strays ahead of it and %d behind: %v", d, newReplica, mover.DefaultGuardDepth, s.ReplicaOrder())
+	}
+
+	sw := &CordonSweeper{Client: kube, Mayastor: ms, Clock: clocktesting.NewFakeClock(time.Now()), Gate: gate}
+	left := func() int {
+		n := 0
+		for _, id := range s.ReplicaOrder() {
+			if slices.Contains(strays, id) {
+				n++
+			}
+		}
+		return n
+	}
+	for sweep := 1; left() > 0; sweep++ {
+		if sweep > 5 {
+			t.Fatalf("%d strays left after %d sweeps: %v", left(), sweep-1, s.ReplicaOrder())
+		}
+		res, err := sw.Sweep(ctx)
+		if d := depth(); d < mover.DefaultGuardDepth {
+			t.Fatalf("sweep %d removed %v and left %d entries behind the move's new replica, want at least %d", sweep, res.PlaceholdersRemoved, d, mover.DefaultGuardDepth)
+		}
+		if left() > 0 && (err == nil || !strings.Contains(err.Error(), "wait for the next sweep")) {
+			t.Fatalf("sweep %d left %d strays without saying they wait: %v", sweep, left(), err)
+		}
+		// The migration machine's next rebuild poll.
+		if plan, err = m.KeepTail(ctx, plan, journal); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Nothing waits any more: the move keeps GuardDepth entries again, no more.
+	before := len(plan.Placeholders)
+	if plan, err = m.KeepTail(ctx, plan, journal); err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Placeholders) != before || depth() != mover.DefaultGuardDepth {
+		t.Fatalf("after the strays are gone a poll went from %d to %d placeholders, %d entries behind the new replica; want no new one and %d", before, len(plan.Placeholders), depth(), mover.DefaultGuardDepth)
 	}
 }

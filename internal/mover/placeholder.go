@@ -130,6 +130,26 @@ func (f *freshReplicas) reclaimOfOthers(migrationID string) int {
 	return n
 }
 
+// removalWaits says why removing replicaID from the replica map specs now,
+// for migrationID ("" or another remover's name: none of the moves), must
+// wait, "" when it need not: the map's last entry is another migration's
+// fresh replica and replicaID is not that entry (the swap_remove would pull
+// it forward), or another migration's fresh replica that needs a guard has
+// no more than depth entries behind it (every removal takes one from behind
+// it; forDepth). A replica not in the map moves nothing.
+func (f *freshReplicas) removalWaits(migrationID string, specs []mayastor.ReplicaSpec, replicaID string, depth int) (why string, forDepth bool) {
+	if !slices.ContainsFunc(specs, func(r mayastor.ReplicaSpec) bool { return r.UUID == replicaID }) {
+		return "", false
+	}
+	if tail := specs[len(specs)-1].UUID; tail != replicaID && f.protectedFromOthers(migrationID, tail) {
+		return fmt.Sprintf("removing it now would move replica %s of another migration forward in the replica map", tail), false
+	}
+	if others := f.othersDepth(migrationID, specs); others >= 0 && others <= depth {
+		return fmt.Sprintf("removing it now would leave another migration's new replica with fewer than %d replica map entries behind it", depth), true
+	}
+	return "", false
+}
+
 // protect adds replicaID to the replicas migrationID keeps in place.
 func (f *freshReplicas) protect(migrationID, replicaID string) {
 	f.mu.Lock()
@@ -259,10 +279,11 @@ func (m *Mover) deletePlaceholdersOf(ctx context.Context, plan Plan, only []stri
 	plan = *plan.DeepCopy()
 	chosen := func(r ReplicaRef) bool { return only == nil || slices.Contains(only, r.ID) }
 	for slices.ContainsFunc(plan.Placeholders, chosen) {
-		order, others, err := m.readMap(ctx, plan)
+		specs, err := m.c.GetReplicaSpecs(ctx)
 		if err != nil {
 			return plan, fmt.Errorf("delete placeholders of volume %s: read the replica map order: %w", plan.VolumeID, err)
 		}
+		order := mayastor.OrderOf(specs, plan.VolumeID)
 		pos := func(r ReplicaRef) int {
 			if i, ok := order.Unowned[r.ID]; ok {
 				return i
@@ -271,13 +292,12 @@ func (m *Mover) deletePlaceholdersOf(ctx context.Context, plan Plan, only []stri
 		}
 		left := slices.DeleteFunc(slices.Clone(plan.Placeholders), func(r ReplicaRef) bool { return !chosen(r) })
 		next := slices.MaxFunc(left, func(a, b ReplicaRef) int { return pos(a) - pos(b) })
-		if pos(next) >= 0 && next.ID != order.Tail && m.opts.CordonGate.fresh.protectedFromOthers(plan.MigrationID, order.Tail) {
-			return plan, fmt.Errorf("placeholder %s of volume %s waits: deleting it now would move replica %s of another migration forward in the replica map", next.ID, plan.VolumeID, order.Tail)
-		}
-		if pos(next) >= 0 && others >= 0 && others <= m.opts.GuardDepth {
-			// Asked a few at a time: the others keep that many more behind their fresh replicas.
-			m.opts.CordonGate.fresh.wantReclaim(plan.MigrationID, min(len(left), m.opts.GuardDepth))
-			return plan, fmt.Errorf("placeholder %s of volume %s waits: deleting it now would leave another migration's new replica with fewer than %d replica map entries behind it", next.ID, plan.VolumeID, m.opts.GuardDepth)
+		if why, forDepth := m.opts.CordonGate.fresh.removalWaits(plan.MigrationID, specs.Replicas, next.ID, m.opts.GuardDepth); why != "" {
+			if forDepth {
+				// Asked a few at a time: the others keep that many more behind their fresh replicas.
+				m.opts.CordonGate.fresh.wantReclaim(plan.MigrationID, min(len(left), m.opts.GuardDepth))
+			}
+			return plan, fmt.Errorf("placeholder %s of volume %s waits: %s", next.ID, plan.VolumeID, why)
 		}
 		if err := m.c.DeletePoolReplica(ctx, next.Pool, next.ID); err != nil && !mayastor.IsNotFound(err) {
 			return plan, fmt.Errorf("delete placeholder %s of volume %s on pool %s: %w", next.ID, plan.VolumeID, next.Pool, err)
@@ -301,6 +321,26 @@ func (m *Mover) readMap(ctx context.Context, plan Plan) (mayastor.ReplicaOrder, 
 // DefaultCordonGate is the gate Movers built without one share: whoever
 // else changes the replica map in the process (the sweeper) takes it too.
 func DefaultCordonGate() *CordonGate { return processCordonGate }
+
+// RemovalWaits says why removing replicaID from the replica map specs now
+// would break a move in flight, "" when it would not: the rule each Mover's
+// own placeholder deletes follow (freshReplicas.removalWaits with depth the
+// Movers' GuardDepth), for a remover outside the Movers named who (never a
+// migration id), with the gate held. When the removal waits for another
+// move's guard depth, who asks the moves in flight to keep up to min(left,
+// depth) more entries behind their fresh replicas, as a Mover whose
+// placeholder delete waits does, until WithdrawReclaim(who).
+func (g *CordonGate) RemovalWaits(who string, specs []mayastor.ReplicaSpec, replicaID string, depth, left int) string {
+	why, forDepth := g.fresh.removalWaits(who, specs, replicaID, depth)
+	if forDepth {
+		g.fresh.wantReclaim(who, min(left, depth))
+	}
+	return why
+}
+
+// WithdrawReclaim withdraws who's request that moves keep more entries behind
+// their fresh replicas (RemovalWaits).
+func (g *CordonGate) WithdrawReclaim(who string) { g.fresh.wantReclaim(who, 0) }
 
 // HoldsFresh reports whether replicaID is the fresh replica of a move in
 // flight, which a removal elsewhere in the replica map must not pull forward.
