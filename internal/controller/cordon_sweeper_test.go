@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	clocktesting "k8s.io/utils/clock/testing"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
@@ -36,7 +37,13 @@ pools:
 // sweepSim starts the simulator with sweepScenario and a client for it.
 func sweepSim(t *testing.T) (*sim.Sim, *mayastor.Client) {
 	t.Helper()
-	sc, err := sim.ParseScenario("sweep.yaml", []byte(sweepScenario))
+	return sweepSimOf(t, "sweep.yaml", sweepScenario)
+}
+
+// sweepSimOf starts the simulator with the scenario yaml and a client for it.
+func sweepSimOf(t *testing.T, name, yaml string) (*sim.Sim, *mayastor.Client) {
+	t.Helper()
+	sc, err := sim.ParseScenario(name, []byte(yaml))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,6 +58,16 @@ func sweepSim(t *testing.T) (*sim.Sim, *mayastor.Client) {
 		t.Fatal(err)
 	}
 	return s, ms
+}
+
+// sweepKube is a fake API server holding objs (an Update writes their status too).
+func sweepKube(t *testing.T, objs ...client.Object) client.Client {
+	t.Helper()
+	scheme := runtime.NewScheme()
+	if err := storagev1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	return fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).Build()
 }
 
 func tmIn(name string, uid string, phase storagev1.MigrationPhase) *storagev1.TierMigration {
@@ -88,11 +105,7 @@ func TestCordonSweeperRemovesCordonsOfFinishedAndGoneMigrations(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	scheme := runtime.NewScheme()
-	if err := storagev1.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
-	kube := fake.NewClientBuilder().WithScheme(scheme).WithObjects(running, done, failedLong).Build()
+	kube := sweepKube(t, running, done, failedLong)
 	rec := events.NewFakeRecorder(10)
 	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	sw := &CordonSweeper{Client: kube, Mayastor: ms, Recorder: rec, Clock: clk}
@@ -141,7 +154,7 @@ func TestCordonSweeperRemovesCordonsOfFinishedAndGoneMigrations(t *testing.T) {
 
 	// The running migration ends: the next sweep lifts its cordon too.
 	running.Status.Phase = storagev1.PhaseFailed
-	if err := kube.Status().Update(ctx, running); err != nil {
+	if err := kube.Update(ctx, running); err != nil {
 		if err := kube.Update(ctx, running); err != nil {
 			t.Fatal(err)
 		}
@@ -187,11 +200,7 @@ func TestCordonSweeperDeletesStrayPlaceholders(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	scheme := runtime.NewScheme()
-	if err := storagev1.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
-	kube := fake.NewClientBuilder().WithScheme(scheme).WithObjects(running, done).Build()
+	kube := sweepKube(t, running, done)
 	sw := &CordonSweeper{Client: kube, Mayastor: ms, Recorder: events.NewFakeRecorder(10), Clock: clocktesting.NewFakeClock(time.Now())}
 	res, err := sw.Sweep(ctx)
 	if err != nil {
@@ -250,11 +259,7 @@ func TestCordonSweeperReadsTheReplicaMapOnlyWhenAStrayCanExist(t *testing.T) {
 	if _, err := s.CreatePoolReplica("p1", ph, sim.CreateReplicaRequest{Size: mover.PlaceholderSize, Thin: true}); err != nil {
 		t.Fatal(err)
 	}
-	scheme := runtime.NewScheme()
-	if err := storagev1.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
-	kube := fake.NewClientBuilder().WithScheme(scheme).WithObjects(running, quiet).WithStatusSubresource(running, quiet).Build()
+	kube := sweepKube(t, running, quiet)
 	clk := clocktesting.NewFakeClock(time.Now())
 	counting := &countingSpecs{NodeCordons: ms}
 	sw := &CordonSweeper{Client: kube, Mayastor: counting, Recorder: events.NewFakeRecorder(10), Clock: clk, PlaceholderScanInterval: 10 * time.Minute}
@@ -278,14 +283,14 @@ func TestCordonSweeperReadsTheReplicaMapOnlyWhenAStrayCanExist(t *testing.T) {
 	}
 	// The quiet migration ends: it held no placeholder, nothing to look for.
 	quiet.Status.Phase = storagev1.PhaseCompleted
-	if err := kube.Status().Update(ctx, quiet); err != nil {
+	if err := kube.Update(ctx, quiet); err != nil {
 		t.Fatal(err)
 	}
 	sweep("a migration without placeholders ended", 1, false)
 	// The running one ends with its placeholder still there (its own release failed): the
 	// next sweep reads the map and deletes it.
 	running.Status.Phase = storagev1.PhaseFailed
-	if err := kube.Status().Update(ctx, running); err != nil {
+	if err := kube.Update(ctx, running); err != nil {
 		t.Fatal(err)
 	}
 	if res := sweep("a migration holding a placeholder ended", 2, true); !slices.Equal(res.PlaceholdersRemoved, []string{ph}) {
@@ -318,27 +323,14 @@ func TestCordonSweeperReadsTheReplicaMapOnlyWhenAStrayCanExist(t *testing.T) {
 func TestCordonSweeperKeepsTheGuardDepthOfMovesInFlight(t *testing.T) {
 	ctx := context.Background()
 	const vol = "0c4f3a52-7d1e-4b6a-9a0e-0000000000c1"
-	sc, err := sim.ParseScenario("sweep-guard.yaml", []byte(sim.PureTiersScenario("sweep-guard", 1, "1GiB", `
+	s, ms := sweepSimOf(t, "sweep-guard.yaml", sim.PureTiersScenario("sweep-guard", 1, "1GiB", `
   - uuid: `+vol+`
     size: 1GiB
     replicas: [pool-sata-a, pool-sata-b]
     published: true
     nexus_node: app-1
     inclusion: {openebs.io/created-by: operator-diskpool}
-`)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := sim.New(sc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(s.Handler())
-	t.Cleanup(srv.Close)
-	ms, err := mayastor.New(mayastor.Config{BaseURL: srv.URL, MaxRetries: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
+`))
 	var strays []string
 	for i := range 4 {
 		id := mover.PlaceholderID("uid-gone", i)
@@ -349,11 +341,7 @@ func TestCordonSweeperKeepsTheGuardDepthOfMovesInFlight(t *testing.T) {
 	}
 
 	tm := tmIn("tm-guard", "uid-guard", storagev1.PhaseWaitingSync)
-	scheme := runtime.NewScheme()
-	if err := storagev1.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
-	kube := fake.NewClientBuilder().WithScheme(scheme).WithObjects(tm).Build()
+	kube := sweepKube(t, tm)
 	journal := func(ctx context.Context, p mover.Plan) error {
 		tm.Status.Checkpoint = migration.CheckpointFromPlan(p)
 		return kube.Update(ctx, tm)
