@@ -78,8 +78,11 @@ type Client struct {
 	// lastPageOffset is the starting_token of the last page of the latest concurrent walk, -1
 	// before the first.
 	lastPageOffset atomic.Int64
-	userAgent      string
-	observer       RequestObserver
+	// lastSpecsSize is the size of the latest GET /v0/specs answer: the next one is read into
+	// a buffer that size at once.
+	lastSpecsSize atomic.Int64
+	userAgent     string
+	observer      RequestObserver
 	// sleep waits between retries; replaced in tests.
 	sleep func(ctx context.Context, d time.Duration) error
 }
@@ -463,7 +466,7 @@ func (c *Client) GetReplicaSpecs(ctx context.Context) (*Specs, error) {
 	var s Specs
 	err := c.do(ctx, call{op: "get specs", method: http.MethodGet, path: "/specs", decode: func(r io.Reader) error {
 		s.Replicas = s.Replicas[:0]
-		return decodeReplicaSpecs(r, &s.Replicas)
+		return decodeReplicaSpecs(r, &s.Replicas, &c.lastSpecsSize)
 	}})
 	if err != nil {
 		return nil, err

@@ -12,6 +12,6 @@ func DecodeBriefPage(r io.Reader) ([]VolumeBrief, *uint64, error) {
 // DecodeReplicaSpecs is decodeReplicaSpecs for tests.
 func DecodeReplicaSpecs(r io.Reader) ([]ReplicaSpec, error) {
 	var out []ReplicaSpec
-	err := decodeReplicaSpecs(r, &out)
+	err := decodeReplicaSpecs(r, &out, nil)
 	return out, err
 }

@@ -13,7 +13,8 @@ import (
 // volume. The volumes', nexuses' and pools' specs and every other field are stepped over,
 // never allocated: at 10,000 volumes the answer is ~16 MB, most of it volume and nexus specs.
 // An answer that is not well-formed JSON of the Specs shape is an error.
-func decodeReplicaSpecs(r io.Reader, out *[]ReplicaSpec) error {
+// lastSize holds the size of the previous answer (nil: none kept).
+func decodeReplicaSpecs(r io.Reader, out *[]ReplicaSpec, lastSize *atomic.Int64) error {
 	buf := bodyBuffers.Get().(*bytes.Buffer)
 	defer func() {
 		if buf.Cap() <= maxPooledBuffer {
@@ -23,11 +24,15 @@ func decodeReplicaSpecs(r io.Reader, out *[]ReplicaSpec) error {
 	}()
 	// Room for an answer the size of the last one at once: growing a buffer by doubling to
 	// ~16 MB allocates and clears twice that.
-	buf.Grow(int(lastSpecsSize.Load()) + bytes.MinRead)
+	if lastSize != nil {
+		buf.Grow(int(lastSize.Load()) + bytes.MinRead)
+	}
 	if _, err := buf.ReadFrom(r); err != nil {
 		return err
 	}
-	lastSpecsSize.Store(int64(buf.Len()))
+	if lastSize != nil {
+		lastSize.Store(int64(buf.Len()))
+	}
 	sc := &briefScanner{b: buf.Bytes()}
 	pools := map[string]string{} // a handful of pools: one string each
 	err := sc.object(func(key []byte) error {
@@ -53,9 +58,6 @@ func decodeReplicaSpecs(r io.Reader, out *[]ReplicaSpec) error {
 	}
 	return nil
 }
-
-// lastSpecsSize is the size of the last GET /v0/specs answer read.
-var lastSpecsSize atomic.Int64
 
 // replicaSpec decodes the kept fields of one ReplicaSpec into r; pools interns pool names.
 func (s *briefScanner) replicaSpec(r *ReplicaSpec, pools map[string]string) error {
