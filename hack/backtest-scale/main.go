@@ -21,7 +21,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -30,20 +29,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -480,175 +473,6 @@ func loadAvg() string {
 	}
 	return strings.Join(f[:3], " ")
 }
-
-// counter is a loopback reverse proxy to Prometheus that counts and times the queries.
-type counter struct {
-	url              string
-	start            time.Time
-	mu               sync.Mutex
-	ranges, instants int64
-	times            []queryTime
-}
-
-type queryTime struct {
-	start, took time.Duration
-	bytes       int64
-	what        string
-}
-
-func newCounter(target string) (*counter, error) {
-	u, err := url.Parse(target)
-	if err != nil {
-		return nil, err
-	}
-	c := &counter{start: time.Now()}
-	rp := httputil.NewSingleHostReverseProxy(u)
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		t := time.Now()
-		// The query is in the form body (the client POSTs): read it here, hand a copy on.
-		var form url.Values
-		if r.URL.Path == "/api/v1/query_range" {
-			body, _ := io.ReadAll(r.Body)
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			form, _ = url.ParseQuery(string(body))
-			for k, v := range r.URL.Query() {
-				form[k] = v
-			}
-		}
-		cw := &countingWriter{ResponseWriter: w}
-		rp.ServeHTTP(cw, r)
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		switch r.URL.Path {
-		case "/api/v1/query_range":
-			c.ranges++
-			c.times = append(c.times, queryTime{start: t.Sub(c.start), took: time.Since(t), bytes: cw.n,
-				what: describe(form.Get("query"), form.Get("start"), form.Get("end"), form.Get("step"))})
-		case "/api/v1/query":
-			c.instants++
-		}
-	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	go func() { _ = (&http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}).Serve(ln) }()
-	c.url = "http://" + ln.Addr().String()
-	return c, nil
-}
-
-var coverageRE = regexp.MustCompile(`^count_over_time`)
-
-func describe(q, start, end, step string) string {
-	kind := "IOPS"
-	if coverageRE.MatchString(q) {
-		kind = "coverage"
-	}
-	s, _ := strconv.ParseFloat(start, 64)
-	e, _ := strconv.ParseFloat(end, 64)
-	return fmt.Sprintf("%-8s %s → %s step %ss", kind, time.Unix(int64(s), 0).UTC().Format("01-02 15:04"), time.Unix(int64(e), 0).UTC().Format("01-02 15:04"), step)
-}
-
-func (c *counter) reset() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.ranges, c.instants, c.times, c.start = 0, 0, nil, time.Now()
-}
-
-func (c *counter) snapshot() (ranges, instants int64, times []queryTime) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.ranges, c.instants, slices.Clone(c.times)
-}
-
-type countingWriter struct {
-	http.ResponseWriter
-	n int64
-}
-
-func (w *countingWriter) Write(b []byte) (int, error) {
-	n, err := w.ResponseWriter.Write(b)
-	w.n += int64(n)
-	return n, err
-}
-
-func (w *countingWriter) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-// findPrometheus returns the prometheus and promtool binaries of $COUCHESTOR_PROMETHEUS_DIR.
-// (internal/testprom does the same for tests; the architecture keeps it to _test.go files.)
-func findPrometheus() (prometheus, promtool string, err error) {
-	dir := os.Getenv("COUCHESTOR_PROMETHEUS_DIR")
-	p, t := filepath.Join(dir, "prometheus"), filepath.Join(dir, "promtool")
-	for _, f := range []string{p, t} {
-		if _, err := os.Stat(f); err != nil {
-			return "", "", fmt.Errorf("COUCHESTOR_PROMETHEUS_DIR=%s: %v", dir, err)
-		}
-	}
-	return p, t, nil
-}
-
-type promServer struct {
-	URL string
-	cmd *exec.Cmd
-}
-
-// startPrometheus serves the TSDB in data (no scrape jobs; retention long enough to keep the
-// backfilled blocks) on a free loopback port, and returns once /-/ready answers.
-func startPrometheus(ctx context.Context, prometheus, dir, data string) (*promServer, error) {
-	cfg := filepath.Join(dir, "prometheus.yml")
-	if err := os.WriteFile(cfg, []byte("global:\n  scrape_interval: 15s\n"), 0o600); err != nil {
-		return nil, err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	logPath := filepath.Join(dir, "prometheus.log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	defer logf.Close()
-	cmd := exec.Command(prometheus, "--config.file="+cfg, "--storage.tsdb.path="+data, "--web.listen-address="+addr,
-		"--storage.tsdb.retention.time=10y", "--log.level=warn")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	srv := &promServer{URL: "http://" + addr, cmd: cmd}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	deadline := time.After(2 * time.Minute)
-	for {
-		select {
-		case err := <-exited:
-			b, _ := os.ReadFile(logPath)
-			return nil, fmt.Errorf("prometheus exited (%v) before ready:\n%s", err, tail(string(b)))
-		case <-deadline:
-			srv.stop()
-			return nil, errors.New("prometheus not ready after 2m; see " + logPath)
-		case <-ctx.Done():
-			srv.stop()
-			return nil, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-		if resp, err := http.Get(srv.URL + "/-/ready"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return srv, nil
-			}
-		}
-	}
-}
-
-func (s *promServer) stop() { _ = s.cmd.Process.Kill() }
 
 // tail is the last 30 lines of s.
 func tail(s string) string {
