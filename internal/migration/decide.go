@@ -1,16 +1,9 @@
 package migration
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"net/http"
-	"slices"
-	"time"
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
-	"github.com/billyronks/couchestor/internal/mayastor"
-	"github.com/billyronks/couchestor/internal/mover"
 )
 
 // Limits bound how many migrations act at once.
@@ -103,107 +96,4 @@ func InFlight(tms []storagev1.TierMigration) int {
 		}
 	}
 	return n
-}
-
-// pastDeadline: the migration's time is up.
-func pastDeadline(st *storagev1.TierMigrationStatus, now time.Time) bool {
-	return st.Deadline != nil && !now.Before(st.Deadline.Time)
-}
-
-// errorKind sorts what a storage step returned.
-type errorKind int
-
-const (
-	errNone errorKind = iota
-	// errRefusal: the storage declined the step for a reason the user must see.
-	errRefusal
-	// errTransient: the storage could not be reached or answered an error; retry later.
-	errTransient
-	// errPersist: the status could not be written: stop and let the caller retry from the
-	// API server's copy.
-	errPersist
-)
-
-// persistError marks a failed status write inside a journal call.
-type persistError struct{ err error }
-
-func (e *persistError) Error() string { return "write TierMigration status: " + e.err.Error() }
-func (e *persistError) Unwrap() error { return e.err }
-
-// classify sorts a storage step's error. A Mover refusal is a refusal. So is a Mayastor answer
-// that retrying cannot change: a 4xx other than 408 (timeout), 409 (the volume's operation guard
-// is held after a few tries: upstream control-plane/agents/src/bin/core/controller/resources/
-// operations_helper.rs:826-870, control-plane/stor-port/src/types/mod.rs:85-88) and 429. That
-// covers 412 FailedPrecondition with its kinds (RestrictedReplicaCount,
-// SwitchoverNotAllowedWhenHAisDisabled, ReplicaChangeCount...: control-plane/agents/src/common/
-// errors.rs:982-987, 1072-1077; control-plane/stor-port/src/types/mod.rs:57-60, 117-120), 400 and
-// 404. It becomes a RefusalError with reason storagev1.ReasonStorageRejected and the upstream answer as its
-// detail, so the step ends instead of retrying for ever (an affinity-group volume below 2
-// replicas, or a republish with HA off, is refused the same way every time). 5xx (503 NotReady
-// while a target is being replaced, 507...), transport errors and anything else are transient.
-func classify(volumeID string, err error) (errorKind, *mover.RefusalError) {
-	if err == nil {
-		return errNone, nil
-	}
-	var pe *persistError
-	if errors.As(err, &pe) {
-		return errPersist, nil
-	}
-	var re *mover.RefusalError
-	if errors.As(err, &re) {
-		return errRefusal, re
-	}
-	if ae, ok := mayastor.AsAPIError(err); ok && permanentStatus(ae.StatusCode) {
-		return errRefusal, &mover.RefusalError{Reason: storagev1.ReasonStorageRejected, VolumeID: volumeID, Detail: err.Error()}
-	}
-	return errTransient, nil
-}
-
-// permanentStatus: an HTTP status the same request would get again.
-func permanentStatus(code int) bool {
-	switch code {
-	case http.StatusRequestTimeout, http.StatusConflict, http.StatusTooManyRequests:
-		return false
-	}
-	return code >= 400 && code < 500
-}
-
-// isCancelled: the operator is shutting down; nothing to report.
-func isCancelled(ctx context.Context, err error) bool {
-	return ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded))
-}
-
-// MigrationIDFor is the id a migration's plan and cordon label derive from: the object's name
-// when it fits a readable cordon label, else its uid.
-func MigrationIDFor(tm *storagev1.TierMigration) string {
-	if len(tm.Name) <= 42 {
-		return tm.Name
-	}
-	return string(tm.UID)
-}
-
-// otherTier is the tier a volume leaves when it moves to t.
-func otherTier(t storagev1.Tier) storagev1.Tier {
-	if t == storagev1.TierNVMe {
-		return storagev1.TierSATA
-	}
-	return storagev1.TierNVMe
-}
-
-func refIDs(rs []storagev1.ReplicaRef) []string {
-	out := make([]string, 0, len(rs))
-	for _, r := range rs {
-		out = append(out, r.ID)
-	}
-	return out
-}
-
-func refPools(rs []storagev1.ReplicaRef) []string {
-	var out []string
-	for _, r := range rs {
-		if !slices.Contains(out, r.Pool) {
-			out = append(out, r.Pool)
-		}
-	}
-	return out
 }

@@ -140,7 +140,7 @@ func (m *Machine) Run(ctx context.Context, tm *storagev1.TierMigration, in Input
 	logger := logr.FromContextOrDiscard(ctx)
 	for range MaxStepsPerRun {
 		phase := tm.Status.Phase
-		res, err := m.next(ctx, tm, in, h)
+		res, err := m.runPhase(ctx, tm, in, h)
 		h.Emit(res.Events)
 		if err != nil {
 			return res, fmt.Errorf("TierMigration %s in phase %s: %w", tm.Name, phase, err)
@@ -155,8 +155,8 @@ func (m *Machine) Run(ctx context.Context, tm *storagev1.TierMigration, in Input
 	return Result{Continue: true}, nil
 }
 
-// next runs the current phase once.
-func (m *Machine) next(ctx context.Context, tm *storagev1.TierMigration, in Input, h Hooks) (Result, error) {
+// runPhase runs the current phase once.
+func (m *Machine) runPhase(ctx context.Context, tm *storagev1.TierMigration, in Input, h Hooks) (Result, error) {
 	switch phase := tm.Status.Phase; {
 	case phase == "":
 		return m.Accept(ctx, tm)
