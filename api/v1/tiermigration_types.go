@@ -285,9 +285,6 @@ type MigrationCheckpoint struct {
 	// +listType=atomic
 	// +optional
 	Cordons []NodeCordon `json:"cordons,omitempty"`
-	// PublishedByMover: the migration published the volume and unpublishes it at the end.
-	// +optional
-	PublishedByMover bool `json:"publishedByMover,omitempty"`
 	// PlacementAttempts counts replica-count increases of the current round that landed off
 	// the target tier.
 	// +optional

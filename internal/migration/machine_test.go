@@ -767,7 +767,7 @@ func TestCheckpointRoundTrips(t *testing.T) {
 		RemovedSourceReplicas: []mover.ReplicaRef{{ID: "x"}}, MovedReplicas: []mover.ReplicaRef{{ID: "y"}},
 		PreservedSourceReplicas: []mover.ReplicaRef{{ID: "z"}}, NewReplica: &mover.ReplicaRef{ID: "c", Node: "n2", Pool: "q"},
 		TargetPools: []string{"q"}, NexusNode: "n", CordonLabel: "l", Cordons: []mover.Cordon{{Node: "n3", Label: "l", Answered: true}},
-		PublishedByMover: true, PlacementAttempts: 2, RemovalAttempts: 1, Forecast: "round 1 removes a", ExpectedRemoval: "a", Increases: 4,
+		PlacementAttempts: 2, RemovalAttempts: 1, Forecast: "round 1 removes a", ExpectedRemoval: "a", Increases: 4,
 		Placeholders: []mover.ReplicaRef{{ID: "ph", Node: "n", Pool: "p"}}, PlaceholdersCreated: 1,
 	}
 	// The Plan is the checkpoint type itself; every field is set so that a field the status

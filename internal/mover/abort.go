@@ -13,13 +13,12 @@ import (
 // Preserve ends a move in preservation mode: once the new replica is healthy
 // and fully rebuilt it is kept next to the source replicas, which are not
 // removed. The volume keeps one replica more than before (plan.Replicas
-// becomes n+1) and the plan is Complete. A volume published for the move is
-// unpublished.
+// becomes n+1) and the plan is Complete.
 func (m *Mover) Preserve(ctx context.Context, plan Plan, j Journal) (Plan, error) {
 	plan = *plan.DeepCopy()
 	m.opts.CordonGate.fresh.release(plan.MigrationID) // the move ends: its replicas need their places no more
 	if plan.NewReplica == nil {
-		return m.unpublishIfOurs(ctx, plan, j)
+		return plan, nil
 	}
 	st, err := m.SyncRound(ctx, plan)
 	if err != nil {
@@ -38,10 +37,7 @@ func (m *Mover) Preserve(ctx context.Context, plan Plan, j Journal) (Plan, error
 	plan.SourceReplicas = nil
 	plan.NewReplica = nil
 	plan.Replicas++
-	if err := record(ctx, j, plan); err != nil {
-		return plan, err
-	}
-	return m.unpublishIfOurs(ctx, plan, j)
+	return plan, record(ctx, j, plan)
 }
 
 // ---- Abort ----
@@ -54,8 +50,7 @@ func (m *Mover) Preserve(ctx context.Context, plan Plan, j Journal) (Plan, error
 // sources rank after it (a nexus-local source, or sources ahead of it in the
 // map). Without the order, every replica tied with the first counts as a
 // possible removal. It never removes a source replica: when one could go,
-// Abort refuses with ErrAbortUnsafe and leaves the extra replica in place. A
-// volume published for the move is unpublished.
+// Abort refuses with ErrAbortUnsafe and leaves the extra replica in place.
 func (m *Mover) Abort(ctx context.Context, plan Plan, j Journal) (Plan, error) {
 	plan = *plan.DeepCopy()
 	m.opts.CordonGate.fresh.release(plan.MigrationID) // the move ends: its replicas need their places no more
@@ -66,7 +61,6 @@ func (m *Mover) Abort(ctx context.Context, plan Plan, j Journal) (Plan, error) {
 	v, err := m.c.GetVolume(ctx, plan.VolumeID)
 	if mayastor.IsNotFound(err) {
 		plan.NewReplica = nil
-		plan.PublishedByMover = false
 		return plan, record(ctx, j, plan)
 	}
 	if err != nil {
@@ -157,7 +151,7 @@ func (m *Mover) Abort(ctx context.Context, plan Plan, j Journal) (Plan, error) {
 	}
 	plan.NewReplica = nil
 	plan.BaseReplicaIDs = replicaIDs(v)
-	return m.unpublishIfOurs(ctx, plan, j)
+	return plan, nil
 }
 
 // replicaCondition describes replica id of v in a few words: healthy, rebuilding

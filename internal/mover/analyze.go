@@ -15,7 +15,7 @@ import (
 // (nil or empty: every replica outside the target tier). It changes nothing.
 //
 // Refusals (*RefusalError): volume missing, not Online, a child not Online or
-// rebuilding; unpublished (unless IncludeUnpublished); nothing to do (already
+// rebuilding; unpublished; nothing to do (already
 // on the target tier); no source replica; no eligible target pool, every
 // target pool on a node already holding a replica, target pools lacking the
 // volume's inclusion labels, no room; a nexus-local source replica without
@@ -50,7 +50,7 @@ func (m *Mover) Analyze(ctx context.Context, migrationID, volumeID string, targe
 	if reason, detail := healthProblem(v, int(v.Spec.NumReplicas)); reason != "" {
 		return Plan{}, refuse(volumeID, reason, "%s", detail)
 	}
-	if v.State.Target == nil && !m.opts.IncludeUnpublished {
+	if v.State.Target == nil {
 		return Plan{}, refuse(volumeID, ReasonUnpublished,
 			"volume has no target, so a new replica could not be rebuilt; unpublished volumes are skipped")
 	}
@@ -90,19 +90,17 @@ func (m *Mover) Analyze(ctx context.Context, migrationID, volumeID string, targe
 	if err != nil {
 		return Plan{}, err
 	}
-	if !m.opts.DisableCordon && v.State.Target != nil {
-		// The placement model (placement.go) with cordons and placeholders on competing
-		// pools: when nothing makes a target pool the scheduler's sure pick, refuse now
-		// rather than add replicas that land elsewhere.
-		in, err := m.placementInput(ctx, v, cl)
-		if err != nil {
-			return Plan{}, fmt.Errorf("analyze volume %s: %w", volumeID, err)
-		}
-		if _, _, predicted := cordonPlan(in, targets, 0); !predicted {
-			return Plan{}, refuse(volumeID, ReasonPlacementFailed,
-				"no target pool can be made the control plane's pick for a new replica: every target pool shares its node with a pool the scheduler prefers by more than %d placeholder replicas can overturn (free space weighs 60 against the replica count's 40 for thick volumes), and a cordon acts on the whole node (target pools %v)",
-				maxPlacementPlaceholders, poolIDs(targets))
-		}
+	// The placement model (placement.go) with cordons and placeholders on competing
+	// pools: when nothing makes a target pool the scheduler's sure pick, refuse now
+	// rather than add replicas that land elsewhere.
+	in, err := m.placementInput(ctx, v, cl)
+	if err != nil {
+		return Plan{}, fmt.Errorf("analyze volume %s: %w", volumeID, err)
+	}
+	if _, _, predicted := cordonPlan(in, targets, 0); !predicted {
+		return Plan{}, refuse(volumeID, ReasonPlacementFailed,
+			"no target pool can be made the control plane's pick for a new replica: every target pool shares its node with a pool the scheduler prefers by more than %d placeholder replicas can overturn (free space weighs 60 against the replica count's 40 for thick volumes), and a cordon acts on the whole node (target pools %v)",
+			maxPlacementPlaceholders, poolIDs(targets))
 	}
 	order, err := m.c.GetReplicaOrder(ctx, volumeID)
 	if err != nil {

@@ -26,11 +26,6 @@ type MoverOptions struct {
 	// without it such volumes are refused. A republish pauses the
 	// application's I/O briefly.
 	AllowRepublish bool
-	// IncludeUnpublished lets the Mover move unpublished volumes by
-	// publishing them for the duration of the move (a new replica is only
-	// rebuilt through a target) and unpublishing them at the end. Off by
-	// default: such volumes are refused with ErrUnpublished.
-	IncludeUnpublished bool
 	// MaxPlacementAttempts bounds how often one ScaleUp raises the count and
 	// takes it back because the new replica landed off the target tier.
 	MaxPlacementAttempts int
@@ -48,16 +43,12 @@ type MoverOptions struct {
 	// HeadroomPercent of a target pool's capacity must stay free after the
 	// new replica is placed (0..99).
 	HeadroomPercent int
-	// DisableCordon stops ScaleUp from cordoning competing nodes for the
-	// duration of the increase; placement then relies on the scheduler's
-	// choice plus verification and retry.
-	DisableCordon bool
 	// PoolLabels returns the labels that tier selectors match for a pool
 	// (default: the pool's spec labels). Use it to merge the DiskPool
 	// resource's own metadata labels.
 	PoolLabels func(mayastor.Pool) labels.Set
-	// PublishProtocol is used when publishing an unpublished volume
-	// (default nvmf).
+	// PublishProtocol is used when republishing a volume whose spec names
+	// no target protocol (default nvmf).
 	PublishProtocol mayastor.VolumeShareProtocol
 	// CordonGate serialises the cordon windows of concurrent moves; share
 	// one per process (nil: the process-wide default gate).

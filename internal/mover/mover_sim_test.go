@@ -560,11 +560,17 @@ func TestMoverSimIncreaseCannotReachTarget(t *testing.T) {
 	if _, err := h.mover.Analyze(ctx, "tm-9", volOne, hot, cold); !errors.Is(err, mover.ErrPlacementFailed) || h.writes != 0 {
 		t.Fatalf("Analyze: want ErrPlacementFailed with no write, got %v (%d writes)", err, h.writes)
 	}
-	// Without cordons and placeholders (DisableCordon) Analyze lets it through, and ScaleUp's
-	// verification bounds the misplaced attempts.
-	h.mover = mover.NewMover(h.c, mover.MoverOptions{AllowRepublish: true, MaxPlacementAttempts: 2, DisableCordon: true})
+	// While pool-sata-2 is nearly full, pool-nvme-2 beats it on free space and Analyze lets
+	// the move through. The space freed before ScaleUp brings the scheduler back to SATA:
+	// ScaleUp's verification bounds the misplaced attempts.
+	if err := h.sim.FillPool("pool-sata-2", 2000<<30); err != nil {
+		t.Fatal(err)
+	}
 	plan, err := h.mover.Analyze(ctx, "tm-9", volOne, hot, cold)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.sim.FillPool("pool-sata-2", 0); err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(plan.TargetPools, []string{"pool-nvme-2"}) {
@@ -604,14 +610,19 @@ func TestMoverSimPoolsLackInclusionLabels(t *testing.T) {
 	}
 }
 
+// An unpublished volume is refused: a replica added without a target is never rebuilt. The
+// same volume, once published by its user (here straight through the simulator, on the
+// application node), moves, and its target stays.
 func TestMoverSimUnpublishedVolume(t *testing.T) {
 	ctx := context.Background()
-	h := newSimHarness(t, pureTiers, mover.MoverOptions{})
-	if _, err := h.mover.Analyze(ctx, "tm-6", volUnpublished, hot, cold); !errors.Is(err, mover.ErrUnpublished) {
-		t.Fatalf("want ErrUnpublished by default, got %v", err)
+	h := newSimHarness(t, pureTiers, mover.MoverOptions{AllowRepublish: true})
+	if _, err := h.mover.Analyze(ctx, "tm-6", volUnpublished, hot, cold); !errors.Is(err, mover.ErrUnpublished) || h.writes != 0 {
+		t.Fatalf("Analyze: want ErrUnpublished with no write, got %v (%d writes)", err, h.writes)
 	}
 
-	h = newSimHarness(t, pureTiers, mover.MoverOptions{IncludeUnpublished: true, AllowRepublish: true})
+	if _, err := h.sim.Publish(volUnpublished, sim.PublishRequest{Node: "app-1", Protocol: "nvmf"}); err != nil {
+		t.Fatal(err)
+	}
 	h.watchVolume(volUnpublished)
 	plan, err := h.mover.Analyze(ctx, "tm-6", volUnpublished, hot, cold)
 	if err != nil {
@@ -619,17 +630,39 @@ func TestMoverSimUnpublishedVolume(t *testing.T) {
 	}
 	plan, _, err = h.move(ctx, plan)
 	if err != nil {
-		t.Fatalf("move of an unpublished volume: %v", err)
+		t.Fatalf("move of a volume published by its user: %v", err)
 	}
 	v := h.volume(volUnpublished)
 	if p := poolsOf(v); len(p) != 1 || !strings.HasPrefix(p[0], "pool-nvme-") {
 		t.Fatalf("replica on %v", p)
 	}
-	if v.State.Target != nil || plan.PublishedByMover {
-		t.Fatalf("volume published for the move was left published: %+v", v.State.Target)
+	if v.State.Target == nil || v.State.Target.Node != "app-1" {
+		t.Fatalf("the user's target was not left in place: %+v (plan %+v)", v.State.Target, plan)
 	}
 	h.assertNoCordons()
 	h.checkInvariant()
+}
+
+// A volume unpublished between Analyze and ScaleUp: ScaleUp refuses before any write.
+func TestMoverSimScaleUpRefusesUnpublishedVolume(t *testing.T) {
+	ctx := context.Background()
+	h := newSimHarness(t, pureTiers, mover.MoverOptions{AllowRepublish: true})
+	plan, err := h.mover.Analyze(ctx, "tm-6", volOne, hot, cold)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.sim.Unpublish(volOne, false); err != nil {
+		t.Fatal(err)
+	}
+	before := h.volume(volOne)
+	plan, err = h.mover.ScaleUp(ctx, plan, h.record)
+	if !errors.Is(err, mover.ErrUnpublished) || h.writes != 0 {
+		t.Fatalf("ScaleUp: want ErrUnpublished with no write, got %v (%d writes, plan %+v)", err, h.writes, plan)
+	}
+	if after := h.volume(volOne); after.Spec.NumReplicas != before.Spec.NumReplicas || !slices.Equal(poolsOf(after), poolsOf(before)) {
+		t.Fatalf("volume changed: %v (%d replicas), was %v (%d)", poolsOf(after), after.Spec.NumReplicas, poolsOf(before), before.Spec.NumReplicas)
+	}
+	h.assertNoCordons()
 }
 
 // A crash right after the increase took effect (the answer was lost): the

@@ -192,7 +192,7 @@ func TestPlanRoundTripsThroughJSON(t *testing.T) {
 		SourceReplicas: []ReplicaRef{{ID: "a", Node: "n1", Pool: "p1"}},
 		NewReplica:     &ReplicaRef{ID: "c", Node: "n3", Pool: "p3"},
 		CordonLabel:    "couchestor-migration-tm-1", Cordons: []Cordon{{Node: "n2", Label: "couchestor-migration-tm-1"}},
-		PublishedByMover: true, PlacementAttempts: 1, RemovalAttempts: 2,
+		PlacementAttempts: 1, RemovalAttempts: 2,
 	}
 	b, err := json.Marshal(p)
 	if err != nil {

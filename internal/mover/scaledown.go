@@ -30,8 +30,7 @@ func (m *Mover) ScaleDown(ctx context.Context, plan Plan, j Journal) (Plan, Scal
 	if plan.NewReplica == nil {
 		if len(plan.SourceReplicas) == 0 {
 			res.Complete = true
-			plan, err := m.unpublishIfOurs(ctx, plan, j)
-			return plan, res, err
+			return plan, res, nil
 		}
 		return plan, res, refuse(plan.VolumeID, ReasonPlanInvalid, "no new replica to keep; run ScaleUp first")
 	}
@@ -115,12 +114,8 @@ func (m *Mover) ScaleDown(ctx context.Context, plan Plan, j Journal) (Plan, Scal
 	res.Complete = len(plan.SourceReplicas) == 0
 	if res.Complete {
 		plan.Forecast = ""
-		plan, err = m.unpublishIfOurs(ctx, plan, j)
 	}
-	if rerr := record(ctx, j, plan); err == nil {
-		err = rerr
-	}
-	if err != nil {
+	if err := record(ctx, j, plan); err != nil {
 		return plan, res, err
 	}
 	if !res.Complete && !res.SourceRemoved && plan.RemovalAttempts >= m.opts.MaxRemovalAttempts {
@@ -283,16 +278,4 @@ func refIDs(rs []ReplicaRef) []string {
 		ids[i] = r.ID
 	}
 	return ids
-}
-
-func (m *Mover) unpublishIfOurs(ctx context.Context, plan Plan, j Journal) (Plan, error) {
-	if !plan.PublishedByMover {
-		return plan, nil
-	}
-	if _, err := m.c.UnpublishVolume(ctx, plan.VolumeID, false); err != nil &&
-		!mayastor.IsNotFound(err) && !mayastor.IsKind(err, mayastor.ErrorKindNotPublished) {
-		return plan, fmt.Errorf("unpublish volume %s published for the move: %w", plan.VolumeID, err)
-	}
-	plan.PublishedByMover = false
-	return plan, record(ctx, j, plan)
 }

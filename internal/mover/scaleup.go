@@ -117,16 +117,7 @@ func (m *Mover) ScaleUp(ctx context.Context, plan Plan, j Journal) (Plan, error)
 			return plan, refuse(plan.VolumeID, reason, "before scale up: %s", detail)
 		}
 		if v.State.Target == nil {
-			if plan.PublishedByMover && pass > 0 {
-				return plan, fmt.Errorf("scale up volume %s: published for the move but no target is visible", plan.VolumeID)
-			}
-			if !m.opts.IncludeUnpublished {
-				return plan, refuse(plan.VolumeID, ReasonUnpublished, "volume has no target; a new replica could not be rebuilt")
-			}
-			if plan, err = m.publishForMove(ctx, plan, v, cl, t, j); err != nil {
-				return plan, err
-			}
-			continue
+			return plan, refuse(plan.VolumeID, ReasonUnpublished, "volume has no target; a new replica could not be rebuilt")
 		}
 		targets, err := m.chooseTargetPools(v, cl, t)
 		if err != nil {
@@ -138,14 +129,11 @@ func (m *Mover) ScaleUp(ctx context.Context, plan Plan, j Journal) (Plan, error)
 		}
 		plan.NexusNode = nexusNode(v)
 		plan.BaseReplicaIDs = replicaIDs(v)
-		var apply, steer []string
-		if !m.opts.DisableCordon {
-			in, err := m.placementInput(ctx, v, cl)
-			if err != nil {
-				return plan, fmt.Errorf("scale up volume %s: %w", plan.VolumeID, err)
-			}
-			apply, steer, _ = cordonPlan(in, targets, plan.PlacementAttempts)
+		in, err := m.placementInput(ctx, v, cl)
+		if err != nil {
+			return plan, fmt.Errorf("scale up volume %s: %w", plan.VolumeID, err)
 		}
+		apply, steer, _ := cordonPlan(in, targets, plan.PlacementAttempts)
 		// Cordons of earlier attempts that may still land stay recorded.
 		plan.Cordons = withCordons(plan.Cordons, apply, plan.CordonLabel)
 		// Intent first: the cordons and the base replica set are durable
@@ -421,28 +409,4 @@ func (m *Mover) refreshLayout(ctx context.Context, plan Plan, v *mayastor.Volume
 	})
 	plan.BaseReplicaIDs = replicaIDs(v)
 	return plan, record(ctx, j, plan)
-}
-
-// publishForMove publishes an unpublished volume so a new replica can be
-// rebuilt, on the node of the best target pool (its replica is then
-// nexus-local and the sources remote), recording the intent first.
-func (m *Mover) publishForMove(ctx context.Context, plan Plan, v *mayastor.Volume, cl *cluster, t tiers, j Journal) (Plan, error) {
-	targets, err := m.chooseTargetPools(v, cl, t)
-	if err != nil {
-		return plan, err
-	}
-	plan.PublishedByMover = true
-	if err := record(ctx, j, plan); err != nil {
-		return plan, err
-	}
-	node := poolNode(targets[0])
-	_, err = m.c.PublishVolume(ctx, plan.VolumeID, mayastor.PublishVolumeBody{
-		PublishContext: map[string]string{},
-		Node:           node,
-		Protocol:       m.opts.PublishProtocol,
-	})
-	if err != nil && !mayastor.IsKind(err, mayastor.ErrorKindAlreadyPublished) {
-		return plan, fmt.Errorf("scale up volume %s: publish for the move: %w", plan.VolumeID, err)
-	}
-	return plan, nil
 }
