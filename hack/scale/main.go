@@ -68,12 +68,14 @@ type options struct {
 	beforeBinary    string
 	observeInterval time.Duration
 	goMemLimit      string
+	volumes         int
 }
 
 func main() {
 	var o options
 	var policies string
 	flag.StringVar(&o.scenario, "volumes-scenario", "scale-10k", "simulator scenario: an embedded name or a YAML file")
+	flag.IntVar(&o.volumes, "volumes", 0, "generate the scenario instead: scale-10k with every group's count scaled to this many volumes in all (e.g. 1000, 100000); 0: --volumes-scenario")
 	flag.StringVar(&policies, "policies", "1,100", "scenarios to run, in order: 1 = one policy selecting every volume; N > 1 = N policies selecting 1/N of the volumes each (label scale-group) plus one selecting every volume")
 	flag.DurationVar(&o.duration, "duration", 3*time.Minute, "measurement period of each scenario, after its policies watch their volumes and know their IOPS")
 	flag.BoolVar(&o.keep, "keep", false, "leave everything running after the last scenario, until Ctrl-C")
@@ -92,6 +94,10 @@ func main() {
 	flag.StringVar(&o.goMemLimit, "gomemlimit", "", "run the operator with GOMEMLIMIT set to this (e.g. 115MiB, what the chart sets for a 128Mi memory limit); empty: not set")
 	flag.DurationVar(&o.observeInterval, "observe-interval", 0, "pass --observe-interval to the operator (0: not passed, the operator's default, 30s; an operator from before the observer has no such flag)")
 	flag.Parse()
+	if o.volumes < 0 {
+		fmt.Fprintf(os.Stderr, "scale: --volumes %d: want a positive number of volumes (or 0: use --volumes-scenario)\n", o.volumes)
+		os.Exit(2)
+	}
 	for _, f := range strings.Split(policies, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n < 1 {
@@ -177,6 +183,14 @@ func run(o options) (int, error) {
 	}
 	if err := os.MkdirAll(workDir, 0o755); err != nil {
 		return 1, err
+	}
+	if o.volumes > 0 {
+		path, n, err := scaledScenario(workDir, o.volumes)
+		if err != nil {
+			return 1, fmt.Errorf("--volumes %d: %w", o.volumes, err)
+		}
+		say("generated %s: %d volumes (scale-10k scaled)", path, n)
+		o.scenario = path
 	}
 	sh := &shared{o: o, repoRoot: repoRoot, workDir: workDir, groups: groups}
 	host, _ := os.Hostname()

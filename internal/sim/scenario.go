@@ -476,3 +476,8 @@ func (sc *Scenario) validateVolumeShape(f string, size int64, replicas []string,
 	}
 	return nil
 }
+
+// ScenarioSource is the YAML text of an embedded scenario.
+func ScenarioSource(name string) ([]byte, error) {
+	return embedded.ReadFile("scenarios/" + strings.TrimSuffix(name, ".yaml") + ".yaml")
+}
