@@ -224,6 +224,22 @@ func (s *simProc) must(t *testing.T, method, path string, body any, out any) {
 	}
 }
 
+// increaseArrived says whether the one-shot latency fault on put_volume_replica_count is used
+// up: an increase has reached the simulator (it lands once its latency passed).
+func (s *simProc) increaseArrived(t *testing.T) bool {
+	t.Helper()
+	var faults []struct {
+		Operation string `json:"operation"`
+	}
+	s.must(t, http.MethodGet, "/admin/faults", nil, &faults)
+	for _, f := range faults {
+		if f.Operation == "put_volume_replica_count" {
+			return false
+		}
+	}
+	return true
+}
+
 // now is the simulator's clock.
 func (s *simProc) now(t *testing.T) time.Time {
 	t.Helper()
@@ -463,8 +479,10 @@ func killInCordonWindow(t *testing.T, bin, kubeconfig, name string, onApplied bo
 			t.Fatalf("operator #1 exited before the cordon window: %v", op1.err)
 		}
 		if onApplied {
-			if c, err := s.cordons(); err == nil && len(c) > 0 {
-				why = fmt.Sprintf("node cordon %v applied", c)
+			// The cordon is on the node and the increase sent once it was answered has reached
+			// the simulator (its one-shot latency fault is used up): it is in flight for 2 s.
+			if c, err := s.cordons(); err == nil && len(c) > 0 && s.increaseArrived(t) {
+				why = fmt.Sprintf("node cordon %v applied, the increase in flight", c)
 			}
 		} else if cur := getTM(t, name); len(recordedCordons(cur)) > 0 {
 			why = fmt.Sprintf("cordon recorded in status (%s)", cur.Status.Phase)
