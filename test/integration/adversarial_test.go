@@ -125,13 +125,10 @@ func finish(w *migrationWorld, s *sampler) {
 func (w *migrationWorld) awaitSim(d time.Duration) {
 	w.t.Helper()
 	until := w.clk.Now().Add(d)
-	deadline := time.Now().Add(60 * time.Second)
-	for w.clk.Now().Before(until) {
-		if time.Now().After(deadline) {
-			w.t.Fatalf("simulated time did not advance by %s", d)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	eventually(w.t, 60*time.Second, 5*time.Millisecond, fmt.Sprintf("simulated time advanced by %s", d), func() (bool, string) {
+		now := w.clk.Now()
+		return !now.Before(until), fmt.Sprintf("simulated time %s short of %s", until.Sub(now), until)
+	})
 }
 
 // assertNoCordonsAfterEnd lets 70 s of simulated time pass (late calls landing, the sweeper) and
@@ -140,19 +137,15 @@ func (w *migrationWorld) awaitSim(d time.Duration) {
 // (an ended migration deletes its own in the reconcile after its end).
 func (w *migrationWorld) awaitNoPlaceholders(d time.Duration) {
 	w.t.Helper()
-	var left []string
-	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
-		left = left[:0]
+	eventually(w.t, d, 50*time.Millisecond, "no placeholder replica left after the migrations ended", func() (bool, string) {
+		var left []string
 		for _, r := range w.sim.Specs().Replicas {
 			if mover.IsPlaceholderID(r.UUID) {
 				left = append(left, r.UUID)
 			}
 		}
-		if len(left) == 0 {
-			return
-		}
-	}
-	w.t.Fatalf("placeholder replicas left %s after the migrations ended: %v", d, left)
+		return len(left) == 0, fmt.Sprintf("placeholder replicas left: %v", left)
+	})
 }
 
 func (w *migrationWorld) assertNoCordonsAfterEnd() {
@@ -322,12 +315,10 @@ func TestAdversarialOutsideCountChange(t *testing.T) {
 	// volume/specs.rs:1073-1080): the other actor's increase comes once the rebuild is done, while the
 	// migration is still in WaitingSync (the operator is between two polls: stopped here).
 	w.stopOperator()
-	for deadline := time.Now().Add(30 * time.Second); w.volume(advTwo).State.Status != mayastor.VolumeStatusOnline; {
-		if time.Now().After(deadline) {
-			t.Fatal("the rebuild never finished")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	eventually(t, 30*time.Second, 5*time.Millisecond, "the rebuild finished (volume Online)", func() (bool, string) {
+		st := w.volume(advTwo).State.Status
+		return st == mayastor.VolumeStatusOnline, fmt.Sprintf("volume %s", st)
+	})
 	if _, err := w.sim.SetReplicaCount(advTwo, 4); err != nil {
 		t.Fatal(err)
 	}
@@ -518,17 +509,14 @@ func TestAdversarialNewReplicaNodeLost(t *testing.T) {
 	w.create("adv-lost-node", promote(advTwo))
 	awaitPhase(t, "adv-lost-node", 60*time.Second, storagev1.PhaseWaitingSync)
 	var node string
-	for deadline := time.Now().Add(30 * time.Second); ; {
+	eventually(t, 30*time.Second, 5*time.Millisecond, "the rebuild progressing in WaitingSync", func() (bool, string) {
 		tm := getTM(t, "adv-lost-node")
 		if cp := tm.Status.Checkpoint; cp != nil && cp.NewReplica != nil && tm.Status.SyncProgress > 0 && tm.Status.Phase == storagev1.PhaseWaitingSync {
 			node = cp.NewReplica.Node
-			break
+			return true, ""
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("never saw the rebuild progress: %s%s", tm.Status.Phase, stepsOf(tm))
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return false, fmt.Sprintf("%s, sync progress %d%s", tm.Status.Phase, tm.Status.SyncProgress, stepsOf(tm))
+	})
 	if err := w.sim.SetNodeOnline(node, false); err != nil {
 		t.Fatal(err)
 	}
@@ -576,7 +564,7 @@ func TestAdversarialSourceNodeBlip(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Once the blipped replica is rebuilt, the floor is back.
-	for deadline := time.Now().Add(60 * time.Second); ; {
+	eventually(t, 60*time.Second, 5*time.Millisecond, "the volume's 2 healthy replicas back", func() (bool, string) {
 		v := w.volume(advTwo)
 		healthy := 0
 		for _, r := range v.State.ReplicaTopology {
@@ -584,14 +572,8 @@ func TestAdversarialSourceNodeBlip(t *testing.T) {
 				healthy++
 			}
 		}
-		if healthy >= 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the volume never got its 2 healthy replicas back: %v", v.State.ReplicaTopology)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return healthy >= 2, fmt.Sprintf("replica topology %v", v.State.ReplicaTopology)
+	})
 	s.allowLoss(advTwo, 0, "node sata-a is back and its replica rebuilt")
 	w.mu.Lock()
 	w.baseline[advTwo]++
@@ -618,7 +600,7 @@ func TestAdversarialConcurrentWithLatency(t *testing.T) {
 		// clock's rate (1 s per 5 ms), so that concurrent calls do overlap.
 		w.simOpts = append(w.simOpts, sim.WithSleep(func(d time.Duration) {
 			w.clk.Step(d)
-			time.Sleep(d / 200)
+			time.Sleep(d / 200) // paces the simulated call: no condition to wait for
 		}))
 	})
 	if err := w.sim.InjectFault(sim.Fault{Operation: "*", Mode: sim.FaultLatency, Latency: sim.Duration{Duration: latency}}); err != nil {

@@ -39,7 +39,7 @@ func TestApprovalApprove(t *testing.T) {
 	if s, reason, _ := succeededReason(tm); s != metav1.ConditionUnknown || reason != storagev1.ReasonApprovalRequired {
 		t.Fatalf("Succeeded %s/%s, want Unknown/ApprovalRequired", s, reason)
 	}
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // a fixed wait: checks that no write happens meanwhile
 	if n := w.writeCount(); n != 0 {
 		t.Fatalf("%d Mayastor writes while waiting for approval", n)
 	}
@@ -96,7 +96,7 @@ func TestApprovalReject(t *testing.T) {
 	if migration.ApprovalExpired(tm) {
 		t.Fatal("a rejection read as an expiry (it must start a cooldown)")
 	}
-	time.Sleep(200 * time.Millisecond)
+	time.Sleep(200 * time.Millisecond) // a fixed wait: checks that no write happens meanwhile
 	if n := w.writeCount(); n != 0 {
 		t.Fatalf("%d Mayastor writes for a rejected migration", n)
 	}
@@ -121,7 +121,7 @@ func TestApprovalExpires(t *testing.T) {
 		t.Fatalf("approvalExpires %s, want about %s", tm.Status.ApprovalExpires, want)
 	}
 	w.clk.Step(59 * time.Minute)
-	time.Sleep(2 * time.Second) // 30 polls of 50ms: the migration looked again
+	time.Sleep(2 * time.Second) // a fixed wait, 30 polls of 50ms: the migration looked again and did not expire
 	if got := getTM(t, "expire-db").Status.Phase; got != storagev1.PhaseWaitingApproval {
 		t.Fatalf("expired early: phase %s", got)
 	}

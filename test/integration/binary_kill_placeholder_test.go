@@ -18,6 +18,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 	"github.com/billyronks/couchestor/internal/mayastor"
@@ -262,11 +263,10 @@ func killAroundPlaceholder(t *testing.T, bin, kubeconfig, name string, point kil
 	switch point {
 	case killCreateSent:
 		// The create sent on after the death lands with its caller gone.
-		for deadline := time.Now().Add(5 * time.Second); !slices.Contains(s.placeholders(t), held); time.Sleep(20 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("the create of %s held at the kill never landed", held)
-			}
-		}
+		eventually(t, 5*time.Second, 20*time.Millisecond, fmt.Sprintf("the create of %s held at the kill landed", held), func() (bool, string) {
+			in := s.placeholders(t)
+			return slices.Contains(in, held), fmt.Sprintf("placeholders in the replica map %v", in)
+		})
 	case killCreateLanded, killBeforeDelete:
 		if !slices.Contains(s.placeholders(t), held) {
 			t.Fatalf("placeholder %s is not in the replica map at the kill: %v", held, s.placeholders(t))
@@ -287,26 +287,17 @@ func killAroundPlaceholder(t *testing.T, bin, kubeconfig, name string, point kil
 	}
 
 	// No placeholder within one sweep interval of the end, none recorded.
-	var left []string
-	for {
-		if left = s.placeholders(t); len(left) == 0 {
-			break
-		}
-		if time.Since(endedAt) > sweepInterval {
-			t.Fatalf("placeholders %v still in the replica map %s after the migration ended (sweep interval %s)", left, time.Since(endedAt).Round(time.Millisecond), sweepInterval)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	eventually(t, time.Until(endedAt.Add(sweepInterval)), 20*time.Millisecond, fmt.Sprintf("no placeholder in the replica map within the sweep interval (%s) of the migration's end", sweepInterval), func() (bool, string) {
+		left := s.placeholders(t)
+		return len(left) == 0, fmt.Sprintf("placeholders %v still in the replica map %s after the migration ended", left, time.Since(endedAt).Round(time.Millisecond))
+	})
 	gone := time.Since(endedAt)
 	var recorded []string
-	for deadline := time.Now().Add(sweepInterval); ; time.Sleep(50 * time.Millisecond) {
-		if recorded = checkpointPlaceholders(getTM(t, name)); len(recorded) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Errorf("the ended migration still records placeholders %v, none is in the replica map", recorded)
-			break
-		}
+	if err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, sweepInterval, true, func(context.Context) (bool, error) {
+		recorded = checkpointPlaceholders(getTM(t, name))
+		return len(recorded) == 0, nil
+	}); err != nil {
+		t.Errorf("the ended migration still records placeholders %v, none is in the replica map", recorded)
 	}
 
 	after, err := s.volume(killVolume)

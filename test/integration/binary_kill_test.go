@@ -20,6 +20,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 	"github.com/billyronks/couchestor/internal/mayastor"
@@ -221,6 +222,22 @@ func (s *simProc) must(t *testing.T, method, path string, body any, out any) {
 	if err := s.call(method, path, body, out); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// increaseArrived says whether the one-shot latency fault on put_volume_replica_count is used
+// up: an increase has reached the simulator (it lands once its latency passed).
+func (s *simProc) increaseArrived(t *testing.T) bool {
+	t.Helper()
+	var faults []struct {
+		Operation string `json:"operation"`
+	}
+	s.must(t, http.MethodGet, "/admin/faults", nil, &faults)
+	for _, f := range faults {
+		if f.Operation == "put_volume_replica_count" {
+			return false
+		}
+	}
+	return true
 }
 
 // now is the simulator's clock.
@@ -457,21 +474,23 @@ func killInCordonWindow(t *testing.T, bin, kubeconfig, name string, onApplied bo
 	// The cordon window: a node carries the cordon (onApplied), or the migration has recorded
 	// one (it records before it applies). Kill the operator there.
 	var why string
-	for deadline := time.Now().Add(30 * time.Second); why == ""; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			cur := getTM(t, name)
-			t.Fatalf("no cordon recorded or applied within 30s; phase %s%s", cur.Status.Phase, stepsOf(cur))
-		}
+	if err := wait.PollUntilContextTimeout(context.Background(), 5*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
 		if !op1.running() {
 			t.Fatalf("operator #1 exited before the cordon window: %v", op1.err)
 		}
 		if onApplied {
-			if c, err := s.cordons(); err == nil && len(c) > 0 {
-				why = fmt.Sprintf("node cordon %v applied", c)
+			// The cordon is on the node and the increase sent once it was answered has reached
+			// the simulator (its one-shot latency fault is used up): it is in flight for 2 s.
+			if c, err := s.cordons(); err == nil && len(c) > 0 && s.increaseArrived(t) {
+				why = fmt.Sprintf("node cordon %v applied, the increase in flight", c)
 			}
 		} else if cur := getTM(t, name); len(recordedCordons(cur)) > 0 {
 			why = fmt.Sprintf("cordon recorded in status (%s)", cur.Status.Phase)
 		}
+		return why != "", nil
+	}); err != nil {
+		cur := getTM(t, name)
+		t.Fatalf("no cordon recorded or applied within 30s; phase %s%s", cur.Status.Phase, stepsOf(cur))
 	}
 	op1.kill(t)
 	killedAt := time.Now()
@@ -486,33 +505,26 @@ func killInCordonWindow(t *testing.T, bin, kubeconfig, name string, onApplied bo
 	// The cordon call in flight lands with its caller dead: the node is cordoned and nobody runs
 	// to lift it.
 	var left []string
-	for deadline := time.Now().Add(10 * time.Second); len(left) == 0; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("no node is cordoned after the kill: the test does not exercise the restart path")
-		}
+	eventually(t, 10*time.Second, 20*time.Millisecond, "a node cordoned after the kill", func() (bool, string) {
 		if left, err = s.cordons(); err != nil {
 			t.Fatal(err)
 		}
-	}
+		return len(left) > 0, "no node is cordoned after the kill: the test does not exercise the restart path"
+	})
 	if onApplied {
 		// The increase in flight lands too; the minutes below then rebuild its replica while no
 		// operator runs.
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		eventually(t, 10*time.Second, 20*time.Millisecond, "the increase in flight at the kill landed", func() (bool, string) {
 			v, err := s.volume(smallVolSATA1)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if v.Spec.NumReplicas == 2 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the increase in flight at the kill did not land: num_replicas %d", v.Spec.NumReplicas)
-			}
-		}
+			return v.Spec.NumReplicas == 2, fmt.Sprintf("num_replicas %d", v.Spec.NumReplicas)
+		})
 	}
 	// Down for minutes of simulated time.
 	s.must(t, http.MethodPost, "/admin/clock/advance", map[string]string{"duration": down.String()}, nil)
-	time.Sleep(2 * time.Second)
+	time.Sleep(2 * time.Second) // a fixed wait: checks that nothing lifts the cordons meanwhile
 	stillLeft, err := s.cordons()
 	if err != nil {
 		t.Fatal(err)
@@ -539,20 +551,21 @@ func killInCordonWindow(t *testing.T, bin, kubeconfig, name string, onApplied bo
 		t.Errorf("operator #2 exited: %v", op2.err)
 	}
 
-	// No CoucheStor cordon 60 s (simulated) after the end.
-	for {
+	// No CoucheStor cordon 60 s (simulated) after the end. The deadline is simulated time: no
+	// wall-clock timeout.
+	_ = wait.PollUntilContextCancel(context.Background(), 50*time.Millisecond, true, func(context.Context) (bool, error) {
 		c, err := s.cordons()
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(c) == 0 {
-			break
+			return true, nil
 		}
 		if now := s.now(t); now.Sub(simEnd) > cordonGrace {
 			t.Fatalf("cordons left %s (simulated) after the migration ended: %v", now.Sub(simEnd).Round(time.Second), c)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return false, nil
+	}) // never errs: its context is never done
 	if len(end.Status.Cordons) > 0 {
 		t.Errorf("the ended migration still records cordons: %+v", end.Status.Cordons)
 	}

@@ -144,22 +144,18 @@ func startBinary(t *testing.T, args ...string) (metricsAddr, healthAddr string, 
 		}
 	})
 
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	eventually(t, 60*time.Second, 200*time.Millisecond, "/readyz 200", func() (bool, string) {
 		code, _, err := get("http://" + healthAddr + "/readyz")
 		if err == nil && code == http.StatusOK {
-			break
+			return true, ""
 		}
 		select {
 		case err := <-exited:
 			t.Fatalf("operator exited before it was ready: %v", err)
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/readyz not 200 within 60s (last: %d, %v)", code, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return false, fmt.Sprintf("%d, %v", code, err)
+	})
 	return metricsAddr, healthAddr, logs
 }
 

@@ -83,12 +83,12 @@ func TestDecisionChangesAreEventsOnThePVC(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = k8sClient.Delete(context.Background(), policy) })
 
-	waitFor(t, 90*time.Second, "an Event saying the volume's IOPS are known", func() (bool, string) {
+	eventually(t, 90*time.Second, 500*time.Millisecond, "an Event saying the volume's IOPS are known", func() (bool, string) {
 		evs := decisionEvents(t, claim)
 		return len(evs) == 1 && strings.HasPrefix(evs[0].Note, "StoragePolicy e2e-decision-events: Stay (UnknownIOPS) → Stay (AlreadyOnTargetTier): already on SATA (mean IOPS"), notes(evs)
 	})
 	// --per-volume-metrics: the volume's decision is a series labelled with its PVC.
-	waitFor(t, 30*time.Second, "storage_operator_volume_decision for the PVC", func() (bool, string) {
+	eventually(t, 30*time.Second, 500*time.Millisecond, "storage_operator_volume_decision for the PVC", func() (bool, string) {
 		mfs, err := crmetrics.Registry.Gather()
 		if err != nil {
 			return false, err.Error()
@@ -110,7 +110,7 @@ func TestDecisionChangesAreEventsOnThePVC(t *testing.T) {
 		return false, "no series for the PVC"
 	})
 	// Several observations later, the same decision has said nothing more.
-	time.Sleep(5 * time.Second)
+	time.Sleep(5 * time.Second) // a fixed wait: checks that no further Event comes meanwhile
 	if evs := decisionEvents(t, claim); len(evs) != 1 || evs[0].Series != nil {
 		t.Fatalf("an unchanged decision was said again:%s", notes(evs))
 	}
@@ -122,12 +122,12 @@ func TestDecisionChangesAreEventsOnThePVC(t *testing.T) {
 	if err := k8sClient.Update(c, pvc); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "an Event saying the volume is excluded", func() (bool, string) {
+	eventually(t, 30*time.Second, 500*time.Millisecond, "an Event saying the volume is excluded", func() (bool, string) {
 		evs := decisionEvents(t, claim)
 		return len(evs) == 2 && evs[1].Note == "StoragePolicy e2e-decision-events: Stay (AlreadyOnTargetTier) → Stay (Excluded): excluded from tiering by the "+
 			storagev1.AnnotationTiering+" annotation" && evs[1].Type == corev1.EventTypeNormal && evs[1].ReportingController != "", notes(evs)
 	})
-	time.Sleep(5 * time.Second)
+	time.Sleep(5 * time.Second) // a fixed wait: checks that no further Event comes meanwhile
 	if evs := decisionEvents(t, claim); len(evs) != 2 || evs[1].Series != nil {
 		t.Fatalf("an unchanged decision was said again:%s", notes(evs))
 	}

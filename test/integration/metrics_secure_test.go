@@ -92,20 +92,17 @@ func TestBinarySecureMetrics(t *testing.T) {
 			req.Header.Set("Authorization", "Bearer "+token)
 		}
 		// The metrics server may still be generating its key when /readyz first answers.
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			resp, err := hc.Do(req)
-			if err != nil {
-				if time.Now().Before(deadline) {
-					time.Sleep(200 * time.Millisecond)
-					continue
-				}
-				t.Fatalf("GET https://%s/metrics: %v", metricsAddr, err)
+		var resp *http.Response
+		eventually(t, 30*time.Second, 200*time.Millisecond, "an answer to GET https://"+metricsAddr+"/metrics", func() (bool, string) {
+			var err error
+			if resp, err = hc.Do(req); err != nil {
+				return false, err.Error()
 			}
-			defer resp.Body.Close()
-			b, _ := io.ReadAll(resp.Body)
-			return resp.StatusCode, string(b)
-		}
+			return true, ""
+		})
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
 	}
 
 	if code, body := scrape(""); code != http.StatusUnauthorized {

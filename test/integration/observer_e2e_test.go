@@ -81,7 +81,7 @@ func TestThreeOverlappingPoliciesDecideFromOneSnapshot(t *testing.T) {
 	// Every policy decides with IOPS known (only the unpublished volume stays Unknown): the hot
 	// and cold volumes would move, were they not selected three times.
 	for _, name := range names {
-		waitFor(t, 90*time.Second, name+" evaluated with IOPS known", func() (bool, string) {
+		eventually(t, 90*time.Second, 500*time.Millisecond, name+" evaluated with IOPS known", func() (bool, string) {
 			var p storagev1.StoragePolicy
 			_ = k8sClient.Get(c, types.NamespacedName{Name: name}, &p)
 			r := meta.FindStatusCondition(p.Status.Conditions, storagev1.ConditionReady)
@@ -93,7 +93,7 @@ func TestThreeOverlappingPoliciesDecideFromOneSnapshot(t *testing.T) {
 	before := mayastor.snapshot()
 	promBefore := prometheus.snapshot()
 	const span = 5 * interval
-	time.Sleep(span)
+	time.Sleep(span) // a fixed measuring window, not a wait for a condition
 	after := mayastor.snapshot()
 	promAfter := prometheus.snapshot()
 	delta := map[string]int{}

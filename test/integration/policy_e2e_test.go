@@ -83,22 +83,6 @@ func policyFor(name, storageClass string, dryRun bool, window string) *storagev1
 
 func vol(n string) string { return "0c4f3a52-7d1e-4b6a-9a0e-0000000000" + n }
 
-// waitFor polls cond every half second until it holds or the timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last string
-	for time.Now().Before(deadline) {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		time.Sleep(500 * time.Millisecond)
-	}
-	t.Fatalf("%s: not within %s; last state: %s", what, timeout, last)
-}
-
 func migrationsOf(t *testing.T, policy string) map[string]storagev1.TierMigration {
 	t.Helper()
 	var list storagev1.TierMigrationList
@@ -131,7 +115,7 @@ func TestPolicyStartsTheRightMigrations(t *testing.T) {
 	t.Cleanup(func() { _ = k8sClient.Delete(context.Background(), policy) })
 
 	// Before the window is covered, every volume is Unknown and nothing moves.
-	waitFor(t, 30*time.Second, "policy evaluated", func() (bool, string) {
+	eventually(t, 30*time.Second, 500*time.Millisecond, "policy evaluated", func() (bool, string) {
 		var p storagev1.StoragePolicy
 		_ = k8sClient.Get(c, types.NamespacedName{Name: policy.Name}, &p)
 		return p.Status.VolumesWatched == 14, statusLine(&p)
@@ -144,7 +128,7 @@ func TestPolicyStartsTheRightMigrations(t *testing.T) {
 		vol("07"): storagev1.TierSATA, // 2 IOPS on NVMe, 3 replicas
 	}
 	stay := []string{vol("04"), vol("08"), vol("09"), vol("10"), vol("11"), vol("12"), vol("13"), vol("14")}
-	waitFor(t, 90*time.Second, "migrations started", func() (bool, string) {
+	eventually(t, 90*time.Second, 500*time.Millisecond, "migrations started", func() (bool, string) {
 		got := migrationsOf(t, policy.Name)
 		for v := range want {
 			if _, ok := got[v]; !ok {
@@ -203,7 +187,7 @@ func TestPolicyWithoutPrometheusMovesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = k8sClient.Delete(context.Background(), policy) })
-	waitFor(t, 30*time.Second, "MetricsAvailable=False", func() (bool, string) {
+	eventually(t, 30*time.Second, 500*time.Millisecond, "MetricsAvailable=False", func() (bool, string) {
 		var p storagev1.StoragePolicy
 		_ = k8sClient.Get(c, types.NamespacedName{Name: policy.Name}, &p)
 		m := meta.FindStatusCondition(p.Status.Conditions, storagev1.ConditionMetricsAvailable)
@@ -240,7 +224,7 @@ func TestOverlappingPoliciesAreReportedNotFoughtOver(t *testing.T) {
 	}
 	// Wait until IOPS are known (only the unpublished volume stays Unknown), so hot and cold
 	// volumes would move were they not selected twice.
-	waitFor(t, 90*time.Second, "overlap reported with IOPS known", func() (bool, string) {
+	eventually(t, 90*time.Second, 500*time.Millisecond, "overlap reported with IOPS known", func() (bool, string) {
 		var p storagev1.StoragePolicy
 		_ = k8sClient.Get(c, types.NamespacedName{Name: "e2e-overlap-a"}, &p)
 		r := meta.FindStatusCondition(p.Status.Conditions, storagev1.ConditionReady)

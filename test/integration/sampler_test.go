@@ -677,24 +677,16 @@ func ended(phase storagev1.MigrationPhase, reason, msg string, at time.Time) fun
 func awaitViolations(t *testing.T, s *sampler, want ...string) []string {
 	t.Helper()
 	var got []string
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	eventually(t, 5*time.Second, 20*time.Millisecond, fmt.Sprintf("the sampler reporting each of %q", want), func() (bool, string) {
 		got = append(got, s.take()...)
-		missing := ""
 		for _, w := range want {
 			if !slices.ContainsFunc(got, func(v string) bool { return strings.Contains(v, w) }) {
-				missing = w
-				break
+				return false, fmt.Sprintf("no %q; it reported:\n%s", w, strings.Join(got, "\n"))
 			}
 		}
-		if missing == "" {
-			return got
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the sampler did not report %q; it reported:\n%s", missing, strings.Join(got, "\n"))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return true, ""
+	})
+	return got
 }
 
 // The sampler catches each kind of violation, and only violations: lost redundancy, a cordon
@@ -731,9 +723,16 @@ func TestSamplerCatchesViolations(t *testing.T) {
 	if _, err := w.ms.CordonNode(c, "nvme-b", "couchestor-migration-nobody"); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(50 * time.Millisecond) // the sampler sees both cordons at their start
+	// The sampler sees the orphan cordon at its start (the other one's age counts from its
+	// migration's completionTime).
+	eventually(t, 5*time.Second, 5*time.Millisecond, "the sampler seeing the orphan cordon", func() (bool, string) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		_, seen := s.orphans["couchestor-migration-nobody"]
+		return seen, fmt.Sprintf("orphan cordons seen %v", s.orphans)
+	})
 	w.clk.Step(30 * time.Second)
-	time.Sleep(100 * time.Millisecond)
+	time.Sleep(100 * time.Millisecond) // a fixed wait: checks that no violation is reported meanwhile
 	if got := s.take(); len(got) > 0 {
 		t.Fatalf("violations before any: %q", got)
 	}

@@ -417,20 +417,19 @@ func getTM(t *testing.T, name string) *storagev1.TierMigration {
 // awaitPhase waits until the TierMigration reaches one of the phases.
 func awaitPhase(t *testing.T, name string, timeout time.Duration, phases ...storagev1.MigrationPhase) *storagev1.TierMigration {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
 	var tm *storagev1.TierMigration
-	for time.Now().Before(deadline) {
-		tm = getTM(t, name)
-		if slices.Contains(phases, tm.Status.Phase) {
-			return tm
-		}
-		if tm.Status.Phase.IsTerminal() {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
+	have := func() string {
+		return fmt.Sprintf("phase %s (error %q, steps %s)", tm.Status.Phase, tm.Status.Error, stepsOf(tm))
 	}
-	t.Fatalf("TierMigration %s: want phase %v, have %s (error %q, steps %s)", name, phases, tm.Status.Phase, tm.Status.Error, stepsOf(tm))
-	return nil
+	// A terminal phase not among those wanted ends the wait too: it will not change.
+	eventually(t, timeout, 20*time.Millisecond, fmt.Sprintf("TierMigration %s in phase %v", name, phases), func() (bool, string) {
+		tm = getTM(t, name)
+		return slices.Contains(phases, tm.Status.Phase) || tm.Status.Phase.IsTerminal(), have()
+	})
+	if !slices.Contains(phases, tm.Status.Phase) {
+		t.Fatalf("TierMigration %s: want phase %v, have %s", name, phases, have())
+	}
+	return tm
 }
 
 func stepsOf(tm *storagev1.TierMigration) string {
@@ -525,13 +524,9 @@ func (w *migrationWorld) crashOn(f func(*http.Request) bool) {
 
 func (w *migrationWorld) awaitCrash(timeout time.Duration) {
 	w.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !w.down.Load() {
-		if time.Now().After(deadline) {
-			w.t.Fatal("the crash never happened")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	eventually(w.t, timeout, 10*time.Millisecond, "the crash", func() (bool, string) {
+		return w.down.Load(), "Mayastor's network still up: the crash never happened"
+	})
 	w.awaitOperatorExit()
 }
 

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -51,7 +52,7 @@ func awaitOutcomes(t *testing.T, status string, before, want float64) {
 	_ = wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, 5*time.Second, true, func(context.Context) (bool, error) {
 		return outcomes(status)-before >= want, nil
 	}) // a timeout is reported below, with the count
-	time.Sleep(100 * time.Millisecond) // and it stays there
+	time.Sleep(100 * time.Millisecond) // a fixed wait: checks that it stays there
 	if got := outcomes(status) - before; got != want {
 		t.Fatalf("migrations_total{status=%s} grew by %v, want %v", status, got, want)
 	}
@@ -188,27 +189,20 @@ func TestTierMigrationMovesOneReplicaVolume(t *testing.T) {
 	if s, reason, _ := succeededReason(tm); s != metav1.ConditionTrue || reason != "Moved" {
 		t.Fatalf("Succeeded condition %s/%s", s, reason)
 	}
-	for end := time.Now().Add(5 * time.Second); slices.Contains(tm.Finalizers, storagev1.FinalizerMigrationCleanup) && time.Now().Before(end); {
-		time.Sleep(20 * time.Millisecond)
+	_ = wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, 5*time.Second, true, func(context.Context) (bool, error) {
 		tm = getTM(t, "promote-db")
-	}
+		return !slices.Contains(tm.Finalizers, storagev1.FinalizerMigrationCleanup), nil
+	}) // a finalizer left is reported below
 	if tm.Labels[storagev1.LabelVolume] != smallVolSATA1 || slices.Contains(tm.Finalizers, storagev1.FinalizerMigrationCleanup) {
 		t.Fatalf("labels %v, finalizers %v: want the volume label, and no finalizer once ended", tm.Labels, tm.Finalizers)
 	}
 	awaitOutcomes(t, "succeeded", succeeded, 1)
 
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	want := []string{"Started", "ScalingUp", "WaitingSync", "ScalingDown", "Moved"}
+	eventually(t, 10*time.Second, 100*time.Millisecond, fmt.Sprintf("each of the events %v on the TierMigration and on the PVC", want), func() (bool, string) {
 		onTM, onPVC := eventReasons(t, "TierMigration", "promote-db"), eventReasons(t, "PersistentVolumeClaim", "db-data")
-		want := []string{"Started", "ScalingUp", "WaitingSync", "ScalingDown", "Moved"}
-		if containsAll(onTM, want) && containsAll(onPVC, want) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("events on the TierMigration %v, on the PVC %v; want each of %v", onTM, onPVC, want)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return containsAll(onTM, want) && containsAll(onPVC, want), fmt.Sprintf("events on the TierMigration %v, on the PVC %v", onTM, onPVC)
+	})
 }
 
 func containsAll(have, want []string) bool {
@@ -433,7 +427,7 @@ func TestTierMigrationConcurrencyLimitAndBusyVolume(t *testing.T) {
 	if _, reason, msg := succeededReason(busy); reason != "VolumeBusy" || !strings.Contains(msg, "first") {
 		t.Fatalf("reason %s: %s", reason, msg)
 	}
-	time.Sleep(500 * time.Millisecond) // ten poll intervals
+	time.Sleep(500 * time.Millisecond) // a fixed wait of ten poll intervals: checks that second does not start
 	second := getTM(t, "second")
 	c := meta.FindStatusCondition(second.Status.Conditions, storagev1.MigrationConditionProgressing)
 	if second.Status.Phase != storagev1.PhasePending || c == nil || c.Reason != "WaitingForSlot" {
@@ -448,13 +442,10 @@ func TestTierMigrationConcurrencyLimitAndBusyVolume(t *testing.T) {
 	w.assertSettled(smallVolSATA1, 1, "pool-nvme-")
 	w.assertSettled(smallVolNVMe1, 1, "pool-sata-")
 	w.checkInvariant()
-	deadline := time.Now().Add(5 * time.Second)
-	for scrapedGauge(t, "storage_operator_active_migrations") != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("active migrations gauge stuck at %v", scrapedGauge(t, "storage_operator_active_migrations"))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	eventually(t, 5*time.Second, 50*time.Millisecond, "the active migrations gauge back to 0", func() (bool, string) {
+		got := scrapedGauge(t, "storage_operator_active_migrations")
+		return got == 0, fmt.Sprintf("active migrations gauge stuck at %v", got)
+	})
 }
 
 // Deleting an in-flight TierMigration unwinds it first: the half-built replica goes, the source
@@ -474,17 +465,10 @@ func TestTierMigrationDeletionUnwinds(t *testing.T) {
 	if err := k8sClient.Delete(context.Background(), tm); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	eventually(t, 30*time.Second, 20*time.Millisecond, "the deleted TierMigration gone", func() (bool, string) {
 		err := k8sClient.Get(context.Background(), client.ObjectKeyFromObject(tm), &storagev1.TierMigration{})
-		if err != nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the deleted TierMigration is still there")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err != nil, "the deleted TierMigration is still there"
+	})
 	v := w.assertSettled(smallVolSATA1, 1, "pool-sata-1")
 	if !slices.Equal(replicaIDsOf(v), source) {
 		t.Fatalf("replicas %v, want the source %v", replicaIDsOf(v), source)
@@ -527,7 +511,7 @@ func TestTierMigrationSurvivesConcurrentMetadataEdits(t *testing.T) {
 			if k8sClient.Update(context.Background(), tm) == nil {
 				n++
 			}
-			time.Sleep(5 * time.Millisecond)
+			time.Sleep(5 * time.Millisecond) // paces the concurrent editor
 		}
 	}()
 	awaitPhase(t, "edited", 60*time.Second, storagev1.PhaseCompleted)
