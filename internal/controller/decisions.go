@@ -72,6 +72,29 @@ type DecisionTracker struct {
 	mu      sync.Mutex
 	epoch   uint64
 	volumes map[string]*trackedVolume // by volume id
+	// byPolicy holds, for each policy, the ids of the volumes it decided last, so that an
+	// update sweeps its own volumes only (not every volume of every policy).
+	byPolicy map[string]map[string]struct{}
+}
+
+// claim records that policy decided volume id last.
+func (t *DecisionTracker) claim(v *trackedVolume, id, policy string) {
+	if v.policy == policy {
+		return
+	}
+	if own := t.byPolicy[v.policy]; own != nil {
+		delete(own, id)
+		if len(own) == 0 {
+			delete(t.byPolicy, v.policy)
+		}
+	}
+	own := t.byPolicy[policy]
+	if own == nil {
+		own = map[string]struct{}{}
+		t.byPolicy[policy] = own
+	}
+	own[id] = struct{}{}
+	v.policy = policy
 }
 
 // update records a policy's decisions at now and returns the changes to say in Events. A
@@ -86,6 +109,7 @@ func (t *DecisionTracker) update(policy string, decisions []tiering.VolumeDecisi
 	defer t.mu.Unlock()
 	if t.volumes == nil {
 		t.volumes = map[string]*trackedVolume{}
+		t.byPolicy = map[string]map[string]struct{}{}
 	}
 	t.epoch++
 	var changes []decisionChange
@@ -97,7 +121,8 @@ func (t *DecisionTracker) update(policy string, decisions []tiering.VolumeDecisi
 			v = &trackedVolume{}
 			t.volumes[d.VolumeID] = v
 		}
-		v.policy, v.pvName, v.claim, v.current, v.epoch = policy, d.PVName, d.Claim, cur, t.epoch
+		t.claim(v, d.VolumeID, policy)
+		v.pvName, v.claim, v.current, v.epoch = d.PVName, d.Claim, cur, t.epoch
 		switch {
 		case cur.reason == storagev1.ReasonPolicyNotActive || cur == v.said:
 			continue
@@ -113,10 +138,14 @@ func (t *DecisionTracker) update(policy string, decisions []tiering.VolumeDecisi
 		}
 		v.said, v.saidAt = cur, now
 	}
-	for id, v := range t.volumes {
-		if v.policy == policy && v.epoch != t.epoch {
+	for id := range t.byPolicy[policy] {
+		if t.volumes[id].epoch != t.epoch {
 			delete(t.volumes, id)
+			delete(t.byPolicy[policy], id)
 		}
+	}
+	if len(t.byPolicy[policy]) == 0 {
+		delete(t.byPolicy, policy)
 	}
 	// Volumes with a PVC first (their Events are the ones read), then by PVC and volume.
 	slices.SortFunc(changes, func(a, b decisionChange) int {
@@ -134,11 +163,10 @@ func (t *DecisionTracker) Record(policy string, decisions []tiering.VolumeDecisi
 func (t *DecisionTracker) forget(policy string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for id, v := range t.volumes {
-		if v.policy == policy {
-			delete(t.volumes, id)
-		}
+	for id := range t.byPolicy[policy] {
+		delete(t.volumes, id)
 	}
+	delete(t.byPolicy, policy)
 }
 
 // len is the number of volumes held.

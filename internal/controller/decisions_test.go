@@ -143,6 +143,32 @@ func TestDecisionTrackerIsBoundedByTheSelectedVolumes(t *testing.T) {
 	}
 }
 
+// A volume two policies select (an overlap) belongs to the one that decided it last: the
+// other dropping it keeps it, and it goes when the last one drops it too. Each update sweeps
+// only its own policy's volumes.
+func TestDecisionTrackerOverlappingPolicies(t *testing.T) {
+	tr := &DecisionTracker{Every: time.Minute}
+	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	shared := []tiering.VolumeDecision{stay("v1", storagev1.ReasonOverlappingPolicies)}
+	for range 3 {
+		tr.update("a", shared, now)
+		tr.update("b", shared, now)
+	}
+	tr.update("a", nil, now)
+	if n := tr.len(); n != 1 {
+		t.Fatalf("%d entries after a dropped the volume b decided last, want 1", n)
+	}
+	tr.update("a", shared, now)
+	tr.update("b", nil, now)
+	if n := tr.len(); n != 1 {
+		t.Fatalf("%d entries after b dropped the volume a decided last, want 1", n)
+	}
+	tr.update("a", nil, now)
+	if n, p := tr.len(), len(tr.byPolicy); n != 0 || p != 0 {
+		t.Fatalf("%d entries and %d policies indexed after both dropped the volume, want none", n, p)
+	}
+}
+
 // Past maxDecisionEventsPerReconcile changes in one reconcile, the rest are said in one Event
 // on the policy, not on each PVC.
 func TestManyDecisionChangesAreSummedUpOnThePolicy(t *testing.T) {

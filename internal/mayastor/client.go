@@ -81,8 +81,10 @@ type Client struct {
 	// lastSpecsSize is the size of the latest GET /v0/specs answer: the next one is read into
 	// a buffer that size at once.
 	lastSpecsSize atomic.Int64
-	userAgent     string
-	observer      RequestObserver
+	// lastReplicasSize is the size of the latest GET /v0/replicas answer (CountReplicasByPool).
+	lastReplicasSize atomic.Int64
+	userAgent        string
+	observer         RequestObserver
 	// sleep waits between retries; replaced in tests.
 	sleep func(ctx context.Context, d time.Duration) error
 }
@@ -498,15 +500,6 @@ func (c *Client) DeletePoolReplica(ctx context.Context, poolID, replicaID string
 		method: http.MethodDelete,
 		path:   "/pools/" + esc(poolID) + "/replicas/" + esc(replicaID),
 	})
-}
-
-// ListReplicas returns every replica as io-engine reports it (GET /v0/replicas).
-func (c *Client) ListReplicas(ctx context.Context) ([]Replica, error) {
-	var replicas []Replica
-	if err := c.do(ctx, call{op: "list replicas", method: http.MethodGet, path: "/replicas", out: &replicas}); err != nil {
-		return nil, err
-	}
-	return replicas, nil
 }
 
 // ListPools returns every pool.

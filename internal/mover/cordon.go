@@ -486,13 +486,9 @@ func (m *Mover) placementInput(ctx context.Context, v *mayastor.Volume, cl *clus
 // poolReplicaCounts counts the replicas on each pool as io-engine reports
 // them (GET /v0/replicas): the replica count the scheduler's score weighs.
 func (m *Mover) poolReplicaCounts(ctx context.Context) (map[string]int, error) {
-	replicas, err := m.c.ListReplicas(ctx)
+	counts, err := m.c.CountReplicasByPool(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("count replicas per pool: %w", err)
-	}
-	counts := map[string]int{}
-	for _, r := range replicas {
-		counts[r.Pool]++
 	}
 	return counts, nil
 }
