@@ -67,6 +67,10 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		return err
 	}
 	obs.Interval, obs.Log = opts.ObserveInterval, mgr.GetLogger().WithName("observer")
+	// The manager's cache is not started yet: this only registers the handlers.
+	if err := obs.WatchCache(context.Background(), mgr.GetCache()); err != nil {
+		return err
+	}
 	obs.Notify = func() {
 		select {
 		case observed <- event.GenericEvent{Object: &storagev1.StoragePolicy{}}:

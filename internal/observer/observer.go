@@ -17,7 +17,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
+	crcache "sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -86,6 +88,83 @@ type Observer struct {
 	// by name (see Created).
 	createdMu sync.Mutex
 	created   map[string]createdMigration
+
+	// watching: WatchCache registered its handlers, so dirty says whether a watched object
+	// changed since parts was built (parts is read and written only while holding turn).
+	watching atomic.Bool
+	dirty    atomic.Bool
+	parts    *cacheParts
+}
+
+// WatchCache lets each observation reuse the previous one's cache-derived parts (PVs and
+// their claims' annotations, TierMigrations, policies) while none of those objects changed:
+// it registers a handler on each of their informers that marks the parts out of date (a
+// StoragePolicy only when its spec, its generation, changes: the snapshot reads no status).
+// Without it every observation rebuilds them: at 10,000 PVs that is 10,000 PV observations
+// and ~17 MB allocated per cycle.
+func (o *Observer) WatchCache(ctx context.Context, informers crcache.Informers) error {
+	mark := func() { o.dirty.Store(true) }
+	handlers := toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { mark() },
+		UpdateFunc: func(any, any) { mark() },
+		DeleteFunc: func(any) { mark() },
+	}
+	specOnly := toolscache.ResourceEventHandlerFuncs{
+		AddFunc: func(any) { mark() },
+		UpdateFunc: func(old, cur any) {
+			a, okA := old.(client.Object)
+			b, okB := cur.(client.Object)
+			if !okA || !okB || a.GetGeneration() != b.GetGeneration() {
+				mark()
+			}
+		},
+		DeleteFunc: func(any) { mark() },
+	}
+	for _, w := range []struct {
+		obj client.Object
+		h   toolscache.ResourceEventHandler
+	}{
+		{&corev1.PersistentVolume{}, handlers},
+		{&corev1.PersistentVolumeClaim{}, handlers},
+		{&storagev1.TierMigration{}, handlers},
+		{&storagev1.StoragePolicy{}, specOnly},
+	} {
+		inf, err := informers.GetInformer(ctx, w.obj)
+		if err != nil {
+			return fmt.Errorf("observer: informer for %T: %w", w.obj, err)
+		}
+		if _, err := inf.AddEventHandler(w.h); err != nil {
+			return fmt.Errorf("observer: watch %T: %w", w.obj, err)
+		}
+	}
+	o.dirty.Store(true)
+	o.watching.Store(true)
+	return nil
+}
+
+// cacheParts returns the cache-derived parts: the previous ones while WatchCache's handlers
+// saw no change, CacheChanged was not called (changed) and no TierMigration this process
+// created waits for the cache to show it; else newly built. The caller holds turn.
+func (o *Observer) cacheParts(ctx context.Context, changed bool) (*cacheParts, error) {
+	if !changed && o.watching.Load() && !o.dirty.Swap(false) && o.parts != nil && !o.awaitingCreated() {
+		return o.parts, nil
+	}
+	c, err := o.observeCache(ctx)
+	if err != nil {
+		o.dirty.Store(true)
+		o.parts = nil
+		return nil, err
+	}
+	o.parts = c
+	return c, nil
+}
+
+// awaitingCreated: a TierMigration Created recorded is not in the cache yet (addCreated must
+// run again).
+func (o *Observer) awaitingCreated() bool {
+	o.createdMu.Lock()
+	defer o.createdMu.Unlock()
+	return len(o.created) > 0
 }
 
 type createdMigration struct {
@@ -224,7 +303,7 @@ func (o *Observer) Snapshot(ctx context.Context, p *storagev1.StoragePolicy) (*t
 	if !o.cacheChanged.Swap(false) {
 		return s, nil // rebuilt while this call waited its turn
 	}
-	c, err := o.observeCache(ctx)
+	c, err := o.cacheParts(ctx, true)
 	if err != nil {
 		o.cacheChanged.Store(true)
 		return nil, err
@@ -258,8 +337,7 @@ func (o *Observer) Observe(ctx context.Context) (*tiering.Snapshot, error) {
 		return s, nil
 	}
 	start := o.Clock.Now()
-	o.cacheChanged.Store(false)
-	c, err := o.observeCache(ctx)
+	c, err := o.cacheParts(ctx, o.cacheChanged.Swap(false))
 	if err != nil {
 		o.cacheChanged.Store(true)
 		log.FromContext(ctx).Error(err, "observe the informer cache")
@@ -274,6 +352,7 @@ func (o *Observer) Observe(ctx context.Context) (*tiering.Snapshot, error) {
 		return nil, err
 	}
 	s := &tiering.Snapshot{Taken: start, PVs: c.pvs, Migrations: c.migrations, InFlight: c.inFlight, Policies: c.policies}
+	s.ShareIndex(o.latest.Load()) // the same PVs and policies select alike
 
 	var wg sync.WaitGroup
 	wg.Add(1)

@@ -14,8 +14,10 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/cache/informertest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllertest"
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 	"github.com/billyronks/couchestor/internal/mayastor"
@@ -371,5 +373,93 @@ func TestLastObservationTimestamp(t *testing.T) {
 	}
 	if got, want := testutil.ToFloat64(LastObservation), float64(clk.Now().Add(-time.Second).Unix()); got != want {
 		t.Fatalf("a cache refresh moved it: %v, want %v", got, want)
+	}
+}
+
+// With WatchCache, an observation reuses the previous one's cache-derived parts while no PV,
+// PVC, TierMigration or policy spec changed, and rebuilds them after any such event, after
+// CacheChanged, and while a TierMigration this process created is not in the cache yet.
+// Without it, every observation rebuilds them.
+func TestWatchCacheReusesThePartsUntilAnEvent(t *testing.T) {
+	ctx := context.Background()
+	policy := enabledPolicy("p", "10m")
+	o, _, _, kube, _ := world(t, 3, policy)
+	observe := func() *tiering.Snapshot {
+		t.Helper()
+		s, err := o.Observe(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	same := func(a, b *tiering.Snapshot) bool { return fmt.Sprintf("%p", a.PVs) == fmt.Sprintf("%p", b.PVs) }
+	if s1, s2 := observe(), observe(); same(s1, s2) {
+		t.Fatal("without WatchCache an observation reused the previous PV observations")
+	}
+
+	fi := &informertest.FakeInformers{Scheme: testScheme(t)}
+	if err := o.WatchCache(ctx, fi); err != nil {
+		t.Fatal(err)
+	}
+	informer := func(obj client.Object) *controllertest.FakeInformer {
+		t.Helper()
+		i, err := fi.FakeInformerFor(ctx, obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return i
+	}
+	s1 := observe() // the first after WatchCache builds
+	s2 := observe()
+	if !same(s1, s2) {
+		t.Fatal("with WatchCache and no event, the PV observations were rebuilt")
+	}
+
+	// A PV changes: the next observation sees it.
+	var pv corev1.PersistentVolume
+	if err := kube.Get(ctx, client.ObjectKey{Name: promwatch.PVName(volumeID(0))}, &pv); err != nil {
+		t.Fatal(err)
+	}
+	old := pv.DeepCopy()
+	pv.Annotations = map[string]string{storagev1.AnnotationTier: "sata"}
+	if err := kube.Update(ctx, &pv); err != nil {
+		t.Fatal(err)
+	}
+	informer(&corev1.PersistentVolume{}).Update(old, &pv)
+	s3 := observe()
+	if same(s2, s3) || s3.PVs[pv.Name].Pin != storagev1.TierSATA {
+		t.Fatalf("after a PV event the PV observation is %+v, want it rebuilt with the pin", s3.PVs[pv.Name])
+	}
+
+	// A policy's status alone changes nothing the snapshot reads; its spec does.
+	pinf := informer(&storagev1.StoragePolicy{})
+	newer := policy.DeepCopy()
+	newer.Status.ObservedGeneration = 7
+	pinf.Update(policy, newer)
+	if s4 := observe(); !same(s3, s4) {
+		t.Fatal("a policy status update rebuilt the parts")
+	}
+	newer = policy.DeepCopy()
+	newer.Generation++
+	pinf.Update(policy, newer)
+	s5 := observe()
+	if same(s3, s5) {
+		t.Fatal("a policy spec update (a new generation) did not rebuild the parts")
+	}
+
+	// CacheChanged forces a rebuild; so does a created TierMigration the cache does not show.
+	o.CacheChanged()
+	s6 := observe()
+	if same(s5, s6) {
+		t.Fatal("CacheChanged did not rebuild the parts")
+	}
+	o.Created(&storagev1.TierMigration{ObjectMeta: metav1.ObjectMeta{Name: "m", Namespace: "default"},
+		Spec: storagev1.TierMigrationSpec{VolumeID: volumeID(1), TargetTier: storagev1.TierNVMe, PolicyName: "p"}})
+	s7 := observe()
+	if same(s6, s7) {
+		t.Fatal("a created TierMigration the cache does not show did not rebuild the parts")
+	}
+	if _, ok := s7.Migrations[volumeID(1)]; !ok {
+		t.Fatal("the created TierMigration is not in the snapshot")
 	}
 }

@@ -2,6 +2,7 @@ package tiering
 
 import (
 	"cmp"
+	"reflect"
 	"slices"
 	"sync"
 
@@ -40,8 +41,32 @@ type snapshotIndex struct {
 }
 
 func (s *Snapshot) index() *selectionIndex {
-	s.derived.once.Do(func() { s.derived.idx = buildIndex(s) })
-	return s.derived.idx
+	h := s.indexHolder()
+	h.once.Do(func() { h.idx = buildIndex(s) })
+	return h.idx
+}
+
+func (s *Snapshot) indexHolder() *snapshotIndex {
+	if h := s.derived.Load(); h != nil {
+		return h
+	}
+	s.derived.CompareAndSwap(nil, &snapshotIndex{})
+	return s.derived.Load()
+}
+
+// ShareIndex makes s use prev's selection index (built at most once for both) when s holds the
+// very same PVs map and policies as prev: the observer's cache-derived parts, reused because
+// nothing changed in the cache. Otherwise, or before s is planned from, it does nothing.
+func (s *Snapshot) ShareIndex(prev *Snapshot) {
+	if prev == nil || s.derived.Load() != nil || !sameMap(s.PVs, prev.PVs) || !slices.Equal(s.Policies, prev.Policies) {
+		return
+	}
+	s.derived.Store(prev.indexHolder())
+}
+
+// sameMap: a and b are the same map (not merely equal ones).
+func sameMap[K comparable, V any](a, b map[K]V) bool {
+	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
 }
 
 // Refreshed returns a new Snapshot with Mayastor's and Prometheus's parts of s (taken at

@@ -2,6 +2,7 @@ package tiering
 
 import (
 	"strings"
+	"sync/atomic"
 	"time"
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
@@ -36,9 +37,9 @@ type Snapshot struct {
 	Policies []*storagev1.StoragePolicy
 
 	// derived holds what the planner derives once per snapshot (which policy selects which
-	// PV). It is why a Snapshot must not be copied or changed once planned from: build a new
-	// one (Refreshed).
-	derived snapshotIndex
+	// PV), or once for several snapshots of the same PVs and policies (ShareIndex). It is why
+	// a Snapshot must not be copied or changed once planned from: build a new one (Refreshed).
+	derived atomic.Pointer[snapshotIndex]
 }
 
 // VolumeObservation is what a decision reads of one Mayastor volume.
