@@ -90,7 +90,7 @@ func main() {
 	flag.BoolVar(&o.moves, "moves", false, "give the policies the sample policy's watermarks (5000/500 IOPS), so that they plan thousands of dry-run migrations; "+
 		"without it the watermarks are 1000000/1, the few volumes under 1 IOPS on NVMe are dry-run demoted first, and then nothing moves (steady state)")
 	flag.StringVar(&o.operatorBinary, "operator-binary", "", "run this operator binary instead of building ./cmd/couchestor")
-	flag.StringVar(&o.beforeBinary, "before-binary", "", "also run scenario 1 with this operator binary (e.g. built from an older commit), right after scenario 1 with the operator under test; --observe-interval is not passed to it")
+	flag.StringVar(&o.beforeBinary, "before-binary", "", "also run each scenario with this operator binary (e.g. built from an older commit), right after the operator under test; --observe-interval is not passed to it")
 	flag.StringVar(&o.goMemLimit, "gomemlimit", "", "run the operator with GOMEMLIMIT set to this (e.g. 115MiB, what the chart sets for a 128Mi memory limit); empty: not set")
 	flag.DurationVar(&o.observeInterval, "observe-interval", 0, "pass --observe-interval to the operator (0: not passed, the operator's default, 30s; an operator from before the observer has no such flag)")
 	flag.Parse()
@@ -165,7 +165,7 @@ func run(o options) (int, error) {
 	defer stop()
 	nScenarios := len(o.policies)
 	if o.beforeBinary != "" {
-		nScenarios++
+		nScenarios *= 2
 	}
 	// Bounded: setup (PV creation included), then per scenario the wait for IOPS, the
 	// measurement and the teardown.
@@ -318,12 +318,9 @@ func run(o options) (int, error) {
 	var scs []scenario
 	for _, n := range o.policies {
 		scs = append(scs, scenario{policies: n, binary: bin, label: "after", observeInterval: o.observeInterval})
-		if n == 1 && o.beforeBinary != "" {
-			scs = append(scs, scenario{policies: 1, binary: o.beforeBinary, label: "before"})
+		if o.beforeBinary != "" {
+			scs = append(scs, scenario{policies: n, binary: o.beforeBinary, label: "before"})
 		}
-	}
-	if o.beforeBinary != "" && !contains(o.policies, 1) {
-		scs = append(scs, scenario{policies: 1, binary: o.beforeBinary, label: "before"})
 	}
 	var reports []*report
 	code := 0
