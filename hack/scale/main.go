@@ -355,15 +355,6 @@ func run(o options) (int, error) {
 	return 0, nil
 }
 
-func contains(xs []int, x int) bool {
-	for _, v := range xs {
-		if v == x {
-			return true
-		}
-	}
-	return false
-}
-
 // pvWatch records when PersistentVolumes are created, from a watch opened before the sandbox
 // starts creating them.
 type pvWatch struct {
