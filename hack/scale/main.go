@@ -185,7 +185,7 @@ func run(o options) (int, error) {
 		return 1, err
 	}
 	if o.volumes > 0 {
-		path, n, err := scaledScenario(workDir, o.volumes)
+		path, n, err := sandbox.ScaledScenario(workDir, o.volumes)
 		if err != nil {
 			return 1, fmt.Errorf("--volumes %d: %w", o.volumes, err)
 		}

@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/billyronks/couchestor/internal/sim"
 )
 
 func TestParseCycles(t *testing.T) {
@@ -37,28 +35,5 @@ func TestParseCycles(t *testing.T) {
 	}
 	if got, want := c.wall(), 1556*time.Millisecond; got != want {
 		t.Errorf("wall = %s, want %s", got, want)
-	}
-}
-
-func TestScaledScenarioKeepsTheMix(t *testing.T) {
-	for _, want := range []int{1000, 100000} {
-		path, n, err := scaledScenario(t.TempDir(), want)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n != want {
-			t.Fatalf("--volumes %d generated %d volumes", want, n)
-		}
-		sc, err := sim.LoadScenario(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := 0
-		for _, g := range sc.Generate {
-			got += g.Count
-		}
-		if got != want {
-			t.Fatalf("--volumes %d: the scenario generates %d volumes", want, got)
-		}
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package sandbox
 
 import (
 	"fmt"
@@ -16,11 +16,11 @@ var (
 	nameLine     = regexp.MustCompile(`(?m)^name: .*$`)
 )
 
-// scaledScenario writes the embedded scenario scale-10k with every generated group's count
+// ScaledScenario writes the embedded scenario scale-10k with every generated group's count
 // multiplied by volumes/10,000 (rounded, at least 1) and, above 10,000 volumes, every pool's
 // capacity by the same factor, so the mix of tiers, layouts, workloads and unpublished
 // volumes is the same at every size. It returns the file's path and the number of volumes.
-func scaledScenario(dir string, volumes int) (string, int, error) {
+func ScaledScenario(dir string, volumes int) (string, int, error) {
 	src, err := sim.ScenarioSource("scale-10k")
 	if err != nil {
 		return "", 0, err
