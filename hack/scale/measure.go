@@ -33,6 +33,7 @@ type sample struct {
 	t                   time.Time
 	cpuBefore, cpuAfter float64
 	rss, hwm            uint64
+	anon, file          uint64
 	recon               hist
 	// obs is the observer's histogram; hasObs is false for an operator from before the observer.
 	obs    hist
@@ -76,9 +77,11 @@ func (m *measurer) take(ctx context.Context) (sample, error) {
 	if s.cpuAfter, err = procCPU(m.pid); err != nil {
 		return s, err
 	}
-	if s.rss, s.hwm, err = procMem(m.pid); err != nil {
+	mem, err := procMem(m.pid)
+	if err != nil {
 		return s, err
 	}
+	s.rss, s.hwm, s.anon, s.file = mem.rss, mem.hwm, mem.anon, mem.file
 	s.recon = s.fam.histogram(reconcileMetric, policyKind)
 	_, s.hasObs = s.fam[observeMetric]
 	s.obs = s.fam.histogram(observeMetric, nil)

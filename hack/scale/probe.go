@@ -54,32 +54,32 @@ func procCPU(pid int) (float64, error) {
 	return float64(ut+st) / clockTicks, nil
 }
 
-// procMem returns VmRSS and VmHWM of a process, in bytes.
-func procMem(pid int) (rss, hwm uint64, err error) {
+// procMem reads a process's VmRSS, VmHWM, RssAnon and RssFile, in bytes. VmRSS is RssAnon
+// (the heap, stacks, the Go runtime's mappings) + RssFile (the pages of the binary and other
+// files it touched) + RssShmem.
+func procMem(pid int) (m memReading, err error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, 0, err
+		return m, err
 	}
 	defer f.Close()
+	fields := map[string]*uint64{"VmRSS:": &m.rss, "VmHWM:": &m.hwm, "RssAnon:": &m.anon, "RssFile:": &m.file}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		line := sc.Text()
-		for _, k := range []string{"VmRSS:", "VmHWM:"} {
-			if v, ok := strings.CutPrefix(line, k); ok {
-				fs := strings.Fields(v)
-				if len(fs) == 2 && fs[1] == "kB" {
-					n, _ := strconv.ParseUint(fs[0], 10, 64)
-					if k == "VmRSS:" {
-						rss = n * 1024
-					} else {
-						hwm = n * 1024
-					}
-				}
+		k, v, ok := strings.Cut(sc.Text(), "\t")
+		if dst := fields[strings.TrimSpace(k)]; ok && dst != nil {
+			fs := strings.Fields(v)
+			if len(fs) == 2 && fs[1] == "kB" {
+				n, _ := strconv.ParseUint(fs[0], 10, 64)
+				*dst = n * 1024
 			}
 		}
 	}
-	return rss, hwm, sc.Err()
+	return m, sc.Err()
 }
+
+// memReading is one reading of a process's memory from /proc/<pid>/status, in bytes.
+type memReading struct{ rss, hwm, anon, file uint64 }
 
 func loadAvg() string {
 	b, err := os.ReadFile("/proc/loadavg")

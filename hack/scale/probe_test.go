@@ -37,3 +37,14 @@ func TestParseCycles(t *testing.T) {
 		t.Errorf("wall = %s, want %s", got, want)
 	}
 }
+
+// procMem reads this test's own memory: VmRSS is RssAnon + RssFile (+ RssShmem), each > 0.
+func TestProcMem(t *testing.T) {
+	m, err := procMem(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.rss == 0 || m.hwm < m.rss || m.anon == 0 || m.file == 0 || m.anon+m.file > m.rss {
+		t.Fatalf("VmRSS %d, VmHWM %d, RssAnon %d, RssFile %d", m.rss, m.hwm, m.anon, m.file)
+	}
+}

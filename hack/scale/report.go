@@ -51,6 +51,8 @@ type report struct {
 	promLat, msLat       []float64
 	reconciles           float64
 	meanRSS, maxRSS, hwm uint64
+	meanAnon, maxAnon    uint64
+	meanFile             uint64
 	idleMilli            float64
 	idleMilliNoScrape    float64
 	avgMilli             float64
@@ -129,12 +131,16 @@ func (r *report) fill(m *measurer) {
 		r.promPerCycle = append(r.promPerCycle, m.prom.between(c.start, end))
 	}
 
-	var sum uint64
+	var sum, anon, file uint64
 	for _, s := range S {
 		sum += s.rss
 		r.maxRSS = max(r.maxRSS, s.rss)
+		anon += s.anon
+		r.maxAnon = max(r.maxAnon, s.anon)
+		file += s.file
 	}
 	r.meanRSS = sum / uint64(len(S))
+	r.meanAnon, r.meanFile = anon/uint64(len(S)), file/uint64(len(S))
 	r.hwm = b.hwm
 	r.heapInuse = b.fam.value("go_memstats_heap_inuse_bytes", nil)
 	r.goSys = b.fam.value("go_memstats_sys_bytes", nil)
@@ -320,6 +326,7 @@ func (r *report) print(out io.Writer) {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", row[0], row[1], row[2], row[3])
 	}
 	fmt.Fprintln(w, "\t\t\t")
+	fmt.Fprintf(w, "of the RSS: RssAnon mean / max; RssFile mean (the binary's pages)\t%s / %s; %s\t\t\n", mib(float64(r.meanAnon)), mib(float64(r.maxAnon)), mib(float64(r.meanFile)))
 	if r.hasObs {
 		fmt.Fprintf(w, "of which observe (histogram), min / median / max\t%s\t\t\n", spread(r.observeSecs))
 		fmt.Fprintf(w, "of which deciding all policies (Σ reconcile durations)\t%s\t\t\n", spread(r.decideSecs))
