@@ -72,29 +72,10 @@ type DecisionTracker struct {
 	mu      sync.Mutex
 	epoch   uint64
 	volumes map[string]*trackedVolume // by volume id
-	// byPolicy holds, for each policy, the ids of the volumes it decided last, so that an
-	// update sweeps its own volumes only (not every volume of every policy).
-	byPolicy map[string]map[string]struct{}
-}
-
-// claim records that policy decided volume id last.
-func (t *DecisionTracker) claim(v *trackedVolume, id, policy string) {
-	if v.policy == policy {
-		return
-	}
-	if own := t.byPolicy[v.policy]; own != nil {
-		delete(own, id)
-		if len(own) == 0 {
-			delete(t.byPolicy, v.policy)
-		}
-	}
-	own := t.byPolicy[policy]
-	if own == nil {
-		own = map[string]struct{}{}
-		t.byPolicy[policy] = own
-	}
-	own[id] = struct{}{}
-	v.policy = policy
+	// decided holds, for each policy, the ids of the volumes its latest update decided: every
+	// volume the policy decided last is among them, so an update sweeps those only (not every
+	// volume of every policy). Each list is reused from one update to the next.
+	decided map[string][]string
 }
 
 // update records a policy's decisions at now and returns the changes to say in Events. A
@@ -109,7 +90,7 @@ func (t *DecisionTracker) update(policy string, decisions []tiering.VolumeDecisi
 	defer t.mu.Unlock()
 	if t.volumes == nil {
 		t.volumes = map[string]*trackedVolume{}
-		t.byPolicy = map[string]map[string]struct{}{}
+		t.decided = map[string][]string{}
 	}
 	t.epoch++
 	var changes []decisionChange
@@ -121,8 +102,7 @@ func (t *DecisionTracker) update(policy string, decisions []tiering.VolumeDecisi
 			v = &trackedVolume{}
 			t.volumes[d.VolumeID] = v
 		}
-		t.claim(v, d.VolumeID, policy)
-		v.pvName, v.claim, v.current, v.epoch = d.PVName, d.Claim, cur, t.epoch
+		v.policy, v.pvName, v.claim, v.current, v.epoch = policy, d.PVName, d.Claim, cur, t.epoch
 		switch {
 		case cur.reason == storagev1.ReasonPolicyNotActive || cur == v.said:
 			continue
@@ -138,14 +118,19 @@ func (t *DecisionTracker) update(policy string, decisions []tiering.VolumeDecisi
 		}
 		v.said, v.saidAt = cur, now
 	}
-	for id := range t.byPolicy[policy] {
-		if t.volumes[id].epoch != t.epoch {
+	for _, id := range t.decided[policy] {
+		if v := t.volumes[id]; v != nil && v.policy == policy && v.epoch != t.epoch {
 			delete(t.volumes, id)
-			delete(t.byPolicy[policy], id)
 		}
 	}
-	if len(t.byPolicy[policy]) == 0 {
-		delete(t.byPolicy, policy)
+	ids := t.decided[policy][:0]
+	for i := range decisions {
+		ids = append(ids, decisions[i].VolumeID)
+	}
+	if len(ids) == 0 {
+		delete(t.decided, policy)
+	} else {
+		t.decided[policy] = ids
 	}
 	// Volumes with a PVC first (their Events are the ones read), then by PVC and volume.
 	slices.SortFunc(changes, func(a, b decisionChange) int {
@@ -163,10 +148,12 @@ func (t *DecisionTracker) Record(policy string, decisions []tiering.VolumeDecisi
 func (t *DecisionTracker) forget(policy string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for id := range t.byPolicy[policy] {
-		delete(t.volumes, id)
+	for _, id := range t.decided[policy] {
+		if v := t.volumes[id]; v != nil && v.policy == policy {
+			delete(t.volumes, id)
+		}
 	}
-	delete(t.byPolicy, policy)
+	delete(t.decided, policy)
 }
 
 // len is the number of volumes held.

@@ -164,7 +164,7 @@ func TestDecisionTrackerOverlappingPolicies(t *testing.T) {
 		t.Fatalf("%d entries after b dropped the volume a decided last, want 1", n)
 	}
 	tr.update("a", nil, now)
-	if n, p := tr.len(), len(tr.byPolicy); n != 0 || p != 0 {
+	if n, p := tr.len(), len(tr.decided); n != 0 || p != 0 {
 		t.Fatalf("%d entries and %d policies indexed after both dropped the volume, want none", n, p)
 	}
 }
@@ -289,5 +289,27 @@ func TestLeaderGauge(t *testing.T) {
 	}
 	if v := testutil.ToFloat64(Leader); v != 0 {
 		t.Fatalf("after leading: %v", v)
+	}
+}
+
+// BenchmarkDecisionTrackerCycle records one cycle of scenario (b) of the scale harness: 100
+// policies deciding 100 volumes each, and one deciding all 10,000 (so every volume is decided
+// by two policies).
+func BenchmarkDecisionTrackerCycle(b *testing.B) {
+	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	var all []tiering.VolumeDecision
+	groups := make([][]tiering.VolumeDecision, 100)
+	for i := range 10_000 {
+		d := stay(fmt.Sprintf("v%05d", i), storagev1.ReasonOverlappingPolicies)
+		all = append(all, d)
+		groups[i%100] = append(groups[i%100], d)
+	}
+	tr := &DecisionTracker{Every: time.Minute}
+	b.ReportAllocs()
+	for b.Loop() {
+		tr.update("all", all, now)
+		for g := range groups {
+			tr.update(fmt.Sprintf("g%02d", g), groups[g], now)
+		}
 	}
 }
