@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/singleflight"
 	"k8s.io/apimachinery/pkg/util/wait"
 )
 
@@ -83,8 +84,11 @@ type Client struct {
 	lastSpecsSize atomic.Int64
 	// lastReplicasSize is the size of the latest GET /v0/replicas answer (CountReplicasByPool).
 	lastReplicasSize atomic.Int64
-	userAgent        string
-	observer         RequestObserver
+	// shared joins concurrent whole-cluster reads for predictions (SharedReplicaOrder,
+	// SharedReplicaCounts).
+	shared    singleflight.Group
+	userAgent string
+	observer  RequestObserver
 	// sleep waits between retries; replaced in tests.
 	sleep func(ctx context.Context, d time.Duration) error
 }

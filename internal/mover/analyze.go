@@ -93,7 +93,7 @@ func (m *Mover) Analyze(ctx context.Context, migrationID, volumeID string, targe
 	// The placement model (placement.go) with cordons and placeholders on competing
 	// pools: when nothing makes a target pool the scheduler's sure pick, refuse now
 	// rather than add replicas that land elsewhere.
-	in, err := m.placementInput(ctx, v, cl)
+	in, err := m.placementInput(ctx, v, cl, true)
 	if err != nil {
 		return Plan{}, fmt.Errorf("analyze volume %s: %w", volumeID, err)
 	}
@@ -102,7 +102,7 @@ func (m *Mover) Analyze(ctx context.Context, migrationID, volumeID string, targe
 			"no target pool can be made the control plane's pick for a new replica: every target pool shares its node with a pool the scheduler prefers by more than %d placeholder replicas can overturn (free space weighs 60 against the replica count's 40 for thick volumes), and a cordon acts on the whole node (target pools %v)",
 			maxPlacementPlaceholders, poolIDs(targets))
 	}
-	order, err := m.c.GetReplicaOrder(ctx, volumeID)
+	order, err := m.c.SharedReplicaOrder(ctx, volumeID)
 	if err != nil {
 		return Plan{}, fmt.Errorf("analyze volume %s: read the replica map order: %w", volumeID, err)
 	}

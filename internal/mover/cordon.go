@@ -462,7 +462,7 @@ func withCordons(recorded []Cordon, apply []string, label string) []Cordon {
 }
 
 // placementInput gathers what the placement model needs for an increase of v.
-func (m *Mover) placementInput(ctx context.Context, v *mayastor.Volume, cl *cluster) (PlacementInput, error) {
+func (m *Mover) placementInput(ctx context.Context, v *mayastor.Volume, cl *cluster, shared bool) (PlacementInput, error) {
 	in := PlacementInput{Volume: v}
 	for _, id := range cl.order {
 		in.Pools = append(in.Pools, *cl.pools[id])
@@ -475,7 +475,7 @@ func (m *Mover) placementInput(ctx context.Context, v *mayastor.Volume, cl *clus
 	for _, id := range nodeIDs {
 		in.Nodes = append(in.Nodes, *cl.nodes[id])
 	}
-	counts, err := m.poolReplicaCounts(ctx)
+	counts, err := m.poolReplicaCounts(ctx, shared)
 	if err != nil {
 		return in, err
 	}
@@ -485,8 +485,14 @@ func (m *Mover) placementInput(ctx context.Context, v *mayastor.Volume, cl *clus
 
 // poolReplicaCounts counts the replicas on each pool as io-engine reports
 // them (GET /v0/replicas): the replica count the scheduler's score weighs.
-func (m *Mover) poolReplicaCounts(ctx context.Context) (map[string]int, error) {
-	counts, err := m.c.CountReplicasByPool(ctx)
+// shared: for a prediction, a count another prediction is reading serves
+// (SharedReplicaCounts).
+func (m *Mover) poolReplicaCounts(ctx context.Context, shared bool) (map[string]int, error) {
+	count := m.c.CountReplicasByPool
+	if shared {
+		count = m.c.SharedReplicaCounts
+	}
+	counts, err := count(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("count replicas per pool: %w", err)
 	}
