@@ -8,25 +8,14 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"testing"
-	"time"
-
-	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/billyronks/couchestor/internal/mayastor"
-	"github.com/billyronks/couchestor/internal/sim"
 )
 
 // BenchmarkListAllVolumes10kSim lists the simulator's 10,000-volume scenario
 // through the client over loopback HTTP, page by page.
 func BenchmarkListAllVolumes10kSim(b *testing.B) {
-	sc, err := sim.LoadScenario("scale-10k")
-	if err != nil {
-		b.Fatal(err)
-	}
-	s, err := sim.New(sc, sim.WithClock(clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))))
-	if err != nil {
-		b.Fatal(err)
-	}
+	s := scaleSim(b)
 	srv := httptest.NewServer(s.Handler())
 	defer srv.Close()
 	for _, pageSize := range []int{500, 2000} {

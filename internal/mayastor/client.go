@@ -284,6 +284,23 @@ func (c *Client) once(ctx context.Context, cl call, payload []byte) error {
 		_, _ = io.Copy(io.Discard, resp.Body)
 		return nil
 	}
+	err = readPooled(resp.Body, nil, func(b []byte) error {
+		if err := json.Unmarshal(b, cl.out); err != nil {
+			return fmt.Errorf("%w: %w", errDecode, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return &TransportError{Op: cl.op, Method: cl.method, Path: cl.path, Err: err}
+	}
+	return nil
+}
+
+// readPooled reads r whole into a recycled buffer and calls use with its bytes, valid only
+// during the call. With lastSize, the buffer is first given room for an answer the size of the
+// previous one (growing by doubling to ~16 MB allocates and clears twice that), and this
+// answer's size is recorded.
+func readPooled(r io.Reader, lastSize *atomic.Int64, use func([]byte) error) error {
 	buf := bodyBuffers.Get().(*bytes.Buffer)
 	defer func() {
 		if buf.Cap() <= maxPooledBuffer {
@@ -291,13 +308,34 @@ func (c *Client) once(ctx context.Context, cl call, payload []byte) error {
 			bodyBuffers.Put(buf)
 		}
 	}()
-	if _, err := buf.ReadFrom(resp.Body); err != nil {
-		return &TransportError{Op: cl.op, Method: cl.method, Path: cl.path, Err: err}
+	if lastSize != nil {
+		buf.Grow(int(lastSize.Load()) + bytes.MinRead)
 	}
-	if err := json.Unmarshal(buf.Bytes(), cl.out); err != nil {
-		return &TransportError{Op: cl.op, Method: cl.method, Path: cl.path, Err: fmt.Errorf("%w: %w", errDecode, err)}
+	if _, err := buf.ReadFrom(r); err != nil {
+		return err
 	}
-	return nil
+	if lastSize != nil {
+		lastSize.Store(int64(buf.Len()))
+	}
+	return use(buf.Bytes())
+}
+
+// scanAnswer reads r whole (readPooled) and scans it with scan, which must consume exactly
+// one JSON value: anything malformed, or data after the value, is an errDecode.
+func scanAnswer(r io.Reader, lastSize *atomic.Int64, scan func(*briefScanner) error) error {
+	return readPooled(r, lastSize, func(b []byte) error {
+		sc := &briefScanner{b: b}
+		err := scan(sc)
+		if err == nil {
+			if sc.ws(); sc.i != len(sc.b) {
+				err = sc.fail("data after the answer")
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("%w: %w", errDecode, err)
+		}
+		return nil
+	})
 }
 
 // bodyBuffers recycles answer buffers: a page of volumes is around a

@@ -1,9 +1,7 @@
 package mayastor
 
 import (
-	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"sync/atomic"
@@ -29,46 +27,22 @@ func (c *Client) CountReplicasByPool(ctx context.Context) (map[string]int, error
 // well-formed JSON array of objects is an error. lastSize holds the size of the previous
 // answer (nil: none kept).
 func decodePoolCounts(r io.Reader, counts map[string]int, lastSize *atomic.Int64) error {
-	buf := bodyBuffers.Get().(*bytes.Buffer)
-	defer func() {
-		if buf.Cap() <= maxPooledBuffer {
-			buf.Reset()
-			bodyBuffers.Put(buf)
-		}
-	}()
-	if lastSize != nil {
-		buf.Grow(int(lastSize.Load()) + bytes.MinRead)
-	}
-	if _, err := buf.ReadFrom(r); err != nil {
-		return err
-	}
-	if lastSize != nil {
-		lastSize.Store(int64(buf.Len()))
-	}
-	sc := &briefScanner{b: buf.Bytes()}
 	pools := map[string]string{} // a handful of pools: one string each
-	err := sc.array(func() error {
-		var pool string
-		err := sc.object(func(key []byte) error {
-			if string(key) != "pool" {
-				return sc.skip()
+	return scanAnswer(r, lastSize, func(sc *briefScanner) error {
+		return sc.array(func() error {
+			var pool string
+			err := sc.object(func(key []byte) error {
+				if string(key) != "pool" {
+					return sc.skip()
+				}
+				var err error
+				pool, err = sc.internedStr(pools)
+				return err
+			})
+			if err == nil {
+				counts[pool]++
 			}
-			var err error
-			pool, err = sc.internedStr(pools)
 			return err
 		})
-		if err == nil {
-			counts[pool]++
-		}
-		return err
 	})
-	if err == nil {
-		if sc.ws(); sc.i != len(sc.b) {
-			err = sc.fail("data after the answer")
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("%w: %w", errDecode, err)
-	}
-	return nil
 }

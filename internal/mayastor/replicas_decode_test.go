@@ -6,25 +6,14 @@ import (
 	"maps"
 	"strings"
 	"testing"
-	"time"
-
-	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/billyronks/couchestor/internal/mayastor"
-	"github.com/billyronks/couchestor/internal/sim"
 )
 
 // The lean count of GET /v0/replicas by pool is the count of the whole answer decoded by
 // encoding/json, on the simulator's 10,000-volume scenario.
 func TestDecodePoolCountsMatchesTheFullDecode(t *testing.T) {
-	sc, err := sim.LoadScenario("scale-10k")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := sim.New(sc, sim.WithClock(clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := scaleSim(t)
 	body, err := json.Marshal(s.Replicas())
 	if err != nil {
 		t.Fatal(err)
@@ -71,14 +60,7 @@ func TestDecodePoolCountsEdgeCases(t *testing.T) {
 // pool: "full" decodes it with encoding/json into []Replica and counts (what the Mover did
 // before), "lean" is CountReplicasByPool's decode.
 func BenchmarkCountReplicasByPool10k(b *testing.B) {
-	sc, err := sim.LoadScenario("scale-10k")
-	if err != nil {
-		b.Fatal(err)
-	}
-	s, err := sim.New(sc, sim.WithClock(clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))))
-	if err != nil {
-		b.Fatal(err)
-	}
+	s := scaleSim(b)
 	body, err := json.Marshal(s.Replicas())
 	if err != nil {
 		b.Fatal(err)

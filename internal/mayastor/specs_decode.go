@@ -2,7 +2,6 @@ package mayastor
 
 import (
 	"bytes"
-	"fmt"
 	"io"
 	"sync/atomic"
 )
@@ -15,48 +14,22 @@ import (
 // An answer that is not well-formed JSON of the Specs shape is an error.
 // lastSize holds the size of the previous answer (nil: none kept).
 func decodeReplicaSpecs(r io.Reader, out *[]ReplicaSpec, lastSize *atomic.Int64) error {
-	buf := bodyBuffers.Get().(*bytes.Buffer)
-	defer func() {
-		if buf.Cap() <= maxPooledBuffer {
-			buf.Reset()
-			bodyBuffers.Put(buf)
-		}
-	}()
-	// Room for an answer the size of the last one at once: growing a buffer by doubling to
-	// ~16 MB allocates and clears twice that.
-	if lastSize != nil {
-		buf.Grow(int(lastSize.Load()) + bytes.MinRead)
-	}
-	if _, err := buf.ReadFrom(r); err != nil {
-		return err
-	}
-	if lastSize != nil {
-		lastSize.Store(int64(buf.Len()))
-	}
-	sc := &briefScanner{b: buf.Bytes()}
 	pools := map[string]string{} // a handful of pools: one string each
-	err := sc.object(func(key []byte) error {
-		if string(key) != "replicas" || sc.null() {
-			return sc.skip()
-		}
-		return sc.array(func() error {
-			var r ReplicaSpec
-			if err := sc.replicaSpec(&r, pools); err != nil {
-				return err
+	return scanAnswer(r, lastSize, func(sc *briefScanner) error {
+		return sc.object(func(key []byte) error {
+			if string(key) != "replicas" || sc.null() {
+				return sc.skip()
 			}
-			*out = append(*out, r)
-			return nil
+			return sc.array(func() error {
+				var r ReplicaSpec
+				if err := sc.replicaSpec(&r, pools); err != nil {
+					return err
+				}
+				*out = append(*out, r)
+				return nil
+			})
 		})
 	})
-	if err == nil {
-		if sc.ws(); sc.i != len(sc.b) {
-			err = sc.fail("data after the answer")
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("%w: %w", errDecode, err)
-	}
-	return nil
 }
 
 // replicaSpec decodes the kept fields of one ReplicaSpec into r; pools interns pool names.

@@ -6,9 +6,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-	"time"
-
-	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/billyronks/couchestor/internal/mayastor"
 	"github.com/billyronks/couchestor/internal/sim"
@@ -18,14 +15,7 @@ import (
 // few unowned replicas (created on a pool) at the map's end.
 func scaleSpecs(tb testing.TB) []byte {
 	tb.Helper()
-	sc, err := sim.LoadScenario("scale-10k")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	s, err := sim.New(sc, sim.WithClock(clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))))
-	if err != nil {
-		tb.Fatal(err)
-	}
+	s := scaleSim(tb)
 	pool := s.Specs().Pools[0].ID
 	for _, id := range []string{"c0c4e570-0000-8000-8000-000000000001", "5b0c0a4e-1111-4222-8333-444455556666"} {
 		if _, err := s.CreatePoolReplica(pool, id, sim.CreateReplicaRequest{Size: 4 << 20, Thin: true}); err != nil {

@@ -144,51 +144,33 @@ func (c *Client) listBriefs(ctx context.Context, token uint64) (briefPage, error
 // scans the answer once and decodes only the fields of a VolumeBrief: everything else is stepped
 // over, never allocated. An answer that is not well-formed JSON of the Volumes shape is an error.
 func decodeBriefPage(r io.Reader, page *briefPage) error {
-	buf := bodyBuffers.Get().(*bytes.Buffer)
-	defer func() {
-		if buf.Cap() <= maxPooledBuffer {
-			buf.Reset()
-			bodyBuffers.Put(buf)
-		}
-	}()
-	if _, err := buf.ReadFrom(r); err != nil {
-		return err
-	}
-	sc := &briefScanner{b: buf.Bytes()}
-	err := sc.object(func(key []byte) error {
-		switch string(key) {
-		case "entries":
-			if sc.null() {
-				return nil
-			}
-			return sc.array(func() error {
-				var b VolumeBrief
-				if err := sc.volume(&b); err != nil {
-					return err
+	return scanAnswer(r, nil, func(sc *briefScanner) error {
+		return sc.object(func(key []byte) error {
+			switch string(key) {
+			case "entries":
+				if sc.null() {
+					return nil
 				}
-				page.entries = append(page.entries, b)
-				return nil
-			})
-		case "next_token":
-			if sc.null() {
-				page.next = nil
-				return nil
+				return sc.array(func() error {
+					var b VolumeBrief
+					if err := sc.volume(&b); err != nil {
+						return err
+					}
+					page.entries = append(page.entries, b)
+					return nil
+				})
+			case "next_token":
+				if sc.null() {
+					page.next = nil
+					return nil
+				}
+				n, err := sc.uint()
+				page.next = &n
+				return err
 			}
-			n, err := sc.uint()
-			page.next = &n
-			return err
-		}
-		return sc.skip()
+			return sc.skip()
+		})
 	})
-	if err == nil {
-		if sc.ws(); sc.i != len(sc.b) {
-			err = sc.fail("data after the answer")
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("%w: %w", errDecode, err)
-	}
-	return nil
 }
 
 // briefScanner steps through a JSON answer held in memory.

@@ -10,10 +10,7 @@ import (
 	"testing"
 	"time"
 
-	clocktesting "k8s.io/utils/clock/testing"
-
 	"github.com/billyronks/couchestor/internal/mayastor"
-	"github.com/billyronks/couchestor/internal/sim"
 	"github.com/billyronks/couchestor/internal/tiering"
 )
 
@@ -21,14 +18,7 @@ import (
 // GET /v0/volumes answers, keyed by starting_token.
 func scalePages(b *testing.B) (map[int][]byte, int) {
 	b.Helper()
-	sc, err := sim.LoadScenario("scale-10k")
-	if err != nil {
-		b.Fatal(err)
-	}
-	s, err := sim.New(sc, sim.WithClock(clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))))
-	if err != nil {
-		b.Fatal(err)
-	}
+	s := scaleSim(b)
 	pages := map[int][]byte{}
 	size := 0
 	for start := 0; ; start += 500 {

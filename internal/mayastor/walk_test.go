@@ -18,11 +18,9 @@ import (
 	"testing"
 	"time"
 
-	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 
 	"github.com/billyronks/couchestor/internal/mayastor"
-	"github.com/billyronks/couchestor/internal/sim"
 )
 
 // countingServer serves h and records the starting_token of every GET /v0/volumes.
@@ -75,14 +73,7 @@ func walkBriefs(t *testing.T, c *mayastor.Client) []mayastor.VolumeBrief {
 // simulator's 10,000 volumes; pages are fetched four at a time, and once the walk knows where the
 // last page is, no request goes past it.
 func TestWalkVolumeBriefsMatchesFullDecode(t *testing.T) {
-	sc, err := sim.LoadScenario("scale-10k")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := sim.New(sc, sim.WithClock(clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := scaleSim(t)
 	cs := &countingServer{h: s.Handler()}
 	srv := httptest.NewServer(cs)
 	defer srv.Close()
