@@ -1,7 +1,6 @@
 package clitest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 	"github.com/billyronks/couchestor/internal/cli"
+	"github.com/billyronks/couchestor/internal/testenv"
 )
 
 // kubectl's flags mean what they mean in kubectl: --as impersonates (the API server answers for
@@ -35,24 +34,6 @@ func TestKubectlConfigFlags(t *testing.T) {
 	if r := kc(t, time.Time{}, "status", "-A", "--request-timeout", "30s"); r.code != 0 {
 		t.Errorf("--request-timeout 30s: %+v", r)
 	}
-}
-
-// syncBuffer is a bytes.Buffer a running command writes while the test reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // status --watch prints the table again when a TierMigration changes, until interrupted, and
@@ -80,7 +61,7 @@ func TestStatusWatch(t *testing.T) {
 			func(s string) bool { return strings.Count(s, "tiermigration.storage.billyronks.io/") >= 3 }},
 	} {
 		t.Run(strings.Join(append([]string{"status"}, tc.output...), " "), func(t *testing.T) {
-			var out, errOut syncBuffer
+			var out, errOut testenv.SyncBuffer
 			c, cancel := context.WithCancel(context.Background())
 			done := make(chan int)
 			go func() {

@@ -2,7 +2,6 @@ package integration
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -20,6 +19,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
+
+	"github.com/billyronks/couchestor/internal/testenv"
 )
 
 var (
@@ -117,13 +118,13 @@ func get(url string) (int, string, error) {
 
 // startBinary runs the built operator with the least-privilege user and args, and waits until
 // /readyz answers 200. It returns the metrics and health addresses and the output so far.
-func startBinary(t *testing.T, args ...string) (metricsAddr, healthAddr string, logs *syncBuffer) {
+func startBinary(t *testing.T, args ...string) (metricsAddr, healthAddr string, logs *testenv.SyncBuffer) {
 	t.Helper()
 	bin := buildBinary(t)
 	kubeconfig := leastPrivilegeKubeconfig(t)
 	metricsAddr, healthAddr = freeAddr(t), freeAddr(t)
 
-	logs = &syncBuffer{}
+	logs = &testenv.SyncBuffer{}
 	cmd := exec.Command(bin, append([]string{"--kubeconfig", kubeconfig,
 		"--metrics-bind-address", metricsAddr, "--health-probe-bind-address", healthAddr}, args...)...)
 	cmd.Stdout, cmd.Stderr = logs, logs
@@ -157,24 +158,6 @@ func startBinary(t *testing.T, args ...string) (metricsAddr, healthAddr string, 
 		return false, fmt.Sprintf("%d, %v", code, err)
 	})
 	return metricsAddr, healthAddr, logs
-}
-
-// syncBuffer is a bytes.Buffer safe for the process's writes and the test's reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func TestBinaryServesHealthAndMetrics(t *testing.T) {
