@@ -228,12 +228,20 @@ func (s *simProc) must(t *testing.T, method, path string, body any, out any) {
 // up: an increase has reached the simulator (it lands once its latency passed).
 func (s *simProc) increaseArrived(t *testing.T) bool {
 	t.Helper()
+	return s.oneShotUsed(t, "put_volume_replica_count")
+}
+
+// oneShotUsed says whether the counted faults on op are used up: a call of op has reached the
+// simulator. (Faults with no count stay until cleared, so pass an op with one counted fault.)
+func (s *simProc) oneShotUsed(t *testing.T, op string) bool {
+	t.Helper()
 	var faults []struct {
 		Operation string `json:"operation"`
+		Count     int    `json:"count"`
 	}
 	s.must(t, http.MethodGet, "/admin/faults", nil, &faults)
 	for _, f := range faults {
-		if f.Operation == "put_volume_replica_count" {
+		if f.Operation == op && f.Count > 0 {
 			return false
 		}
 	}
@@ -443,6 +451,10 @@ func killInCordonWindow(t *testing.T, bin, kubeconfig, name string, onApplied bo
 	}
 	// Every cordon call of either operator process takes 2 s (wall) before it lands.
 	s.must(t, http.MethodPost, "/admin/faults", map[string]any{"operation": "put_node_cordon", "mode": "latency", "latency": cordonLatency}, nil)
+	// A 1 ms one-shot fault marks the first cordon call's arrival: once it is used up, that call
+	// is in the simulator and lands 2 s later. (The migration records a cordon in its status
+	// before it sends it: a kill between the two would leave no cordon call in flight.)
+	s.must(t, http.MethodPost, "/admin/faults", map[string]any{"operation": "put_node_cordon", "mode": "latency", "latency": "1ms", "count": 1}, nil)
 	if onApplied {
 		// The operator raises the count as soon as its cordons are answered, then lifts them:
 		// without latency on that call the window with the label on the node is a few ms wide.
@@ -484,8 +496,8 @@ func killInCordonWindow(t *testing.T, bin, kubeconfig, name string, onApplied bo
 			if c, err := s.cordons(); err == nil && len(c) > 0 && s.increaseArrived(t) {
 				why = fmt.Sprintf("node cordon %v applied, the increase in flight", c)
 			}
-		} else if cur := getTM(t, name); len(recordedCordons(cur)) > 0 {
-			why = fmt.Sprintf("cordon recorded in status (%s)", cur.Status.Phase)
+		} else if cur := getTM(t, name); len(recordedCordons(cur)) > 0 && s.oneShotUsed(t, "put_node_cordon") {
+			why = fmt.Sprintf("cordon recorded in status (%s), its call in flight", cur.Status.Phase)
 		}
 		return why != "", nil
 	}); err != nil {
