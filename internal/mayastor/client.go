@@ -19,6 +19,8 @@ import (
 
 	"golang.org/x/sync/singleflight"
 	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/billyronks/couchestor/internal/jsonscan"
 )
 
 // Defaults of Config.
@@ -322,14 +324,12 @@ func readPooled(r io.Reader, lastSize *atomic.Int64, use func([]byte) error) err
 
 // scanAnswer reads r whole (readPooled) and scans it with scan, which must consume exactly
 // one JSON value: anything malformed, or data after the value, is an errDecode.
-func scanAnswer(r io.Reader, lastSize *atomic.Int64, scan func(*briefScanner) error) error {
+func scanAnswer(r io.Reader, lastSize *atomic.Int64, scan func(*jsonscan.Scanner) error) error {
 	return readPooled(r, lastSize, func(b []byte) error {
-		sc := &briefScanner{b: b}
+		sc := jsonscan.New(b)
 		err := scan(sc)
 		if err == nil {
-			if sc.ws(); sc.i != len(sc.b) {
-				err = sc.fail("data after the answer")
-			}
+			err = sc.End()
 		}
 		if err != nil {
 			return fmt.Errorf("%w: %w", errDecode, err)

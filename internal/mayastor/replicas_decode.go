@@ -5,6 +5,8 @@ import (
 	"io"
 	"net/http"
 	"sync/atomic"
+
+	"github.com/billyronks/couchestor/internal/jsonscan"
 )
 
 // CountReplicasByPool counts the replicas io-engine reports on each pool (GET /v0/replicas),
@@ -28,15 +30,15 @@ func (c *Client) CountReplicasByPool(ctx context.Context) (map[string]int, error
 // answer (nil: none kept).
 func decodePoolCounts(r io.Reader, counts map[string]int, lastSize *atomic.Int64) error {
 	pools := map[string]string{} // a handful of pools: one string each
-	return scanAnswer(r, lastSize, func(sc *briefScanner) error {
-		return sc.array(func() error {
+	return scanAnswer(r, lastSize, func(sc *jsonscan.Scanner) error {
+		return sc.Array(func() error {
 			var pool string
-			err := sc.object(func(key []byte) error {
+			err := sc.Object(func(key []byte) error {
 				if string(key) != "pool" {
-					return sc.skip()
+					return sc.Skip()
 				}
 				var err error
-				pool, err = sc.internedStr(pools)
+				pool, err = sc.InternedStr(pools)
 				return err
 			})
 			if err == nil {

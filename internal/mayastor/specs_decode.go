@@ -1,9 +1,10 @@
 package mayastor
 
 import (
-	"bytes"
 	"io"
 	"sync/atomic"
+
+	"github.com/billyronks/couchestor/internal/jsonscan"
 )
 
 // decodeReplicaSpecs reads a Specs answer (GET /v0/specs) in one pass and keeps only its
@@ -15,14 +16,14 @@ import (
 // lastSize holds the size of the previous answer (nil: none kept).
 func decodeReplicaSpecs(r io.Reader, out *[]ReplicaSpec, lastSize *atomic.Int64) error {
 	pools := map[string]string{} // a handful of pools: one string each
-	return scanAnswer(r, lastSize, func(sc *briefScanner) error {
-		return sc.object(func(key []byte) error {
-			if string(key) != "replicas" || sc.null() {
-				return sc.skip()
+	return scanAnswer(r, lastSize, func(sc *jsonscan.Scanner) error {
+		return sc.Object(func(key []byte) error {
+			if string(key) != "replicas" || sc.Null() {
+				return sc.Skip()
 			}
-			return sc.array(func() error {
+			return sc.Array(func() error {
 				var r ReplicaSpec
-				if err := sc.replicaSpec(&r, pools); err != nil {
+				if err := scanReplicaSpec(sc, &r, pools); err != nil {
 					return err
 				}
 				*out = append(*out, r)
@@ -33,67 +34,45 @@ func decodeReplicaSpecs(r io.Reader, out *[]ReplicaSpec, lastSize *atomic.Int64)
 }
 
 // replicaSpec decodes the kept fields of one ReplicaSpec into r; pools interns pool names.
-func (s *briefScanner) replicaSpec(r *ReplicaSpec, pools map[string]string) error {
-	return s.object(func(key []byte) error {
+func scanReplicaSpec(s *jsonscan.Scanner, r *ReplicaSpec, pools map[string]string) error {
+	return s.Object(func(key []byte) error {
 		var err error
 		switch string(key) {
 		case "uuid":
-			r.UUID, err = s.str()
+			r.UUID, err = s.Str()
 		case "pool":
-			r.Pool, err = s.internedStr(pools)
+			r.Pool, err = s.InternedStr(pools)
 		case "share":
-			if s.null() {
+			if s.Null() {
 				return nil
 			}
 			var raw []byte
-			if raw, _, err = s.rawString(); err == nil {
+			if raw, _, err = s.RawString(); err == nil {
 				r.Share = protocolOf(raw)
 			}
 		case "managed":
-			r.Managed, err = s.boolean()
+			r.Managed, err = s.Bool()
 		case "thin":
-			r.Thin, err = s.boolean()
+			r.Thin, err = s.Bool()
 		case "size":
-			r.Size, err = s.uint()
+			r.Size, err = s.Uint()
 		case "owners":
-			if s.null() {
+			if s.Null() {
 				return nil
 			}
-			return s.object(func(key []byte) error {
+			return s.Object(func(key []byte) error {
 				if string(key) == "volume" {
 					var err error
-					r.Owners.Volume, err = s.str()
+					r.Owners.Volume, err = s.Str()
 					return err
 				}
-				return s.skip()
+				return s.Skip()
 			})
 		default:
-			err = s.skip()
+			err = s.Skip()
 		}
 		return err
 	})
-}
-
-// internedStr decodes a string, returning the copy held in seen when there is one.
-func (s *briefScanner) internedStr(seen map[string]string) (string, error) {
-	if s.null() {
-		return "", nil
-	}
-	start := s.i
-	raw, escaped, err := s.rawString()
-	if err != nil {
-		return "", err
-	}
-	if escaped {
-		s.i = start
-		return s.str()
-	}
-	if v, ok := seen[string(raw)]; ok {
-		return v, nil
-	}
-	v := string(raw)
-	seen[v] = v
-	return v, nil
 }
 
 // protocolOf returns the Protocol constant spelled raw (no allocation for the known ones).
@@ -104,21 +83,4 @@ func protocolOf(raw []byte) Protocol {
 		}
 	}
 	return Protocol(raw)
-}
-
-// boolean decodes true or false.
-func (s *briefScanner) boolean() (bool, error) {
-	switch s.peek() {
-	case 't':
-		if bytes.HasPrefix(s.b[s.i:], []byte("true")) {
-			s.i += 4
-			return true, nil
-		}
-	case 'f':
-		if bytes.HasPrefix(s.b[s.i:], []byte("false")) {
-			s.i += 5
-			return false, nil
-		}
-	}
-	return false, s.fail("want true or false")
 }

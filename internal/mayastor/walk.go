@@ -4,17 +4,16 @@ package mayastor
 // the fields a tiering decision reads (VolumeBrief), pages fetched concurrently in order.
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"sync"
+
+	"github.com/billyronks/couchestor/internal/jsonscan"
 )
 
 // WalkVolumeBriefs calls fn with each page of GET /v0/volumes (Config.PageSize entries per
@@ -144,298 +143,107 @@ func (c *Client) listBriefs(ctx context.Context, token uint64) (briefPage, error
 // scans the answer once and decodes only the fields of a VolumeBrief: everything else is stepped
 // over, never allocated. An answer that is not well-formed JSON of the Volumes shape is an error.
 func decodeBriefPage(r io.Reader, page *briefPage) error {
-	return scanAnswer(r, nil, func(sc *briefScanner) error {
-		return sc.object(func(key []byte) error {
+	return scanAnswer(r, nil, func(sc *jsonscan.Scanner) error {
+		return sc.Object(func(key []byte) error {
 			switch string(key) {
 			case "entries":
-				if sc.null() {
+				if sc.Null() {
 					return nil
 				}
-				return sc.array(func() error {
+				return sc.Array(func() error {
 					var b VolumeBrief
-					if err := sc.volume(&b); err != nil {
+					if err := scanVolume(sc, &b); err != nil {
 						return err
 					}
 					page.entries = append(page.entries, b)
 					return nil
 				})
 			case "next_token":
-				if sc.null() {
+				if sc.Null() {
 					page.next = nil
 					return nil
 				}
-				n, err := sc.uint()
+				n, err := sc.Uint()
 				page.next = &n
 				return err
 			}
-			return sc.skip()
+			return sc.Skip()
 		})
 	})
 }
 
-// briefScanner steps through a JSON answer held in memory.
-type briefScanner struct {
-	b []byte
-	i int
-}
-
-func (s *briefScanner) fail(what string) error {
-	return fmt.Errorf("%s at offset %d", what, s.i)
-}
-
-func (s *briefScanner) ws() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ' ', '\t', '\n', '\r':
-			s.i++
-		default:
-			return
-		}
-	}
-}
-
-// peek skips white space and returns the next byte, 0 at the end.
-func (s *briefScanner) peek() byte {
-	s.ws()
-	if s.i < len(s.b) {
-		return s.b[s.i]
-	}
-	return 0
-}
-
-func (s *briefScanner) null() bool {
-	if s.peek() == 'n' && bytes.HasPrefix(s.b[s.i:], []byte("null")) {
-		s.i += 4
-		return true
-	}
-	return false
-}
-
-// object calls fn with each key of an object; fn consumes the value.
-func (s *briefScanner) object(fn func(key []byte) error) error {
-	if s.peek() != '{' {
-		return s.fail("want an object")
-	}
-	s.i++
-	if s.peek() == '}' {
-		s.i++
-		return nil
-	}
-	for {
-		key, escaped, err := s.rawString()
-		if err != nil {
-			return err
-		}
-		if escaped {
-			key = nil // no key this decoder reads has an escape: the value is skipped
-		}
-		if s.peek() != ':' {
-			return s.fail("want ':'")
-		}
-		s.i++
-		if err := fn(key); err != nil {
-			return err
-		}
-		switch s.peek() {
-		case ',':
-			s.i++
-		case '}':
-			s.i++
-			return nil
-		default:
-			return s.fail("want ',' or '}'")
-		}
-	}
-}
-
-// array calls fn for each element of an array; fn consumes the element.
-func (s *briefScanner) array(fn func() error) error {
-	if s.peek() != '[' {
-		return s.fail("want an array")
-	}
-	s.i++
-	if s.peek() == ']' {
-		s.i++
-		return nil
-	}
-	for {
-		if err := fn(); err != nil {
-			return err
-		}
-		switch s.peek() {
-		case ',':
-			s.i++
-		case ']':
-			s.i++
-			return nil
-		default:
-			return s.fail("want ',' or ']'")
-		}
-	}
-}
-
-// rawString returns the bytes between the quotes of a string and whether they hold an escape.
-func (s *briefScanner) rawString() ([]byte, bool, error) {
-	if s.peek() != '"' {
-		return nil, false, s.fail("want a string")
-	}
-	s.i++
-	start, escaped := s.i, false
-	for s.i < len(s.b) {
-		switch c := s.b[s.i]; {
-		case c == '"':
-			s.i++
-			return s.b[start : s.i-1], escaped, nil
-		case c == '\\':
-			escaped = true
-			s.i += 2
-		case c < 0x20:
-			return nil, false, s.fail("control character in a string")
-		default:
-			s.i++
-		}
-	}
-	return nil, false, s.fail("unterminated string")
-}
-
-// str decodes a string (null is "").
-func (s *briefScanner) str() (string, error) {
-	if s.null() {
-		return "", nil
-	}
-	start := s.i
-	raw, escaped, err := s.rawString()
-	if err != nil || !escaped {
-		return string(raw), err
-	}
-	var v string
-	if err := json.Unmarshal(s.b[start:s.i], &v); err != nil {
-		return "", err
-	}
-	return v, nil
-}
-
-// uint decodes a non-negative integer.
-func (s *briefScanner) uint() (uint64, error) {
-	s.ws()
-	start := s.i
-	var n uint64
-	for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
-		d := uint64(s.b[s.i] - '0')
-		if n > (math.MaxUint64-d)/10 {
-			return 0, s.fail("integer overflows 64 bits")
-		}
-		n = n*10 + d
-		s.i++
-	}
-	if s.i == start || s.i < len(s.b) && (s.b[s.i] == '.' || s.b[s.i] == 'e' || s.b[s.i] == 'E') {
-		return 0, s.fail("want a non-negative integer")
-	}
-	return n, nil
-}
-
-// skip steps over one value of any kind.
-func (s *briefScanner) skip() error {
-	switch c := s.peek(); {
-	case c == '{':
-		return s.object(func([]byte) error { return s.skip() })
-	case c == '[':
-		return s.array(s.skip)
-	case c == '"':
-		_, _, err := s.rawString()
-		return err
-	case c == '-' || c >= '0' && c <= '9':
-		start := s.i
-		for s.i < len(s.b) && strings.IndexByte("+-.eE0123456789", s.b[s.i]) >= 0 {
-			s.i++
-		}
-		if !json.Valid(s.b[start:s.i]) {
-			return s.fail("malformed number")
-		}
-		return nil
-	default:
-		for _, lit := range []string{"true", "false", "null"} {
-			if bytes.HasPrefix(s.b[s.i:], []byte(lit)) {
-				s.i += len(lit)
-				return nil
-			}
-		}
-		return s.fail("want a value")
-	}
-}
-
 // volume decodes one Volume into b.
-func (s *briefScanner) volume(b *VolumeBrief) error {
-	return s.object(func(key []byte) error {
+func scanVolume(s *jsonscan.Scanner, b *VolumeBrief) error {
+	return s.Object(func(key []byte) error {
 		switch string(key) {
 		case "spec":
-			return s.object(func(key []byte) error {
+			return s.Object(func(key []byte) error {
 				var err error
 				var n uint64
 				switch string(key) {
 				case "uuid":
-					b.UUID, err = s.str()
+					b.UUID, err = s.Str()
 				case "size":
-					b.Size, err = s.uint()
+					b.Size, err = s.Uint()
 				case "num_replicas":
-					n, err = s.uint()
+					n, err = s.Uint()
 					b.NumReplicas = int(min(n, math.MaxUint8))
 				case "num_snapshots":
-					n, err = s.uint()
+					n, err = s.Uint()
 					b.NumSnapshots = int(min(n, math.MaxUint32))
 				case "affinity_group":
-					if s.null() {
+					if s.Null() {
 						return nil
 					}
-					return s.object(func(key []byte) error {
+					return s.Object(func(key []byte) error {
 						if string(key) == "id" {
-							b.AffinityGroup, err = s.str()
+							b.AffinityGroup, err = s.Str()
 							return err
 						}
-						return s.skip()
+						return s.Skip()
 					})
 				default:
-					err = s.skip()
+					err = s.Skip()
 				}
 				return err
 			})
 		case "state":
-			return s.object(func(key []byte) error {
+			return s.Object(func(key []byte) error {
 				switch string(key) {
 				case "status":
-					if s.null() {
+					if s.Null() {
 						return nil
 					}
-					raw, _, err := s.rawString()
+					raw, _, err := s.RawString()
 					b.Online = string(raw) == string(VolumeStatusOnline)
 					return err
 				case "target":
-					if s.null() {
+					if s.Null() {
 						return nil
 					}
 					b.Published = true
-					return s.skip()
+					return s.Skip()
 				case "replica_topology":
-					if s.null() {
+					if s.Null() {
 						return nil
 					}
-					return s.object(func([]byte) error {
+					return s.Object(func([]byte) error {
 						var pool string
-						err := s.object(func(key []byte) error {
+						err := s.Object(func(key []byte) error {
 							if string(key) == "pool" {
 								var err error
-								pool, err = s.str()
+								pool, err = s.Str()
 								return err
 							}
-							return s.skip()
+							return s.Skip()
 						})
 						b.ReplicaPools = append(b.ReplicaPools, pool)
 						return err
 					})
 				}
-				return s.skip()
+				return s.Skip()
 			})
 		}
-		return s.skip()
+		return s.Skip()
 	})
 }

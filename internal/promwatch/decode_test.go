@@ -60,6 +60,18 @@ func TestQueryDecodesVectorIntoValues(t *testing.T) {
 	}
 }
 
+// A result sent before its resultType is decoded once the type is known.
+func TestQueryDecodesAResultBeforeItsType(t *testing.T) {
+	w, _ := answerServer(t, fixed(200, `{"data":{"result":[{"value":[1,"4"],"metric":{"pv_name":"pvc-a"}}],"resultType":"vector"},"status":"success"}`))
+	values, _, err := w.query(context.Background(), "IOPS query", "q", time.Unix(1764547200, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(values) != 1 || values["pvc-a"] != 4 {
+		t.Fatalf("values %v", values)
+	}
+}
+
 // Answers of the wrong shape, errors and refusals are reported as before the direct decode:
 // the kinds the Prometheus client library's errors were classified into.
 func TestQueryAnswersOfWrongShapeOrErrors(t *testing.T) {
@@ -79,6 +91,13 @@ func TestQueryAnswersOfWrongShapeOrErrors(t *testing.T) {
 		{"too many", `{"status":"success","data":{"resultType":"vector","result":[` + strings.Repeat(`{"metric":{"pv_name":"p"},"value":[1,"1"]},`, 3) + `{"metric":{"pv_name":"q"},"value":[1,"1"]}]}}`, 200,
 			ErrResponseTooLarge, storagev1.ReasonResponseTooLarge, "more than 3 series"},
 		{"bad value", `{"status":"success","data":{"resultType":"vector","result":[{"metric":{"pv_name":"p"},"value":[1,"one"]}]}}`, 200, ErrPrometheus, storagev1.ReasonPrometheusError, "not the Prometheus API"},
+		{"native histogram", `{"status":"success","data":{"resultType":"vector","result":[{"metric":{"pv_name":"p"},"histogram":[1,{"count":"2","sum":"3"}]}]}}`, 200,
+			ErrPrometheus, storagev1.ReasonPrometheusError, "a vector sample without a value"},
+		{"value without time", `{"status":"success","data":{"resultType":"vector","result":[{"metric":{"pv_name":"p"},"value":["1"]}]}}`, 200,
+			ErrPrometheus, storagev1.ReasonPrometheusError, "not the Prometheus API"},
+		{"matrix before its type", `{"status":"success","data":{"result":[{"metric":{"pv_name":"p"},"values":[[1,"2"]]}],"resultType":"matrix"}}`, 200,
+			ErrInvalidResult, storagev1.ReasonInvalidQueryResult, "returned a matrix"},
+		{"trailing data", `{"status":"success","data":{"resultType":"vector","result":[]}} {}`, 200, ErrPrometheus, storagev1.ReasonPrometheusError, "not the Prometheus API"},
 		{"not JSON", `<html>`, 200, ErrPrometheus, storagev1.ReasonPrometheusError, "not the Prometheus API"},
 		{"bad query", `{"status":"error","errorType":"bad_data","error":"parse error: unexpected end"}`, 400, ErrBadQuery, storagev1.ReasonBadQuery, "parse error: unexpected end"},
 		{"error in 200", `{"status":"error","errorType":"timeout","error":"query timed out"}`, 200, ErrTimeout, storagev1.ReasonPrometheusTimeout, "query timed out"},

@@ -1,7 +1,6 @@
 package promwatch
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -267,48 +266,6 @@ func (w *Watcher) query(ctx context.Context, name, q string, at time.Time) (map[
 	return values, ans.Warnings, nil
 }
 
-// queryAnswer is an /api/v1/query answer as far as it is read: the envelope and, of an instant
-// vector, each sample's pv_name and value. The other labels are skipped by the decoder, never
-// allocated.
-type queryAnswer struct {
-	Status    string       `json:"status"`
-	ErrorType v1.ErrorType `json:"errorType"`
-	Error     string       `json:"error"`
-	Warnings  []string     `json:"warnings"`
-	Data      struct {
-		ResultType string         `json:"resultType"`
-		Result     []vectorSample `json:"result"`
-	} `json:"data"`
-}
-
-type vectorSample struct {
-	Metric struct {
-		PVName string `json:"pv_name"`
-	} `json:"metric"`
-	Value sampleValue `json:"value"`
-}
-
-// sampleValue decodes an instant vector sample's [<unix time>, "<value>"] to its value.
-type sampleValue float64
-
-func (v *sampleValue) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	if len(b) < 2 || b[0] != '[' || b[len(b)-1] != ']' {
-		return fmt.Errorf("sample value %.40s is not [time, \"value\"]", b)
-	}
-	_, val, ok := bytes.Cut(b[1:len(b)-1], []byte{','})
-	val = bytes.TrimSpace(val)
-	if !ok || len(val) < 2 || val[0] != '"' || val[len(val)-1] != '"' {
-		return fmt.Errorf("sample value %.40s is not [time, \"value\"]", b)
-	}
-	f, err := strconv.ParseFloat(string(val[1:len(val)-1]), 64)
-	if err != nil {
-		return fmt.Errorf("sample value %.40s: %w", b, err)
-	}
-	*v = sampleValue(f)
-	return nil
-}
-
 // sampleLabels formats the labels of the i-th sample of an answer, for an error message: the
 // answer is decoded again with every label, which only a wrong query needs.
 func sampleLabels(body []byte, i int) string {
@@ -372,7 +329,7 @@ func (w *Watcher) do(ctx context.Context, req *http.Request) (*queryAnswer, []by
 			errType, msg = v1.ErrServer, fmt.Sprintf("server error: %d", code)
 		}
 		// Prometheus answers a bad query with 400 or 422 and an error body.
-		if code != http.StatusBadRequest && code != http.StatusUnprocessableEntity || json.Unmarshal(body, &ans) != nil {
+		if code != http.StatusBadRequest && code != http.StatusUnprocessableEntity || decodeAnswer(body, &ans) != nil {
 			return nil, nil, resp, &v1.Error{Type: errType, Msg: msg, Detail: string(body)}
 		}
 		if ans.Status == "success" {
@@ -386,13 +343,8 @@ func (w *Watcher) do(ctx context.Context, req *http.Request) (*queryAnswer, []by
 		}
 		return nil, nil, resp, &v1.Error{Type: ans.ErrorType, Msg: ans.Error}
 	}
-	if err := json.Unmarshal(body, &ans); err != nil {
-		var te *json.UnmarshalTypeError
-		// A result that is not a vector does not decode into samples: its resultType says what
-		// it is, and query reports that.
-		if !errors.As(err, &te) || ans.Data.ResultType == "vector" || ans.Data.ResultType == "" {
-			return nil, nil, resp, &v1.Error{Type: v1.ErrBadResponse, Msg: err.Error()}
-		}
+	if err := decodeAnswer(body, &ans); err != nil {
+		return nil, nil, resp, &v1.Error{Type: v1.ErrBadResponse, Msg: err.Error()}
 	}
 	if ans.Status == "error" {
 		return nil, nil, resp, &v1.Error{Type: ans.ErrorType, Msg: ans.Error}
