@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/billyronks/couchestor/internal/mayastor"
+	"github.com/billyronks/couchestor/internal/tiering"
 	"k8s.io/apimachinery/pkg/labels"
 )
 
@@ -160,9 +161,9 @@ func nodeUsable(n *mayastor.Node) bool {
 	return n != nil && n.State != nil && n.State.Status == mayastor.NodeStatusOnline && !n.Cordoned()
 }
 
-// hasRoom: free space above the volume size, and capacity headroom kept (HasRoom).
+// hasRoom: free space above the volume size, and capacity headroom kept (tiering.HasRoom).
 func (m *Mover) hasRoom(p *mayastor.Pool, size uint64) bool {
-	return p.State != nil && HasRoom(p.State.Capacity, p.State.Used, size, m.opts.HeadroomPercent)
+	return p.State != nil && tiering.HasRoom(p.State.Capacity, p.State.Used, size, m.opts.HeadroomPercent)
 }
 
 func replicaNodes(v *mayastor.Volume) map[string]bool {

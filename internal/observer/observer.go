@@ -274,14 +274,14 @@ func (o *Observer) observeMayastor(ctx context.Context, s *tiering.Snapshot) {
 	s.Pools = make([]tiering.PoolObservation, 0, len(pools))
 	poolIDs := make(map[string]string, len(pools)) // one copy of each pool id, shared by every replica
 	for i := range pools {
-		p := tiering.ObservePool(&pools[i])
+		p := ObservePool(&pools[i])
 		poolIDs[p.ID] = p.ID
 		s.Pools = append(s.Pools, p)
 	}
 	s.Volumes = map[string]*tiering.VolumeObservation{}
 	err = o.Mayastor.WalkVolumeBriefs(ctx, func(page []mayastor.VolumeBrief) error {
 		for i := range page {
-			v := tiering.ObserveBrief(page[i])
+			v := ObserveBrief(page[i])
 			for k, pool := range v.ReplicaPools {
 				if id, ok := poolIDs[pool]; ok {
 					v.ReplicaPools[k] = id // one copy of each pool id, not one per replica

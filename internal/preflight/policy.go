@@ -47,7 +47,7 @@ func (c *Checker) checkPolicies(ctx context.Context, pools []mayastor.Pool, pool
 	}
 	observed := make([]tiering.PoolObservation, len(pools))
 	for i := range pools {
-		observed[i] = tiering.ObservePool(&pools[i])
+		observed[i] = observer.ObservePool(&pools[i])
 	}
 	iops := map[tiering.IOPSKey]evaluation{}
 

@@ -18,6 +18,7 @@ import (
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 	"github.com/billyronks/couchestor/internal/mayastor"
+	"github.com/billyronks/couchestor/internal/observer"
 	"github.com/billyronks/couchestor/internal/promwatch"
 	"github.com/billyronks/couchestor/internal/tiering"
 )
@@ -119,7 +120,7 @@ func (c *Collector) Collect(ctx context.Context) View {
 			}
 			obs := make([]tiering.PoolObservation, 0, len(pools))
 			for i := range pools {
-				obs = append(obs, tiering.ObservePool(&pools[i]))
+				obs = append(obs, observer.ObservePool(&pools[i]))
 			}
 			tiers = tiering.Classify(obs, compiled.NVMe, compiled.SATA).Tiers
 			if iops, err = c.Prometheus.Evaluate(ctx, promwatch.Request{Window: compiled.Window, IOPSQuery: v.Policy.Spec.IOPSQuery}); err != nil {
@@ -134,7 +135,7 @@ func (c *Collector) Collect(ctx context.Context) View {
 		problem("Mayastor volumes: %v", err)
 	}
 	for i := range vols {
-		o := tiering.ObserveVolume(&vols[i])
+		o := observer.ObserveVolume(&vols[i])
 		row := VolumeRow{ID: o.ID, Pools: o.ReplicaPools, Published: o.Published, Tier: tiering.PlacementOther, Migration: latest[o.ID]}
 		if tiers != nil {
 			row.Tier = tiers.Placement(o.ReplicaPools)

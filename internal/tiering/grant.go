@@ -10,7 +10,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
-	"github.com/billyronks/couchestor/internal/mover"
 )
 
 // grant gives the ranked moves slots and room; the rest wait. promote and demote index cases.
@@ -95,7 +94,7 @@ func (r *tierRoom) take(tier storagev1.Tier, replicas int, size uint64) bool {
 		best := -1
 		for i := range pools {
 			p := &pools[i]
-			if r.chosen[i] || !mover.HasRoom(p.capacity, p.used, size, r.headroom) {
+			if r.chosen[i] || !HasRoom(p.capacity, p.used, size, r.headroom) {
 				continue
 			}
 			if best < 0 || p.capacity-p.used > pools[best].capacity-pools[best].used {

@@ -128,7 +128,7 @@ type Slots struct {
 //     pinned first, then the hottest promotion or the coldest demotion, then volume id) and
 //     given slots — the policy's maxConcurrentMigrations and the operator's limit, less the
 //     migrations in flight — and room: each replica needs a distinct
-//     Online pool of the target tier with room for it and the headroom kept (mover.HasRoom,
+//     Online pool of the target tier with room for it and the headroom kept (HasRoom,
 //     the Mover's rule), counting the room taken by the moves granted before it. The others
 //     wait.
 //   - Outside every migration window of the policy, every volume that would move waits

@@ -9,8 +9,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
-	"github.com/billyronks/couchestor/internal/mayastor"
-	"github.com/billyronks/couchestor/internal/mover"
 )
 
 // now is the clock of every plan test; gib a volume size.
@@ -234,7 +232,7 @@ func TestPlanPolicyRules(t *testing.T) {
 		{"operator limit of 1 already used", func(s *Snapshot, _ *storagev1.StoragePolicy, f *Flags) {
 			f.MaxConcurrentMigrations, s.InFlight = 1, InFlight{Global: 1, ByPolicy: map[string]int{"x": 1}}
 		}, wait, nvme, storagev1.ReasonConcurrencyLimit, ""},
-		// Room on the target tier, headroom kept (mover.HasRoom).
+		// Room on the target tier, headroom kept (HasRoom).
 		{"target pools full", poolsUsed(995*gib, "n1", "n2"), wait, nvme, storagev1.ReasonInsufficientCapacity, ""},
 		{"room only by eating the headroom", poolsUsed(895*gib, "n1", "n2"), wait, nvme, storagev1.ReasonInsufficientCapacity, ""},
 		{"the same room without headroom", all(poolsUsed(895*gib, "n1", "n2"), spec(func(s *storagev1.StoragePolicySpec) { s.CapacityHeadroomPercent = 0 })),
@@ -557,20 +555,6 @@ func TestThreeOverlappingPolicies(t *testing.T) {
 	}
 }
 
-// The planner's stay reasons for what the Mover refuses are the Mover's own reasons.
-func TestStayReasonsMatchMoverRefusals(t *testing.T) {
-	for planner, moverReason := range map[string]mover.Reason{
-		storagev1.ReasonVolumeHasSnapshots:   mover.ReasonVolumeHasSnapshots,
-		storagev1.ReasonAffinityGroupMinimum: mover.ReasonAffinityGroupMinimum,
-		storagev1.ReasonVolumeNotHealthy:     mover.ReasonVolumeNotHealthy,
-		storagev1.ReasonInsufficientCapacity: mover.ReasonInsufficientCapacity,
-	} {
-		if planner != string(moverReason) {
-			t.Errorf("planner reason %q, Mover reason %q", planner, moverReason)
-		}
-	}
-}
-
 func TestCompilePolicy(t *testing.T) {
 	p := testPolicy("p")
 	p.Spec.IOPSQuery = "q"
@@ -601,30 +585,6 @@ func TestCompilePolicy(t *testing.T) {
 		if _, err := CompilePolicy(&p.Spec); err == nil || !strings.HasPrefix(err.Error(), field) {
 			t.Errorf("%s: error %v does not name the field", field, err)
 		}
-	}
-}
-
-func TestObserve(t *testing.T) {
-	v := &mayastor.Volume{
-		Spec: mayastor.VolumeSpec{UUID: "u", Size: 5, NumReplicas: 2, NumSnapshots: 3, AffinityGroup: &mayastor.AffinityGroup{ID: "g"}},
-		State: mayastor.VolumeState{Status: mayastor.VolumeStatusOnline, Target: &mayastor.Nexus{},
-			ReplicaTopology: map[string]mayastor.ReplicaTopology{"r2": {Pool: "p2"}, "r1": {Pool: "p1"}}},
-	}
-	o := ObserveVolume(v)
-	if o.ID != "u" || o.SizeBytes != 5 || o.NumReplicas != 2 || o.Snapshots != 3 || o.AffinityGroup != "g" || !o.Published || !o.Healthy ||
-		strings.Join(o.ReplicaPools, ",") != "p1,p2" {
-		t.Fatalf("%+v", o)
-	}
-	if o := ObserveVolume(&mayastor.Volume{Spec: mayastor.VolumeSpec{UUID: "u"}, State: mayastor.VolumeState{Status: mayastor.VolumeStatusDegraded}}); o.Healthy || o.Published || o.ReplicaPools != nil {
-		t.Fatalf("%+v", o)
-	}
-	p := ObservePool(&mayastor.Pool{ID: "p", Spec: &mayastor.PoolSpec{Node: "n0", Labels: map[string]string{"tier": "nvme"}},
-		State: &mayastor.PoolState{Node: "n1", Status: mayastor.PoolStatusOnline, Capacity: 10, Used: 4}})
-	if p.ID != "p" || p.Node != "n1" || !p.Online || p.CapacityBytes != 10 || p.UsedBytes != 4 || p.Labels["tier"] != "nvme" {
-		t.Fatalf("%+v", p)
-	}
-	if p := ObservePool(&mayastor.Pool{ID: "p", State: &mayastor.PoolState{Status: mayastor.PoolStatusDegraded}}); p.Online {
-		t.Fatalf("a Degraded pool takes no replica: %+v", p)
 	}
 }
 

@@ -1,4 +1,4 @@
-package mover
+package tiering
 
 // HasRoom reports whether a pool of capacity bytes, of which used are taken, can take a replica
 // of size bytes: more than size bytes free, and headroomPercent of the capacity still free

@@ -1,4 +1,4 @@
-package mayastor_test
+package observer
 
 import (
 	"bytes"
@@ -10,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	clocktesting "k8s.io/utils/clock/testing"
+
 	"github.com/billyronks/couchestor/internal/mayastor"
+	"github.com/billyronks/couchestor/internal/sim"
 	"github.com/billyronks/couchestor/internal/tiering"
 )
 
@@ -18,7 +21,14 @@ import (
 // GET /v0/volumes answers, keyed by starting_token.
 func scalePages(b *testing.B) (map[int][]byte, int) {
 	b.Helper()
-	s := scaleSim(b)
+	sc, err := sim.LoadScenario("scale-10k")
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := sim.New(sc, sim.WithClock(clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))))
+	if err != nil {
+		b.Fatal(err)
+	}
 	pages := map[int][]byte{}
 	size := 0
 	for start := 0; ; start += 500 {
@@ -52,7 +62,7 @@ func BenchmarkDecodeVolumePages10k(b *testing.B) {
 					b.Fatal(err)
 				}
 				for i := range page.Entries {
-					o := tiering.ObserveVolume(&page.Entries[i])
+					o := ObserveVolume(&page.Entries[i])
 					n += len(o.ReplicaPools)
 				}
 			}
@@ -72,7 +82,7 @@ func BenchmarkDecodeVolumePages10k(b *testing.B) {
 					b.Fatal(err)
 				}
 				for _, v := range briefs {
-					o := tiering.ObserveBrief(v)
+					o := ObserveBrief(v)
 					n += len(o.ReplicaPools)
 				}
 			}
@@ -86,7 +96,7 @@ func BenchmarkDecodeVolumePages10k(b *testing.B) {
 // BenchmarkWalkVolumes10k walks 10,000 volumes through the client over loopback HTTP, from a
 // server answering the pre-encoded pages of the simulator's scale-10k scenario after a fixed
 // delay per page (the time a control plane takes to build a page): "full" is WalkVolumes
-// (wire structs, one page at a time) reduced with tiering.ObserveVolume, "brief-1" and
+// (wire structs, one page at a time) reduced with ObserveVolume, "brief-1" and
 // "brief-4" WalkVolumeBriefs one page at a time and four at a time.
 func BenchmarkWalkVolumes10k(b *testing.B) {
 	pages, _ := scalePages(b)
@@ -122,7 +132,7 @@ func BenchmarkWalkVolumes10k(b *testing.B) {
 			obs := map[string]*tiering.VolumeObservation{}
 			err := c.WalkVolumes(ctx, func(page []mayastor.Volume) error {
 				for i := range page {
-					o := tiering.ObserveVolume(&page[i])
+					o := ObserveVolume(&page[i])
 					obs[o.ID] = &o
 				}
 				return nil
@@ -141,7 +151,7 @@ func BenchmarkWalkVolumes10k(b *testing.B) {
 				obs := map[string]*tiering.VolumeObservation{}
 				err := c.WalkVolumeBriefs(ctx, func(page []mayastor.VolumeBrief) error {
 					for _, v := range page {
-						o := tiering.ObserveBrief(v)
+						o := ObserveBrief(v)
 						obs[o.ID] = &o
 					}
 					return nil
