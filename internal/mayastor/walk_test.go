@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -234,6 +235,41 @@ func TestWalkVolumeBriefsFetchesPagesConcurrentlyInOrder(t *testing.T) {
 		if got := p.maxSeen.Load(); got != wantMax {
 			t.Errorf("concurrency %d: at most %d requests in flight, want %d", conc, got, wantMax)
 		}
+	}
+}
+
+// A second walk reuses the first walk's connections: with PageConcurrency pages in flight the
+// client keeps them all open (http.DefaultTransport kept 2 and opened the others again).
+func TestWalksReuseTheirConnections(t *testing.T) {
+	p := &pagedServer{n: 103, delay: 20 * time.Millisecond}
+	srv := httptest.NewUnstartedServer(p)
+	var opened atomic.Int32
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			opened.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	c := newPagedClient(t, srv.URL, 10, 4)
+	// The first walk asks for pages past the end and drops them (their connections close);
+	// the second walk knows where the end is.
+	for range 2 {
+		if _, err := briefIDs(t, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := opened.Load()
+	if first < 4 {
+		t.Fatalf("two walks opened %d connections, want at least 4 (4 pages in flight)", first)
+	}
+	for range 3 {
+		if _, err := briefIDs(t, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := opened.Load(); got != first {
+		t.Errorf("3 more walks opened %d more connections, want none", got-first)
 	}
 }
 
