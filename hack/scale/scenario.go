@@ -229,6 +229,24 @@ func (sh *shared) runScenario(ctx context.Context, sc *scenario) (*report, int, 
 			return rep, 1, err
 		}
 		ready, msg := sh.policiesReady(list.Items, o.moves)
+		if ready && !o.moves {
+			// A policy's status counts the migrations it decided at its last reconcile; dry-run
+			// migrations it no longer counts may still be analysing (reading the replica map).
+			var tms storagev1.TierMigrationList
+			if err := c.List(ctx, &tms); err != nil {
+				return rep, 1, err
+			}
+			running := 0
+			for i := range tms.Items {
+				if !tms.Items[i].Status.Phase.IsTerminal() {
+					running++
+				}
+			}
+			if running > 0 {
+				ready = false
+				msg += fmt.Sprintf("; %d TierMigration(s) not ended", running)
+			}
+		}
 		if msg != lastMsg {
 			say("policies: %s", msg)
 			lastMsg = msg
