@@ -129,6 +129,12 @@ scale: test-binaries ## Measure the operator at 10,000 volumes, 1 and 100+1 poli
 	COUCHESTOR_PROMETHEUS_DIR="$$(hack/prometheus.sh)" \
 	go run ./hack/scale $(SCALE_ARGS)
 
+.PHONY: scale-curve
+scale-curve: test-binaries ## The curve: 1 policy at 1,000, 10,000 and 100,000 volumes, each figure against the volume count (docs/scale.md); about 50 minutes.
+	KUBEBUILDER_ASSETS="$$(hack/envtest-binaries.sh)" \
+	COUCHESTOR_PROMETHEUS_DIR="$$(hack/prometheus.sh)" \
+	go run ./hack/scale --policies 1 --volumes 1000,10000,100000 --ready-timeout 20m --work-dir bin/scale-curve $(SCALE_ARGS)
+
 .PHONY: backtest-scale
 backtest-scale: test-binaries ## Time `kubectl couchestor backtest` over 10,000 volumes × 14 days at 1h and 5m steps against a backfilled Prometheus (docs/backtest.md; BACKTEST_SCALE_ARGS=--reuse).
 	KUBEBUILDER_ASSETS="$$(hack/envtest-binaries.sh)" \

@@ -75,7 +75,9 @@ func main() {
 	var o options
 	var policies string
 	flag.StringVar(&o.scenario, "volumes-scenario", "scale-10k", "simulator scenario: an embedded name or a YAML file")
-	flag.IntVar(&o.volumes, "volumes", 0, "generate the scenario instead: scale-10k with every group's count scaled to this many volumes in all (e.g. 1000, 100000); 0: --volumes-scenario")
+	var volumes string
+	flag.StringVar(&volumes, "volumes", "", "generate the scenario instead: scale-10k with every group's count scaled to this many volumes in all (e.g. 1000 or 100000); "+
+		"several (1000,10000,100000): run the whole measurement at each size, one after another, and print the curve; empty: --volumes-scenario")
 	flag.StringVar(&policies, "policies", "1,100", "scenarios to run, in order: 1 = one policy selecting every volume; N > 1 = N policies selecting 1/N of the volumes each (label scale-group) plus one selecting every volume")
 	flag.DurationVar(&o.duration, "duration", 3*time.Minute, "measurement period of each scenario, after its policies watch their volumes and know their IOPS")
 	flag.BoolVar(&o.keep, "keep", false, "leave everything running after the last scenario, until Ctrl-C")
@@ -94,9 +96,17 @@ func main() {
 	flag.StringVar(&o.goMemLimit, "gomemlimit", "", "run the operator with GOMEMLIMIT set to this (e.g. 115MiB, what the chart sets for a 128Mi memory limit); empty: not set")
 	flag.DurationVar(&o.observeInterval, "observe-interval", 0, "pass --observe-interval to the operator (0: not passed, the operator's default, 30s; an operator from before the observer has no such flag)")
 	flag.Parse()
-	if o.volumes < 0 {
-		fmt.Fprintf(os.Stderr, "scale: --volumes %d: want a positive number of volumes (or 0: use --volumes-scenario)\n", o.volumes)
-		os.Exit(2)
+	var sizes []int
+	for f := range strings.SplitSeq(volumes, ",") {
+		if f = strings.TrimSpace(f); f == "" && volumes == "" {
+			break
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 {
+			fmt.Fprintf(os.Stderr, "scale: --volumes: %q is not a positive number of volumes\n", f)
+			os.Exit(2)
+		}
+		sizes = append(sizes, n)
 	}
 	for _, f := range strings.Split(policies, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
@@ -107,7 +117,37 @@ func main() {
 		o.policies = append(o.policies, n)
 	}
 
-	code, err := run(o)
+	if len(sizes) < 2 {
+		if len(sizes) == 1 {
+			o.volumes = sizes[0]
+		}
+		_, code, err := run(o)
+		exit(code, err)
+	}
+	// The curve: the whole measurement at each size, each in its own work directory.
+	var points []curvePoint
+	for _, n := range sizes {
+		on := o
+		on.volumes = n
+		on.workDir = filepath.Join(o.workDir, strconv.Itoa(n))
+		say("=== %d volumes (work dir %s) ===", n, on.workDir)
+		reports, code, err := run(on)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "scale: %d volumes: %v\n", n, err)
+		}
+		for _, r := range reports {
+			points = append(points, curvePoint{volumes: n, r: r})
+		}
+		if code != 0 {
+			printCurve(os.Stdout, points)
+			exit(code, err)
+		}
+	}
+	printCurve(os.Stdout, points)
+	exit(0, nil)
+}
+
+func exit(code int, err error) {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "scale: %v\n", err)
 		if code == 0 {
@@ -145,18 +185,19 @@ type setupFigures struct {
 	labelTook       time.Duration
 }
 
-// run returns the exit code: 0, 1 for a setup failure, 3 if an operator died.
-func run(o options) (int, error) {
+// run runs the scenarios on one simulated cluster and returns their reports and the exit code: 0,
+// 1 for a setup failure, 3 if an operator died.
+func run(o options) ([]*report, int, error) {
 	for _, v := range []string{"KUBEBUILDER_ASSETS", "COUCHESTOR_PROMETHEUS_DIR"} {
 		if os.Getenv(v) == "" {
-			return 1, fmt.Errorf("%s is not set (see docs/scale.md)", v)
+			return nil, 1, fmt.Errorf("%s is not set (see docs/scale.md)", v)
 		}
 	}
 	groups := 0
 	for _, n := range o.policies {
 		if n > 1 {
 			if groups != 0 && groups != n {
-				return 1, fmt.Errorf("--policies: one group count per run (%d and %d asked for)", groups, n)
+				return nil, 1, fmt.Errorf("--policies: one group count per run (%d and %d asked for)", groups, n)
 			}
 			groups = n
 		}
@@ -176,18 +217,18 @@ func run(o options) (int, error) {
 	repoRoot, _ := filepath.Abs(filepath.Join(filepath.Dir(file), "..", ".."))
 	workDir, err := filepath.Abs(o.workDir)
 	if err != nil {
-		return 1, err
+		return nil, 1, err
 	}
 	if err := os.RemoveAll(workDir); err != nil {
-		return 1, err
+		return nil, 1, err
 	}
 	if err := os.MkdirAll(workDir, 0o755); err != nil {
-		return 1, err
+		return nil, 1, err
 	}
 	if o.volumes > 0 {
 		path, n, err := sandbox.ScaledScenario(workDir, o.volumes)
 		if err != nil {
-			return 1, fmt.Errorf("--volumes %d: %w", o.volumes, err)
+			return nil, 1, fmt.Errorf("--volumes %d: %w", o.volumes, err)
 		}
 		say("generated %s: %d volumes (scale-10k scaled)", path, n)
 		o.scenario = path
@@ -206,7 +247,7 @@ func run(o options) (int, error) {
 		build := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
 		build.Dir, build.Stdout, build.Stderr = repoRoot, os.Stdout, os.Stderr
 		if err := build.Run(); err != nil {
-			return 1, fmt.Errorf("go build %s: %w", pkg, err)
+			return nil, 1, fmt.Errorf("go build %s: %w", pkg, err)
 		}
 		say("built in %s", time.Since(t).Round(time.Millisecond))
 	}
@@ -215,7 +256,7 @@ func run(o options) (int, error) {
 			continue
 		}
 		if _, err := os.Stat(b); err != nil {
-			return 1, fmt.Errorf("operator binary: %w", err)
+			return nil, 1, fmt.Errorf("operator binary: %w", err)
 		}
 	}
 
@@ -229,26 +270,26 @@ func run(o options) (int, error) {
 	}
 	restCfg, err := env.Start()
 	if err != nil {
-		return 1, fmt.Errorf("start the local API server: %w", err)
+		return nil, 1, fmt.Errorf("start the local API server: %w", err)
 	}
 	defer func() { _ = env.Stop() }()
 	sh.setup.apiServerStart = time.Since(t)
 	user, err := env.AddUser(envtest.User{Name: "scale-admin", Groups: []string{"system:masters"}}, nil)
 	if err != nil {
-		return 1, err
+		return nil, 1, err
 	}
 	kc, err := user.KubeConfig()
 	if err != nil {
-		return 1, err
+		return nil, 1, err
 	}
 	sh.kubeconfig = filepath.Join(workDir, "kubeconfig")
 	if err := os.WriteFile(sh.kubeconfig, kc, 0o600); err != nil {
-		return 1, err
+		return nil, 1, err
 	}
 	cs := kubernetes.NewForConfigOrDie(restCfg)
 	pvw, err := watchPVCreation(ctx, cs)
 	if err != nil {
-		return 1, err
+		return nil, 1, err
 	}
 
 	// 3. The sandbox on that API server: simulator, a PV per simulated volume, Prometheus.
@@ -259,7 +300,7 @@ func run(o options) (int, error) {
 		RESTConfig: restCfg,
 	})
 	if err != nil {
-		return 1, fmt.Errorf("sandbox: %w", err)
+		return nil, 1, fmt.Errorf("sandbox: %w", err)
 	}
 	// Not st.Stop(): on a borrowed API server it deletes every PV, one by one; env.Stop() ends
 	// the API server and its etcd instead.
@@ -276,11 +317,11 @@ func run(o options) (int, error) {
 
 	mc, err := mayastor.New(mayastor.Config{BaseURL: st.SimURL})
 	if err != nil {
-		return 1, err
+		return nil, 1, err
 	}
 	vols, err := mc.ListAllVolumes(ctx)
 	if err != nil {
-		return 1, err
+		return nil, 1, err
 	}
 	for _, v := range vols {
 		if v.State.Target == nil {
@@ -294,7 +335,7 @@ func run(o options) (int, error) {
 		t = time.Now()
 		say("labelling %d PVs scale-group=g00…g%02d", len(st.PersistentVolumes), groups-1)
 		if sh.groupSize, err = labelGroups(ctx, cs, st.PersistentVolumes, groups); err != nil {
-			return 1, err
+			return nil, 1, err
 		}
 		sh.setup.labelTook = time.Since(t)
 		say("labelled in %s", sh.setup.labelTook.Round(time.Millisecond))
@@ -302,16 +343,16 @@ func run(o options) (int, error) {
 
 	// 5. Loopback proxies count and time the operator's Mayastor and Prometheus requests.
 	if sh.msProxy, err = newCounter("mayastor", st.SimURL); err != nil {
-		return 1, err
+		return nil, 1, err
 	}
 	if sh.promProxy, err = newCounter("prometheus", st.PrometheusURL); err != nil {
-		return 1, err
+		return nil, 1, err
 	}
 	if sh.msURL, err = serveLoopback(sh.msProxy); err != nil {
-		return 1, err
+		return nil, 1, err
 	}
 	if sh.promURL, err = serveLoopback(sh.promProxy); err != nil {
-		return 1, err
+		return nil, 1, err
 	}
 
 	// 6. The scenarios, one after another.
@@ -350,9 +391,9 @@ func run(o options) (int, error) {
 	}
 	say("tearing down")
 	if code != 0 {
-		return code, errors.New("a scenario failed (see above)")
+		return reports, code, errors.New("a scenario failed (see above)")
 	}
-	return 0, nil
+	return reports, 0, nil
 }
 
 // pvWatch records when PersistentVolumes are created, from a watch opened before the sandbox

@@ -395,3 +395,47 @@ func printSummary(out io.Writer, reports []*report) {
 	}
 	fmt.Fprintln(out)
 }
+
+// curvePoint is one scenario's report at one cluster size (--volumes with several sizes).
+type curvePoint struct {
+	volumes int
+	r       *report
+}
+
+// printCurve prints the figures of each size side by side, each with its growth from the
+// size before: cost linear in volumes grows no faster than the volume count.
+func printCurve(out io.Writer, points []curvePoint) {
+	if len(points) == 0 {
+		return
+	}
+	fmt.Fprintf(out, "\n=== the curve: each figure against the volume count ===\n")
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "  volumes\tscenario\tcycle median\tCPU per cycle\tVmRSS mean\tRssAnon mean\tRssFile mean\tlive heap max\n")
+	var prev *curvePoint
+	for i := range points {
+		p := &points[i]
+		r := p.r
+		growth := func(cur, old float64) string {
+			if prev == nil || prev.r.sc.label != r.sc.label || old <= 0 || math.IsNaN(old) || math.IsNaN(cur) {
+				return ""
+			}
+			return fmt.Sprintf(" (×%.1f)", cur/old)
+		}
+		var pc, pa, pl, pm float64 = math.NaN(), math.NaN(), math.NaN(), math.NaN()
+		if prev != nil {
+			pc, pa, pl, pm = exactQuantile(prev.r.cycleSecs, 0.5), prev.r.cpuPerCycle, prev.r.gc.maxLiveMB, float64(prev.r.meanAnon)
+		}
+		cyc := exactQuantile(r.cycleSecs, 0.5)
+		size := fmt.Sprintf("%d", p.volumes)
+		if prev != nil && prev.r.sc.label == r.sc.label {
+			size += fmt.Sprintf(" (×%.0f)", float64(p.volumes)/float64(prev.volumes))
+		}
+		fmt.Fprintf(w, "  %s\t%s\t%s%s\t%s%s\t%s\t%s%s\t%s\t%.0f MB%s\n", size, r.sc.label,
+			ms(cyc), growth(cyc, pc), ms(r.cpuPerCycle), growth(r.cpuPerCycle, pa),
+			mib(float64(r.meanRSS)), mib(float64(r.meanAnon)), growth(float64(r.meanAnon), pm), mib(float64(r.meanFile)),
+			r.gc.maxLiveMB, growth(r.gc.maxLiveMB, pl))
+		prev = p
+	}
+	_ = w.Flush()
+	fmt.Fprintln(out, "  linear in volumes: each figure grows no faster than the volume count (×N per ×N volumes); RssFile is the binary's own pages")
+}

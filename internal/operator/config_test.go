@@ -66,6 +66,8 @@ func TestBadValuesNameTheFlag(t *testing.T) {
 		"--prometheus-url=:9090":            "--prometheus-url: ",
 		"--mayastor-url=http://h:99999":     "--mayastor-url: malformed URL",
 		"--prometheus-timeout=0s":           "--prometheus-timeout: must be positive",
+		"--prometheus-max-series=0":         "--prometheus-max-series: must be positive, got 0",
+		"--prometheus-max-response-bytes=-1": "--prometheus-max-response-bytes: must be positive, got -1",
 		"--mayastor-url=unix:///x":          "--mayastor-url: malformed URL",
 		"--health-probe-bind-address=nope":  "--health-probe-bind-address: malformed address",
 		"--max-concurrent-migrations=three": "-max-concurrent-migrations",

@@ -96,6 +96,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.InsecureSkipVerify, "prometheus-insecure-skip-verify", c.InsecureSkipVerify, "Skip TLS certificate verification of Prometheus (insecure; tests only).")
 	fs.StringVar(&c.IOPSQuery, "iops-query", c.IOPSQuery, "PromQL template giving the mean IOPS per pv_name; {{window}} is replaced by the policy's sampling window.")
 	fs.StringVar(&c.PresenceQuery, "iops-presence-query", c.PresenceQuery, "PromQL selector of the series, labelled pv_name, whose samples prove a volume was measured (coverage rule).")
+	fs.IntVar(&c.MaxSeries, "prometheus-max-series", c.MaxSeries, "Most series one IOPS answer may hold (one per published volume); a larger answer leaves every volume Unknown (ResponseTooLarge).")
+	fs.Int64Var(&c.MaxResponseBytes, "prometheus-max-response-bytes", c.MaxResponseBytes, "Most bytes one Prometheus answer may hold (about 100 per series); a larger answer leaves every volume Unknown (ResponseTooLarge).")
 }
 
 // Validate checks c and returns the first problem as a one-line error naming the flag.
@@ -164,8 +166,11 @@ func (c *Config) Validate() error {
 	if c.MinCoverage < 0 || c.MinCoverage > 1 {
 		return fmt.Errorf("promwatch: MinCoverage must be within [0, 1], got %g", c.MinCoverage)
 	}
-	if c.MaxSeries < 0 || c.MaxResponseBytes < 0 {
-		return errors.New("promwatch: MaxSeries and MaxResponseBytes must not be negative")
+	if c.MaxSeries <= 0 {
+		return fmt.Errorf("--prometheus-max-series: must be positive, got %d", c.MaxSeries)
+	}
+	if c.MaxResponseBytes <= 0 {
+		return fmt.Errorf("--prometheus-max-response-bytes: must be positive, got %d", c.MaxResponseBytes)
 	}
 	return nil
 }

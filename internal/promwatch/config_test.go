@@ -21,7 +21,7 @@ func TestFlagsDefaultsAndParsing(t *testing.T) {
 	cfg.RegisterFlags(fs)
 	for _, name := range []string{"prometheus-url", "prometheus-timeout", "prometheus-bearer-token-file",
 		"prometheus-basic-auth-username", "prometheus-basic-auth-password-file", "prometheus-ca-file",
-		"prometheus-insecure-skip-verify", "iops-query", "iops-presence-query"} {
+		"prometheus-insecure-skip-verify", "iops-query", "iops-presence-query", "prometheus-max-series", "prometheus-max-response-bytes"} {
 		if fs.Lookup(name) == nil {
 			t.Errorf("flag --%s is not registered", name)
 		}
@@ -36,12 +36,13 @@ func TestFlagsDefaultsAndParsing(t *testing.T) {
 	token := filepath.Join(t.TempDir(), "token")
 	writeFile(t, token, "x")
 	err := fs.Parse([]string{"--prometheus-url=https://prom.example:9443/prefix", "--prometheus-timeout=3s",
-		"--prometheus-bearer-token-file=" + token, "--iops-query=sum by (pv_name) (rate(my_ops[{{window}}]))"})
+		"--prometheus-bearer-token-file=" + token, "--iops-query=sum by (pv_name) (rate(my_ops[{{window}}]))",
+		"--prometheus-max-series=250000", "--prometheus-max-response-bytes=67108864"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.URL != "https://prom.example:9443/prefix" || cfg.Timeout != 3*time.Second || cfg.BearerTokenFile != token ||
-		cfg.IOPSQuery != "sum by (pv_name) (rate(my_ops[{{window}}]))" {
+		cfg.IOPSQuery != "sum by (pv_name) (rate(my_ops[{{window}}]))" || cfg.MaxSeries != 250000 || cfg.MaxResponseBytes != 64<<20 {
 		t.Errorf("flags not bound: %+v", cfg)
 	}
 	if err := cfg.Validate(); err != nil {
