@@ -31,6 +31,10 @@ type indexedPolicy struct {
 	spec     *storagev1.StoragePolicySpec
 	compiled CompiledPolicy
 	selected []*PVObservation
+	// overlaps of selected, worked out once per index (overlapsOf): snapshots of unchanged
+	// cache parts share the index, so a policy's overlaps are not rebuilt every cycle.
+	overlapsOnce sync.Once
+	overlaps     map[string][]string
 }
 
 // snapshotIndex is the Snapshot's lazily built index. A Snapshot is read-only once built and
@@ -176,22 +180,45 @@ func (idx *selectionIndex) selectedBy(spec *storagev1.StoragePolicySpec, c *Comp
 }
 
 // overlapsOf maps each selected volume that another enabled policy selects too (necessarily
-// one of the same StorageClass) to those policies' names.
+// one of the same StorageClass) to those policies' names. The map and its slices are shared
+// (with every later call for the indexed selection of the policy, and one slice between the
+// volumes overlapping one same policy): read them, never change them.
 func (idx *selectionIndex) overlapsOf(policy string, selected []*PVObservation) map[string][]string {
+	if ip := idx.enabled[policy]; ip != nil && len(selected) > 0 && len(ip.selected) == len(selected) && &ip.selected[0] == &selected[0] {
+		ip.overlapsOnce.Do(func() { ip.overlaps = idx.findOverlaps(policy, selected) })
+		return ip.overlaps
+	}
+	return idx.findOverlaps(policy, selected)
+}
+
+func (idx *selectionIndex) findOverlaps(policy string, selected []*PVObservation) map[string][]string {
 	var overlaps map[string][]string
-	for _, pv := range selected {
+	single := map[string][]string{} // the one other policy → its one-name slice
+	for i, pv := range selected {
 		by := idx.selecting[pv.Name]
 		if len(by) == 0 || len(by) == 1 && by[0] == policy {
 			continue
 		}
-		others := make([]string, 0, len(by))
-		for _, name := range by {
-			if name != policy {
-				others = append(others, name)
+		var others []string
+		if len(by) == 2 && (by[0] == policy || by[1] == policy) {
+			other := by[0]
+			if other == policy {
+				other = by[1]
+			}
+			if others = single[other]; others == nil {
+				others = []string{other}
+				single[other] = others
+			}
+		} else {
+			others = make([]string, 0, len(by))
+			for _, name := range by {
+				if name != policy {
+					others = append(others, name)
+				}
 			}
 		}
 		if overlaps == nil {
-			overlaps = map[string][]string{}
+			overlaps = make(map[string][]string, len(selected)-i)
 		}
 		overlaps[pv.VolumeID] = others
 	}

@@ -88,16 +88,29 @@ func BenchmarkPlanPolicy(b *testing.B) {
 // BenchmarkPlanCycle plans every policy of the scale scenario (b) from a new snapshot (its
 // selection index built from scratch): 100 policies selecting 100 volumes each, plus one
 // selecting all 10,000 (so every volume overlaps).
+//
+// "shared index" is the steady state: no PV, PVC or policy changed since the previous cycle, so
+// the new snapshot shares its selection index (ShareIndex), as the observer's snapshots do.
 func BenchmarkPlanCycle(b *testing.B) {
 	policies := benchPolicies(100, true)
 	base := benchSnapshot(policies)
-	b.ReportAllocs()
-	for b.Loop() {
-		s := base.Refreshed(base.PVs, base.Migrations, base.InFlight, base.Policies)
-		for _, p := range policies {
-			if plan := PlanPolicy(s, p, testFlags, now); len(plan.Moves) != 0 {
-				b.Fatalf("%s moved overlapping volumes", p.Name)
+	for _, shared := range []bool{false, true} {
+		name := map[bool]string{false: "new index", true: "shared index"}[shared]
+		b.Run(name, func(b *testing.B) {
+			prev := base.Refreshed(base.PVs, base.Migrations, base.InFlight, base.Policies)
+			b.ReportAllocs()
+			for b.Loop() {
+				s := base.Refreshed(base.PVs, base.Migrations, base.InFlight, base.Policies)
+				if shared {
+					s.ShareIndex(prev)
+				}
+				for _, p := range policies {
+					if plan := PlanPolicy(s, p, testFlags, now); len(plan.Moves) != 0 || len(plan.Overlaps) != len(plan.Volumes) {
+						b.Fatalf("%s: %d moves, %d of %d volumes overlapping; want none and all", p.Name, len(plan.Moves), len(plan.Overlaps), len(plan.Volumes))
+					}
+				}
+				prev = s
 			}
-		}
+		})
 	}
 }
