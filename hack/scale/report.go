@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -403,7 +404,8 @@ type curvePoint struct {
 }
 
 // printCurve prints the figures of each size side by side, each with its growth from the
-// size before: cost linear in volumes grows no faster than the volume count.
+// previous size of the same operator binary ("after", "before"): cost linear in volumes grows
+// no faster than the volume count.
 func printCurve(out io.Writer, points []curvePoint) {
 	if len(points) == 0 {
 		return
@@ -411,30 +413,29 @@ func printCurve(out io.Writer, points []curvePoint) {
 	fmt.Fprintf(out, "\n=== the curve: each figure against the volume count ===\n")
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "  volumes\tscenario\tcycle median\tCPU per cycle\tVmRSS mean\tRssAnon mean\tRssFile mean\tlive heap max\n")
-	var prev *curvePoint
-	for i := range points {
-		p := &points[i]
-		r := p.r
-		growth := func(cur, old float64) string {
-			if prev == nil || prev.r.sc.label != r.sc.label || old <= 0 || math.IsNaN(old) || math.IsNaN(cur) {
+	prevOf := map[string]*report{}
+	sizeOf := map[string]int{}
+	for _, p := range points {
+		r, prev := p.r, prevOf[p.r.sc.label]
+		growth := func(of func(*report) float64) string {
+			if prev == nil || of(prev) <= 0 || math.IsNaN(of(prev)) || math.IsNaN(of(r)) {
 				return ""
 			}
-			return fmt.Sprintf(" (×%.1f)", cur/old)
+			return fmt.Sprintf(" (×%.1f)", of(r)/of(prev))
 		}
-		var pc, pa, pl, pm float64 = math.NaN(), math.NaN(), math.NaN(), math.NaN()
+		cycle := func(r *report) float64 { return exactQuantile(r.cycleSecs, 0.5) }
+		cpu := func(r *report) float64 { return r.cpuPerCycle }
+		anon := func(r *report) float64 { return float64(r.meanAnon) }
+		live := func(r *report) float64 { return r.gc.maxLiveMB }
+		size := strconv.Itoa(p.volumes)
 		if prev != nil {
-			pc, pa, pl, pm = exactQuantile(prev.r.cycleSecs, 0.5), prev.r.cpuPerCycle, prev.r.gc.maxLiveMB, float64(prev.r.meanAnon)
-		}
-		cyc := exactQuantile(r.cycleSecs, 0.5)
-		size := fmt.Sprintf("%d", p.volumes)
-		if prev != nil && prev.r.sc.label == r.sc.label {
-			size += fmt.Sprintf(" (×%.0f)", float64(p.volumes)/float64(prev.volumes))
+			size += fmt.Sprintf(" (×%.0f)", float64(p.volumes)/float64(sizeOf[r.sc.label]))
 		}
 		fmt.Fprintf(w, "  %s\t%s\t%s%s\t%s%s\t%s\t%s%s\t%s\t%.0f MB%s\n", size, r.sc.label,
-			ms(cyc), growth(cyc, pc), ms(r.cpuPerCycle), growth(r.cpuPerCycle, pa),
-			mib(float64(r.meanRSS)), mib(float64(r.meanAnon)), growth(float64(r.meanAnon), pm), mib(float64(r.meanFile)),
-			r.gc.maxLiveMB, growth(r.gc.maxLiveMB, pl))
-		prev = p
+			ms(cycle(r)), growth(cycle), ms(cpu(r)), growth(cpu),
+			mib(float64(r.meanRSS)), mib(anon(r)), growth(anon), mib(float64(r.meanFile)),
+			live(r), growth(live))
+		prevOf[r.sc.label], sizeOf[r.sc.label] = r, p.volumes
 	}
 	_ = w.Flush()
 	fmt.Fprintln(out, "  linear in volumes: each figure grows no faster than the volume count (×N per ×N volumes); RssFile is the binary's own pages")

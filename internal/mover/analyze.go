@@ -93,7 +93,7 @@ func (m *Mover) Analyze(ctx context.Context, migrationID, volumeID string, targe
 	// The placement model (placement.go) with cordons and placeholders on competing
 	// pools: when nothing makes a target pool the scheduler's sure pick, refuse now
 	// rather than add replicas that land elsewhere.
-	in, err := m.placementInput(ctx, v, cl, true)
+	in, err := m.placementInput(ctx, v, cl, m.c.SharedReplicaCounts)
 	if err != nil {
 		return Plan{}, fmt.Errorf("analyze volume %s: %w", volumeID, err)
 	}

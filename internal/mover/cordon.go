@@ -461,8 +461,11 @@ func withCordons(recorded []Cordon, apply []string, label string) []Cordon {
 	return out
 }
 
-// placementInput gathers what the placement model needs for an increase of v.
-func (m *Mover) placementInput(ctx context.Context, v *mayastor.Volume, cl *cluster, shared bool) (PlacementInput, error) {
+// placementInput gathers what the placement model needs for an increase of v. count reads
+// the replicas on each pool as io-engine reports them (GET /v0/replicas: the replica count the
+// scheduler's score weighs): CountReplicasByPool for a step that acts, SharedReplicaCounts for
+// a prediction (a count another prediction is reading serves).
+func (m *Mover) placementInput(ctx context.Context, v *mayastor.Volume, cl *cluster, count func(context.Context) (map[string]int, error)) (PlacementInput, error) {
 	in := PlacementInput{Volume: v}
 	for _, id := range cl.order {
 		in.Pools = append(in.Pools, *cl.pools[id])
@@ -475,26 +478,10 @@ func (m *Mover) placementInput(ctx context.Context, v *mayastor.Volume, cl *clus
 	for _, id := range nodeIDs {
 		in.Nodes = append(in.Nodes, *cl.nodes[id])
 	}
-	counts, err := m.poolReplicaCounts(ctx, shared)
+	counts, err := count(ctx)
 	if err != nil {
-		return in, err
+		return in, fmt.Errorf("count replicas per pool: %w", err)
 	}
 	in.PoolReplicas = counts
 	return in, nil
-}
-
-// poolReplicaCounts counts the replicas on each pool as io-engine reports
-// them (GET /v0/replicas): the replica count the scheduler's score weighs.
-// shared: for a prediction, a count another prediction is reading serves
-// (SharedReplicaCounts).
-func (m *Mover) poolReplicaCounts(ctx context.Context, shared bool) (map[string]int, error) {
-	count := m.c.CountReplicasByPool
-	if shared {
-		count = m.c.SharedReplicaCounts
-	}
-	counts, err := count(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("count replicas per pool: %w", err)
-	}
-	return counts, nil
 }

@@ -129,7 +129,7 @@ func (m *Mover) ScaleUp(ctx context.Context, plan Plan, j Journal) (Plan, error)
 		}
 		plan.NexusNode = nexusNode(v)
 		plan.BaseReplicaIDs = replicaIDs(v)
-		in, err := m.placementInput(ctx, v, cl, false)
+		in, err := m.placementInput(ctx, v, cl, m.c.CountReplicasByPool)
 		if err != nil {
 			return plan, fmt.Errorf("scale up volume %s: %w", plan.VolumeID, err)
 		}

@@ -24,6 +24,7 @@ import (
 
 	storagev1 "github.com/billyronks/couchestor/api/v1"
 	"github.com/billyronks/couchestor/internal/mayastor"
+	"github.com/billyronks/couchestor/internal/testenv"
 )
 
 // SIGKILL inside the cordon window with the operator down for minutes, with
@@ -56,36 +57,18 @@ func buildSimBinary(t *testing.T) string {
 	return simBinPath
 }
 
-// lockedBuffer collects a child process's output while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // proc is a child process of the test.
 type proc struct {
 	name   string
 	cmd    *exec.Cmd
-	out    *lockedBuffer
+	out    *testenv.SyncBuffer
 	exited chan struct{}
 	err    error // valid once exited is closed
 }
 
 func startProc(t *testing.T, name, bin string, stdout io.Writer, args ...string) *proc {
 	t.Helper()
-	p := &proc{name: name, out: &lockedBuffer{}, exited: make(chan struct{})}
+	p := &proc{name: name, out: &testenv.SyncBuffer{}, exited: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Stderr = p.out
 	p.cmd.Stdout = p.out
