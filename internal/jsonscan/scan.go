@@ -47,8 +47,8 @@ func (s *Scanner) ws() {
 	}
 }
 
-// Peek skips white space and returns the next byte, 0 at the end.
-func (s *Scanner) Peek() byte {
+// peek skips white space and returns the next byte, 0 at the end.
+func (s *Scanner) peek() byte {
 	s.ws()
 	if s.i < len(s.b) {
 		return s.b[s.i]
@@ -58,7 +58,7 @@ func (s *Scanner) Peek() byte {
 
 // Null consumes a null and reports whether there was one.
 func (s *Scanner) Null() bool {
-	if s.Peek() == 'n' && bytes.HasPrefix(s.b[s.i:], []byte("null")) {
+	if s.peek() == 'n' && bytes.HasPrefix(s.b[s.i:], []byte("null")) {
 		s.i += 4
 		return true
 	}
@@ -68,11 +68,11 @@ func (s *Scanner) Null() bool {
 // Object calls fn with each key of an object; fn consumes the value. A key holding an escape
 // is given as nil (no key a caller matches has one): fn skips its value.
 func (s *Scanner) Object(fn func(key []byte) error) error {
-	if s.Peek() != '{' {
+	if s.peek() != '{' {
 		return s.Fail("want an object")
 	}
 	s.i++
-	if s.Peek() == '}' {
+	if s.peek() == '}' {
 		s.i++
 		return nil
 	}
@@ -84,14 +84,14 @@ func (s *Scanner) Object(fn func(key []byte) error) error {
 		if escaped {
 			key = nil
 		}
-		if s.Peek() != ':' {
+		if s.peek() != ':' {
 			return s.Fail("want ':'")
 		}
 		s.i++
 		if err := fn(key); err != nil {
 			return err
 		}
-		switch s.Peek() {
+		switch s.peek() {
 		case ',':
 			s.i++
 		case '}':
@@ -105,11 +105,11 @@ func (s *Scanner) Object(fn func(key []byte) error) error {
 
 // Array calls fn for each element of an array; fn consumes the element.
 func (s *Scanner) Array(fn func() error) error {
-	if s.Peek() != '[' {
+	if s.peek() != '[' {
 		return s.Fail("want an array")
 	}
 	s.i++
-	if s.Peek() == ']' {
+	if s.peek() == ']' {
 		s.i++
 		return nil
 	}
@@ -117,7 +117,7 @@ func (s *Scanner) Array(fn func() error) error {
 		if err := fn(); err != nil {
 			return err
 		}
-		switch s.Peek() {
+		switch s.peek() {
 		case ',':
 			s.i++
 		case ']':
@@ -131,7 +131,7 @@ func (s *Scanner) Array(fn func() error) error {
 
 // RawString returns the bytes between the quotes of a string and whether they hold an escape.
 func (s *Scanner) RawString() ([]byte, bool, error) {
-	if s.Peek() != '"' {
+	if s.peek() != '"' {
 		return nil, false, s.Fail("want a string")
 	}
 	s.i++
@@ -216,7 +216,7 @@ func (s *Scanner) Uint() (uint64, error) {
 
 // Bool decodes true or false.
 func (s *Scanner) Bool() (bool, error) {
-	switch s.Peek() {
+	switch s.peek() {
 	case 't':
 		if bytes.HasPrefix(s.b[s.i:], []byte("true")) {
 			s.i += 4
@@ -233,7 +233,7 @@ func (s *Scanner) Bool() (bool, error) {
 
 // Skip steps over one value of any kind, checking that it is well formed.
 func (s *Scanner) Skip() error {
-	switch c := s.Peek(); {
+	switch c := s.peek(); {
 	case c == '{':
 		return s.Object(func([]byte) error { return s.Skip() })
 	case c == '[':
