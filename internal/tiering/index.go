@@ -31,7 +31,7 @@ type indexedPolicy struct {
 	spec     *storagev1.StoragePolicySpec
 	compiled CompiledPolicy
 	selected []*PVObservation
-	// overlaps of selected, worked out once per index (overlapsOf): snapshots of unchanged
+	// overlaps of selected, worked out once per index (compiledFor): snapshots of unchanged
 	// cache parts share the index, so a policy's overlaps are not rebuilt every cycle.
 	overlapsOnce sync.Once
 	overlaps     map[string][]string
@@ -128,18 +128,21 @@ func buildIndex(s *Snapshot) *selectionIndex {
 	return idx
 }
 
-// compiledFor returns the policy's compiled spec and what it selects: the indexed ones when the
-// snapshot holds the same spec under that name, else new ones (nothing selected when the spec
-// does not compile).
-func (idx *selectionIndex) compiledFor(p *storagev1.StoragePolicy) (CompiledPolicy, []*PVObservation, error) {
+// compiledFor returns the policy's compiled spec, what it selects and the overlaps of those
+// (overlapsOf): the indexed ones when the snapshot holds the same spec under that name, the
+// overlaps then worked out once per index; else new ones (nothing selected when the spec does
+// not compile). The overlaps are shared: read them, never change them.
+func (idx *selectionIndex) compiledFor(p *storagev1.StoragePolicy) (CompiledPolicy, []*PVObservation, map[string][]string, error) {
 	if ip := idx.enabled[p.Name]; ip != nil && equality.Semantic.DeepEqual(ip.spec, &p.Spec) {
-		return ip.compiled, ip.selected, nil
+		ip.overlapsOnce.Do(func() { ip.overlaps = idx.overlapsOf(p.Name, ip.selected) })
+		return ip.compiled, ip.selected, ip.overlaps, nil
 	}
 	c, err := CompilePolicy(&p.Spec)
 	if err != nil {
-		return c, nil, err
+		return c, nil, nil, err
 	}
-	return c, idx.selectedBy(&p.Spec, &c), nil
+	selected := idx.selectedBy(&p.Spec, &c)
+	return c, selected, idx.overlapsOf(p.Name, selected), nil
 }
 
 // selectedBy returns the PVs of the policy's StorageClass its volume selector matches, by
@@ -180,45 +183,22 @@ func (idx *selectionIndex) selectedBy(spec *storagev1.StoragePolicySpec, c *Comp
 }
 
 // overlapsOf maps each selected volume that another enabled policy selects too (necessarily
-// one of the same StorageClass) to those policies' names. The map and its slices are shared
-// (with every later call for the indexed selection of the policy, and one slice between the
-// volumes overlapping one same policy): read them, never change them.
+// one of the same StorageClass) to those policies' names.
 func (idx *selectionIndex) overlapsOf(policy string, selected []*PVObservation) map[string][]string {
-	if ip := idx.enabled[policy]; ip != nil && len(selected) > 0 && len(ip.selected) == len(selected) && &ip.selected[0] == &selected[0] {
-		ip.overlapsOnce.Do(func() { ip.overlaps = idx.findOverlaps(policy, selected) })
-		return ip.overlaps
-	}
-	return idx.findOverlaps(policy, selected)
-}
-
-func (idx *selectionIndex) findOverlaps(policy string, selected []*PVObservation) map[string][]string {
 	var overlaps map[string][]string
-	single := map[string][]string{} // the one other policy → its one-name slice
-	for i, pv := range selected {
+	for _, pv := range selected {
 		by := idx.selecting[pv.Name]
 		if len(by) == 0 || len(by) == 1 && by[0] == policy {
 			continue
 		}
-		var others []string
-		if len(by) == 2 && (by[0] == policy || by[1] == policy) {
-			other := by[0]
-			if other == policy {
-				other = by[1]
-			}
-			if others = single[other]; others == nil {
-				others = []string{other}
-				single[other] = others
-			}
-		} else {
-			others = make([]string, 0, len(by))
-			for _, name := range by {
-				if name != policy {
-					others = append(others, name)
-				}
+		others := make([]string, 0, len(by))
+		for _, name := range by {
+			if name != policy {
+				others = append(others, name)
 			}
 		}
 		if overlaps == nil {
-			overlaps = make(map[string][]string, len(selected)-i)
+			overlaps = map[string][]string{}
 		}
 		overlaps[pv.VolumeID] = others
 	}

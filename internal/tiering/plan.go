@@ -142,7 +142,7 @@ func PlanPolicy(s *Snapshot, p *storagev1.StoragePolicy, f Flags, now time.Time)
 	plan.DryRun, plan.PreservationMode = EffectiveModes(spec, f)
 
 	idx := s.index()
-	c, selected, err := idx.compiledFor(p)
+	c, selected, overlaps, err := idx.compiledFor(p)
 	if err != nil {
 		msg := err.Error()
 		plan.Storage = Condition{metav1.ConditionUnknown, storagev1.ReasonInvalidSpec, msg}
@@ -151,7 +151,7 @@ func PlanPolicy(s *Snapshot, p *storagev1.StoragePolicy, f Flags, now time.Time)
 		return plan
 	}
 	plan.Counts.Watched = len(selected)
-	plan.Overlaps = idx.overlapsOf(p.Name, selected)
+	plan.Overlaps = overlaps
 	cases := make([]volumeCase, len(selected))
 	for i, pv := range selected {
 		cases[i] = volumeCase{pv: pv, vol: s.Volumes[pv.VolumeID], migration: s.Migrations[pv.VolumeID], overlaps: plan.Overlaps[pv.VolumeID]}

@@ -114,3 +114,26 @@ func BenchmarkPlanCycle(b *testing.B) {
 		})
 	}
 }
+
+// A snapshot sharing its selection index with the previous one (no PV, PVC or policy changed)
+// gives each policy the overlaps worked out for that index, not new ones; a changed spec gets
+// its own.
+func TestOverlapsWorkedOutOncePerIndex(t *testing.T) {
+	policies := benchPolicies(4, true)
+	first := benchSnapshot(policies)
+	next := first.Refreshed(first.PVs, first.Migrations, first.InFlight, first.Policies)
+	next.ShareIndex(first)
+	all := policies[len(policies)-1]
+	a, b := PlanPolicy(first, all, testFlags, now), PlanPolicy(next, all, testFlags, now)
+	if len(a.Overlaps) == 0 || len(a.Overlaps) != len(b.Overlaps) {
+		t.Fatalf("overlaps: %d and %d, want the same, more than none", len(a.Overlaps), len(b.Overlaps))
+	}
+	if !sameMap(a.Overlaps, b.Overlaps) {
+		t.Error("the shared index's overlaps were worked out again")
+	}
+	changed := all.DeepCopy()
+	changed.Spec.HighWatermarkIOPS++
+	if c := PlanPolicy(next, changed, testFlags, now); sameMap(c.Overlaps, a.Overlaps) || len(c.Overlaps) != len(a.Overlaps) {
+		t.Errorf("a changed spec got the indexed overlaps (or other ones: %d, want %d)", len(c.Overlaps), len(a.Overlaps))
+	}
+}
