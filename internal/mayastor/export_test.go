@@ -15,3 +15,11 @@ func DecodePoolCounts(r io.Reader) (map[string]int, error) {
 	err := decodePoolCounts(r, counts, nil)
 	return counts, err
 }
+
+// DecodeBriefPage is decodeBriefPage for tests: the briefs of one Volumes answer and its
+// next_token.
+func DecodeBriefPage(r io.Reader) ([]VolumeBrief, *uint64, error) {
+	var p briefPage
+	err := decodeBriefPage(r, &p)
+	return p.entries, p.next, err
+}

@@ -139,14 +139,6 @@ func (c *Client) listBriefs(ctx context.Context, token uint64) (briefPage, error
 	return page, err
 }
 
-// DecodeBriefPage is the page decoder of WalkVolumeBriefs on one Volumes answer: the briefs and
-// next_token. The walk benchmarks of internal/observer measure it without HTTP.
-func DecodeBriefPage(r io.Reader) ([]VolumeBrief, *uint64, error) {
-	var p briefPage
-	err := decodeBriefPage(r, &p)
-	return p.entries, p.next, err
-}
-
 // decodeBriefPage reads a Volumes answer, appending a brief per volume to page.entries. It
 // scans the answer once and decodes only the fields of a VolumeBrief: everything else is stepped
 // over, never allocated. An answer that is not well-formed JSON of the Volumes shape is an error.

@@ -1,7 +1,6 @@
 package observer
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -43,54 +42,6 @@ func scalePages(b *testing.B) (map[int][]byte, int) {
 			return pages, size
 		}
 	}
-}
-
-// BenchmarkDecodeVolumePages10k decodes the 20 pages of 10,000 volumes into what a decision
-// reads (tiering.VolumeObservation), without HTTP: "full" decodes each page into mayastor.Volumes
-// (the wire structs) and reduces each volume; "brief" decodes each entry straight into a
-// mayastor.VolumeBrief as WalkVolumeBriefs does.
-func BenchmarkDecodeVolumePages10k(b *testing.B) {
-	pages, size := scalePages(b)
-	b.Run("full", func(b *testing.B) {
-		b.SetBytes(int64(size))
-		b.ReportAllocs()
-		for b.Loop() {
-			n := 0
-			for _, body := range pages {
-				var page mayastor.Volumes
-				if err := json.Unmarshal(body, &page); err != nil {
-					b.Fatal(err)
-				}
-				for i := range page.Entries {
-					o := ObserveVolume(&page.Entries[i])
-					n += len(o.ReplicaPools)
-				}
-			}
-			if n == 0 {
-				b.Fatal("no replicas")
-			}
-		}
-	})
-	b.Run("brief", func(b *testing.B) {
-		b.SetBytes(int64(size))
-		b.ReportAllocs()
-		for b.Loop() {
-			n := 0
-			for _, body := range pages {
-				briefs, _, err := mayastor.DecodeBriefPage(bytes.NewReader(body))
-				if err != nil {
-					b.Fatal(err)
-				}
-				for _, v := range briefs {
-					o := ObserveBrief(v)
-					n += len(o.ReplicaPools)
-				}
-			}
-			if n == 0 {
-				b.Fatal("no replicas")
-			}
-		}
-	})
 }
 
 // BenchmarkWalkVolumes10k walks 10,000 volumes through the client over loopback HTTP, from a
