@@ -31,8 +31,9 @@ type vectorSample struct {
 
 // decodeAnswer reads an /api/v1/query answer in one pass with a scanner: the envelope's
 // fields, and of an instant vector each sample's pv_name label and value. The other labels,
-// the sample times, infos and any other result type are stepped over, never allocated (at
-// 10,000 volumes an answer is ~1 MB, which encoding/json decodes 5–10 times slower). A result
+// the sample times, infos and any other result type are stepped over, never allocated
+// (BenchmarkQuery10kSeries, a ~1 MB answer of 10,000 series over loopback HTTP: about half the
+// time encoding/json took to decode the same fields). A result
 // that comes before its resultType is decoded once the type is known. An answer that is not
 // well-formed JSON, or a vector sample without a value, is an error.
 func decodeAnswer(body []byte, ans *queryAnswer) error {
