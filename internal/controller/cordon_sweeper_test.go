@@ -245,7 +245,7 @@ func (c *countingSpecs) GetReplicaSpecs(ctx context.Context) (*mayastor.Specs, e
 	return c.NodeCordons.GetReplicaSpecs(ctx)
 }
 
-// The replica map (GET /v0/specs, ~16 MB at 10,000 volumes) is read for stray placeholders
+// The replica map (GET /v0/specs, 9–16 MB at 10,000 volumes) is read for stray placeholders
 // at the first sweep, when a migration that recorded placeholders while in flight has ended
 // or is gone, and once per PlaceholderScanInterval — not at every sweep. A stray left by a
 // migration that ended is deleted at the sweep that sees it end.

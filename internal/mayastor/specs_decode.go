@@ -11,7 +11,7 @@ import (
 // replica specs, in the answer's order (the core agent's replica map order), each with the
 // fields the replica map is read for: uuid, pool, share, managed, thin, size and the owning
 // volume. The volumes', nexuses' and pools' specs and every other field are stepped over,
-// never allocated: at 10,000 volumes the answer is ~16 MB, most of it volume and nexus specs.
+// never allocated: at 10,000 volumes the answer is 9–16 MB, most of it volume and nexus specs.
 // An answer that is not well-formed JSON of the Specs shape is an error.
 // lastSize holds the size of the previous answer (nil: none kept).
 func decodeReplicaSpecs(r io.Reader, out *[]ReplicaSpec, lastSize *atomic.Int64) error {
