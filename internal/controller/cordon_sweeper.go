@@ -27,8 +27,7 @@ const DefaultCordonSweepInterval = 30 * time.Second
 
 // DefaultPlaceholderScanInterval is how often a sweep reads the whole replica map
 // (GET /v0/specs) to look for stray placeholders when nothing suggests one: at
-// 10,000 volumes that answer is 9–16 MB, so it is not read at every
-// sweep.
+// 10,000 volumes that answer is 9–16 MB, so it is not read at every sweep.
 const DefaultPlaceholderScanInterval = 10 * time.Minute
 
 // NodeCordons is what the sweeper needs from Mayastor; *mayastor.Client has it.

@@ -356,8 +356,8 @@ var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // maxPooledBuffer is the largest buffer kept for the next answer: room for a page of volumes.
 // The whole-cluster answers an analysis reads (9–16 MB of specs, ~5 MB of replicas at 10,000
-// volumes) are rare, and a pooled buffer that size
-// stayed in the heap (11 MB in use at the end of a profiled scale run).
+// volumes) are rare, and a pooled buffer that size stayed in the heap (11 MB in use at the end
+// of a profiled scale run).
 const maxPooledBuffer = 4 << 20
 
 func newAPIError(cl call, resp *http.Response) *APIError {
